@@ -1,0 +1,46 @@
+# SPDX-License-Identifier: GPL-2.0
+#
+# gntsock: AF_GNTSOCK sockets between Xen domains.
+#
+#   make            the module (gntsock.ko), tools and test programs
+#   make check      the whole test suite: build warnings, checkpatch, sparse,
+#                   unit tests, fuzzing, then the real-Xen VM suite; ends with
+#                   "N passed, N failed" and fails if anything failed
+#   make demo       boot Xen + dom0 + two domUs and send a file domU1 -> domU2
+#   make lint       W=1 build, sparse (C=2) and checkpatch --strict only
+#
+# The module is built against the headers of the kernel the VM rig boots
+# (Debian's current linux-image-amd64); KDIR= overrides.
+
+KVER	?= $(shell selftests/rig/kver.sh 2>/dev/null)
+KDIR	?= /usr/src/linux-headers-$(KVER)
+
+all: module tools selftests
+
+module:
+	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+
+tools:
+	$(MAKE) -C tools
+
+selftests:
+	$(MAKE) -C selftests
+	$(MAKE) -C selftests/unit
+
+check:
+	selftests/check.sh
+
+demo:
+	selftests/demo.sh
+
+lint:
+	selftests/lint.sh
+
+install: module
+	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+
+clean:
+	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	rm -rf build
+
+.PHONY: all module tools selftests check demo lint install clean

@@ -1,0 +1,1302 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_GNTSOCK socket layer: addressing, the connection state machine and
+ * credit-based flow control, on top of the links in link.c.
+ *
+ * Modelled on vsock (net/vmw_vsock/af_vsock.c and the virtio transport):
+ * each message carries the sender socket's receive buffer size (buf_alloc)
+ * and the bytes its reader consumed (fwd_cnt); a writer never has more than
+ * buf_alloc bytes in flight, so the receiving kernel can always drain the
+ * ring into per-socket queues and a slow reader never blocks the link.
+ * A peer sending beyond its credit breaks the protocol and resets the link.
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/hashtable.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <linux/poll.h>
+#include <linux/mm.h>
+#include <linux/sockios.h>
+#include <asm/ioctls.h>
+#include <net/sock.h>
+
+#include "gntsock.h"
+
+/**
+ * struct gntsock_rxbuf - one received RW payload waiting for the reader
+ * @node: entry in gntsock_sock.rx_queue
+ * @len: payload bytes
+ * @off: bytes already read
+ * @data: the payload
+ */
+struct gntsock_rxbuf {
+	struct list_head node;
+	u32 len;
+	u32 off;
+	u8 data[];
+};
+
+/**
+ * struct gntsock_sock - an AF_GNTSOCK socket
+ * @sk: must be first
+ * @bound: @local_port is ours (in the bound table, or a child's)
+ * @local_port: our port
+ * @peer_domid: connected or connecting peer
+ * @peer_port: its port
+ * @link: link to @peer_domid, reference held
+ * @bind_node: entry in gntsock_bound (not for accepted children)
+ * @conn_node: entry in gntsock_conn while connecting or connected
+ * @conn_hashed: @conn_node is in the table
+ * @rx_queue: received payloads (struct gntsock_rxbuf), under lock_sock
+ * @rx_bytes: bytes in @rx_queue
+ * @buf_alloc: receive buffer advertised to the peer
+ * @fwd_cnt: bytes our reader consumed
+ * @last_fwd_cnt: @fwd_cnt as last told to the peer
+ * @peer_buf_alloc: the peer's receive buffer
+ * @peer_fwd_cnt: bytes the peer's reader consumed
+ * @tx_cnt: bytes we sent
+ * @credit_requested: a CREDIT_REQUEST is outstanding
+ * @peer_shutdown: GNTSOCK_SHUT_* the peer announced
+ * @accept_queue: listener: children not yet accepted
+ * @accept_node: child: entry in its listener's @accept_queue
+ * @connect_timeout: jiffies connect() waits
+ */
+struct gntsock_sock {
+	struct sock sk;
+	bool bound;
+	u32 local_port;
+	u32 peer_domid;
+	u32 peer_port;
+	struct gntsock_link *link;
+	struct hlist_node bind_node;
+	struct hlist_node conn_node;
+	bool conn_hashed;
+	struct list_head rx_queue;
+	u32 rx_bytes;
+	u32 buf_alloc;
+	u32 fwd_cnt;
+	u32 last_fwd_cnt;
+	u32 peer_buf_alloc;
+	u32 peer_fwd_cnt;
+	u32 tx_cnt;
+	bool credit_requested;
+	u8 peer_shutdown;
+	struct list_head accept_queue;
+	struct list_head accept_node;
+	long connect_timeout;
+};
+
+#define GNTSOCK_EPHEMERAL_MIN	49152U
+#define GNTSOCK_EPHEMERAL_MAX	0x7fffffffU
+
+static inline struct gntsock_sock *gntsock_sk(struct sock *sk)
+{
+	return container_of(sk, struct gntsock_sock, sk);
+}
+
+static struct proto gntsock_proto = {
+	.name = "AF_GNTSOCK",
+	.owner = THIS_MODULE,
+	.obj_size = sizeof(struct gntsock_sock),
+};
+
+static const struct proto_ops gntsock_stream_ops;
+
+/* Bound ports and connections, under gntsock_table_lock. */
+static DEFINE_SPINLOCK(gntsock_table_lock);
+static DEFINE_HASHTABLE(gntsock_bound, 8);
+static DEFINE_HASHTABLE(gntsock_conn, 8);
+
+static u32 gntsock_conn_key(u32 peer, u32 local_port, u32 peer_port)
+{
+	return peer * 0x9e3779b1U ^ local_port * 31U ^ peer_port;
+}
+
+static struct gntsock_sock *gntsock_find_bound(u32 port)
+{
+	struct gntsock_sock *vsk;
+
+	hash_for_each_possible(gntsock_bound, vsk, bind_node, port)
+		if (vsk->local_port == port)
+			return vsk;
+	return NULL;
+}
+
+static struct gntsock_sock *gntsock_find_conn(struct gntsock_link *link,
+					      u32 local_port, u32 peer_port)
+{
+	struct gntsock_sock *vsk;
+
+	hash_for_each_possible(gntsock_conn, vsk, conn_node,
+			       gntsock_conn_key(link->peer, local_port,
+						peer_port))
+		if (vsk->link == link && vsk->local_port == local_port &&
+		    vsk->peer_port == peer_port)
+			return vsk;
+	return NULL;
+}
+
+static int gntsock_conn_hash(struct gntsock_sock *vsk)
+{
+	int err = 0;
+
+	spin_lock_bh(&gntsock_table_lock);
+	if (gntsock_find_conn(vsk->link, vsk->local_port, vsk->peer_port)) {
+		err = -EADDRINUSE;
+	} else {
+		hash_add(gntsock_conn, &vsk->conn_node,
+			 gntsock_conn_key(vsk->link->peer, vsk->local_port,
+					  vsk->peer_port));
+		vsk->conn_hashed = true;
+	}
+	spin_unlock_bh(&gntsock_table_lock);
+	return err;
+}
+
+static void gntsock_conn_unhash(struct gntsock_sock *vsk)
+{
+	spin_lock_bh(&gntsock_table_lock);
+	if (vsk->conn_hashed) {
+		hash_del(&vsk->conn_node);
+		vsk->conn_hashed = false;
+	}
+	spin_unlock_bh(&gntsock_table_lock);
+}
+
+/* Bind @vsk to @port, or to a free ephemeral port for GNTSOCK_PORT_ANY. */
+static int gntsock_do_bind(struct gntsock_sock *vsk, u32 port)
+{
+	unsigned int tries;
+	int err = -EADDRINUSE;
+
+	if (port != GNTSOCK_PORT_ANY && port < GNTSOCK_PORT_RESERVED &&
+	    !capable(CAP_NET_BIND_SERVICE))
+		return -EACCES;
+
+	spin_lock_bh(&gntsock_table_lock);
+	if (port == GNTSOCK_PORT_ANY) {
+		for (tries = 0; tries < 1024; tries++) {
+			u32 p = GNTSOCK_EPHEMERAL_MIN +
+				get_random_u32_below(GNTSOCK_EPHEMERAL_MAX -
+						     GNTSOCK_EPHEMERAL_MIN);
+
+			if (!gntsock_find_bound(p)) {
+				port = p;
+				break;
+			}
+		}
+		if (port == GNTSOCK_PORT_ANY)
+			goto out;
+	} else if (gntsock_find_bound(port)) {
+		goto out;
+	}
+	vsk->local_port = port;
+	vsk->bound = true;
+	hash_add(gntsock_bound, &vsk->bind_node, port);
+	err = 0;
+out:
+	spin_unlock_bh(&gntsock_table_lock);
+	return err;
+}
+
+static void gntsock_unbind(struct gntsock_sock *vsk)
+{
+	spin_lock_bh(&gntsock_table_lock);
+	if (!hlist_unhashed(&vsk->bind_node))
+		hash_del(&vsk->bind_node);
+	spin_unlock_bh(&gntsock_table_lock);
+}
+
+static void gntsock_set_link(struct gntsock_sock *vsk,
+			     struct gntsock_link *link)
+{
+	if (vsk->link) {
+		atomic_dec(&vsk->link->stat_sockets);
+		gntsock_link_put(vsk->link);
+	}
+	vsk->link = link;
+	if (link)
+		atomic_inc(&link->stat_sockets);
+}
+
+static u32 gntsock_peer_credit(struct gntsock_sock *vsk)
+{
+	u32 in_flight = vsk->tx_cnt - READ_ONCE(vsk->peer_fwd_cnt);
+	u32 buf = READ_ONCE(vsk->peer_buf_alloc);
+
+	return in_flight >= buf ? 0 : buf - in_flight;
+}
+
+static void gntsock_fill_hdr(struct gntsock_sock *vsk,
+			     struct gntsock_msg_hdr *h, u16 op)
+{
+	memset(h, 0, sizeof(*h));
+	h->op = op;
+	h->type = GNTSOCK_TYPE_STREAM;
+	h->src_port = vsk->local_port;
+	h->dst_port = vsk->peer_port;
+	h->buf_alloc = vsk->buf_alloc;
+	h->fwd_cnt = vsk->fwd_cnt;
+	vsk->last_fwd_cnt = vsk->fwd_cnt;
+}
+
+static int gntsock_send_ctl(struct gntsock_sock *vsk, u16 op, u16 flags)
+{
+	struct gntsock_msg_hdr h;
+
+	if (!vsk->link)
+		return -ENOTCONN;
+	gntsock_fill_hdr(vsk, &h, op);
+	h.flags = flags;
+	return gntsock_link_send_ctl(vsk->link, &h);
+}
+
+static void gntsock_reply_rst(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *in)
+{
+	struct gntsock_msg_hdr h = {
+		.op = GNTSOCK_OP_RST,
+		.type = GNTSOCK_TYPE_STREAM,
+		.src_port = in->dst_port,
+		.dst_port = in->src_port,
+	};
+
+	gntsock_link_send_ctl(link, &h);
+}
+
+/* Tell the peer about consumed bytes once a quarter of the buffer freed. */
+static void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
+{
+	if (vsk->sk.sk_state != TCP_ESTABLISHED)
+		return;
+	if (vsk->fwd_cnt - vsk->last_fwd_cnt >= vsk->buf_alloc / 4)
+		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+}
+
+static void gntsock_purge_rx(struct gntsock_sock *vsk)
+{
+	struct gntsock_rxbuf *b, *tmp;
+
+	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
+		list_del(&b->node);
+		kvfree(b);
+	}
+	vsk->rx_bytes = 0;
+}
+
+/* Abort a connection locally: lock_sock held. */
+static void gntsock_reset(struct sock *sk, int err)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	gntsock_conn_unhash(vsk);
+	sk->sk_err = err;
+	sk->sk_state = TCP_CLOSE;
+	sk->sk_shutdown = SHUTDOWN_MASK;
+	vsk->peer_shutdown = GNTSOCK_SHUT_MASK;
+	if (sk->sk_socket)
+		sk->sk_socket->state = SS_UNCONNECTED;
+	sk_error_report(sk);
+	sk->sk_state_change(sk);
+}
+
+static void gntsock_destruct(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	gntsock_purge_rx(vsk);
+	gntsock_set_link(vsk, NULL);
+	atomic_dec(&gntsock_stats.sockets);
+}
+
+static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
+				     gfp_t gfp, int kern)
+{
+	struct gntsock_sock *vsk;
+	struct sock *sk;
+
+	sk = sk_alloc(net, AF_GNTSOCK, gfp, &gntsock_proto, kern);
+	if (!sk)
+		return NULL;
+	sock_init_data(sock, sk);
+	if (!sock)
+		sk->sk_type = SOCK_STREAM;
+	sk->sk_destruct = gntsock_destruct;
+	vsk = gntsock_sk(sk);
+	vsk->local_port = GNTSOCK_PORT_ANY;
+	vsk->peer_domid = GNTSOCK_DOMID_ANY;
+	vsk->peer_port = GNTSOCK_PORT_ANY;
+	INIT_HLIST_NODE(&vsk->bind_node);
+	INIT_LIST_HEAD(&vsk->rx_queue);
+	INIT_LIST_HEAD(&vsk->accept_queue);
+	INIT_LIST_HEAD(&vsk->accept_node);
+	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
+	vsk->connect_timeout = 2 * HZ;
+	sk->sk_state = TCP_CLOSE;
+	atomic_inc(&gntsock_stats.sockets);
+	return sk;
+}
+
+/* A peer's message for a connection: update what we know of its credit. */
+static bool gntsock_update_credit(struct gntsock_sock *vsk,
+				  const struct gntsock_msg_hdr *h)
+{
+	if (h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX ||
+	    vsk->tx_cnt - h->fwd_cnt > GNTSOCK_BUFFER_SIZE_MAX)
+		return false;
+	WRITE_ONCE(vsk->peer_buf_alloc, h->buf_alloc);
+	WRITE_ONCE(vsk->peer_fwd_cnt, h->fwd_cnt);
+	return true;
+}
+
+static void gntsock_recv_request(struct gntsock_link *link,
+				 const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_sock *lvsk, *cvsk;
+	struct sock *listener = NULL, *child;
+
+	spin_lock_bh(&gntsock_table_lock);
+	lvsk = gntsock_find_bound(h->dst_port);
+	if (lvsk && !gntsock_find_conn(link, h->dst_port, h->src_port)) {
+		listener = &lvsk->sk;
+		sock_hold(listener);
+	}
+	spin_unlock_bh(&gntsock_table_lock);
+	if (!listener)
+		goto refuse;
+
+	lock_sock(listener);
+	if (listener->sk_state != TCP_LISTEN || sk_acceptq_is_full(listener) ||
+	    h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX)
+		goto refuse_locked;
+	child = gntsock_sk_alloc(sock_net(listener), NULL, GFP_KERNEL, 0);
+	if (!child)
+		goto refuse_locked;
+	cvsk = gntsock_sk(child);
+	cvsk->local_port = h->dst_port;
+	cvsk->peer_domid = link->peer;
+	cvsk->peer_port = h->src_port;
+	cvsk->buf_alloc = lvsk->buf_alloc;
+	cvsk->peer_buf_alloc = h->buf_alloc;
+	cvsk->peer_fwd_cnt = h->fwd_cnt;
+	cvsk->tx_cnt = h->fwd_cnt;
+	kref_get(&link->kref);
+	gntsock_set_link(cvsk, link);
+	child->sk_state = TCP_ESTABLISHED;
+	if (gntsock_conn_hash(cvsk)) {
+		sk_free(child);
+		goto refuse_locked;
+	}
+	list_add_tail(&cvsk->accept_node, &lvsk->accept_queue);
+	sk_acceptq_added(listener);
+	gntsock_send_ctl(cvsk, GNTSOCK_OP_RESPONSE, 0);
+	listener->sk_data_ready(listener);
+	release_sock(listener);
+	sock_put(listener);
+	return;
+
+refuse_locked:
+	release_sock(listener);
+	sock_put(listener);
+refuse:
+	gntsock_reply_rst(link, h);
+}
+
+static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
+			    const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_rxbuf *b;
+
+	if (sk->sk_state != TCP_ESTABLISHED) {
+		gntsock_reply_rst(link, h);
+		return;
+	}
+	if (vsk->rx_bytes + h->len > vsk->buf_alloc ||
+	    vsk->rx_bytes + h->len < vsk->rx_bytes) {
+		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+		return;
+	}
+	if (!h->len)
+		return;
+	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD)) {
+		/* Nobody will read it: consume at once. */
+		vsk->fwd_cnt += h->len;
+		gntsock_maybe_credit_update(vsk);
+		return;
+	}
+	b = kvmalloc(struct_size(b, data, h->len), GFP_KERNEL);
+	if (!b) {
+		/* Cannot keep it: abort this connection, not the link. */
+		gntsock_reply_rst(link, h);
+		gntsock_reset(sk, ENOMEM);
+		return;
+	}
+	b->len = h->len;
+	b->off = 0;
+	gntsock_link_rx_payload(link, b->data, h->len);
+	list_add_tail(&b->node, &vsk->rx_queue);
+	vsk->rx_bytes += h->len;
+	sk->sk_data_ready(sk);
+}
+
+/**
+ * gntsock_sock_recv() - deliver one validated message to its socket
+ * @link: the link it arrived on
+ * @h: local copy of its header; an RW payload is still in the ring
+ *
+ * Called from the link's rx work, in process context.
+ */
+void gntsock_sock_recv(struct gntsock_link *link,
+		       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_sock *vsk;
+	struct sock *sk = NULL;
+
+	if (h->op == GNTSOCK_OP_REQUEST) {
+		gntsock_recv_request(link, h);
+		return;
+	}
+	spin_lock_bh(&gntsock_table_lock);
+	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
+	if (vsk) {
+		sk = &vsk->sk;
+		sock_hold(sk);
+	}
+	spin_unlock_bh(&gntsock_table_lock);
+	if (!sk) {
+		if (h->op != GNTSOCK_OP_RST)
+			gntsock_reply_rst(link, h);
+		return;
+	}
+
+	lock_sock(sk);
+	if (!vsk->conn_hashed)
+		goto out;
+	if (!gntsock_update_credit(vsk, h)) {
+		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+		goto out;
+	}
+	switch (h->op) {
+	case GNTSOCK_OP_RESPONSE:
+		if (sk->sk_state != TCP_SYN_SENT) {
+			gntsock_reply_rst(link, h);
+			break;
+		}
+		sk->sk_state = TCP_ESTABLISHED;
+		if (sk->sk_socket)
+			sk->sk_socket->state = SS_CONNECTED;
+		sk->sk_state_change(sk);
+		break;
+	case GNTSOCK_OP_RST:
+		gntsock_reset(sk, sk->sk_state == TCP_SYN_SENT ?
+			      ECONNREFUSED : ECONNRESET);
+		break;
+	case GNTSOCK_OP_SHUTDOWN:
+		vsk->peer_shutdown |= h->flags;
+		sk->sk_state_change(sk);
+		break;
+	case GNTSOCK_OP_RW:
+		gntsock_recv_rw(link, sk, h);
+		break;
+	case GNTSOCK_OP_CREDIT_UPDATE:
+		vsk->credit_requested = false;
+		sk->sk_write_space(sk);
+		break;
+	case GNTSOCK_OP_CREDIT_REQUEST:
+		if (sk->sk_state == TCP_ESTABLISHED)
+			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+		break;
+	}
+out:
+	release_sock(sk);
+	sock_put(sk);
+}
+
+/**
+ * gntsock_sock_link_down() - reset every connection on a link
+ * @link: the link, already torn down
+ */
+void gntsock_sock_link_down(struct gntsock_link *link)
+{
+	struct gntsock_sock *vsk;
+	struct sock *sk;
+	int bkt;
+
+	for (;;) {
+		sk = NULL;
+		spin_lock_bh(&gntsock_table_lock);
+		hash_for_each(gntsock_conn, bkt, vsk, conn_node) {
+			if (vsk->link == link) {
+				sk = &vsk->sk;
+				sock_hold(sk);
+				break;
+			}
+		}
+		spin_unlock_bh(&gntsock_table_lock);
+		if (!sk)
+			break;
+		lock_sock(sk);
+		if (vsk->conn_hashed)
+			gntsock_reset(sk, ECONNRESET);
+		release_sock(sk);
+		sock_put(sk);
+	}
+}
+
+static int gntsock_check_addr(const struct sockaddr *addr, int len,
+			      const struct sockaddr_gnt **out)
+{
+	const struct sockaddr_gnt *a = (const struct sockaddr_gnt *)addr;
+
+	if (!addr || len < (int)sizeof(*a))
+		return -EINVAL;
+	if (a->sgnt_family != AF_GNTSOCK)
+		return -EAFNOSUPPORT;
+	if (a->sgnt_reserved1 || a->sgnt_flags || a->sgnt_zero[0] ||
+	    a->sgnt_zero[1] || a->sgnt_zero[2])
+		return -EINVAL;
+	*out = a;
+	return 0;
+}
+
+static bool gntsock_is_local(u32 domid)
+{
+	return domid == GNTSOCK_DOMID_SELF || domid == gntsock_local_domid();
+}
+
+static int gntsock_bind(struct socket *sock, struct sockaddr *addr, int len)
+{
+	const struct sockaddr_gnt *a;
+	struct sock *sk = sock->sk;
+	int err;
+
+	err = gntsock_check_addr(addr, len, &a);
+	if (err)
+		return err;
+	if (a->sgnt_domid != GNTSOCK_DOMID_ANY && !gntsock_is_local(a->sgnt_domid))
+		return -EADDRNOTAVAIL;
+	lock_sock(sk);
+	if (gntsock_sk(sk)->bound)
+		err = -EINVAL;
+	else
+		err = gntsock_do_bind(gntsock_sk(sk), a->sgnt_port);
+	release_sock(sk);
+	return err;
+}
+
+static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
+			   int len, int flags)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	const struct sockaddr_gnt *a;
+	struct gntsock_link *link;
+	long timeo;
+	int err;
+
+	err = gntsock_check_addr(addr, len, &a);
+	if (err)
+		return err;
+	lock_sock(sk);
+	switch (sock->state) {
+	case SS_CONNECTED:
+		err = -EISCONN;
+		goto out;
+	case SS_CONNECTING:
+		err = -EALREADY;
+		if (flags & O_NONBLOCK)
+			goto out;
+		goto wait;
+	default:
+		break;
+	}
+	if (sk->sk_state == TCP_LISTEN || a->sgnt_port == GNTSOCK_PORT_ANY ||
+	    a->sgnt_domid == GNTSOCK_DOMID_ANY) {
+		err = -EINVAL;
+		goto out;
+	}
+	link = gntsock_is_local(a->sgnt_domid) ? NULL :
+		gntsock_link_get(a->sgnt_domid);
+	if (!link) {
+		err = -ENETUNREACH;
+		goto out;
+	}
+	if (!vsk->bound) {
+		err = gntsock_do_bind(vsk, GNTSOCK_PORT_ANY);
+		if (err) {
+			gntsock_link_put(link);
+			goto out;
+		}
+	}
+	gntsock_set_link(vsk, link);
+	vsk->peer_domid = a->sgnt_domid;
+	vsk->peer_port = a->sgnt_port;
+	vsk->tx_cnt = 0;
+	vsk->fwd_cnt = 0;
+	vsk->last_fwd_cnt = 0;
+	vsk->peer_fwd_cnt = 0;
+	vsk->peer_buf_alloc = 0;
+	vsk->peer_shutdown = 0;
+	vsk->credit_requested = false;
+	gntsock_purge_rx(vsk);
+	err = gntsock_conn_hash(vsk);
+	if (err)
+		goto out;
+	sk->sk_err = 0;
+	sk->sk_shutdown = 0;
+	sk->sk_state = TCP_SYN_SENT;
+	sock->state = SS_CONNECTING;
+	err = gntsock_send_ctl(vsk, GNTSOCK_OP_REQUEST, 0);
+	if (err) {
+		gntsock_conn_unhash(vsk);
+		sk->sk_state = TCP_CLOSE;
+		sock->state = SS_UNCONNECTED;
+		err = -ENETUNREACH;
+		goto out;
+	}
+	if (flags & O_NONBLOCK) {
+		err = -EINPROGRESS;
+		goto out;
+	}
+wait:
+	timeo = vsk->connect_timeout;
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (sk->sk_state == TCP_SYN_SENT && !sk->sk_err) {
+		if (!timeo || signal_pending(current)) {
+			err = timeo ? sock_intr_errno(timeo) : -ETIMEDOUT;
+			gntsock_send_ctl(vsk, GNTSOCK_OP_RST, 0);
+			gntsock_conn_unhash(vsk);
+			sk->sk_state = TCP_CLOSE;
+			sock->state = SS_UNCONNECTED;
+			remove_wait_queue(sk_sleep(sk), &wait);
+			goto out;
+		}
+		sk_wait_event(sk, &timeo, sk->sk_state != TCP_SYN_SENT ||
+			      sk->sk_err, &wait);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (sk->sk_err) {
+		err = -sock_error(sk);
+		sk->sk_state = TCP_CLOSE;
+		sock->state = SS_UNCONNECTED;
+	} else {
+		err = sk->sk_state == TCP_ESTABLISHED ? 0 : -ECONNRESET;
+	}
+out:
+	release_sock(sk);
+	return err;
+}
+
+static int gntsock_listen(struct socket *sock, int backlog)
+{
+	struct sock *sk = sock->sk;
+	int err = 0;
+
+	lock_sock(sk);
+	if (sock->state != SS_UNCONNECTED || !gntsock_sk(sk)->bound ||
+	    (sk->sk_state != TCP_CLOSE && sk->sk_state != TCP_LISTEN)) {
+		err = -EINVAL;
+		goto out;
+	}
+	sk->sk_max_ack_backlog = backlog;
+	sk->sk_state = TCP_LISTEN;
+out:
+	release_sock(sk);
+	return err;
+}
+
+static int gntsock_accept(struct socket *sock, struct socket *newsock,
+			  int flags, bool kern)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *listener = sock->sk;
+	struct gntsock_sock *lvsk = gntsock_sk(listener);
+	struct gntsock_sock *cvsk;
+	struct sock *child;
+	long timeo;
+	int err = 0;
+
+	lock_sock(listener);
+	if (listener->sk_state != TCP_LISTEN) {
+		err = -EINVAL;
+		goto out;
+	}
+	timeo = sock_rcvtimeo(listener, flags & O_NONBLOCK);
+	add_wait_queue(sk_sleep(listener), &wait);
+	while (list_empty(&lvsk->accept_queue) &&
+	       listener->sk_state == TCP_LISTEN) {
+		if (!timeo) {
+			err = -EAGAIN;
+			break;
+		}
+		if (signal_pending(current)) {
+			err = sock_intr_errno(timeo);
+			break;
+		}
+		sk_wait_event(listener, &timeo,
+			      !list_empty(&lvsk->accept_queue) ||
+			      listener->sk_state != TCP_LISTEN, &wait);
+	}
+	remove_wait_queue(sk_sleep(listener), &wait);
+	if (err)
+		goto out;
+	if (list_empty(&lvsk->accept_queue)) {
+		err = -EINVAL;
+		goto out;
+	}
+	cvsk = list_first_entry(&lvsk->accept_queue, struct gntsock_sock,
+				accept_node);
+	list_del_init(&cvsk->accept_node);
+	sk_acceptq_removed(listener);
+	child = &cvsk->sk;
+	lock_sock_nested(child, SINGLE_DEPTH_NESTING);
+	sock_graft(child, newsock);
+	newsock->state = child->sk_state == TCP_ESTABLISHED ? SS_CONNECTED :
+			 SS_UNCONNECTED;
+	release_sock(child);
+out:
+	release_sock(listener);
+	return err;
+}
+
+static int gntsock_getname(struct socket *sock, struct sockaddr *addr,
+			   int peer)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sock->sk);
+	struct sockaddr_gnt *a = (struct sockaddr_gnt *)addr;
+
+	memset(a, 0, sizeof(*a));
+	a->sgnt_family = AF_GNTSOCK;
+	if (peer) {
+		if (sock->state != SS_CONNECTED)
+			return -ENOTCONN;
+		a->sgnt_domid = vsk->peer_domid;
+		a->sgnt_port = vsk->peer_port;
+	} else {
+		a->sgnt_domid = vsk->link ? gntsock_local_domid() :
+			GNTSOCK_DOMID_ANY;
+		a->sgnt_port = vsk->local_port;
+	}
+	return sizeof(*a);
+}
+
+static __poll_t gntsock_poll(struct file *file, struct socket *sock,
+			     poll_table *wait)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u8 peer_shut = READ_ONCE(vsk->peer_shutdown);
+	u8 shut = READ_ONCE(sk->sk_shutdown);
+	int state = READ_ONCE(sk->sk_state);
+	__poll_t mask = 0;
+
+	sock_poll_wait(file, sock, wait);
+	if (READ_ONCE(sk->sk_err))
+		mask |= EPOLLERR;
+	if (shut == SHUTDOWN_MASK ||
+	    ((shut & SEND_SHUTDOWN) && (peer_shut & GNTSOCK_SHUT_SEND)))
+		mask |= EPOLLHUP;
+	if ((shut & RCV_SHUTDOWN) || (peer_shut & GNTSOCK_SHUT_SEND))
+		mask |= EPOLLRDHUP | EPOLLIN | EPOLLRDNORM;
+	if (state == TCP_LISTEN) {
+		if (!list_empty_careful(&vsk->accept_queue))
+			mask |= EPOLLIN | EPOLLRDNORM;
+		return mask;
+	}
+	if (!list_empty_careful(&vsk->rx_queue))
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (state == TCP_ESTABLISHED) {
+		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
+		    gntsock_peer_credit(vsk))
+			mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
+	} else if (state == TCP_CLOSE && !(shut & SEND_SHUTDOWN)) {
+		/* As INET and vsock: a closed socket polls writable. */
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	}
+	return mask;
+}
+
+static int gntsock_copy_from_msg(void *ring_mem, u32 len, void *ctx)
+{
+	struct msghdr *msg = ctx;
+
+	return copy_from_iter_full(ring_mem, len, &msg->msg_iter) ? 0 : -EFAULT;
+}
+
+static int gntsock_send_check(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	if (sk->sk_err)
+		return -sock_error(sk);
+	if ((sk->sk_shutdown & SEND_SHUTDOWN) ||
+	    (vsk->peer_shutdown & GNTSOCK_SHUT_RCV))
+		return -EPIPE;
+	if (sk->sk_state != TCP_ESTABLISHED)
+		return sk->sk_socket->state == SS_UNCONNECTED && !vsk->link ?
+			-ENOTCONN : -EPIPE;
+	return 0;
+}
+
+/* Wait, without the socket lock, until the peer consumed from the ring. */
+static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
+{
+	return wait_event_interruptible_timeout(link->tx_wq,
+		atomic_read(&link->tx_kick) != kick ||
+		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED, timeo);
+}
+
+static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
+			   size_t len)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	size_t total = 0;
+	long timeo;
+	int err = 0;
+
+	if (msg->msg_flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	lock_sock(sk);
+	if (msg->msg_namelen) {
+		err = sk->sk_state == TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
+		goto out;
+	}
+	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+	while (total < len) {
+		u32 credit, chunk;
+		int kick;
+
+		err = gntsock_send_check(sk);
+		if (err)
+			break;
+		link = vsk->link;
+		credit = gntsock_peer_credit(vsk);
+		if (!credit) {
+			if (!vsk->credit_requested) {
+				vsk->credit_requested = true;
+				gntsock_send_ctl(vsk,
+						 GNTSOCK_OP_CREDIT_REQUEST, 0);
+			}
+			if (!timeo) {
+				err = -EAGAIN;
+				break;
+			}
+			if (signal_pending(current)) {
+				err = sock_intr_errno(timeo);
+				break;
+			}
+			add_wait_queue(sk_sleep(sk), &wait);
+			sk_wait_event(sk, &timeo, gntsock_peer_credit(vsk) ||
+				      gntsock_send_check(sk), &wait);
+			remove_wait_queue(sk_sleep(sk), &wait);
+			continue;
+		}
+		chunk = min_t(size_t, len - total, credit);
+		chunk = min(chunk, link->max_payload);
+		gntsock_fill_hdr(vsk, &h, GNTSOCK_OP_RW);
+		h.len = chunk;
+		kick = atomic_read(&link->tx_kick);
+		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
+		if (err == -ENOSPC) {
+			long left;
+
+			if (!timeo) {
+				err = -EAGAIN;
+				break;
+			}
+			release_sock(sk);
+			left = gntsock_wait_ring(link, kick, timeo);
+			lock_sock(sk);
+			if (left < 0) {
+				err = sock_intr_errno(timeo);
+				break;
+			}
+			timeo = left;
+			err = 0;
+			continue;
+		}
+		if (err == -ECONNRESET && !sk->sk_err)
+			gntsock_reset(sk, ECONNRESET);
+		if (err)
+			break;
+		vsk->tx_cnt += chunk;
+		total += chunk;
+	}
+out:
+	release_sock(sk);
+	if (total)
+		return total;
+	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL))
+		send_sig(SIGPIPE, current, 0);
+	return err;
+}
+
+static bool gntsock_rx_done(struct sock *sk)
+{
+	return sk->sk_err || sk->sk_state != TCP_ESTABLISHED ||
+	       (sk->sk_shutdown & RCV_SHUTDOWN) ||
+	       (gntsock_sk(sk)->peer_shutdown & GNTSOCK_SHUT_SEND);
+}
+
+/* Copy up to @len queued bytes; consume them unless peeking. */
+static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
+			   size_t len, bool peek)
+{
+	struct gntsock_rxbuf *b, *tmp;
+	size_t copied = 0;
+
+	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
+		size_t n = min_t(size_t, len - copied, b->len - b->off);
+
+		if (!n)
+			break;
+		if (copy_to_iter(b->data + b->off, n, &msg->msg_iter) != n)
+			return copied ? copied : -EFAULT;
+		copied += n;
+		if (!peek) {
+			b->off += n;
+			vsk->rx_bytes -= n;
+			vsk->fwd_cnt += n;
+			if (b->off == b->len) {
+				list_del(&b->node);
+				kvfree(b);
+			}
+		}
+		if (copied == len)
+			break;
+	}
+	return copied;
+}
+
+static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
+			   size_t len, int flags)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	bool peek = flags & MSG_PEEK;
+	size_t copied = 0;
+	int target, err = 0, n;
+	long timeo;
+
+	if (flags & (MSG_OOB | MSG_ERRQUEUE))
+		return -EOPNOTSUPP;
+	lock_sock(sk);
+	if (sk->sk_state == TCP_LISTEN ||
+	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
+	     !sk->sk_err && !vsk->link)) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	if (!len)
+		goto out;
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (copied < len) {
+		if (!list_empty(&vsk->rx_queue)) {
+			n = gntsock_copy_rx(vsk, msg, len - copied, peek);
+			if (n < 0) {
+				err = n;
+				break;
+			}
+			copied += n;
+			if (peek || copied >= target)
+				break;
+			continue;
+		}
+		if (copied >= target)
+			break;
+		if (sk->sk_err) {
+			err = -sock_error(sk);
+			break;
+		}
+		if (gntsock_rx_done(sk))
+			break;
+		if (!timeo) {
+			err = -EAGAIN;
+			break;
+		}
+		if (signal_pending(current)) {
+			err = sock_intr_errno(timeo);
+			break;
+		}
+		gntsock_maybe_credit_update(vsk);
+		sk_wait_event(sk, &timeo, !list_empty(&vsk->rx_queue) ||
+			      gntsock_rx_done(sk), &wait);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (copied && !peek)
+		gntsock_maybe_credit_update(vsk);
+out:
+	release_sock(sk);
+	return copied ? copied : err;
+}
+
+static int gntsock_shutdown(struct socket *sock, int how)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u16 flags = 0;
+	int mode, err = 0;
+
+	/* SHUT_RD -> RCV_SHUTDOWN, SHUT_WR -> SEND_SHUTDOWN, as in inet. */
+	mode = how + 1;
+	if ((mode & ~SHUTDOWN_MASK) || !mode)
+		return -EINVAL;
+	lock_sock(sk);
+	if (sock->state == SS_UNCONNECTED && sk->sk_state != TCP_LISTEN) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	sk->sk_shutdown |= mode;
+	if (mode & RCV_SHUTDOWN)
+		flags |= GNTSOCK_SHUT_RCV;
+	if (mode & SEND_SHUTDOWN)
+		flags |= GNTSOCK_SHUT_SEND;
+	if (sk->sk_state == TCP_ESTABLISHED)
+		gntsock_send_ctl(vsk, GNTSOCK_OP_SHUTDOWN, flags);
+	sk->sk_state_change(sk);
+out:
+	release_sock(sk);
+	return err;
+}
+
+/* Drop a socket: lock_sock held by the caller (nested for children). */
+static void gntsock_close_locked(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	if (sk->sk_state == TCP_ESTABLISHED)
+		gntsock_send_ctl(vsk, GNTSOCK_OP_SHUTDOWN, GNTSOCK_SHUT_MASK);
+	else if (sk->sk_state == TCP_SYN_SENT)
+		gntsock_send_ctl(vsk, GNTSOCK_OP_RST, 0);
+	gntsock_conn_unhash(vsk);
+	gntsock_unbind(vsk);
+	sk->sk_state = TCP_CLOSE;
+	sk->sk_shutdown = SHUTDOWN_MASK;
+	sock_orphan(sk);
+	gntsock_purge_rx(vsk);
+}
+
+static int gntsock_release(struct socket *sock)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk, *cvsk;
+
+	if (!sk)
+		return 0;
+	vsk = gntsock_sk(sk);
+	lock_sock(sk);
+	/* Children nobody accepted are refused and freed. */
+	while ((cvsk = list_first_entry_or_null(&vsk->accept_queue,
+						struct gntsock_sock,
+						accept_node))) {
+		list_del_init(&cvsk->accept_node);
+		sk_acceptq_removed(sk);
+		lock_sock_nested(&cvsk->sk, SINGLE_DEPTH_NESTING);
+		if (cvsk->sk.sk_state == TCP_ESTABLISHED)
+			gntsock_send_ctl(cvsk, GNTSOCK_OP_RST, 0);
+		cvsk->sk.sk_state = TCP_CLOSE;
+		gntsock_close_locked(&cvsk->sk);
+		release_sock(&cvsk->sk);
+		sock_put(&cvsk->sk);
+	}
+	gntsock_close_locked(sk);
+	release_sock(sk);
+	sock->sk = NULL;
+	sock->state = SS_FREE;
+	sock_put(sk);
+	return 0;
+}
+
+static int gntsock_setsockopt(struct socket *sock, int level, int optname,
+			      sockptr_t optval, unsigned int optlen)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct __kernel_old_timeval tv;
+	u64 size;
+	int err = 0;
+
+	if (level != SOL_GNTSOCK)
+		return -ENOPROTOOPT;
+	lock_sock(sk);
+	switch (optname) {
+	case GNTSOCK_SO_BUFFER_SIZE:
+		if (optlen < sizeof(size) ||
+		    copy_from_sockptr(&size, optval, sizeof(size))) {
+			err = -EINVAL;
+			break;
+		}
+		if (size < GNTSOCK_BUFFER_SIZE_MIN ||
+		    size > GNTSOCK_BUFFER_SIZE_MAX) {
+			err = -EINVAL;
+			break;
+		}
+		vsk->buf_alloc = size;
+		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+		break;
+	case GNTSOCK_SO_CONNECT_TIMEOUT:
+		if (optlen < sizeof(tv) ||
+		    copy_from_sockptr(&tv, optval, sizeof(tv))) {
+			err = -EINVAL;
+			break;
+		}
+		if (tv.tv_sec < 0 || tv.tv_usec < 0 ||
+		    tv.tv_usec >= USEC_PER_SEC ||
+		    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1) {
+			err = -ERANGE;
+			break;
+		}
+		vsk->connect_timeout = tv.tv_sec * HZ +
+			DIV_ROUND_UP((unsigned long)tv.tv_usec,
+				     USEC_PER_SEC / HZ);
+		if (!vsk->connect_timeout)
+			vsk->connect_timeout = 1;
+		break;
+	default:
+		err = -ENOPROTOOPT;
+	}
+	release_sock(sk);
+	return err;
+}
+
+static int gntsock_getsockopt(struct socket *sock, int level, int optname,
+			      char __user *optval, int __user *optlen)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sock->sk);
+	union {
+		int i;
+		u64 u;
+		struct __kernel_old_timeval tv;
+	} v;
+	int len, size;
+
+	if (level != SOL_GNTSOCK)
+		return -ENOPROTOOPT;
+	if (get_user(len, optlen))
+		return -EFAULT;
+	memset(&v, 0, sizeof(v));
+	switch (optname) {
+	case GNTSOCK_SO_PEER_DOMID:
+		if (sock->state != SS_CONNECTED)
+			return -ENOTCONN;
+		v.i = vsk->peer_domid;
+		size = sizeof(v.i);
+		break;
+	case GNTSOCK_SO_BUFFER_SIZE:
+		v.u = vsk->buf_alloc;
+		size = sizeof(v.u);
+		break;
+	case GNTSOCK_SO_CONNECT_TIMEOUT:
+		v.tv.tv_sec = vsk->connect_timeout / HZ;
+		v.tv.tv_usec = (vsk->connect_timeout % HZ) * (USEC_PER_SEC / HZ);
+		size = sizeof(v.tv);
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	if (len < size)
+		return -EINVAL;
+	if (copy_to_user(optval, &v, size) || put_user(size, optlen))
+		return -EFAULT;
+	return 0;
+}
+
+static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
+			 unsigned long arg)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	int n;
+
+	switch (cmd) {
+	case SIOCINQ:
+		lock_sock(sk);
+		n = vsk->rx_bytes;
+		release_sock(sk);
+		break;
+	case SIOCOUTQ:
+		lock_sock(sk);
+		n = sk->sk_state == TCP_ESTABLISHED ?
+			vsk->tx_cnt - vsk->peer_fwd_cnt : 0;
+		release_sock(sk);
+		break;
+	default:
+		return -ENOIOCTLCMD;
+	}
+	return put_user(n, (int __user *)arg);
+}
+
+static const struct proto_ops gntsock_stream_ops = {
+	.family = PF_GNTSOCK,
+	.owner = THIS_MODULE,
+	.release = gntsock_release,
+	.bind = gntsock_bind,
+	.connect = gntsock_connect,
+	.socketpair = sock_no_socketpair,
+	.accept = gntsock_accept,
+	.getname = gntsock_getname,
+	.poll = gntsock_poll,
+	.ioctl = gntsock_ioctl,
+	.listen = gntsock_listen,
+	.shutdown = gntsock_shutdown,
+	.setsockopt = gntsock_setsockopt,
+	.getsockopt = gntsock_getsockopt,
+	.sendmsg = gntsock_sendmsg,
+	.recvmsg = gntsock_recvmsg,
+	.mmap = sock_no_mmap,
+};
+
+static int gntsock_create(struct net *net, struct socket *sock, int protocol,
+			  int kern)
+{
+	if (!net_eq(net, &init_net))
+		return -EAFNOSUPPORT;
+	if (protocol && protocol != PF_GNTSOCK)
+		return -EPROTONOSUPPORT;
+	if (sock->type != SOCK_STREAM)
+		return -ESOCKTNOSUPPORT;
+	sock->ops = &gntsock_stream_ops;
+	sock->state = SS_UNCONNECTED;
+	if (!gntsock_sk_alloc(net, sock, GFP_KERNEL, kern))
+		return -ENOMEM;
+	return 0;
+}
+
+static const struct net_proto_family gntsock_family_ops = {
+	.family = AF_GNTSOCK,
+	.create = gntsock_create,
+	.owner = THIS_MODULE,
+};
+
+int gntsock_sock_register(void)
+{
+	int err;
+
+	err = proto_register(&gntsock_proto, 0);
+	if (err)
+		return err;
+	err = sock_register(&gntsock_family_ops);
+	if (err) {
+		pr_err("gntsock: address family %d is taken by another module\n",
+		       AF_GNTSOCK);
+		proto_unregister(&gntsock_proto);
+	}
+	return err;
+}
+
+void gntsock_sock_unregister(void)
+{
+	sock_unregister(AF_GNTSOCK);
+	proto_unregister(&gntsock_proto);
+}

@@ -1,0 +1,160 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock internals shared by the socket layer, the links and procfs.
+ *
+ * Lock order: lock_sock() of a socket, then gntsock_table_lock or a link's
+ * tx_lock (never both at once). A link's rx work takes lock_sock() of the
+ * socket a message is for and may then take tx_lock. Nobody waits for ring
+ * space or credit while holding lock_sock() or tx_lock, so the two kernels
+ * of a link cannot wait on each other in a cycle.
+ */
+#ifndef _GNTSOCK_H
+#define _GNTSOCK_H
+
+#include <linux/kref.h>
+#include <linux/mutex.h>
+#include <linux/spinlock.h>
+#include <linux/wait.h>
+#include <linux/workqueue.h>
+#include <linux/list.h>
+#include <linux/atomic.h>
+#include <linux/ratelimit.h>
+#include <net/sock.h>
+#include <xen/grant_table.h>
+#include <xen/xenbus.h>
+#include <uapi/linux/gntsock.h>
+
+#include "proto.h"
+
+#define GNTSOCK_DEVTYPE		"gntsock"
+#define GNTSOCK_LINK_MAX_FAILURES	5
+#define GNTSOCK_LINK_STABLE		(60 * HZ)
+
+enum gntsock_link_state {
+	GNTSOCK_LINK_CLOSED,		/* no rings */
+	GNTSOCK_LINK_CONNECTING,	/* rings set up, handshake running */
+	GNTSOCK_LINK_CONNECTED,		/* usable */
+};
+
+/**
+ * struct gntsock_link - the connection between this domain and one peer
+ * @kref: held by the xenbus device, by sockets and by lookups
+ * @node: entry in the global link list
+ * @peer: the peer's domain id
+ * @frontend: true if this side grants the rings, false if it maps them
+ * @xbdev: the xenbus device, NULL once removed
+ * @state: enum gntsock_link_state, written under @tx_lock and @setup_lock
+ * @setup_lock: serialises ring set-up and tear-down
+ * @order: log2 of the ring pages per direction
+ * @max_payload: largest RW payload, from the ring size
+ * @ctrl_page: the control page (granted or mapped)
+ * @ctrl: its kernel address
+ * @pages: data pages, 2 << @order (F2B first), granted or mapped
+ * @va: kernel addresses of @pages, used by the rings
+ * @refs: grant references: [0] the control page, then the data pages
+ * @handles: grant handles of our mappings (backend only)
+ * @tx: ring we produce into
+ * @rx: ring we consume from
+ * @evtchn: local event channel port
+ * @irq: irq bound to @evtchn, or 0
+ * @tx_lock: serialises producers on @tx and the pending control queue
+ * @tx_wq: woken when the peer consumed from @tx or the link went down
+ * @tx_kick: bumped on every wake of @tx_wq
+ * @ctl_queue: control messages waiting for ring space (struct gntsock_ctl)
+ * @ctl_len: length of @ctl_queue
+ * @rx_work: drains @rx
+ * @reset_work: tears the link down after a protocol violation
+ * @eoi_pending: an event is waiting for its late EOI
+ * @violated: bit 0 set once a violation is being handled
+ * @failures: set-up failures and violations since the link last stayed up
+ *	for %GNTSOCK_LINK_STABLE; at %GNTSOCK_LINK_MAX_FAILURES we stop retrying
+ * @up_since: jiffies when the link last connected
+ * @stat_*: counters shown in /proc/net/gntsock_links
+ */
+struct gntsock_link {
+	struct kref kref;
+	struct list_head node;
+	domid_t peer;
+	bool frontend;
+	struct xenbus_device *xbdev;
+	int state;
+	struct mutex setup_lock;	/* ring set-up/tear-down */
+	unsigned int order;
+	u32 max_payload;
+	struct page *ctrl_page;
+	struct gntsock_ctrl_page *ctrl;
+	struct page **pages;
+	void **va;
+	grant_ref_t *refs;
+	grant_handle_t *handles;
+	struct gntsock_ring tx;
+	struct gntsock_ring rx;
+	evtchn_port_t evtchn;
+	int irq;
+	struct mutex tx_lock;		/* tx ring and ctl_queue */
+	wait_queue_head_t tx_wq;
+	atomic_t tx_kick;
+	struct list_head ctl_queue;
+	unsigned int ctl_len;
+	struct work_struct rx_work;
+	struct work_struct reset_work;
+	atomic_t eoi_pending;
+	unsigned long violated;
+	unsigned int failures;
+	unsigned long up_since;
+
+	atomic64_t stat_tx_msgs;
+	atomic64_t stat_rx_msgs;
+	atomic64_t stat_tx_bytes;
+	atomic64_t stat_rx_bytes;
+	atomic64_t stat_resets;
+	atomic64_t stat_violations;
+	atomic64_t stat_ctl_dropped;
+	atomic_t stat_sockets;
+};
+
+/* Global counters, /proc/net/gntsock_stat. */
+struct gntsock_stats {
+	atomic_t links;
+	atomic_t links_connected;
+	atomic_t sockets;
+	atomic_t ring_grants;
+	atomic_t ring_maps;
+	atomic64_t resets;
+	atomic64_t violations;
+	atomic64_t violation[GNTSOCK_V_MAX];
+	atomic64_t ctl_dropped;
+};
+
+extern struct gntsock_stats gntsock_stats;
+extern struct workqueue_struct *gntsock_wq;
+extern unsigned int gntsock_ring_order;
+
+/* link.c */
+int gntsock_link_register(void);
+void gntsock_link_unregister(void);
+struct gntsock_link *gntsock_link_get(domid_t peer);
+void gntsock_link_put(struct gntsock_link *link);
+int gntsock_link_send(struct gntsock_link *link,
+		      const struct gntsock_msg_hdr *h,
+		      gntsock_copy_fn fn, void *ctx);
+int gntsock_link_send_ctl(struct gntsock_link *link,
+			  const struct gntsock_msg_hdr *h);
+void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
+void gntsock_link_violation(struct gntsock_link *link,
+			    enum gntsock_violation v);
+domid_t gntsock_local_domid(void);
+void gntsock_links_show(struct seq_file *m);
+
+/* af_gntsock.c: called by a link's rx work and on link teardown */
+void gntsock_sock_recv(struct gntsock_link *link,
+		       const struct gntsock_msg_hdr *h);
+void gntsock_sock_link_down(struct gntsock_link *link);
+int gntsock_sock_register(void);
+void gntsock_sock_unregister(void);
+
+/* procfs.c */
+int gntsock_proc_init(void);
+void gntsock_proc_exit(void);
+
+#endif /* _GNTSOCK_H */

@@ -1,0 +1,997 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock links: one per pair of domains that dom0's toolstack connected.
+ *
+ * A link is a xenbus device of type "gntsock". The frontend (the higher
+ * domain id of the pair) allocates a control page and 2 << ring_order data
+ * pages, grants them to the backend, allocates an event channel and
+ * publishes "ring-ref", "ring-order" and "event-channel". The backend maps
+ * the pages and binds the channel. Handshake:
+ *
+ *   backend  InitWait                      (probe)
+ *   frontend Initialised                   (rings granted and published)
+ *   backend  Connected                     (rings mapped)
+ *   frontend Connected
+ *
+ * Either side leaving (Closing, Closed, module unload, domain death, or a
+ * protocol violation detected locally) tears the rings down and resets all
+ * sockets on the link; the backend returns to InitWait and the frontend
+ * publishes fresh rings, so the link comes back by itself when both ends
+ * are there again.
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/interrupt.h>
+#include <linux/seq_file.h>
+#include <linux/skbuff.h>
+#include <xen/xen.h>
+#include <xen/events.h>
+#include <xen/page.h>
+#include <xen/interface/io/xenbus.h>
+
+#include "gntsock.h"
+
+unsigned int gntsock_ring_order = GNTSOCK_RING_ORDER_DEFAULT;
+module_param_named(ring_order, gntsock_ring_order, uint, 0644);
+MODULE_PARM_DESC(ring_order,
+		 "log2 of ring pages per direction for new links (0-8, default 4)");
+
+/* Control messages queued while the ring is full, at most this many. */
+#define GNTSOCK_CTL_QUEUE_MAX	1024
+
+struct gntsock_ctl {
+	struct list_head node;
+	struct gntsock_msg_hdr h;
+};
+
+static LIST_HEAD(gntsock_links);
+static DEFINE_MUTEX(gntsock_links_lock);
+static domid_t gntsock_self = DOMID_INVALID;
+
+/**
+ * gntsock_local_domid() - this domain's id
+ *
+ * Return: the id, read from xenstore on first use.
+ */
+domid_t gntsock_local_domid(void)
+{
+	domid_t id = READ_ONCE(gntsock_self);
+
+	if (id == DOMID_INVALID) {
+		id = xen_initial_domain() ? 0 :
+			xenbus_read_unsigned("domid", "", DOMID_INVALID);
+		WRITE_ONCE(gntsock_self, id);
+	}
+	return id;
+}
+
+static void gntsock_link_release(struct kref *kref)
+{
+	struct gntsock_link *link = container_of(kref, struct gntsock_link,
+						 kref);
+
+	kfree(link->pages);
+	kfree(link->va);
+	kfree(link->refs);
+	kfree(link->handles);
+	kfree(link);
+}
+
+void gntsock_link_put(struct gntsock_link *link)
+{
+	kref_put(&link->kref, gntsock_link_release);
+}
+
+/**
+ * gntsock_link_get() - find the connected link to a peer domain
+ * @peer: the peer's domain id
+ *
+ * Return: the link with a reference held, or NULL if there is no
+ * connected link to @peer.
+ */
+struct gntsock_link *gntsock_link_get(domid_t peer)
+{
+	struct gntsock_link *link, *found = NULL;
+
+	mutex_lock(&gntsock_links_lock);
+	list_for_each_entry(link, &gntsock_links, node) {
+		if (link->peer == peer &&
+		    READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED) {
+			kref_get(&link->kref);
+			found = link;
+			break;
+		}
+	}
+	mutex_unlock(&gntsock_links_lock);
+	return found;
+}
+
+static void gntsock_notify(struct gntsock_link *link)
+{
+	if (link->irq)
+		notify_remote_via_irq(link->irq);
+}
+
+/* Wake everybody waiting for ring space; they re-check under tx_lock. */
+static void gntsock_tx_kick(struct gntsock_link *link)
+{
+	atomic_inc(&link->tx_kick);
+	wake_up_all(&link->tx_wq);
+}
+
+static void gntsock_tx_wait_space(struct gntsock_link *link)
+{
+	gntsock_ring_set_prod_waiting(&link->tx, true);
+}
+
+/* Called with tx_lock held: send queued control messages, oldest first. */
+static int gntsock_ctl_flush(struct gntsock_link *link)
+{
+	struct gntsock_ctl *c, *tmp;
+	int err = 0;
+
+	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
+		err = gntsock_msg_put(&link->tx, &c->h, NULL, NULL);
+		if (err)
+			break;
+		atomic64_inc(&link->stat_tx_msgs);
+		list_del(&c->node);
+		link->ctl_len--;
+		kfree(c);
+	}
+	return err;
+}
+
+static void gntsock_ctl_purge(struct gntsock_link *link)
+{
+	struct gntsock_ctl *c, *tmp;
+
+	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
+		list_del(&c->node);
+		kfree(c);
+	}
+	link->ctl_len = 0;
+}
+
+/* Called with tx_lock held after writing: post-write bookkeeping. */
+static int gntsock_tx_done(struct gntsock_link *link, int err)
+{
+	if (err == -EPROTO) {
+		gntsock_link_violation(link, GNTSOCK_V_RING_INDEX);
+		return -ECONNRESET;
+	}
+	if (err == -ENOSPC)
+		gntsock_tx_wait_space(link);
+	if (gntsock_ring_consumer_waiting(&link->tx))
+		gntsock_notify(link);
+	return err;
+}
+
+/**
+ * gntsock_link_send() - write one message into the link's tx ring
+ * @link: the link
+ * @h: header; h->len payload bytes come from @fn
+ * @fn: copies the payload into ring memory, or NULL if h->len is zero
+ * @ctx: for @fn
+ *
+ * Never sleeps waiting for space: on -ENOSPC the caller snapshots
+ * link->tx_kick before calling and waits on link->tx_wq for it to change.
+ * Queued control messages go first, so messages of one socket stay in
+ * order.
+ *
+ * Return: 0, -ENOSPC, -ECONNRESET if the link is down, or @fn's error.
+ */
+int gntsock_link_send(struct gntsock_link *link,
+		      const struct gntsock_msg_hdr *h,
+		      gntsock_copy_fn fn, void *ctx)
+{
+	int err;
+
+	mutex_lock(&link->tx_lock);
+	if (link->state != GNTSOCK_LINK_CONNECTED) {
+		err = -ECONNRESET;
+		goto out;
+	}
+	err = gntsock_ctl_flush(link);
+	if (!err)
+		err = gntsock_msg_put(&link->tx, h, fn, ctx);
+	if (err == -ENOSPC) {
+		/* Ask for an event, then look again: the peer may just have
+		 * consumed.
+		 */
+		gntsock_tx_wait_space(link);
+		err = gntsock_ctl_flush(link);
+		if (!err)
+			err = gntsock_msg_put(&link->tx, h, fn, ctx);
+	}
+	if (!err) {
+		atomic64_inc(&link->stat_tx_msgs);
+		atomic64_add(h->len, &link->stat_tx_bytes);
+	}
+	err = gntsock_tx_done(link, err);
+out:
+	mutex_unlock(&link->tx_lock);
+	return err;
+}
+
+/**
+ * gntsock_link_send_ctl() - send a control message, queueing it if needed
+ * @link: the link
+ * @h: header of a message without payload
+ *
+ * Never sleeps waiting for ring space. A bounded queue holds messages the
+ * ring has no room for; beyond the bound they are dropped and counted (a
+ * peer that does not drain its ring cannot make us allocate without end).
+ *
+ * Return: 0, -ECONNRESET if the link is down, -ENOBUFS if dropped.
+ */
+int gntsock_link_send_ctl(struct gntsock_link *link,
+			  const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_ctl *c;
+	int err;
+
+	mutex_lock(&link->tx_lock);
+	if (link->state != GNTSOCK_LINK_CONNECTED) {
+		err = -ECONNRESET;
+		goto out;
+	}
+	err = gntsock_ctl_flush(link);
+	if (!err) {
+		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
+		if (!err)
+			atomic64_inc(&link->stat_tx_msgs);
+	}
+	if (err == -ENOSPC) {
+		if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
+			atomic64_inc(&link->stat_ctl_dropped);
+			atomic64_inc(&gntsock_stats.ctl_dropped);
+			pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
+					    link->peer);
+			err = -ENOBUFS;
+		} else {
+			c = kmalloc(sizeof(*c), GFP_KERNEL);
+			if (c) {
+				c->h = *h;
+				list_add_tail(&c->node, &link->ctl_queue);
+				link->ctl_len++;
+				err = -ENOSPC;
+			} else {
+				err = -ENOBUFS;
+			}
+		}
+	}
+	err = gntsock_tx_done(link, err);
+	if (err == -ENOSPC)
+		err = 0;
+out:
+	mutex_unlock(&link->tx_lock);
+	return err;
+}
+
+struct gntsock_skb_fill {
+	void *buf;
+};
+
+static int gntsock_fill_buf(void *ring_mem, u32 len, void *ctx)
+{
+	struct gntsock_skb_fill *f = ctx;
+
+	memcpy(f->buf, ring_mem, len);
+	f->buf += len;
+	return 0;
+}
+
+/**
+ * gntsock_link_rx_payload() - copy the current message's payload out
+ * @link: the link, from inside gntsock_sock_recv()
+ * @buf: destination, at least @len bytes
+ * @len: the validated payload length
+ */
+void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
+{
+	struct gntsock_skb_fill f = { .buf = buf };
+
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
+			     gntsock_fill_buf, &f);
+}
+
+/**
+ * gntsock_link_violation() - the peer broke the protocol: reset the link
+ * @link: the link
+ * @v: what was wrong
+ *
+ * Counted per link and globally, logged rate-limited, and the link is torn
+ * down from a work item (never from the rx path itself).
+ */
+void gntsock_link_violation(struct gntsock_link *link,
+			    enum gntsock_violation v)
+{
+	if (v <= GNTSOCK_V_NONE || v >= GNTSOCK_V_MAX)
+		v = GNTSOCK_V_RING_INDEX;
+	atomic64_inc(&link->stat_violations);
+	atomic64_inc(&gntsock_stats.violations);
+	atomic64_inc(&gntsock_stats.violation[v]);
+	if (test_and_set_bit(0, &link->violated))
+		return;
+	link->failures++;
+	pr_warn_ratelimited("gntsock: link to domain %u: protocol violation (%s), resetting link\n",
+			    link->peer, gntsock_violation_names[v]);
+	queue_work(gntsock_wq, &link->reset_work);
+}
+
+static int gntsock_rx_drain(struct gntsock_link *link)
+{
+	struct gntsock_msg_hdr h;
+	enum gntsock_violation v;
+	int n = 0;
+
+	while (!test_bit(0, &link->violated)) {
+		v = gntsock_msg_peek(&link->rx, &h, link->max_payload);
+		if (v == GNTSOCK_V_MAX)
+			break;
+		if (v != GNTSOCK_V_NONE) {
+			gntsock_link_violation(link, v);
+			break;
+		}
+		atomic64_inc(&link->stat_rx_msgs);
+		atomic64_add(h.len, &link->stat_rx_bytes);
+		gntsock_sock_recv(link, &h);
+		gntsock_ring_consume(&link->rx, gntsock_msg_size(h.len));
+		if (gntsock_ring_producer_waiting(&link->rx))
+			gntsock_notify(link);
+		if (!(++n % 64))
+			cond_resched();
+	}
+	return n;
+}
+
+static void gntsock_rx_work(struct work_struct *work)
+{
+	struct gntsock_link *link = container_of(work, struct gntsock_link,
+						 rx_work);
+	bool eoi = atomic_xchg(&link->eoi_pending, 0);
+	int irq = READ_ONCE(link->irq);
+	u32 avail;
+
+	/* Before link_up() replies could not be sent; it requeues us. */
+	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+		goto out;
+	for (;;) {
+		gntsock_ring_set_cons_waiting(&link->rx, false);
+		gntsock_rx_drain(link);
+		if (test_bit(0, &link->violated))
+			break;
+		gntsock_ring_set_cons_waiting(&link->rx, true);
+		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
+			break;
+	}
+	/* The event may also mean the peer consumed from our tx ring. */
+	if (link->ctl_len) {
+		mutex_lock(&link->tx_lock);
+		if (link->state == GNTSOCK_LINK_CONNECTED)
+			gntsock_tx_done(link, gntsock_ctl_flush(link));
+		mutex_unlock(&link->tx_lock);
+	}
+	gntsock_tx_kick(link);
+out:
+	if (eoi && irq)
+		xen_irq_lateeoi(irq, 0);
+}
+
+static irqreturn_t gntsock_interrupt(int irq, void *dev_id)
+{
+	struct gntsock_link *link = dev_id;
+
+	atomic_set(&link->eoi_pending, 1);
+	queue_work(gntsock_wq, &link->rx_work);
+	return IRQ_HANDLED;
+}
+
+static int gntsock_link_alloc_arrays(struct gntsock_link *link,
+				     unsigned int order)
+{
+	unsigned int n = 2U << order;
+
+	kfree(link->pages);
+	kfree(link->va);
+	kfree(link->refs);
+	kfree(link->handles);
+	link->pages = kcalloc(n + 1, sizeof(*link->pages), GFP_KERNEL);
+	link->va = kcalloc(n, sizeof(*link->va), GFP_KERNEL);
+	link->refs = kcalloc(n + 1, sizeof(*link->refs), GFP_KERNEL);
+	link->handles = kcalloc(n + 1, sizeof(*link->handles), GFP_KERNEL);
+	if (!link->pages || !link->va || !link->refs || !link->handles)
+		return -ENOMEM;
+	link->order = order;
+	link->max_payload = gntsock_max_payload(GNTSOCK_PAGE_SIZE << order);
+	return 0;
+}
+
+/* Point tx/rx at the data pages: F2B first, B2F second. */
+static void gntsock_link_init_rings(struct gntsock_link *link)
+{
+	unsigned int half = 1U << link->order;
+	int f2b = GNTSOCK_DIR_F2B, b2f = GNTSOCK_DIR_B2F;
+
+	if (link->frontend) {
+		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
+				  link->order);
+		gntsock_ring_init(&link->rx, &link->ctrl->ring[b2f],
+				  link->va + half, link->order);
+	} else {
+		gntsock_ring_init(&link->tx, &link->ctrl->ring[b2f],
+				  link->va + half, link->order);
+		gntsock_ring_init(&link->rx, &link->ctrl->ring[f2b], link->va,
+				  link->order);
+	}
+	clear_bit(0, &link->violated);
+}
+
+/* Frontend: end access to every granted page; Xen frees them when the
+ * backend has unmapped (at once if it already has).
+ */
+static void gntsock_front_free(struct gntsock_link *link)
+{
+	unsigned int i, n = 2U << link->order;
+
+	if (!link->pages)
+		return;
+	for (i = 0; i <= n; i++) {
+		struct page *pg = i ? link->pages[i - 1] : link->ctrl_page;
+
+		if (!pg)
+			continue;
+		if (link->refs[i]) {
+			gnttab_end_foreign_access(link->refs[i], pg);
+			atomic_dec(&gntsock_stats.ring_grants);
+		} else {
+			__free_page(pg);
+		}
+		link->refs[i] = 0;
+		if (i)
+			link->pages[i - 1] = NULL;
+	}
+	link->ctrl_page = NULL;
+	link->ctrl = NULL;
+}
+
+static int gntsock_front_grant(struct gntsock_link *link, unsigned int i,
+			       struct page *pg)
+{
+	int ref = gnttab_grant_foreign_access(link->peer, xen_page_to_gfn(pg),
+					      0);
+
+	if (ref < 0)
+		return ref;
+	link->refs[i] = ref;
+	atomic_inc(&gntsock_stats.ring_grants);
+	return 0;
+}
+
+static int gntsock_front_setup(struct gntsock_link *link)
+{
+	struct xenbus_device *dev = link->xbdev;
+	struct xenbus_transaction xbt;
+	unsigned int order, i, n;
+	int err;
+
+	order = xenbus_read_unsigned(dev->nodename, "ring-order",
+				     READ_ONCE(gntsock_ring_order));
+	if (order > GNTSOCK_RING_ORDER_MAX) {
+		xenbus_dev_fatal(dev, -EINVAL, "ring-order %u > %u", order,
+				 GNTSOCK_RING_ORDER_MAX);
+		return -EINVAL;
+	}
+	err = gntsock_link_alloc_arrays(link, order);
+	if (err)
+		return err;
+	n = 2U << order;
+
+	link->ctrl_page = alloc_page(GFP_KERNEL | __GFP_ZERO);
+	if (!link->ctrl_page)
+		goto nomem;
+	link->ctrl = page_address(link->ctrl_page);
+	for (i = 0; i < n; i++) {
+		link->pages[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!link->pages[i])
+			goto nomem;
+		link->va[i] = page_address(link->pages[i]);
+	}
+	link->ctrl->magic = GNTSOCK_WIRE_MAGIC;
+	link->ctrl->version = GNTSOCK_WIRE_VERSION;
+	link->ctrl->ring_order = order;
+
+	err = gntsock_front_grant(link, 0, link->ctrl_page);
+	for (i = 0; !err && i < n; i++) {
+		err = gntsock_front_grant(link, i + 1, link->pages[i]);
+		link->ctrl->data_ref[i] = link->refs[i + 1];
+	}
+	if (err)
+		goto fail;
+
+	err = xenbus_alloc_evtchn(dev, &link->evtchn);
+	if (err)
+		goto fail;
+	gntsock_link_init_rings(link);
+	err = bind_evtchn_to_irqhandler_lateeoi(link->evtchn, gntsock_interrupt,
+						0, "gntsock", link);
+	if (err < 0) {
+		xenbus_free_evtchn(dev, link->evtchn);
+		goto fail;
+	}
+	link->irq = err;
+
+again:
+	err = xenbus_transaction_start(&xbt);
+	if (err)
+		goto fail;
+	err = xenbus_printf(xbt, dev->nodename, "ring-ref", "%u", link->refs[0]);
+	if (!err)
+		err = xenbus_printf(xbt, dev->nodename, "ring-order", "%u",
+				    order);
+	if (!err)
+		err = xenbus_printf(xbt, dev->nodename, "event-channel", "%u",
+				    link->evtchn);
+	if (err) {
+		xenbus_transaction_end(xbt, 1);
+		goto fail;
+	}
+	err = xenbus_transaction_end(xbt, 0);
+	if (err == -EAGAIN)
+		goto again;
+	if (err)
+		goto fail;
+	WRITE_ONCE(link->state, GNTSOCK_LINK_CONNECTING);
+	return xenbus_switch_state(dev, XenbusStateInitialised);
+
+nomem:
+	err = -ENOMEM;
+fail:
+	if (link->irq) {
+		unbind_from_irqhandler(link->irq, link);
+		link->irq = 0;
+	}
+	gntsock_front_free(link);
+	xenbus_dev_fatal(dev, err, "setting up gntsock rings");
+	return err;
+}
+
+/* Backend: unmap whatever is mapped and give the pages back. */
+static void gntsock_back_unmap(struct gntsock_link *link)
+{
+	struct gnttab_unmap_grant_ref *ops;
+	struct page **pages;
+	unsigned int i, n = 0, total = (2U << link->order) + 1;
+
+	if (!link->pages || !link->pages[0])
+		return;
+	ops = kcalloc(total, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
+	pages = kcalloc(total, sizeof(*pages), GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; i < total; i++) {
+		if (link->handles[i] == INVALID_GRANT_HANDLE)
+			continue;
+		gnttab_set_unmap_op(&ops[n], (unsigned long)
+				    pfn_to_kaddr(page_to_pfn(link->pages[i])),
+				    GNTMAP_host_map, link->handles[i]);
+		pages[n++] = link->pages[i];
+		link->handles[i] = INVALID_GRANT_HANDLE;
+	}
+	if (n) {
+		if (gnttab_unmap_refs(ops, NULL, pages, n))
+			pr_err_ratelimited("gntsock: link to domain %u: unmapping rings failed\n",
+					   link->peer);
+		atomic_sub(n, &gntsock_stats.ring_maps);
+	}
+	gnttab_free_pages(total, link->pages);
+	memset(link->pages, 0, total * sizeof(*link->pages));
+	link->ctrl = NULL;
+	kfree(ops);
+	kfree(pages);
+}
+
+static int gntsock_back_map(struct gntsock_link *link, unsigned int from,
+			    unsigned int count)
+{
+	struct gnttab_map_grant_ref *ops;
+	unsigned int i;
+	int err = 0;
+
+	ops = kcalloc(count, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	for (i = 0; i < count; i++)
+		gnttab_set_map_op(&ops[i], (unsigned long)
+				  pfn_to_kaddr(page_to_pfn(link->pages[from + i])),
+				  GNTMAP_host_map, link->refs[from + i],
+				  link->peer);
+	err = gnttab_map_refs(ops, NULL, link->pages + from, count);
+	for (i = 0; i < count; i++) {
+		if (!err && ops[i].status == GNTST_okay) {
+			link->handles[from + i] = ops[i].handle;
+			atomic_inc(&gntsock_stats.ring_maps);
+		} else if (!err) {
+			err = -EINVAL;
+		}
+	}
+	kfree(ops);
+	return err;
+}
+
+static int gntsock_back_connect(struct gntsock_link *link)
+{
+	struct xenbus_device *dev = link->xbdev;
+	struct gntsock_ctrl_page hdr;
+	unsigned int ring_ref, evtchn, order, i, n;
+	int err;
+
+	err = xenbus_gather(XBT_NIL, dev->otherend,
+			    "ring-ref", "%u", &ring_ref,
+			    "ring-order", "%u", &order,
+			    "event-channel", "%u", &evtchn, NULL);
+	if (err) {
+		xenbus_dev_fatal(dev, err, "reading %s/ring-ref etc.",
+				 dev->otherend);
+		return err;
+	}
+	if (order > GNTSOCK_RING_ORDER_MAX) {
+		gntsock_link_violation(link, GNTSOCK_V_CTRL_PAGE);
+		return -EINVAL;
+	}
+	err = gntsock_link_alloc_arrays(link, order);
+	if (err)
+		return err;
+	n = 2U << order;
+	for (i = 0; i <= n; i++)
+		link->handles[i] = INVALID_GRANT_HANDLE;
+	err = gnttab_alloc_pages(n + 1, link->pages);
+	if (err) {
+		memset(link->pages, 0, (n + 1) * sizeof(*link->pages));
+		return err;
+	}
+
+	link->refs[0] = ring_ref;
+	err = gntsock_back_map(link, 0, 1);
+	if (err)
+		goto fail;
+	link->ctrl = page_address(link->pages[0]);
+	/* Copy the frontend's header and refs out once, then validate. */
+	memcpy(&hdr, link->ctrl, sizeof(hdr));
+	if (gntsock_ctrl_validate(&hdr, order) != GNTSOCK_V_NONE) {
+		atomic64_inc(&gntsock_stats.violation[GNTSOCK_V_CTRL_PAGE]);
+		err = -EPROTO;
+		goto fail;
+	}
+	for (i = 0; i < n; i++)
+		link->refs[i + 1] = READ_ONCE(link->ctrl->data_ref[i]);
+	err = gntsock_back_map(link, 1, n);
+	if (err)
+		goto fail;
+	for (i = 0; i < n; i++)
+		link->va[i] = page_address(link->pages[i + 1]);
+
+	gntsock_link_init_rings(link);
+	err = bind_interdomain_evtchn_to_irqhandler_lateeoi(dev, evtchn,
+							    gntsock_interrupt,
+							    0, "gntsock",
+							    link);
+	if (err < 0)
+		goto fail;
+	link->irq = err;
+	return 0;
+
+fail:
+	gntsock_back_unmap(link);
+	xenbus_dev_fatal(dev, err, "mapping gntsock rings of domain %u",
+			 link->peer);
+	return err;
+}
+
+static void gntsock_link_up(struct gntsock_link *link)
+{
+	link->up_since = jiffies;
+	mutex_lock(&link->tx_lock);
+	link->state = GNTSOCK_LINK_CONNECTED;
+	mutex_unlock(&link->tx_lock);
+	atomic_inc(&gntsock_stats.links_connected);
+	pr_info("gntsock: link to domain %u connected (%s, %u KiB each way)\n",
+		link->peer, link->frontend ? "frontend" : "backend",
+		(GNTSOCK_PAGE_SIZE << link->order) / 1024);
+	/* Pick up anything the peer sent before we saw Connected. */
+	queue_work(gntsock_wq, &link->rx_work);
+}
+
+/* Tear the rings down and reset every socket on the link. setup_lock held. */
+static void gntsock_link_down(struct gntsock_link *link)
+{
+	int old = link->state;
+
+	mutex_lock(&link->tx_lock);
+	link->state = GNTSOCK_LINK_CLOSED;
+	gntsock_ctl_purge(link);
+	mutex_unlock(&link->tx_lock);
+	/* rx_work sees CLOSED and stops; then no event can queue it again. */
+	cancel_work_sync(&link->rx_work);
+	if (link->irq) {
+		unbind_from_irqhandler(link->irq, link);
+		WRITE_ONCE(link->irq, 0);
+	}
+	cancel_work_sync(&link->rx_work);
+	atomic_set(&link->eoi_pending, 0);
+	gntsock_tx_kick(link);
+	gntsock_sock_link_down(link);
+	if (link->frontend)
+		gntsock_front_free(link);
+	else
+		gntsock_back_unmap(link);
+	if (old == GNTSOCK_LINK_CONNECTED) {
+		if (time_after(jiffies, link->up_since + GNTSOCK_LINK_STABLE))
+			link->failures = 0;
+		atomic_dec(&gntsock_stats.links_connected);
+		atomic64_inc(&link->stat_resets);
+		atomic64_inc(&gntsock_stats.resets);
+		pr_info("gntsock: link to domain %u down\n", link->peer);
+	}
+}
+
+static void gntsock_reset_work(struct work_struct *work)
+{
+	struct gntsock_link *link = container_of(work, struct gntsock_link,
+						 reset_work);
+
+	mutex_lock(&link->setup_lock);
+	if (link->xbdev && link->state != GNTSOCK_LINK_CLOSED) {
+		gntsock_link_down(link);
+		/* Tell the peer; it answers by restarting the handshake. */
+		xenbus_switch_state(link->xbdev, XenbusStateClosing);
+	}
+	mutex_unlock(&link->setup_lock);
+}
+
+static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
+{
+	struct gntsock_link *link, *other;
+
+	link = kzalloc(sizeof(*link), GFP_KERNEL);
+	if (!link)
+		return -ENOMEM;
+	kref_init(&link->kref);
+	link->peer = dev->otherend_id;
+	link->frontend = frontend;
+	link->xbdev = dev;
+	link->state = GNTSOCK_LINK_CLOSED;
+	mutex_init(&link->setup_lock);
+	mutex_init(&link->tx_lock);
+	init_waitqueue_head(&link->tx_wq);
+	INIT_LIST_HEAD(&link->ctl_queue);
+	INIT_WORK(&link->rx_work, gntsock_rx_work);
+	INIT_WORK(&link->reset_work, gntsock_reset_work);
+
+	mutex_lock(&gntsock_links_lock);
+	list_for_each_entry(other, &gntsock_links, node) {
+		if (other->peer == link->peer) {
+			mutex_unlock(&gntsock_links_lock);
+			kfree(link);
+			xenbus_dev_fatal(dev, -EEXIST,
+					 "a gntsock link to domain %u exists",
+					 dev->otherend_id);
+			return -EEXIST;
+		}
+	}
+	list_add_tail(&link->node, &gntsock_links);
+	mutex_unlock(&gntsock_links_lock);
+	atomic_inc(&gntsock_stats.links);
+	dev_set_drvdata(&dev->dev, link);
+	return 0;
+}
+
+static void gntsock_remove(struct xenbus_device *dev)
+{
+	struct gntsock_link *link = dev_get_drvdata(&dev->dev);
+
+	mutex_lock(&link->setup_lock);
+	gntsock_link_down(link);
+	link->xbdev = NULL;
+	mutex_unlock(&link->setup_lock);
+	cancel_work_sync(&link->reset_work);
+
+	mutex_lock(&gntsock_links_lock);
+	list_del(&link->node);
+	mutex_unlock(&gntsock_links_lock);
+	atomic_dec(&gntsock_stats.links);
+	dev_set_drvdata(&dev->dev, NULL);
+	gntsock_link_put(link);
+}
+
+/* Stop a link that keeps failing from bouncing forever; counted, logged. */
+static bool gntsock_link_gave_up(struct gntsock_link *link)
+{
+	if (link->failures < GNTSOCK_LINK_MAX_FAILURES)
+		return false;
+	pr_warn_ratelimited("gntsock: link to domain %u failed %u times, not retrying until it is re-created\n",
+			    link->peer, link->failures);
+	return true;
+}
+
+/* The other end vanished (its domain died or the toolstack removed the
+ * link): drop our half of the device too so nothing lingers.
+ */
+static void gntsock_otherend_gone(struct gntsock_link *link)
+{
+	gntsock_link_down(link);
+	xenbus_rm(XBT_NIL, link->xbdev->nodename, "");
+}
+
+static int gntsock_front_probe(struct xenbus_device *dev,
+			       const struct xenbus_device_id *id)
+{
+	return gntsock_link_create(dev, true);
+}
+
+static void gntsock_front_changed(struct xenbus_device *dev,
+				  enum xenbus_state backend_state)
+{
+	struct gntsock_link *link = dev_get_drvdata(&dev->dev);
+
+	mutex_lock(&link->setup_lock);
+	switch (backend_state) {
+	case XenbusStateInitWait:
+		/* Already published and waiting for the backend. */
+		if (dev->state == XenbusStateInitialised)
+			break;
+		gntsock_link_down(link);
+		if (gntsock_link_gave_up(link))
+			break;
+		if (gntsock_front_setup(link))
+			link->failures++;
+		break;
+	case XenbusStateConnected:
+		if (dev->state == XenbusStateInitialised &&
+		    link->state == GNTSOCK_LINK_CONNECTING) {
+			gntsock_link_up(link);
+			xenbus_switch_state(dev, XenbusStateConnected);
+		}
+		break;
+	case XenbusStateClosing:
+	case XenbusStateClosed:
+		gntsock_link_down(link);
+		if (dev->state != XenbusStateClosed)
+			xenbus_switch_state(dev, XenbusStateClosed);
+		break;
+	case XenbusStateUnknown:
+		gntsock_otherend_gone(link);
+		break;
+	default:
+		break;
+	}
+	mutex_unlock(&link->setup_lock);
+}
+
+static int gntsock_back_probe(struct xenbus_device *dev,
+			      const struct xenbus_device_id *id)
+{
+	int err = gntsock_link_create(dev, false);
+
+	if (err)
+		return err;
+	return xenbus_switch_state(dev, XenbusStateInitWait);
+}
+
+static void gntsock_back_changed(struct xenbus_device *dev,
+				 enum xenbus_state frontend_state)
+{
+	struct gntsock_link *link = dev_get_drvdata(&dev->dev);
+
+	mutex_lock(&link->setup_lock);
+	switch (frontend_state) {
+	case XenbusStateInitialising:
+		if (dev->state == XenbusStateClosed)
+			xenbus_switch_state(dev, XenbusStateInitWait);
+		break;
+	case XenbusStateInitialised:
+		/* Fresh rings were published: (re)connect to them. */
+		if (dev->state == XenbusStateConnected ||
+		    link->state != GNTSOCK_LINK_CLOSED)
+			gntsock_link_down(link);
+		if (gntsock_link_gave_up(link)) {
+			xenbus_switch_state(dev, XenbusStateClosed);
+			break;
+		}
+		if (gntsock_back_connect(link)) {
+			link->failures++;
+			xenbus_switch_state(dev, XenbusStateClosing);
+			break;
+		}
+		gntsock_link_up(link);
+		xenbus_switch_state(dev, XenbusStateConnected);
+		break;
+	case XenbusStateClosing:
+	case XenbusStateClosed:
+		gntsock_link_down(link);
+		/* online=0: the toolstack is removing the link, as for any
+		 * PV device; otherwise wait for the frontend to come back.
+		 */
+		if (!xenbus_read_unsigned(dev->nodename, "online", 0))
+			xenbus_switch_state(dev, XenbusStateClosed);
+		else if (dev->state != XenbusStateInitWait &&
+			 !gntsock_link_gave_up(link))
+			xenbus_switch_state(dev, XenbusStateInitWait);
+		break;
+	case XenbusStateUnknown:
+		gntsock_otherend_gone(link);
+		break;
+	default:
+		break;
+	}
+	mutex_unlock(&link->setup_lock);
+}
+
+static const struct xenbus_device_id gntsock_ids[] = {
+	{ GNTSOCK_DEVTYPE },
+	{ "" }
+};
+
+static struct xenbus_driver gntsock_front_driver = {
+	.ids = gntsock_ids,
+	.probe = gntsock_front_probe,
+	.remove = gntsock_remove,
+	.otherend_changed = gntsock_front_changed,
+	.not_essential = true,
+};
+
+static struct xenbus_driver gntsock_back_driver = {
+	.ids = gntsock_ids,
+	.probe = gntsock_back_probe,
+	.remove = gntsock_remove,
+	.otherend_changed = gntsock_back_changed,
+};
+
+/**
+ * gntsock_links_show() - one line per link for /proc/net/gntsock_links
+ * @m: the seq_file
+ */
+void gntsock_links_show(struct seq_file *m)
+{
+	static const char * const states[] = {
+		[GNTSOCK_LINK_CLOSED] = "closed",
+		[GNTSOCK_LINK_CONNECTING] = "connecting",
+		[GNTSOCK_LINK_CONNECTED] = "connected",
+	};
+	struct gntsock_link *l;
+
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets\n");
+	mutex_lock(&gntsock_links_lock);
+	list_for_each_entry(l, &gntsock_links, node)
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d\n",
+			   l->peer, l->frontend ? "frontend" : "backend",
+			   states[READ_ONCE(l->state)],
+			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
+			   1U << l->order,
+			   atomic64_read(&l->stat_tx_msgs),
+			   atomic64_read(&l->stat_rx_msgs),
+			   atomic64_read(&l->stat_tx_bytes),
+			   atomic64_read(&l->stat_rx_bytes),
+			   atomic64_read(&l->stat_resets),
+			   atomic64_read(&l->stat_violations),
+			   atomic_read(&l->stat_sockets));
+	mutex_unlock(&gntsock_links_lock);
+}
+
+int gntsock_link_register(void)
+{
+	int err;
+
+	err = xenbus_register_frontend(&gntsock_front_driver);
+	if (err)
+		return err;
+	err = xenbus_register_backend(&gntsock_back_driver);
+	if (err)
+		xenbus_unregister_driver(&gntsock_front_driver);
+	return err;
+}
+
+void gntsock_link_unregister(void)
+{
+	xenbus_unregister_driver(&gntsock_back_driver);
+	xenbus_unregister_driver(&gntsock_front_driver);
+}

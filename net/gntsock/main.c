@@ -1,0 +1,63 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock module: AF_GNTSOCK sockets between Xen domains.
+ *
+ * Start-up order: counters and work queue, the socket family, procfs, then
+ * the xenbus drivers (links may connect as soon as they are registered).
+ * Every socket holds a module reference, so the module only unloads with no
+ * socket left; unloading tears every link down and tells the peers.
+ */
+#include <linux/module.h>
+#include <xen/xen.h>
+
+#include "gntsock.h"
+
+struct gntsock_stats gntsock_stats;
+struct workqueue_struct *gntsock_wq;
+
+static int __init gntsock_init(void)
+{
+	int err;
+
+	if (!xen_domain())
+		return -ENODEV;
+	gntsock_wq = alloc_workqueue("gntsock", 0, 0);
+	if (!gntsock_wq)
+		return -ENOMEM;
+	err = gntsock_sock_register();
+	if (err)
+		goto err_wq;
+	err = gntsock_proc_init();
+	if (err)
+		goto err_sock;
+	err = gntsock_link_register();
+	if (err)
+		goto err_proc;
+	pr_info("gntsock: AF_GNTSOCK (%d) registered, domain %u\n",
+		AF_GNTSOCK, gntsock_local_domid());
+	return 0;
+
+err_proc:
+	gntsock_proc_exit();
+err_sock:
+	gntsock_sock_unregister();
+err_wq:
+	destroy_workqueue(gntsock_wq);
+	return err;
+}
+
+static void __exit gntsock_exit(void)
+{
+	gntsock_link_unregister();
+	gntsock_proc_exit();
+	gntsock_sock_unregister();
+	destroy_workqueue(gntsock_wq);
+	pr_info("gntsock: unloaded\n");
+}
+
+module_init(gntsock_init);
+module_exit(gntsock_exit);
+
+MODULE_DESCRIPTION("AF_GNTSOCK: sockets between Xen domains");
+MODULE_LICENSE("GPL");
+MODULE_ALIAS_NETPROTO(AF_GNTSOCK);

@@ -1,0 +1,54 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * /proc/net/gntsock_stat and /proc/net/gntsock_links: counters an operator
+ * (and the tests) read to see links, sockets and resources in use.
+ */
+#include <linux/proc_fs.h>
+#include <linux/seq_file.h>
+#include <net/net_namespace.h>
+
+#include "gntsock.h"
+
+static int gntsock_stat_show(struct seq_file *m, void *v)
+{
+	struct gntsock_stats *s = &gntsock_stats;
+	int i;
+
+	seq_printf(m, "links %d\n", atomic_read(&s->links));
+	seq_printf(m, "links_connected %d\n", atomic_read(&s->links_connected));
+	seq_printf(m, "sockets %d\n", atomic_read(&s->sockets));
+	seq_printf(m, "ring_grants %d\n", atomic_read(&s->ring_grants));
+	seq_printf(m, "ring_maps %d\n", atomic_read(&s->ring_maps));
+	seq_printf(m, "resets %lld\n", atomic64_read(&s->resets));
+	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
+	seq_printf(m, "ctl_dropped %lld\n", atomic64_read(&s->ctl_dropped));
+	for (i = GNTSOCK_V_NONE + 1; i < GNTSOCK_V_MAX; i++)
+		seq_printf(m, "violation_%s %lld\n", gntsock_violation_names[i],
+			   atomic64_read(&s->violation[i]));
+	return 0;
+}
+
+static int gntsock_links_seq_show(struct seq_file *m, void *v)
+{
+	gntsock_links_show(m);
+	return 0;
+}
+
+int gntsock_proc_init(void)
+{
+	if (!proc_create_single("gntsock_stat", 0444, init_net.proc_net,
+				gntsock_stat_show))
+		return -ENOMEM;
+	if (!proc_create_single("gntsock_links", 0444, init_net.proc_net,
+				gntsock_links_seq_show)) {
+		remove_proc_entry("gntsock_stat", init_net.proc_net);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void gntsock_proc_exit(void)
+{
+	remove_proc_entry("gntsock_links", init_net.proc_net);
+	remove_proc_entry("gntsock_stat", init_net.proc_net);
+}

@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock messages: framing in a ring and validation of what the peer sent.
+ * Pure code: no kernel-only calls.
+ */
+#ifndef _GNTSOCK_PROTO_H
+#define _GNTSOCK_PROTO_H
+
+#include "ring.h"
+
+/* Why a message was rejected; indexes the violation counters. */
+enum gntsock_violation {
+	GNTSOCK_V_NONE = 0,
+	GNTSOCK_V_RING_INDEX,	/* producer/consumer index out of range */
+	GNTSOCK_V_TRUNCATED,	/* header or payload beyond published bytes */
+	GNTSOCK_V_OP,		/* unknown operation */
+	GNTSOCK_V_LEN,		/* length too large, or set on a non-RW op */
+	GNTSOCK_V_FLAGS,	/* flags not defined for the op */
+	GNTSOCK_V_TYPE,		/* unknown socket type */
+	GNTSOCK_V_RESERVED,	/* reserved field not zero */
+	GNTSOCK_V_CREDIT,	/* data beyond the credit we advertised */
+	GNTSOCK_V_CTRL_PAGE,	/* bad magic, version, order or grant refs */
+	GNTSOCK_V_MAX,
+};
+
+extern const char *const gntsock_violation_names[GNTSOCK_V_MAX];
+
+/**
+ * gntsock_msg_size() - ring bytes a message with @len payload bytes takes
+ * @len: payload length
+ */
+static inline u32 gntsock_msg_size(u32 len)
+{
+	return (u32)sizeof(struct gntsock_msg_hdr) +
+		((len + GNTSOCK_MSG_ALIGN - 1) & ~(GNTSOCK_MSG_ALIGN - 1));
+}
+
+u32 gntsock_max_payload(u32 ring_size);
+enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
+					    u32 max_payload);
+enum gntsock_violation gntsock_msg_peek(struct gntsock_ring *r,
+					struct gntsock_msg_hdr *h,
+					u32 max_payload);
+int gntsock_msg_put(struct gntsock_ring *r, const struct gntsock_msg_hdr *h,
+		    gntsock_copy_fn fn, void *ctx);
+enum gntsock_violation gntsock_ctrl_validate(const struct gntsock_ctrl_page *c,
+					     unsigned int expect_order);
+
+#endif /* _GNTSOCK_PROTO_H */

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock wire format: the shared control page, the two byte rings of a link
+ * and the message header. Both kernels of a link use this layout; the peer
+ * is untrusted, so everything read from it is copied once and validated
+ * (proto.c, ring.c). Fields are in the CPU's byte order: every architecture
+ * Linux runs Xen guests on is little-endian, as in Xen's own io/ rings.
+ * See Documentation/wire-protocol.rst.
+ */
+#ifndef _GNTSOCK_WIRE_H
+#define _GNTSOCK_WIRE_H
+
+#include "compat.h"
+
+#define GNTSOCK_WIRE_MAGIC	0x53544e47U	/* "GNTS" */
+#define GNTSOCK_WIRE_VERSION	1U
+
+#define GNTSOCK_PAGE_SHIFT	12
+#define GNTSOCK_PAGE_SIZE	4096U	/* 1 << GNTSOCK_PAGE_SHIFT */
+
+/* Each direction's ring holds 1 << ring_order pages. */
+#define GNTSOCK_RING_ORDER_MAX		8	/* 1 MiB each way */
+#define GNTSOCK_RING_ORDER_DEFAULT	4	/* 64 KiB each way */
+
+/* Directions, indexing gntsock_ctrl_page.ring[]. */
+#define GNTSOCK_DIR_F2B		0	/* frontend produces, backend consumes */
+#define GNTSOCK_DIR_B2F		1	/* backend produces, frontend consumes */
+
+/**
+ * struct gntsock_ring_idx - indices of one byte ring, in the control page
+ * @prod: bytes produced, free running; written only by the producer
+ * @prod_waiting: set by the producer when it waits for space; the consumer
+ *	then notifies after advancing @cons
+ * @cons: bytes consumed, free running; written only by the consumer
+ * @cons_waiting: set by the consumer when it waits for data; the producer
+ *	then notifies after advancing @prod
+ *
+ * Producer and consumer fields sit on separate cache lines.
+ */
+struct gntsock_ring_idx {
+	__u32 prod;
+	__u32 prod_waiting;
+	__u8 pad0[56];
+	__u32 cons;
+	__u32 cons_waiting;
+	__u8 pad1[56];
+};
+
+/**
+ * struct gntsock_ctrl_page - the page whose grant the frontend publishes
+ * @magic: %GNTSOCK_WIRE_MAGIC
+ * @version: %GNTSOCK_WIRE_VERSION
+ * @ring_order: log2 of the pages per direction
+ * @reserved: zero
+ * @ring: indices of both directions, %GNTSOCK_DIR_F2B and %GNTSOCK_DIR_B2F
+ * @data_ref: grant references of the data pages: 1 << @ring_order for
+ *	F2B, then as many for B2F
+ *
+ * Written by the frontend before it publishes its grant reference; the
+ * backend copies the header and the references out once.
+ */
+struct gntsock_ctrl_page {
+	__u32 magic;
+	__u32 version;
+	__u32 ring_order;
+	__u32 reserved[13];
+	struct gntsock_ring_idx ring[2];
+	__u32 data_ref[];
+};
+
+#define GNTSOCK_CTRL_MAX_REFS \
+	((GNTSOCK_PAGE_SIZE - offsetof(struct gntsock_ctrl_page, data_ref)) / \
+	 sizeof(__u32))
+
+/* Message operations. */
+enum gntsock_op {
+	GNTSOCK_OP_INVALID = 0,
+	GNTSOCK_OP_REQUEST = 1,		/* connect request */
+	GNTSOCK_OP_RESPONSE = 2,	/* connect accepted */
+	GNTSOCK_OP_RST = 3,		/* refuse or abort a connection */
+	GNTSOCK_OP_SHUTDOWN = 4,	/* flags: GNTSOCK_SHUT_* */
+	GNTSOCK_OP_RW = 5,		/* data, len bytes follow */
+	GNTSOCK_OP_CREDIT_UPDATE = 6,	/* buf_alloc/fwd_cnt changed */
+	GNTSOCK_OP_CREDIT_REQUEST = 7,	/* please send CREDIT_UPDATE */
+	GNTSOCK_OP_MAX = GNTSOCK_OP_CREDIT_REQUEST,
+};
+
+#define GNTSOCK_SHUT_RCV	0x1	/* sender will receive no more */
+#define GNTSOCK_SHUT_SEND	0x2	/* sender will send no more */
+#define GNTSOCK_SHUT_MASK	(GNTSOCK_SHUT_RCV | GNTSOCK_SHUT_SEND)
+
+#define GNTSOCK_TYPE_STREAM	1
+
+/**
+ * struct gntsock_msg_hdr - header of every message in a ring
+ * @op: enum gntsock_op
+ * @flags: op-specific flags, zero unless the op defines some
+ * @len: payload bytes after the header (RW only; zero otherwise)
+ * @src_port: sender's port
+ * @dst_port: receiver's port
+ * @buf_alloc: sender socket's receive buffer, in bytes (its credit)
+ * @fwd_cnt: bytes the sender socket's reader has consumed, free running
+ * @type: socket type, %GNTSOCK_TYPE_STREAM
+ * @reserved0: zero
+ * @reserved1: zero
+ *
+ * A message occupies sizeof(hdr) + @len rounded up to %GNTSOCK_MSG_ALIGN
+ * bytes of ring, and may wrap around the ring's end.
+ */
+struct gntsock_msg_hdr {
+	__u16 op;
+	__u16 flags;
+	__u32 len;
+	__u32 src_port;
+	__u32 dst_port;
+	__u32 buf_alloc;
+	__u32 fwd_cnt;
+	__u16 type;
+	__u16 reserved0;
+	__u32 reserved1;
+};
+
+#define GNTSOCK_MSG_ALIGN	8U
+#define GNTSOCK_MSG_MAX_PAYLOAD	65536U
+
+static_assert(sizeof(struct gntsock_ring_idx) == 128, "ring idx layout");
+static_assert(sizeof(struct gntsock_ctrl_page) == 320, "ctrl page layout");
+static_assert(sizeof(struct gntsock_msg_hdr) == 32, "msg hdr layout");
+
+#endif /* _GNTSOCK_WIRE_H */

@@ -1,0 +1,115 @@
+#!/bin/bash
+# make check: the whole gntsock test suite, on a fresh Debian 12 machine as
+# root. Stages, each reporting KTAP-style results:
+#   deps     install what the build and the rig need (apt)
+#   build    module (W=1), tools, test programs
+#   lint     W=1 warnings, sparse C=2, checkpatch --strict   (lint.sh)
+#   unit     ring/proto unit tests and the selftests' host helper tests
+#   fuzz     a bounded libFuzzer run over the rx path
+#   rig      the real-Xen VM suite: dom0 + two domUs under QEMU (rig/run.sh)
+# Every result line goes to build/check/results.txt; the last line printed is
+# "N passed, N failed[, N skipped]". Exits 1 if anything failed.
+# GNTSOCK_CHECK_STAGES limits the stages (e.g. "build unit"); the count line
+# then covers only those.
+set -u
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+cd "$REPO" || exit 1
+OUT=$REPO/build/check
+mkdir -p "$OUT"
+RESULTS=$OUT/results.txt
+: >"$RESULTS"
+STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig}
+export DEBIAN_FRONTEND=noninteractive
+
+want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
+say() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
+stage_result() {	# stage_result STAGE NAME RC [LOG]
+	if [ "$3" -eq 0 ]; then
+		say "[$1] ok - $2"
+	else
+		say "[$1] not ok - $2"
+		[ -n "${4:-}" ] && tail -n 40 "$4" | sed 's/^/#   /' | tee -a "$RESULTS"
+	fi
+}
+# Copy a KTAP stream's result lines, prefixed with the stage.
+ktap_results() {	# ktap_results STAGE FILE
+	grep -aE '^(not )?ok [0-9]+' "$2" | sed "s/^/[$1] /" | tee -a "$RESULTS"
+}
+
+if want deps; then
+	selftests/rig/deps.sh >"$OUT/deps.log" 2>&1
+	rc=$?
+	if [ $rc -eq 0 ]; then
+		need=""
+		for p in sparse clang libclang-rt-14-dev perl; do
+			dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
+				grep -q 'install ok installed' || need="$need $p"
+		done
+		# shellcheck disable=SC2086
+		[ -z "$need" ] || apt-get install -y -q -q --no-install-recommends \
+			$need >>"$OUT/deps.log" 2>&1
+		rc=$?
+	fi
+	stage_result deps "packages installed" $rc "$OUT/deps.log"
+	[ $rc -eq 0 ] || STAGES=""
+fi
+
+if want build; then
+	make module >"$OUT/build-module.log" 2>&1
+	rc=$?
+	stage_result build "gntsock.ko builds" $rc "$OUT/build-module.log"
+	make tools >"$OUT/build-tools.log" 2>&1
+	stage_result build "tools build" $? "$OUT/build-tools.log"
+	make selftests >"$OUT/build-selftests.log" 2>&1
+	stage_result build "test programs build" $? "$OUT/build-selftests.log"
+fi
+
+if want lint; then
+	selftests/lint.sh >"$OUT/lint.log" 2>&1
+	ktap_results lint "$OUT/lint.log"
+	grep -q '^ok\|^not ok' "$OUT/lint.log" ||
+		stage_result lint "lint ran" 1 "$OUT/lint.log"
+fi
+
+if want unit; then
+	for t in ring_proto_test gntsock_helpers_test; do
+		if [ -x "build/bin/$t" ]; then
+			"build/bin/$t" >"$OUT/$t.log" 2>&1
+			rc=$?
+			ktap_results "unit:$t" "$OUT/$t.log"
+			grep -q '^ok\|^not ok' "$OUT/$t.log" || rc=1
+			[ $rc -eq 0 ] || stage_result "unit:$t" "exit status 0" $rc "$OUT/$t.log"
+		else
+			stage_result "unit:$t" "built" 1
+		fi
+	done
+fi
+
+if want fuzz; then
+	make -C selftests/fuzz run FUZZ_SECONDS="${GNTSOCK_FUZZ_SECONDS:-30}" \
+		>"$OUT/fuzz.log" 2>&1
+	stage_result fuzz "rx path survives ${GNTSOCK_FUZZ_SECONDS:-30}s of libFuzzer" $? "$OUT/fuzz.log"
+fi
+
+if want rig; then
+	GNTSOCK_RIG_SKIP_DEPS=1 selftests/rig/run.sh >"$OUT/rig.log" 2>&1
+	rc=$?
+	if [ -f build/rig/results.txt ]; then
+		grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' build/rig/results.txt |
+			sed 's/^/[rig] /' | tee -a "$RESULTS"
+		grep -a '^#   ' build/rig/results.txt | head -n 80 | tee -a "$RESULTS"
+	fi
+	[ $rc -eq 0 ] || stage_result rig "VM suite exit status 0" $rc "$OUT/rig.log"
+fi
+
+pass=$(grep -acE '^(\[[^]]*\] )+ok ' "$RESULTS")
+skip=$(grep -acE '^(\[[^]]*\] )+ok .*# *SKIP' "$RESULTS")
+fail=$(grep -acE '^(\[[^]]*\] )+not ok ' "$RESULTS")
+pass=$((pass - skip))
+echo
+if [ "$skip" -gt 0 ]; then
+	echo "$pass passed, $fail failed, $skip skipped"
+else
+	echo "$pass passed, $fail failed"
+fi
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]

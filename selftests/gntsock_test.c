@@ -1,0 +1,938 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock_test - AF_GNTSOCK behaviour between two Xen domains.
+ *
+ * Runs in one domain against gntsock_peer in the domain named by the
+ * environment variable GNTSOCK_PEER_DOMID (decimal or 0x-hex; required,
+ * every test SKIPs without it).  A link between the two domains must exist.
+ * KTAP output on stdout (kselftest_harness.h); each test runs in its own
+ * forked child, with a harness timeout and its own I/O timeouts so that a
+ * broken module makes a test fail, not hang.
+ *
+ * counters_idle must stay the last test: it checks that nothing leaked.
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <sys/epoll.h>
+
+#include "gntsock_util.h"
+/*
+ * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
+ * unused; as the kernel's own W=1 build, don't warn about those.
+ */
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#include "kselftest_harness.h"
+
+#define IO_TIMEOUT_S	20		/* SO_RCVTIMEO / SO_SNDTIMEO */
+#define CHUNK		65536
+#define MiB		(1024ULL * 1024)
+#define NO_LINK_DOMID	0x7fe0		/* a domid nothing links to */
+
+FIXTURE(gntsock) {
+	unsigned int peer;
+};
+
+FIXTURE_SETUP(gntsock)
+{
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	ret = gnt_env_domid("GNTSOCK_PEER_DOMID", &self->peer);
+	if (ret == -ENOENT)
+		SKIP(return, "GNTSOCK_PEER_DOMID is not set");
+	ASSERT_EQ(0, ret) TH_LOG("bad GNTSOCK_PEER_DOMID '%s'",
+				 getenv("GNTSOCK_PEER_DOMID"));
+}
+
+FIXTURE_TEARDOWN(gntsock)
+{
+}
+
+/*
+ * The 6.1 harness runs the test body even when FIXTURE_SETUP called
+ * SKIP(); every test starts with this.
+ */
+#define NEED_PEER() do { if (_metadata->skip) return; } while (0)
+
+static uint64_t test_seed(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_sec << 32) ^ (uint64_t)ts.tv_nsec ^
+	       ((uint64_t)getpid() << 16);
+}
+
+/* Send len bytes of pattern (seed) through ECHO fd and check them back. */
+static int echo_round_trip(int fd, uint64_t seed, size_t len, long *bad)
+{
+	char *out = malloc(len), *in = malloc(len), scratch[256];
+	int ret;
+
+	*bad = -1;
+	if (!out || !in) {
+		ret = -ENOMEM;
+		goto out;
+	}
+	gnt_pattern_fill(seed, 0, out, len);
+	memset(in, 0, len);
+	ret = gnt_send_all(fd, out, len, NULL);
+	if (!ret)
+		ret = gnt_recv_all(fd, in, len, NULL);
+	if (!ret) {
+		*bad = gnt_pattern_check(seed, 0, in, len, scratch,
+					 sizeof(scratch));
+		if (*bad >= 0)
+			ret = -EBADMSG;
+	}
+out:
+	free(out);
+	free(in);
+	return ret;
+}
+
+/* /proc/net/gntsock_stat and _links exist and show a connected link. */
+TEST_F(gntsock, proc_files)
+{
+	static const char * const keys[] = {
+		"links", "links_connected", "sockets", "ring_grants",
+		"ring_maps", "resets", "violations",
+	};
+	struct gnt_link_info li;
+	uint64_t links, conn, v;
+	unsigned int i;
+	int ret;
+
+	NEED_PEER();
+	for (i = 0; i < ARRAY_SIZE(keys); i++) {
+		ret = gnt_stat_get(keys[i], &v);
+		EXPECT_EQ(0, ret) TH_LOG("%s: key %s: %s", GNT_STAT_PATH,
+					 keys[i], strerror(-ret));
+	}
+	ASSERT_EQ(0, gnt_stat_get("links", &links));
+	ASSERT_EQ(0, gnt_stat_get("links_connected", &conn));
+	EXPECT_LE(1ULL, conn);
+	EXPECT_LE(conn, links);
+
+	ret = gnt_link_get(self->peer, &li);
+	ASSERT_EQ(0, ret) TH_LOG("%s: no line for peer %u: %s",
+				 GNT_LINKS_PATH, self->peer, strerror(-ret));
+	EXPECT_STREQ("connected", li.state);
+	EXPECT_TRUE(!strcmp(li.role, "frontend") ||
+		    !strcmp(li.role, "backend"))
+		TH_LOG("role '%s'", li.role);
+	EXPECT_LE(1ULL, li.ring_pages);
+}
+
+TEST_F_TIMEOUT(gntsock, connect_accept, 60)
+{
+	static const size_t sizes[] = { 1, 100, 4096, 65536 };
+	struct sockaddr_gnt a;
+	socklen_t len;
+	unsigned int i;
+	int fd, domid;
+	long bad;
+
+	NEED_PEER();
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to %u:%u: %s", self->peer,
+				GNTSOCK_PEER_PORT_ECHO, strerror(-fd));
+
+	memset(&a, 0xa5, sizeof(a));
+	len = sizeof(a);
+	ASSERT_EQ(0, getpeername(fd, (struct sockaddr *)&a, &len));
+	EXPECT_EQ(sizeof(a), len);
+	EXPECT_EQ(AF_GNTSOCK, a.sgnt_family);
+	EXPECT_EQ(self->peer, a.sgnt_domid);
+	EXPECT_EQ((unsigned int)GNTSOCK_PEER_PORT_ECHO, a.sgnt_port);
+
+	memset(&a, 0xa5, sizeof(a));
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&a, &len));
+	EXPECT_EQ(sizeof(a), len);
+	EXPECT_EQ(AF_GNTSOCK, a.sgnt_family);
+	EXPECT_LT(GNTSOCK_PORT_RESERVED - 1U, a.sgnt_port);
+	EXPECT_NE(GNTSOCK_PORT_ANY, a.sgnt_port);
+
+	len = sizeof(domid);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_PEER_DOMID,
+				&domid, &len)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ((int)self->peer, domid);
+
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		int ret = echo_round_trip(fd, test_seed(), sizes[i], &bad);
+
+		ASSERT_EQ(0, ret) TH_LOG("echo of %zu bytes: %s (first bad "
+					 "byte %ld)", sizes[i],
+					 strerror(-ret), bad);
+	}
+	ASSERT_EQ(0, close(fd));
+}
+
+TEST_F_TIMEOUT(gntsock, accept_from_peer, 60)
+{
+	struct sockaddr_gnt a = gnt_addr(GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY);
+	struct gnt_connect_back_status st;
+	struct gnt_connect_back_req req;
+	char hello[GNTSOCK_PEER_HELLO_LEN];
+	int lfd, cfd, afd, ret, domid;
+	unsigned int port;
+	socklen_t len;
+	long bad;
+
+	NEED_PEER();
+	lfd = gnt_socket();
+	ASSERT_LE(0, lfd) TH_LOG("socket: %s", strerror(errno));
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("bind: %s", strerror(errno));
+	ASSERT_EQ(0, listen(lfd, 4)) TH_LOG("listen: %s", strerror(errno));
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(lfd, (struct sockaddr *)&a, &len));
+	port = a.sgnt_port;
+	ASSERT_NE(GNTSOCK_PORT_ANY, port);
+
+	cfd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_CONNECT_BACK,
+			  IO_TIMEOUT_S);
+	ASSERT_LE(0, cfd) TH_LOG("connect to CONNECT_BACK: %s",
+				 strerror(-cfd));
+	req.port = gnt_le32(port);
+	ASSERT_EQ(0, gnt_send_all(cfd, &req, sizeof(req), NULL));
+	ret = gnt_recv_all(cfd, &st, sizeof(st), NULL);
+	ASSERT_EQ(0, ret) TH_LOG("CONNECT_BACK status: %s", strerror(-ret));
+	ASSERT_EQ(0, (int)gnt_le32((uint32_t)st.err))
+		TH_LOG("peer could not connect back to port %u: %s", port,
+		       strerror((int)gnt_le32((uint32_t)st.err)));
+
+	ret = gnt_poll1(lfd, POLLIN, IO_TIMEOUT_S * 1000);
+	ASSERT_LT(0, ret) TH_LOG("listening socket not readable: %s",
+				 ret ? strerror(-ret) : "timeout");
+	EXPECT_TRUE(ret & POLLIN);
+
+	memset(&a, 0xa5, sizeof(a));
+	len = sizeof(a);
+	afd = accept4(lfd, (struct sockaddr *)&a, &len, SOCK_CLOEXEC);
+	ASSERT_LE(0, afd) TH_LOG("accept: %s", strerror(errno));
+	EXPECT_EQ(sizeof(a), len);
+	EXPECT_EQ(AF_GNTSOCK, a.sgnt_family);
+	EXPECT_EQ(self->peer, a.sgnt_domid);
+	EXPECT_NE(GNTSOCK_PORT_ANY, a.sgnt_port);
+	TH_LOG("accepted from %u:%u", a.sgnt_domid, a.sgnt_port);
+
+	len = sizeof(domid);
+	ASSERT_EQ(0, getsockopt(afd, SOL_GNTSOCK, GNTSOCK_SO_PEER_DOMID,
+				&domid, &len));
+	EXPECT_EQ((int)self->peer, domid);
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(afd, (struct sockaddr *)&a, &len));
+	EXPECT_EQ(port, a.sgnt_port);
+
+	ASSERT_EQ(0, gnt_set_timeouts(afd, IO_TIMEOUT_S));
+	ret = gnt_recv_all(afd, hello, sizeof(hello), NULL);
+	ASSERT_EQ(0, ret) TH_LOG("hello: %s", strerror(-ret));
+	EXPECT_EQ(0, memcmp(hello, GNTSOCK_PEER_HELLO, sizeof(hello)));
+	ret = echo_round_trip(afd, test_seed(), 8192, &bad);
+	ASSERT_EQ(0, ret) TH_LOG("echo: %s (first bad byte %ld)",
+				 strerror(-ret), bad);
+
+	/* Our EOF ends the peer's echo; it closes both connections. */
+	ASSERT_EQ(0, shutdown(afd, SHUT_WR));
+	EXPECT_EQ(0, gnt_expect_eof(afd));
+	EXPECT_EQ(0, gnt_expect_eof(cfd));
+	close(afd);
+	close(cfd);
+	close(lfd);
+}
+
+TEST_F(gntsock, econnrefused)
+{
+	struct sockaddr_gnt a = gnt_addr(self->peer, GNTSOCK_PEER_PORT_UNUSED);
+	int fd, i, ret;
+
+	NEED_PEER();
+	for (i = 0; i < 2; i++) {
+		fd = gnt_socket();
+		ASSERT_LE(0, fd);
+		ret = connect(fd, (struct sockaddr *)&a, sizeof(a));
+		EXPECT_EQ(-1, ret);
+		EXPECT_EQ(ECONNREFUSED, errno) TH_LOG("connect: %s",
+						      strerror(errno));
+		close(fd);
+	}
+}
+
+TEST_F(gntsock, eaddrinuse)
+{
+	struct sockaddr_gnt a = gnt_addr(GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY);
+	socklen_t len = sizeof(a);
+	int fd1, fd2, fd3;
+
+	NEED_PEER();
+	fd1 = gnt_socket();
+	fd2 = gnt_socket();
+	fd3 = gnt_socket();
+	ASSERT_LE(0, fd1);
+	ASSERT_LE(0, fd2);
+	ASSERT_LE(0, fd3);
+	ASSERT_EQ(0, bind(fd1, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("bind: %s", strerror(errno));
+	ASSERT_EQ(0, getsockname(fd1, (struct sockaddr *)&a, &len));
+	ASSERT_NE(GNTSOCK_PORT_ANY, a.sgnt_port);
+	a.sgnt_domid = GNTSOCK_DOMID_ANY;
+
+	EXPECT_EQ(-1, bind(fd2, (struct sockaddr *)&a, sizeof(a)));
+	EXPECT_EQ(EADDRINUSE, errno) TH_LOG("second bind to port %u: %s",
+					    a.sgnt_port, strerror(errno));
+
+	/* Once the first socket is closed, the port is free again. */
+	close(fd1);
+	EXPECT_EQ(0, bind(fd3, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("bind to port %u after close: %s", a.sgnt_port,
+		       strerror(errno));
+	close(fd2);
+	close(fd3);
+}
+
+TEST_F(gntsock, no_link)
+{
+	struct sockaddr_gnt a = gnt_addr(NO_LINK_DOMID, GNTSOCK_PEER_PORT_ECHO);
+	int fd;
+
+	NEED_PEER();
+	ASSERT_NE((unsigned int)NO_LINK_DOMID, self->peer);
+	fd = gnt_socket();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	EXPECT_EQ(ENETUNREACH, errno) TH_LOG("connect: %s", strerror(errno));
+	close(fd);
+}
+
+TEST_F(gntsock, bind_any_ephemeral)
+{
+	struct sockaddr_gnt a = gnt_addr(GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY);
+	unsigned int p1, p2;
+	int fd1, fd2, fd3;
+	socklen_t len;
+
+	NEED_PEER();
+	fd1 = gnt_socket();
+	fd2 = gnt_socket();
+	ASSERT_LE(0, fd1);
+	ASSERT_LE(0, fd2);
+	ASSERT_EQ(0, bind(fd1, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("bind: %s", strerror(errno));
+	ASSERT_EQ(0, bind(fd2, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("bind: %s", strerror(errno));
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(fd1, (struct sockaddr *)&a, &len));
+	EXPECT_EQ(sizeof(a), len);
+	EXPECT_EQ(AF_GNTSOCK, a.sgnt_family);
+	p1 = a.sgnt_port;
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(fd2, (struct sockaddr *)&a, &len));
+	p2 = a.sgnt_port;
+	EXPECT_LT(GNTSOCK_PORT_RESERVED - 1U, p1);
+	EXPECT_LT(GNTSOCK_PORT_RESERVED - 1U, p2);
+	EXPECT_NE(GNTSOCK_PORT_ANY, p1);
+	EXPECT_NE(GNTSOCK_PORT_ANY, p2);
+	EXPECT_NE(p1, p2);
+
+	/* connect() without bind() binds an ephemeral port. */
+	fd3 = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd3) TH_LOG("connect: %s", strerror(-fd3));
+	len = sizeof(a);
+	ASSERT_EQ(0, getsockname(fd3, (struct sockaddr *)&a, &len));
+	EXPECT_LT(GNTSOCK_PORT_RESERVED - 1U, a.sgnt_port);
+	EXPECT_NE(GNTSOCK_PORT_ANY, a.sgnt_port);
+	EXPECT_NE(p1, a.sgnt_port);
+	EXPECT_NE(p2, a.sgnt_port);
+	close(fd1);
+	close(fd2);
+	close(fd3);
+}
+
+static void log_rate(struct __test_metadata *_metadata, const char *what,
+		     uint64_t bytes, int64_t ms)
+{
+	if (ms <= 0)
+		ms = 1;
+	TH_LOG("%s: %" PRIu64 " bytes in %" PRId64 " ms, %" PRIu64 " MB/s",
+	       what, bytes, ms, bytes / 1000 / (uint64_t)ms);
+}
+
+TEST_F_TIMEOUT(gntsock, transfer_256m_to_peer, 120)
+{
+	const uint64_t total = 256 * MiB;
+	struct gnt_link_info l0, l1;
+	struct gnt_sink_reply r;
+	uint64_t seed = test_seed(), off = 0, h = GNT_FNV1A64_INIT;
+	int64_t t0;
+	size_t sent;
+	char *buf;
+	int fd, ret, lret;
+
+	NEED_PEER();
+	lret = gnt_link_get(self->peer, &l0);
+	EXPECT_EQ(0, lret) TH_LOG("no link line: %s", strerror(-lret));
+	buf = malloc(CHUNK);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SINK: %s", strerror(-fd));
+
+	t0 = gnt_now_ms();
+	while (off < total) {
+		gnt_pattern_fill(seed, off, buf, CHUNK);
+		h = gnt_fnv1a64(h, buf, CHUNK);
+		ret = gnt_send_all(fd, buf, CHUNK, &sent);
+		ASSERT_EQ(0, ret) TH_LOG("send at offset %" PRIu64 ": %s",
+					 off + sent, strerror(-ret));
+		off += CHUNK;
+	}
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR)) TH_LOG("%s", strerror(errno));
+	ret = gnt_recv_all(fd, &r, sizeof(r), NULL);
+	ASSERT_EQ(0, ret) TH_LOG("SINK reply: %s", strerror(-ret));
+	log_rate(_metadata, "to peer", total, gnt_now_ms() - t0);
+	EXPECT_EQ(total, gnt_le64(r.bytes));
+	EXPECT_EQ(h, gnt_le64(r.checksum));
+	EXPECT_EQ(0, gnt_expect_eof(fd));
+	close(fd);
+	free(buf);
+
+	if (!lret) {
+		ASSERT_EQ(0, gnt_link_get(self->peer, &l1));
+		EXPECT_LE(total, l1.tx_bytes - l0.tx_bytes);
+		EXPECT_LT(l0.tx_msgs, l1.tx_msgs);
+	}
+}
+
+TEST_F_TIMEOUT(gntsock, transfer_256m_from_peer, 120)
+{
+	const uint64_t total = 256 * MiB;
+	struct gnt_link_info l0, l1;
+	struct gnt_source_req req;
+	uint64_t seed = test_seed(), off = 0;
+	char *buf, scratch[4096];
+	int fd, lret;
+	ssize_t n;
+	int64_t t0;
+	long bad;
+
+	NEED_PEER();
+	lret = gnt_link_get(self->peer, &l0);
+	EXPECT_EQ(0, lret) TH_LOG("no link line: %s", strerror(-lret));
+	buf = malloc(CHUNK);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
+	req.nbytes = gnt_le64(total);
+	req.seed = gnt_le64(seed);
+	ASSERT_EQ(0, gnt_send_all(fd, &req, sizeof(req), NULL));
+
+	t0 = gnt_now_ms();
+	for (;;) {
+		n = recv(fd, buf, CHUNK, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ASSERT_LE(0, n) TH_LOG("recv at offset %" PRIu64 ": %s", off,
+				       strerror(errno));
+		if (!n)
+			break;
+		ASSERT_LE(off + (uint64_t)n, total)
+			TH_LOG("more bytes than asked for");
+		bad = gnt_pattern_check(seed, off, buf, (size_t)n, scratch,
+					sizeof(scratch));
+		ASSERT_EQ(-1, bad) TH_LOG("byte %" PRIu64 " is 0x%02x, want "
+					  "0x%02x", off + (uint64_t)bad,
+					  (unsigned char)buf[bad],
+					  gnt_pattern_byte(seed,
+						off + (uint64_t)bad));
+		off += (uint64_t)n;
+	}
+	log_rate(_metadata, "from peer", off, gnt_now_ms() - t0);
+	EXPECT_EQ(total, off);
+	close(fd);
+	free(buf);
+
+	if (!lret) {
+		ASSERT_EQ(0, gnt_link_get(self->peer, &l1));
+		EXPECT_LE(total, l1.rx_bytes - l0.rx_bytes);
+		EXPECT_LT(l0.rx_msgs, l1.rx_msgs);
+	}
+}
+
+struct slow_writer {
+	int fd;
+	uint64_t seed;
+	uint64_t total;
+	atomic_uint_fast64_t sent;
+	atomic_int done;
+	int err;			/* 0 or negative errno */
+	uint64_t checksum;		/* of what we sent */
+	struct gnt_sink_reply reply;
+};
+
+static void *slow_writer_fn(void *arg)
+{
+	struct slow_writer *w = arg;
+	uint64_t off = 0, h = GNT_FNV1A64_INIT;
+	char *buf = malloc(CHUNK);
+	size_t n;
+
+	if (!buf) {
+		w->err = -ENOMEM;
+		goto out;
+	}
+	while (off < w->total) {
+		gnt_pattern_fill(w->seed, off, buf, CHUNK);
+		h = gnt_fnv1a64(h, buf, CHUNK);
+		w->err = gnt_send_all(w->fd, buf, CHUNK, &n);
+		off += n;
+		atomic_store(&w->sent, off);
+		if (w->err)
+			goto out;
+	}
+	w->checksum = h;
+	if (shutdown(w->fd, SHUT_WR)) {
+		w->err = -errno;
+		goto out;
+	}
+	w->err = gnt_recv_all(w->fd, &w->reply, sizeof(w->reply), NULL);
+out:
+	free(buf);
+	atomic_store(&w->done, 1);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(gntsock, slow_reader, 90)
+{
+	struct slow_writer w = { .seed = test_seed(), .total = 8 * MiB };
+	int64_t t0, t, worst = 0, start;
+	struct timespec ts;
+	pthread_t tid;
+	int fd, i, ret;
+	long bad;
+
+	NEED_PEER();
+	w.fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SLOW_SINK, 60);
+	ASSERT_LE(0, w.fd) TH_LOG("connect to SLOW_SINK: %s",
+				  strerror(-w.fd));
+	start = gnt_now_ms();
+	ASSERT_EQ(0, pthread_create(&tid, NULL, slow_writer_fn, &w));
+
+	/* Let the slow connection fill up its credit. */
+	t0 = gnt_now_ms();
+	while (atomic_load(&w.sent) < 512 * 1024 && !atomic_load(&w.done)) {
+		ASSERT_GT(t0 + 30000, gnt_now_ms())
+			TH_LOG("SLOW_SINK took less than 512 KiB in 30 s");
+		gnt_sleep_ms(10);
+	}
+
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to ECHO while SLOW_SINK is busy: %s",
+				strerror(-fd));
+	for (i = 0; i < 10; i++) {
+		t = gnt_now_ms();
+		ret = echo_round_trip(fd, test_seed(), 4096, &bad);
+		ASSERT_EQ(0, ret) TH_LOG("echo %d: %s (first bad byte %ld)",
+					 i, strerror(-ret), bad);
+		t = gnt_now_ms() - t;
+		if (t > worst)
+			worst = t;
+		ASSERT_GT(20000, t) TH_LOG("echo %d took %" PRId64 " ms", i, t);
+	}
+	close(fd);
+	TH_LOG("10 echoes during the slow transfer, worst %" PRId64 " ms; "
+	       "slow transfer %s at %" PRIu64 " bytes", worst,
+	       atomic_load(&w.done) ? "had ended" : "still running",
+	       (uint64_t)atomic_load(&w.sent));
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 70;
+	ASSERT_EQ(0, pthread_timedjoin_np(tid, NULL, &ts))
+		TH_LOG("slow transfer did not end in time (%" PRIu64 " sent)",
+		       (uint64_t)atomic_load(&w.sent));
+	log_rate(_metadata, "slow sink", w.total, gnt_now_ms() - start);
+	ASSERT_EQ(0, w.err) TH_LOG("slow transfer: %s at %" PRIu64,
+				   strerror(-w.err),
+				   (uint64_t)atomic_load(&w.sent));
+	EXPECT_EQ(w.total, gnt_le64(w.reply.bytes));
+	EXPECT_EQ(w.checksum, gnt_le64(w.reply.checksum));
+	EXPECT_EQ(0, gnt_expect_eof(w.fd));
+	close(w.fd);
+}
+
+TEST_F_TIMEOUT(gntsock, nonblocking_eagain, 60)
+{
+	const uint64_t limit = 64 * MiB;
+	uint64_t total = 0;
+	int64_t end;
+	char *buf;
+	ssize_t n;
+	int fd, r;
+
+	NEED_PEER();
+	buf = calloc(1, CHUNK);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_HOLD, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to HOLD: %s", strerror(-fd));
+	r = gnt_poll1(fd, POLLOUT, 5000);
+	ASSERT_LT(0, r) TH_LOG("fresh connection not writable: %s",
+			       r ? strerror(-r) : "timeout");
+	ASSERT_TRUE(r & POLLOUT);
+	ASSERT_EQ(0, gnt_set_nonblock(fd, true));
+
+	end = gnt_now_ms() + 20000;
+	for (;;) {
+		n = send(fd, buf, CHUNK, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		ASSERT_LT(0, n);
+		total += (uint64_t)n;
+		ASSERT_GT(limit, total) TH_LOG("sent %" PRIu64 " bytes to a "
+					       "peer that never reads",
+					       total);
+		ASSERT_GT(end, gnt_now_ms()) TH_LOG("no EAGAIN in 20 s");
+	}
+	ASSERT_EQ(EAGAIN, errno) TH_LOG("send: %s after %" PRIu64 " bytes",
+					strerror(errno), total);
+	TH_LOG("EAGAIN after %" PRIu64 " bytes", total);
+	EXPECT_LT(0ULL, total);
+
+	EXPECT_EQ(-1, send(fd, buf, 1, MSG_NOSIGNAL | MSG_DONTWAIT));
+	EXPECT_EQ(EAGAIN, errno);
+	r = gnt_poll1(fd, POLLOUT, 100);
+	EXPECT_EQ(0, r) TH_LOG("poll(POLLOUT) on a full connection: revents "
+			       "0x%x", r);
+	EXPECT_EQ(0, close(fd));
+	free(buf);
+}
+
+#define NCONC		64
+#define CONC_BYTES	(256 * 1024)
+
+struct conc {
+	int fd;
+	uint64_t seed;
+	size_t sent;
+	size_t rcvd;
+	bool eof;
+};
+
+TEST_F_TIMEOUT(gntsock, concurrent_64, 120)
+{
+	struct pollfd pfd[NCONC];
+	struct conc c[NCONC];
+	char *buf, scratch[4096];
+	int64_t deadline;
+	int i, r, open_fds;
+	size_t len;
+	ssize_t n;
+	long bad;
+
+	NEED_PEER();
+	buf = malloc(CHUNK);
+	ASSERT_NE(NULL, buf);
+	for (i = 0; i < NCONC; i++) {
+		c[i].fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO,
+				      IO_TIMEOUT_S);
+		ASSERT_LE(0, c[i].fd) TH_LOG("connection %d: %s", i,
+					     strerror(-c[i].fd));
+		ASSERT_EQ(0, gnt_set_nonblock(c[i].fd, true));
+		c[i].seed = test_seed() + (uint64_t)i * 0x1000193;
+		c[i].sent = c[i].rcvd = 0;
+		c[i].eof = false;
+	}
+
+	deadline = gnt_now_ms() + 100000;
+	open_fds = NCONC;
+	while (open_fds) {
+		for (i = 0; i < NCONC; i++) {
+			pfd[i].fd = c[i].eof ? -1 : c[i].fd;
+			pfd[i].events = POLLIN | POLLRDHUP;
+			if (c[i].sent < CONC_BYTES)
+				pfd[i].events |= POLLOUT;
+			pfd[i].revents = 0;
+		}
+		r = poll(pfd, NCONC, 10000);
+		if (r < 0 && errno == EINTR)
+			continue;
+		ASSERT_LE(0, r) TH_LOG("poll: %s", strerror(errno));
+		ASSERT_LT(0, r) TH_LOG("no progress for 10 s");
+		ASSERT_GT(deadline, gnt_now_ms()) TH_LOG("took over 100 s");
+
+		for (i = 0; i < NCONC; i++) {
+			struct conc *x = &c[i];
+
+			if (!pfd[i].revents)
+				continue;
+			ASSERT_EQ(0, pfd[i].revents & POLLNVAL);
+			if ((pfd[i].revents & POLLOUT) &&
+			    x->sent < CONC_BYTES) {
+				len = CONC_BYTES - x->sent;
+				if (len > 16384)
+					len = 16384;
+				gnt_pattern_fill(x->seed, x->sent, buf, len);
+				n = send(x->fd, buf, len, MSG_NOSIGNAL);
+				if (n < 0) {
+					ASSERT_TRUE(errno == EAGAIN ||
+						    errno == EINTR)
+						TH_LOG("send on %d: %s", i,
+						       strerror(errno));
+				} else {
+					x->sent += (size_t)n;
+					if (x->sent == CONC_BYTES)
+						ASSERT_EQ(0, shutdown(x->fd,
+								SHUT_WR));
+				}
+			}
+			if (!(pfd[i].revents & (POLLIN | POLLRDHUP | POLLHUP |
+						POLLERR)))
+				continue;
+			n = recv(x->fd, buf, CHUNK, 0);
+			if (n < 0) {
+				ASSERT_TRUE(errno == EAGAIN || errno == EINTR)
+					TH_LOG("recv on %d after %zu bytes: %s",
+					       i, x->rcvd, strerror(errno));
+				continue;
+			}
+			if (!n) {
+				ASSERT_EQ((size_t)CONC_BYTES, x->rcvd)
+					TH_LOG("EOF on %d after %zu bytes", i,
+					       x->rcvd);
+				x->eof = true;
+				open_fds--;
+				continue;
+			}
+			ASSERT_GE((size_t)CONC_BYTES, x->rcvd + (size_t)n)
+				TH_LOG("%d: more bytes back than sent", i);
+			ASSERT_GE(x->sent, x->rcvd + (size_t)n)
+				TH_LOG("%d: bytes back before they were sent",
+				       i);
+			bad = gnt_pattern_check(x->seed, x->rcvd, buf,
+						(size_t)n, scratch,
+						sizeof(scratch));
+			ASSERT_EQ(-1, bad) TH_LOG("%d: bad byte at %zu", i,
+						  x->rcvd + (size_t)bad);
+			x->rcvd += (size_t)n;
+		}
+	}
+	for (i = 0; i < NCONC; i++)
+		EXPECT_EQ(0, close(c[i].fd));
+	free(buf);
+}
+
+TEST_F_TIMEOUT(gntsock, half_close, 60)
+{
+	const size_t total = 1 * MiB;
+	uint64_t seed = test_seed(), h = GNT_FNV1A64_INIT, off;
+	struct gnt_sink_reply r;
+	char buf[16384];
+	int fd, ret;
+
+	NEED_PEER();
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SINK: %s", strerror(-fd));
+	for (off = 0; off < total; off += sizeof(buf)) {
+		gnt_pattern_fill(seed, off, buf, sizeof(buf));
+		h = gnt_fnv1a64(h, buf, sizeof(buf));
+		ret = gnt_send_all(fd, buf, sizeof(buf), NULL);
+		ASSERT_EQ(0, ret) TH_LOG("send: %s", strerror(-ret));
+	}
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR)) TH_LOG("%s", strerror(errno));
+
+	EXPECT_EQ(-1, send(fd, buf, 1, MSG_NOSIGNAL));
+	EXPECT_EQ(EPIPE, errno) TH_LOG("send after SHUT_WR: %s",
+				       strerror(errno));
+
+	ret = gnt_recv_all(fd, &r, sizeof(r), NULL);
+	ASSERT_EQ(0, ret) TH_LOG("SINK reply: %s", strerror(-ret));
+	EXPECT_EQ(total, gnt_le64(r.bytes));
+	EXPECT_EQ(h, gnt_le64(r.checksum));
+	EXPECT_EQ(0, gnt_expect_eof(fd));
+	EXPECT_EQ(0, gnt_expect_eof(fd));
+	close(fd);
+}
+
+/* Wait up to ms for an epoll event with all of @want set. */
+static int epoll_wait_for(int ep, uint32_t want, int ms, uint32_t *got)
+{
+	int64_t end = gnt_now_ms() + ms;
+	struct epoll_event ev;
+	int r, left;
+
+	*got = 0;
+	for (;;) {
+		left = (int)(end - gnt_now_ms());
+		if (left < 0)
+			left = 0;
+		r = epoll_wait(ep, &ev, 1, left);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r > 0) {
+			*got = ev.events;
+			if ((ev.events & want) == want)
+				return 0;
+		}
+		if (!left)
+			return -ETIMEDOUT;
+		if (r > 0)
+			gnt_sleep_ms(10);	/* level-triggered: don't spin */
+	}
+}
+
+TEST_F_TIMEOUT(gntsock, poll_readiness, 60)
+{
+	struct epoll_event ev;
+	struct gnt_sink_reply rep;
+	char out[100], in[100];
+	uint32_t got;
+	int fd, ep, r;
+
+	NEED_PEER();
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect: %s", strerror(-fd));
+
+	/* poll(): fresh connection is writable, not readable */
+	r = gnt_poll1(fd, POLLOUT, 2000);
+	ASSERT_LT(0, r) TH_LOG("not writable: %s", r ? strerror(-r) : "timeout");
+	r = gnt_poll1(fd, POLLIN | POLLOUT | POLLRDHUP, 0);
+	EXPECT_TRUE(r & POLLOUT) TH_LOG("revents 0x%x", r);
+	EXPECT_FALSE(r & (POLLIN | POLLRDHUP | POLLHUP | POLLERR))
+		TH_LOG("revents 0x%x", r);
+
+	gnt_pattern_fill(1, 0, out, sizeof(out));
+	ASSERT_EQ(0, gnt_send_all(fd, out, sizeof(out), NULL));
+	r = gnt_poll1(fd, POLLIN, 5000);
+	ASSERT_LT(0, r) TH_LOG("echo not readable: %s",
+			       r ? strerror(-r) : "timeout");
+	EXPECT_TRUE(r & POLLIN);
+	ASSERT_EQ(0, gnt_recv_all(fd, in, sizeof(in), NULL));
+	EXPECT_EQ(0, memcmp(in, out, sizeof(in)));
+	r = gnt_poll1(fd, POLLIN, 0);
+	EXPECT_EQ(0, r) TH_LOG("readable after all was read: 0x%x", r);
+
+	/* epoll, level-triggered */
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	ASSERT_LE(0, ep);
+	ev.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP;
+	ev.data.fd = fd;
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	ASSERT_EQ(0, epoll_wait_for(ep, EPOLLOUT, 2000, &got))
+		TH_LOG("epoll: no EPOLLOUT (events 0x%x)", got);
+	EXPECT_FALSE(!!(got & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+		TH_LOG("events 0x%x", got);
+	gnt_pattern_fill(2, 0, out, sizeof(out));
+	ASSERT_EQ(0, gnt_send_all(fd, out, sizeof(out), NULL));
+	ASSERT_EQ(0, epoll_wait_for(ep, EPOLLIN, 5000, &got))
+		TH_LOG("epoll: no EPOLLIN (events 0x%x)", got);
+	ASSERT_EQ(0, gnt_recv_all(fd, in, sizeof(in), NULL));
+	EXPECT_EQ(0, memcmp(in, out, sizeof(in)));
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL));
+	close(fd);
+
+	/* peer close: SINK replies to our SHUT_WR and closes */
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SINK: %s", strerror(-fd));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.fd = fd;
+	ASSERT_EQ(0, epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev));
+	r = epoll_wait(ep, &ev, 1, 0);
+	EXPECT_EQ(0, r) TH_LOG("events 0x%x on an idle connection",
+			       r > 0 ? ev.events : 0);
+	ASSERT_EQ(0, gnt_send_all(fd, out, sizeof(out), NULL));
+	ASSERT_EQ(0, shutdown(fd, SHUT_WR));
+	ASSERT_EQ(0, epoll_wait_for(ep, EPOLLIN, 5000, &got))
+		TH_LOG("epoll: no EPOLLIN for the reply (events 0x%x)", got);
+	ASSERT_EQ(0, gnt_recv_all(fd, &rep, sizeof(rep), NULL));
+	EXPECT_EQ(sizeof(out), gnt_le64(rep.bytes));
+	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, out, sizeof(out)),
+		  gnt_le64(rep.checksum));
+	ASSERT_EQ(0, epoll_wait_for(ep, EPOLLRDHUP, 10000, &got))
+		TH_LOG("epoll: no EPOLLRDHUP after the peer closed "
+		       "(events 0x%x)", got);
+	EXPECT_TRUE(!!(got & EPOLLIN)) TH_LOG("EOF not readable: 0x%x", got);
+	r = gnt_poll1(fd, POLLIN | POLLRDHUP, 0);
+	EXPECT_TRUE(r & POLLIN) TH_LOG("revents 0x%x", r);
+	EXPECT_TRUE(r & POLLRDHUP) TH_LOG("revents 0x%x", r);
+	TH_LOG("after both sides shut down: revents 0x%x (POLLHUP %s)", r,
+	       (r & POLLHUP) ? "set" : "not set");
+	EXPECT_EQ(0, gnt_expect_eof(fd));
+	close(fd);
+	close(ep);
+}
+
+TEST_F_TIMEOUT(gntsock, peer_close_reset, 60)
+{
+	struct gnt_source_req req = { 0, 0 };
+	char buf[4096] = { 0 };
+	int64_t end;
+	ssize_t n;
+	int fd, sends = 0;
+
+	NEED_PEER();
+	/* SOURCE with nbytes = 0 sends nothing and closes. */
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
+	ASSERT_EQ(0, gnt_send_all(fd, &req, sizeof(req), NULL));
+	ASSERT_EQ(0, gnt_expect_eof(fd));
+
+	end = gnt_now_ms() + 10000;
+	for (;;) {
+		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0 && (errno == EPIPE || errno == ECONNRESET))
+			break;
+		if (n < 0) {
+			ASSERT_TRUE(errno == EAGAIN || errno == EINTR)
+				TH_LOG("send to a closed peer: %s",
+				       strerror(errno));
+		} else {
+			sends++;
+		}
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("sends to a closed peer still succeed after "
+			       "10 s (%d)", sends);
+		gnt_sleep_ms(10);
+	}
+	TH_LOG("%s after %d successful sends", strerror(errno), sends);
+	close(fd);
+}
+
+/* Must stay last: nothing any test opened is left in the module. */
+TEST_F_TIMEOUT(gntsock, counters_idle, 60)
+{
+	struct gnt_link_info li;
+	uint64_t stat = 0, v;
+	int held = -1, ret;
+	pid_t pids[4];
+
+	NEED_PEER();
+	ret = gnt_wait_sockets_settled(15000, &stat, &held);
+	if (ret == -ENOSYS || ret == -EPERM) {
+		/* Cannot look into other processes: no responder allowed. */
+		TH_LOG("cannot count sockets of other processes (%s)",
+		       strerror(-ret));
+		ASSERT_EQ(0, gnt_find_pids("gntsock_peer", pids, 4))
+			TH_LOG("a local gntsock_peer runs; cannot tell its "
+			       "sockets from leaked ones");
+		ASSERT_EQ(0, gnt_stat_get("sockets", &stat));
+		held = 0;
+		ret = stat ? -ETIMEDOUT : 0;
+	}
+	EXPECT_EQ(0, ret) TH_LOG("sockets in %s: %" PRIu64 ", held open by "
+				 "processes: %d (%s)", GNT_STAT_PATH, stat,
+				 held, strerror(-ret));
+	TH_LOG("sockets %" PRIu64 " (all held by processes: %d)", stat, held);
+
+	ASSERT_EQ(0, gnt_stat_get("violations", &v));
+	EXPECT_EQ(0ULL, v);
+	ret = gnt_link_get(self->peer, &li);
+	ASSERT_EQ(0, ret) TH_LOG("link line: %s", strerror(-ret));
+	EXPECT_STREQ("connected", li.state);
+	EXPECT_EQ(0ULL, li.violations);
+}
+
+TEST_HARNESS_MAIN

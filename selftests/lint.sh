@@ -1,0 +1,86 @@
+#!/bin/bash
+# Kernel-habit checks on the module, as KTAP: a W=1 build with no warning,
+# sparse (C=2) with no report, checkpatch.pl --strict with no report.
+# checkpatch comes from Debian's linux-source package, unpacked once into
+# $GNTSOCK_CACHE. Its include/ seeds checkpatch's CamelCase list; Xen's
+# XenbusState* enum constants are not seeded by checkpatch (it reads only
+# defines, typedefs and struct/enum tags), so that one CHECK is allowed.
+set -u
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+CACHE=${GNTSOCK_CACHE:-/var/cache/gntsock}
+cd "$REPO" || exit 1
+export DEBIAN_FRONTEND=noninteractive
+
+have() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+have sparse || apt-get install -y -q -q --no-install-recommends sparse >/dev/null
+
+KVER=$(selftests/rig/kver.sh) || { echo "Bail out! cannot resolve the kernel ABI"; exit 1; }
+KDIR=/usr/src/linux-headers-$KVER
+SRCVER=$(apt-cache policy linux-source-6.1 | awk '/Candidate:/ {print $2}')
+LSRC=$CACHE/linux-source-$SRCVER
+if [ ! -f "$LSRC/.done" ]; then
+	mkdir -p "$CACHE/debs" "$LSRC"
+	(cd "$CACHE/debs" && apt-get download -q -q "linux-source-6.1=$SRCVER") >/dev/null 2>&1
+	deb=$(ls "$CACHE/debs"/linux-source-6.1_*"${SRCVER##*:}"_all.deb 2>/dev/null | head -n 1)
+	if [ -n "$deb" ]; then
+		dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-6.1.tar.xz |
+			tar -xJ -C "$LSRC" --strip-components=1 --wildcards \
+			'linux-source-6.1/scripts/checkpatch.pl' \
+			'linux-source-6.1/scripts/spelling.txt' \
+			'linux-source-6.1/scripts/const_structs.checkpatch' \
+			'linux-source-6.1/include/*' && touch "$LSRC/.done"
+	fi
+fi
+
+n=0
+fails=0
+result() {	# result OK|FAIL name [log]
+	n=$((n + 1))
+	if [ "$1" = OK ]; then
+		echo "ok $n $2"
+	else
+		fails=$((fails + 1))
+		echo "not ok $n $2"
+		[ -n "${3:-}" ] && sed 's/^/#   /' "$3" | head -n 60
+	fi
+}
+
+OUT=$REPO/build/lint
+mkdir -p "$OUT"
+echo "TAP version 13"
+echo "1..3"
+
+make -s -C "$KDIR" M="$REPO" clean >/dev/null 2>&1
+make -C "$KDIR" M="$REPO" W=1 C=2 modules >"$OUT/build.log" 2>&1
+rc=$?
+grep -E 'warning:|error:' "$OUT/build.log" | grep -v '^Skipping BTF' >"$OUT/warnings.log"
+if [ $rc -eq 0 ] && [ ! -s "$OUT/warnings.log" ]; then
+	result OK "module_builds_with_W1_without_warnings"
+else
+	result FAIL "module_builds_with_W1_without_warnings" "$OUT/warnings.log"
+fi
+# Sparse reports are "file:line:col: warning|error: ..." from CHECK lines.
+grep -E '^/.*: (warning|error):' "$OUT/build.log" | grep "$REPO" >"$OUT/sparse.log"
+if [ $rc -eq 0 ] && [ ! -s "$OUT/sparse.log" ]; then
+	result OK "sparse_C2_clean"
+else
+	result FAIL "sparse_C2_clean" "$OUT/sparse.log"
+fi
+
+if [ -f "$LSRC/.done" ]; then
+	GIT_DIR=/nonexistent perl "$LSRC/checkpatch.pl" --strict --no-tree \
+		--root="$LSRC" --show-types --terse -f \
+		net/gntsock/*.c net/gntsock/*.h include/uapi/linux/gntsock.h \
+		tools/*.c >"$OUT/checkpatch.log" 2>&1
+	rm -f .checkpatch-camelcase.*
+	grep -E ': (ERROR|WARNING|CHECK):' "$OUT/checkpatch.log" |
+		grep -v 'CAMELCASE: Avoid CamelCase: <XenbusState' >"$OUT/checkpatch.bad"
+	if [ ! -s "$OUT/checkpatch.bad" ]; then
+		result OK "checkpatch_strict_clean"
+	else
+		result FAIL "checkpatch_strict_clean" "$OUT/checkpatch.bad"
+	fi
+else
+	result FAIL "checkpatch_strict_clean (linux-source-6.1 unavailable)"
+fi
+[ "$fails" -eq 0 ]

@@ -1,0 +1,184 @@
+#!/bin/sh
+# The rig's test plan, run by dom0's /init once the Xen toolstack is up. Every step prints
+#   GNTSOCK-RIG: step NAME begin
+#   GNTSOCK-RIG: step NAME end status=N      (0: ran to completion; failures inside tests are
+#                                             reported by their KTAP "not ok" lines)
+# or "GNTSOCK-RIG: step NAME skipped". GNTSOCK-RIG-COMPLETE is printed last, only when every
+# step ended with status 0. No set -e: a failing step must not stop the health dump.
+set -u
+# shellcheck source=rig-lib.sh
+. /opt/gntsock/rig/rig-lib.sh
+
+incomplete=0
+D1=""
+D2=""
+seq=0
+
+step() {
+	_name=$1
+	shift
+	say "step $_name begin"
+	"$@"
+	_st=$?
+	say "step $_name end status=$_st"
+	[ "$_st" -eq 0 ] || incomplete=1
+}
+
+skip() {
+	say "step $1 skipped"
+}
+
+# a. gntsock in dom0 and the responder daemon.
+s_load() {
+	load_gntsock dom0 || return 1
+	start_peer dom0
+	return 0
+}
+
+# b. two PV domUs.
+s_create() {
+	D1=$(rig-create-domu --no-wait domU1) || return 1
+	D2=$(rig-create-domu --no-wait domU2) || return 1
+	_rc=0
+	for _d in "$D1" "$D2"; do
+		if ! _r=$(rig-xs wait "/local/domain/$_d/data/gntsock-ready" "$(scaled 240)"); then
+			say "domid $_d did not become ready"
+			_rc=1
+			continue
+		fi
+		say "domid $_d ready: $_r"
+		[ "$_r" != failed ] || _rc=1
+	done
+	say "domids domU1=$D1 domU2=$D2"
+	xl list
+	return $_rc
+}
+
+link_state() { # peer -> state word of the dom0 link to that peer
+	awk -v p="$1" 'NR > 1 && $1 == p { print $3; exit }' /proc/net/gntsock_links 2>/dev/null
+}
+
+# c. links dom0-domU1, dom0-domU2, domU1-domU2; wait for both dom0 links to connect.
+s_link() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs to link"; return 1; fi
+	if [ ! -x "$GBIN/gntsock-link" ]; then
+		say "link $GBIN/gntsock-link missing from the payload"
+		return 1
+	fi
+	_rc=0
+	for _pair in "0 $D1" "0 $D2" "$D1 $D2"; do
+		# shellcheck disable=SC2086
+		if "$GBIN/gntsock-link" add $_pair; then
+			say "link add $_pair ok"
+		else
+			say "link add $_pair FAILED (status $?)"
+			_rc=1
+		fi
+	done
+	if [ "$RIG_KO" = none ]; then
+		say "link wait skipped (no module in the payload)"
+		return $_rc
+	fi
+	_end=$(($(date +%s) + $(scaled 60)))
+	while :; do
+		_s1=$(link_state "$D1")
+		_s2=$(link_state "$D2")
+		[ "$_s1" = connected ] && [ "$_s2" = connected ] && break
+		if [ "$(date +%s)" -ge "$_end" ]; then
+			say "link wait timed out: d$D1=${_s1:-absent} d$D2=${_s2:-absent}"
+			cat /proc/net/gntsock_links 2>&1
+			return 1
+		fi
+		sleep 1
+	done
+	say "links connected"
+	cat /proc/net/gntsock_links
+	return $_rc
+}
+
+# d. dom0's own test against domU1.
+s_dom0() {
+	[ -n "$D1" ] || { say "no domU1"; return 1; }
+	run_ktap "[dom0->d$D1]" env GNTSOCK_PEER_DOMID="$D1" GNTSOCK_SELF_DOMID=0 \
+		"$GBIN/gntsock_test"
+}
+
+# Send command "$2..." to domid $1 and wait for its answer; returns the domU's status.
+domu_cmd() {
+	_d=$1
+	shift
+	seq=$((seq + 1))
+	_base=/local/domain/$_d/data
+	rig-xs write "$_base/gntsock-go" "$seq $*" || return 1
+	_end=$(($(date +%s) + $(scaled "$RIG_TEST_TIMEOUT") + 60))
+	while :; do
+		if _done=$(rig-xs wait "$_base/gntsock-done" 5); then
+			case $_done in
+			"$seq "*)
+				return "${_done#"$seq "}"
+				;;
+			esac
+		fi
+		if ! xl domname "$_d" >/dev/null 2>&1; then
+			say "domid $_d is gone while running '$*'"
+			return 1
+		fi
+		if [ "$(date +%s)" -ge "$_end" ]; then
+			say "domid $_d did not finish '$*' in time"
+			return 1
+		fi
+	done
+}
+
+# e. each domU tests against its peers, one domU after the other.
+s_domu() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	_rc=0
+	domu_cmd "$D1" test "$D2" 0 || { say "domU1 test run status $?"; _rc=1; }
+	domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
+	return $_rc
+}
+
+# f. unload/reload gntsock inside domU2.
+s_reload() {
+	[ -n "$D2" ] || { say "no domU2"; return 1; }
+	domu_cmd "$D2" reload
+}
+
+# g. dom0 destroys a linked domU mid-transfer.
+s_destroy() {
+	run_ktap "[dom0 destroy]" env GNTSOCK_DOMU_CREATE="$GBIN/rig-create-domu" \
+		GNTSOCK_SELF_DOMID=0 "$GBIN/gntsock_dom0_test"
+}
+
+step load s_load
+step create s_create
+step link s_link
+if selected dom0; then step dom0 s_dom0; else skip dom0; fi
+if selected domu; then step domu s_domu; else skip domu; fi
+if selected reload; then step reload s_reload; else skip reload; fi
+if selected destroy; then step destroy s_destroy; else skip destroy; fi
+
+# h. health.
+sleep 2 # let the console relays catch up
+say "xl list begin"
+xl list
+say "xl list end"
+say "gntsock links begin"
+cat /proc/net/gntsock_links 2>&1
+say "gntsock links end"
+say "domU consoles: relayed live above with prefixes [domU1] [domU2] [domU3]"
+for _f in /var/log/xen/console/guest-*.log; do
+	[ -f "$_f" ] && say "console log $_f: $(wc -l <"$_f") lines"
+done
+say "xl dmesg begin"
+xl dmesg
+say "xl dmesg end"
+say "dom0 dmesg begin"
+dmesg
+say "dom0 dmesg end"
+if [ "$incomplete" -eq 0 ]; then
+	echo GNTSOCK-RIG-COMPLETE
+else
+	say "plan incomplete: a step did not run to completion"
+fi

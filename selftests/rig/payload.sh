@@ -1,0 +1,79 @@
+#!/bin/bash
+# Build the per-run payload and the guests' initramfs images in $RIG_OUT (build/rig/):
+#   payload-common.cpio   /opt/gntsock/{gntsock.ko,bin/*,domU.cfg,rig/*}
+#   domU-initramfs.cpio   domU base + common payload + domU /init
+#   dom0-initrd.cpio      dom0 base + common payload + dom0 /init + domU kernel and initramfs
+# Sources (override with the environment):
+#   GNTSOCK_KO   the module (default: <repo>/gntsock.ko; "none" = run without a module)
+#   GNTSOCK_BIN  directory of user-space binaries (default: <repo>/build/bin)
+set -eu
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+eval "$("$RIG_DIR/build-images.sh" -p)"
+KO=${GNTSOCK_KO:-$RIG_REPO/gntsock.ko}
+BIN=${GNTSOCK_BIN:-$RIG_REPO/build/bin}
+TESTS=${GNTSOCK_RIG_TESTS:-all}
+TEST_TIMEOUT=${GNTSOCK_RIG_TEST_TIMEOUT:-600}
+SCALE=${GNTSOCK_RIG_SCALE:-1}
+
+case "$TESTS$TEST_TIMEOUT$SCALE" in
+*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE: unexpected characters" ;;
+esac
+
+mkdir -p "$RIG_OUT"
+P=$RIG_OUT/payload
+rm -rf "$P"
+mkdir -p "$P/common/opt/gntsock/bin" "$P/common/opt/gntsock/rig" "$P/domU" "$P/dom0/opt/gntsock/domU"
+C=$P/common/opt/gntsock
+
+# The module.
+ko_state=present
+if [ "$KO" = none ]; then
+	ko_state=none
+	rig_log "GNTSOCK_KO=none: guests run without gntsock.ko"
+elif [ -f "$KO" ]; then
+	cp "$KO" "$C/gntsock.ko"
+	abi=$(rig_kabi)
+	vm=$(modinfo -F vermagic "$KO" 2>/dev/null || true)
+	case "$vm" in
+	"$abi "*) ;;
+	*) rig_log "WARNING: $KO has vermagic '$vm', the guests run $abi: it will not load" ;;
+	esac
+else
+	rig_log "WARNING: $KO does not exist: the guests will report the module missing"
+fi
+
+# User-space binaries, then the rig's own tools.
+if [ -d "$BIN" ]; then
+	cp -a "$BIN"/. "$C/bin/"
+else
+	rig_log "WARNING: $BIN does not exist: the guests will report the tests missing"
+fi
+gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
+	-lxenstore -lxentoolcore -lpthread
+install -m 755 "$RIG_DIR/guest/rig-create-domu" "$C/bin/rig-create-domu"
+install -m 644 "$RIG_DIR/guest/rig-lib.sh" "$RIG_DIR/guest/dom0-plan.sh" "$C/rig/"
+install -m 644 "$RIG_DIR/guest/domU.cfg" "$C/domU.cfg"
+{
+	printf 'RIG_KO=%s\n' "$ko_state"
+	printf "RIG_TESTS='%s'\n" "$TESTS"
+	printf 'RIG_TEST_TIMEOUT=%s\n' "$TEST_TIMEOUT"
+	printf 'RIG_SCALE=%s\n' "$SCALE"
+} >"$C/rig/config"
+
+rig_cpio "$P/common" "$P/common.cpio"
+
+install -m 755 "$RIG_DIR/guest/domU-init" "$P/domU/init"
+rig_cpio "$P/domU" "$P/domU.cpio"
+cat "$RIG_DOMU_BASE" "$P/common.cpio" "$P/domU.cpio" >"$RIG_OUT/domU-initramfs.cpio"
+
+install -m 755 "$RIG_DIR/guest/dom0-init" "$P/dom0/init"
+ln "$RIG_VMLINUX" "$P/dom0/opt/gntsock/domU/vmlinux" 2>/dev/null ||
+	cp "$RIG_VMLINUX" "$P/dom0/opt/gntsock/domU/vmlinux"
+cp "$RIG_OUT/domU-initramfs.cpio" "$P/dom0/opt/gntsock/domU/initramfs.cpio"
+rig_cpio "$P/dom0" "$P/dom0.cpio"
+cat "$RIG_DOM0_BASE" "$P/common.cpio" "$P/dom0.cpio" >"$RIG_OUT/dom0-initrd.cpio"
+
+rm -rf "$P/dom0" "$P/domU" "$P/dom0.cpio"
+rig_log "payload ready: $RIG_OUT/dom0-initrd.cpio ($(du -h "$RIG_OUT/dom0-initrd.cpio" | cut -f1))"

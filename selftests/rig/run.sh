@@ -1,0 +1,78 @@
+#!/bin/bash
+# Run gntsock's tests inside real Xen domains: Xen 4.17 + PV dom0 + two PV domUs under QEMU
+# (TCG). The one entry point: installs what is missing, builds or reuses the cached images,
+# packs the payload, boots, then parses the serial log (report.sh) and exits non-zero on any
+# failure. Outputs in build/rig/: serial.log (the whole console, versions at the top),
+# results.txt, versions.txt. See README.md next to this script for the knobs.
+set -eu
+# shellcheck source=lib.sh
+. "$(dirname "$0")/lib.sh"
+
+TIMEOUT=${GNTSOCK_RIG_TIMEOUT:-1500}
+MEM=${GNTSOCK_RIG_MEM:-3072}
+VERBOSE=${GNTSOCK_RIG_VERBOSE:-0}
+XEN_APPEND="console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all"
+XEN_APPEND="$XEN_APPEND${GNTSOCK_RIG_XEN_APPEND:+ $GNTSOCK_RIG_XEN_APPEND}"
+DOM0_APPEND="console=hvc0 earlyprintk=xen panic=1 rdinit=/init${GNTSOCK_RIG_DOM0_APPEND:+ $GNTSOCK_RIG_DOM0_APPEND}"
+
+[ "$(id -u)" -eq 0 ] || rig_die "run.sh must run as root (apt-get, debootstrap, mknod)"
+t0=$(date +%s)
+
+if [ "${GNTSOCK_RIG_SKIP_DEPS:-0}" != 1 ]; then
+	"$RIG_DIR/deps.sh"
+fi
+"$RIG_DIR/build-images.sh"
+"$RIG_DIR/payload.sh"
+eval "$("$RIG_DIR/build-images.sh" -p)"
+XEN=${GNTSOCK_XEN:-$RIG_XEN_BIN}
+[ -f "$XEN" ] || rig_die "no hypervisor at $XEN"
+
+SERIAL=$RIG_OUT/serial.log
+rig_resolve_versions
+{
+	rig_versions_report
+	[ -n "${GNTSOCK_XEN:-}" ] && printf 'hypervisor:     %s (GNTSOCK_XEN)\n' "$XEN"
+	printf 'gntsock.ko:     %s\n' "${GNTSOCK_KO:-$RIG_REPO/gntsock.ko}"
+	printf 'binaries:       %s\n' "${GNTSOCK_BIN:-$RIG_REPO/build/bin}"
+} >"$RIG_OUT/versions.txt"
+{
+	echo "GNTSOCK-RIG-HOST: run started $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+	sed 's/^/GNTSOCK-RIG-HOST: version /' "$RIG_OUT/versions.txt"
+	echo "GNTSOCK-RIG-HOST: xen cmdline: $XEN_APPEND"
+	echo "GNTSOCK-RIG-HOST: dom0 cmdline: $DOM0_APPEND"
+} >"$SERIAL"
+cat "$RIG_OUT/versions.txt" >&2
+
+KERNEL=$RIG_VMLINUZ
+INITRD=$RIG_OUT/dom0-initrd.cpio
+case "$XEN$KERNEL$INITRD$DOM0_APPEND" in
+*,*) rig_die "QEMU's multiboot module list cannot carry a ',' in a path or the dom0 command line" ;;
+esac
+
+# Live view: rig lines, KTAP results and anything alarming; everything with GNTSOCK_RIG_VERBOSE=1.
+live_filter() {
+	if [ "$VERBOSE" = 1 ]; then
+		cat
+	else
+		grep --line-buffered -aE 'GNTSOCK-RIG|(^|\] )(not )?ok [0-9]|(^|\] )1\.\.[0-9]|\] # |Oops|WARNING:|BUG:|KASAN|general protection|Kernel panic|Call Trace|\(XEN\) .*([Pp]anic|FATAL|crash)' || true
+	fi
+}
+
+rig_log "booting Xen + dom0 (timeout ${TIMEOUT}s, serial log $SERIAL)"
+t1=$(date +%s)
+set +e
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -m "$MEM" -smp 2 \
+	-kernel "$XEN" -append "$XEN_APPEND" \
+	-initrd "$KERNEL $DOM0_APPEND,$INITRD" \
+	-display none -serial stdio -monitor none -net none -no-reboot \
+	</dev/null 2>&1 | tr -d '\r' | tee -a "$SERIAL" | live_filter
+qemu_rc=${PIPESTATUS[0]}
+set -e
+t2=$(date +%s)
+{
+	[ "$qemu_rc" -eq 124 ] && echo "GNTSOCK-RIG-HOST: QEMU killed after the ${TIMEOUT}s timeout"
+	echo "GNTSOCK-RIG-HOST: qemu exit status $qemu_rc"
+	echo "GNTSOCK-RIG-HOST: boot took $((t2 - t1))s, whole run $((t2 - t0))s"
+} | tee -a "$SERIAL"
+
+"$RIG_DIR/report.sh" "$SERIAL"

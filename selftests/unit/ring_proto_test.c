@@ -1,0 +1,317 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * Host unit tests of the pure ring and protocol code (net/gntsock/ring.c,
+ * proto.c), the same files the module builds. A peer is simulated by
+ * writing the shared indices and ring memory directly.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+
+#include "../kselftest_harness.h"
+#include "ring.h"
+#include "proto.h"
+
+#define ORDER	1	/* two pages: messages wrap page and ring ends */
+
+struct rig {
+	struct gntsock_ring_idx idx;
+	void *pages[1 << ORDER];
+	struct gntsock_ring prod;
+	struct gntsock_ring cons;
+};
+
+static void rig_init(struct rig *r)
+{
+	unsigned int i;
+
+	memset(&r->idx, 0, sizeof(r->idx));
+	for (i = 0; i < (1U << ORDER); i++)
+		r->pages[i] = calloc(1, GNTSOCK_PAGE_SIZE);
+	gntsock_ring_init(&r->prod, &r->idx, r->pages, ORDER);
+	gntsock_ring_init(&r->cons, &r->idx, r->pages, ORDER);
+}
+
+static void rig_free(struct rig *r)
+{
+	unsigned int i;
+
+	for (i = 0; i < (1U << ORDER); i++)
+		free(r->pages[i]);
+}
+
+struct src {
+	const unsigned char *p;
+	int fail_at;	/* fail the copy once this many bytes were copied */
+	int done;
+};
+
+static int copy_src(void *ring_mem, u32 len, void *ctx)
+{
+	struct src *s = ctx;
+
+	if (s->fail_at >= 0 && s->done + (int)len > s->fail_at)
+		return -EFAULT;
+	memcpy(ring_mem, s->p, len);
+	s->p += len;
+	s->done += len;
+	return 0;
+}
+
+static void hdr_rw(struct gntsock_msg_hdr *h, u32 len)
+{
+	memset(h, 0, sizeof(*h));
+	h->op = GNTSOCK_OP_RW;
+	h->type = GNTSOCK_TYPE_STREAM;
+	h->len = len;
+	h->src_port = 1;
+	h->dst_port = 2;
+}
+
+TEST(empty_ring_has_no_message)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+
+	rig_init(&r);
+	EXPECT_EQ(GNTSOCK_V_MAX, gntsock_msg_peek(&r.cons, &h, 1024));
+	rig_free(&r);
+}
+
+TEST(messages_round_trip_across_wraps)
+{
+	unsigned char in[2048], out[2048];
+	struct gntsock_msg_hdr h, got;
+	struct src s;
+	struct rig r;
+	int i, round;
+
+	rig_init(&r);
+	for (i = 0; i < (int)sizeof(in); i++)
+		in[i] = i * 7 + 3;
+	/* Odd sizes walk the message start over every offset of the ring. */
+	for (round = 0; round < 500; round++) {
+		u32 len = (round * 37) % 2000 + 1;
+
+		hdr_rw(&h, len);
+		s = (struct src){ .p = in, .fail_at = -1 };
+		ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, copy_src, &s));
+		ASSERT_EQ(GNTSOCK_V_NONE, gntsock_msg_peek(&r.cons, &got, 2048));
+		ASSERT_EQ(len, got.len);
+		ASSERT_EQ(0, memcmp(&h, &got, sizeof(h)));
+		gntsock_ring_read(&r.cons, sizeof(got), out, len);
+		ASSERT_EQ(0, memcmp(in, out, len));
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(len));
+	}
+	EXPECT_EQ(GNTSOCK_V_MAX, gntsock_msg_peek(&r.cons, &got, 2048));
+	rig_free(&r);
+}
+
+TEST(full_ring_gives_enospc_and_publishes_nothing)
+{
+	unsigned char in[1024] = { 0 };
+	struct gntsock_msg_hdr h;
+	struct src s;
+	struct rig r;
+	u32 prod_before;
+	int n = 0;
+
+	rig_init(&r);
+	hdr_rw(&h, 1000);
+	for (;;) {
+		s = (struct src){ .p = in, .fail_at = -1 };
+		prod_before = r.idx.prod;
+		if (gntsock_msg_put(&r.prod, &h, copy_src, &s))
+			break;
+		n++;
+	}
+	/* 8 KiB ring, 1032-byte messages: 7 fit. */
+	EXPECT_EQ(7, n);
+	EXPECT_EQ(prod_before, r.idx.prod);
+	s = (struct src){ .p = in, .fail_at = -1 };
+	EXPECT_EQ(-ENOSPC, gntsock_msg_put(&r.prod, &h, copy_src, &s));
+	rig_free(&r);
+}
+
+TEST(failed_copy_publishes_nothing)
+{
+	unsigned char in[512] = { 0 };
+	struct gntsock_msg_hdr h;
+	struct src s = { .p = in, .fail_at = 100 };
+	struct rig r;
+
+	rig_init(&r);
+	hdr_rw(&h, 512);
+	EXPECT_EQ(-EFAULT, gntsock_msg_put(&r.prod, &h, copy_src, &s));
+	EXPECT_EQ(0, r.idx.prod);
+	EXPECT_EQ(GNTSOCK_V_MAX, gntsock_msg_peek(&r.cons, &h, 1024));
+	rig_free(&r);
+}
+
+TEST(impossible_indices_are_violations)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+	u32 space;
+
+	rig_init(&r);
+	/* Producer claims more than a ring's worth. */
+	r.idx.prod = r.cons.size + 8;
+	EXPECT_EQ(GNTSOCK_V_RING_INDEX, gntsock_msg_peek(&r.cons, &h, 1024));
+	/* Consumer claims to have consumed what was never produced. */
+	r.idx.prod = 0;
+	r.idx.cons = 64;
+	EXPECT_EQ(-EPROTO, gntsock_ring_space(&r.prod, &space));
+	hdr_rw(&h, 0);
+	EXPECT_EQ(-EPROTO, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	rig_free(&r);
+}
+
+TEST(truncated_message_is_a_violation)
+{
+	struct gntsock_msg_hdr h, got;
+	struct rig r;
+
+	rig_init(&r);
+	hdr_rw(&h, 512);
+	gntsock_ring_write(&r.prod, 0, &h, sizeof(h));
+	/* Publish the header but only part of the payload. */
+	gntsock_ring_publish(&r.prod, sizeof(h) + 100);
+	EXPECT_EQ(GNTSOCK_V_TRUNCATED, gntsock_msg_peek(&r.cons, &got, 1024));
+	rig_free(&r);
+	rig_init(&r);
+	gntsock_ring_publish(&r.prod, 8);	/* less than a header */
+	EXPECT_EQ(GNTSOCK_V_TRUNCATED, gntsock_msg_peek(&r.cons, &got, 1024));
+	rig_free(&r);
+}
+
+TEST(header_validation_rules)
+{
+	struct gntsock_msg_hdr h;
+
+	hdr_rw(&h, 100);
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.len = 1025;
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1024));
+	hdr_rw(&h, 0);
+	h.op = 0;
+	EXPECT_EQ(GNTSOCK_V_OP, gntsock_msg_validate(&h, 1024));
+	h.op = GNTSOCK_OP_MAX + 1;
+	EXPECT_EQ(GNTSOCK_V_OP, gntsock_msg_validate(&h, 1024));
+	hdr_rw(&h, 0);
+	h.op = GNTSOCK_OP_RST;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.len = 4;
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1024));
+	h.len = 0;
+	h.flags = 1;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.op = GNTSOCK_OP_SHUTDOWN;
+	h.flags = GNTSOCK_SHUT_MASK;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = 4;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 0;
+	h.type = 5;
+	EXPECT_EQ(GNTSOCK_V_TYPE, gntsock_msg_validate(&h, 1024));
+	h.type = GNTSOCK_TYPE_STREAM;
+	h.reserved1 = 1;
+	EXPECT_EQ(GNTSOCK_V_RESERVED, gntsock_msg_validate(&h, 1024));
+}
+
+TEST(ctrl_page_validation)
+{
+	struct gntsock_ctrl_page c = {
+		.magic = GNTSOCK_WIRE_MAGIC,
+		.version = GNTSOCK_WIRE_VERSION,
+		.ring_order = 4,
+	};
+
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_ctrl_validate(&c, 4));
+	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 3));
+	c.magic++;
+	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 4));
+	c.magic--;
+	c.version = 2;
+	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 4));
+	c.version = GNTSOCK_WIRE_VERSION;
+	c.ring_order = GNTSOCK_RING_ORDER_MAX + 1;
+	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE,
+		  gntsock_ctrl_validate(&c, GNTSOCK_RING_ORDER_MAX + 1));
+	EXPECT_GE(GNTSOCK_CTRL_MAX_REFS, 2U << GNTSOCK_RING_ORDER_MAX);
+}
+
+TEST(max_payload_scales_with_ring)
+{
+	EXPECT_EQ(1024U, gntsock_max_payload(4096));
+	EXPECT_EQ(16384U, gntsock_max_payload(65536));
+	EXPECT_EQ(GNTSOCK_MSG_MAX_PAYLOAD, gntsock_max_payload(1U << 20));
+}
+
+/* A producer and a consumer thread over one ring: ordering and barriers. */
+struct conc {
+	struct rig *r;
+	unsigned long long total;
+	unsigned long long sum;
+};
+
+static unsigned char pattern(unsigned long long i)
+{
+	return (i * 2654435761ULL) >> 13;
+}
+
+static void *producer(void *arg)
+{
+	struct conc *c = arg;
+	unsigned char buf[2000];
+	unsigned long long sent = 0;
+	struct gntsock_msg_hdr h;
+	struct src s;
+
+	while (sent < c->total) {
+		u32 len = 1 + (sent % 1999), i;
+
+		if (len > c->total - sent)
+			len = c->total - sent;
+		for (i = 0; i < len; i++)
+			buf[i] = pattern(sent + i);
+		hdr_rw(&h, len);
+		s = (struct src){ .p = buf, .fail_at = -1 };
+		if (gntsock_msg_put(&c->r->prod, &h, copy_src, &s))
+			continue;	/* full: spin */
+		sent += len;
+	}
+	return NULL;
+}
+
+TEST(concurrent_producer_consumer)
+{
+	struct conc c = { .total = 32ULL << 20 };
+	unsigned char buf[2048];
+	unsigned long long got = 0, bad = 0;
+	struct gntsock_msg_hdr h;
+	enum gntsock_violation v;
+	pthread_t t;
+	struct rig r;
+	u32 i;
+
+	rig_init(&r);
+	c.r = &r;
+	ASSERT_EQ(0, pthread_create(&t, NULL, producer, &c));
+	while (got < c.total) {
+		v = gntsock_msg_peek(&r.cons, &h, 2048);
+		if (v == GNTSOCK_V_MAX)
+			continue;
+		ASSERT_EQ(GNTSOCK_V_NONE, v);
+		gntsock_ring_read(&r.cons, sizeof(h), buf, h.len);
+		for (i = 0; i < h.len; i++)
+			bad += buf[i] != pattern(got + i);
+		got += h.len;
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	}
+	pthread_join(t, NULL);
+	EXPECT_EQ(c.total, got);
+	EXPECT_EQ(0ULL, bad);
+	rig_free(&r);
+}
+
+TEST_HARNESS_MAIN
