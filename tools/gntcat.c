@@ -63,15 +63,18 @@ static int pump(int sock, int verbose)
 {
 	static char buf[65536];
 	unsigned long long in = 0, out = 0;
-	int stdin_open = 1;
+	int stdin_open = 1, sock_open = 1;
 	struct pollfd p[2];
 
-	for (;;) {
+	/* Done when the peer closed its side and all of stdin was sent. */
+	while (sock_open || stdin_open) {
 		ssize_t n;
 
-		p[0] = (struct pollfd){ .fd = sock, .events = POLLIN };
-		p[1] = (struct pollfd){ .fd = 0, .events = POLLIN };
-		if (poll(p, stdin_open ? 2 : 1, -1) < 0) {
+		p[0] = (struct pollfd){ .fd = sock_open ? sock : -1,
+					.events = POLLIN };
+		p[1] = (struct pollfd){ .fd = stdin_open ? 0 : -1,
+					.events = POLLIN };
+		if (poll(p, 2, -1) < 0) {
 			if (errno == EINTR)
 				continue;
 			perror("gntcat: poll");
@@ -83,15 +86,17 @@ static int pump(int sock, int verbose)
 				perror("gntcat: read from socket");
 				return 1;
 			}
-			if (n == 0)
-				break;
+			if (n == 0) {
+				sock_open = 0;
+				continue;
+			}
 			if (write_all(1, buf, n)) {
 				perror("gntcat: write to stdout");
 				return 1;
 			}
 			in += n;
 		}
-		if (stdin_open && p[1].revents) {
+		if (p[1].revents) {
 			n = read(0, buf, sizeof(buf));
 			if (n < 0) {
 				perror("gntcat: read from stdin");

@@ -680,7 +680,7 @@ wait:
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (sk->sk_err) {
-		err = -sock_error(sk);
+		err = sock_error(sk);
 		sk->sk_state = TCP_CLOSE;
 		sock->state = SS_UNCONNECTED;
 	} else {
@@ -832,7 +832,7 @@ static int gntsock_send_check(struct sock *sk)
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
 	if (sk->sk_err)
-		return -sock_error(sk);
+		return sock_error(sk);
 	if ((sk->sk_shutdown & SEND_SHUTDOWN) ||
 	    (vsk->peer_shutdown & GNTSOCK_SHUT_RCV))
 		return -EPIPE;
@@ -1016,7 +1016,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		if (copied >= target)
 			break;
 		if (sk->sk_err) {
-			err = -sock_error(sk);
+			err = sock_error(sk);
 			break;
 		}
 		if (gntsock_rx_done(sk))

@@ -64,11 +64,15 @@ enum gntsock_link_state {
  * @ctl_len: length of @ctl_queue
  * @rx_work: drains @rx
  * @reset_work: tears the link down after a protocol violation
- * @eoi_pending: an event is waiting for its late EOI
+ * @eoi_irq: irq of an event waiting for its late EOI, or 0; set by the
+ *	handler itself, since an event can fire before bind returns the irq
  * @violated: bit 0 set once a violation is being handled
  * @failures: set-up failures and violations since the link last stayed up
  *	for %GNTSOCK_LINK_STABLE; at %GNTSOCK_LINK_MAX_FAILURES we stop retrying
  * @up_since: jiffies when the link last connected
+ * @generation: frontend: rings published so far; backend: the frontend's
+ *	generation it is connected to (a repeated watch event is not a new
+ *	set of rings)
  * @stat_*: counters shown in /proc/net/gntsock_links
  */
 struct gntsock_link {
@@ -98,9 +102,10 @@ struct gntsock_link {
 	unsigned int ctl_len;
 	struct work_struct rx_work;
 	struct work_struct reset_work;
-	atomic_t eoi_pending;
+	atomic_t eoi_irq;
 	unsigned long violated;
 	unsigned int failures;
+	unsigned int generation;
 	unsigned long up_since;
 
 	atomic64_t stat_tx_msgs;
@@ -110,6 +115,8 @@ struct gntsock_link {
 	atomic64_t stat_resets;
 	atomic64_t stat_violations;
 	atomic64_t stat_ctl_dropped;
+	atomic64_t stat_events_rx;
+	atomic64_t stat_events_tx;
 	atomic_t stat_sockets;
 };
 

@@ -108,8 +108,10 @@ struct gntsock_link *gntsock_link_get(domid_t peer)
 
 static void gntsock_notify(struct gntsock_link *link)
 {
-	if (link->irq)
+	if (link->irq) {
+		atomic64_inc(&link->stat_events_tx);
 		notify_remote_via_irq(link->irq);
+	}
 }
 
 /* Wake everybody waiting for ring space; they re-check under tx_lock. */
@@ -350,8 +352,7 @@ static void gntsock_rx_work(struct work_struct *work)
 {
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
 						 rx_work);
-	bool eoi = atomic_xchg(&link->eoi_pending, 0);
-	int irq = READ_ONCE(link->irq);
+	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
 	u32 avail;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
@@ -366,7 +367,11 @@ static void gntsock_rx_work(struct work_struct *work)
 		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
 			break;
 	}
-	/* The event may also mean the peer consumed from our tx ring. */
+	/* The event may also mean the peer consumed from our tx ring: stop
+	 * asking for space events, then wake every waiter; each re-checks
+	 * and asks again if it still lacks space.
+	 */
+	gntsock_ring_set_prod_waiting(&link->tx, false);
 	if (link->ctl_len) {
 		mutex_lock(&link->tx_lock);
 		if (link->state == GNTSOCK_LINK_CONNECTED)
@@ -375,15 +380,16 @@ static void gntsock_rx_work(struct work_struct *work)
 	}
 	gntsock_tx_kick(link);
 out:
-	if (eoi && irq)
-		xen_irq_lateeoi(irq, 0);
+	if (eoi_irq)
+		xen_irq_lateeoi(eoi_irq, 0);
 }
 
 static irqreturn_t gntsock_interrupt(int irq, void *dev_id)
 {
 	struct gntsock_link *link = dev_id;
 
-	atomic_set(&link->eoi_pending, 1);
+	atomic64_inc(&link->stat_events_rx);
+	atomic_set(&link->eoi_irq, irq);
 	queue_work(gntsock_wq, &link->rx_work);
 	return IRQ_HANDLED;
 }
@@ -533,6 +539,9 @@ again:
 	if (!err)
 		err = xenbus_printf(xbt, dev->nodename, "event-channel", "%u",
 				    link->evtchn);
+	if (!err)
+		err = xenbus_printf(xbt, dev->nodename, "ring-generation", "%u",
+				    link->generation + 1);
 	if (err) {
 		xenbus_transaction_end(xbt, 1);
 		goto fail;
@@ -542,6 +551,7 @@ again:
 		goto again;
 	if (err)
 		goto fail;
+	link->generation++;
 	WRITE_ONCE(link->state, GNTSOCK_LINK_CONNECTING);
 	return xenbus_switch_state(dev, XenbusStateInitialised);
 
@@ -717,7 +727,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 		WRITE_ONCE(link->irq, 0);
 	}
 	cancel_work_sync(&link->rx_work);
-	atomic_set(&link->eoi_pending, 0);
+	atomic_set(&link->eoi_irq, 0);
 	gntsock_tx_kick(link);
 	gntsock_sock_link_down(link);
 	if (link->frontend)
@@ -881,6 +891,7 @@ static void gntsock_back_changed(struct xenbus_device *dev,
 				 enum xenbus_state frontend_state)
 {
 	struct gntsock_link *link = dev_get_drvdata(&dev->dev);
+	unsigned int gen;
 
 	mutex_lock(&link->setup_lock);
 	switch (frontend_state) {
@@ -889,10 +900,16 @@ static void gntsock_back_changed(struct xenbus_device *dev,
 			xenbus_switch_state(dev, XenbusStateInitWait);
 		break;
 	case XenbusStateInitialised:
+		gen = xenbus_read_unsigned(dev->otherend, "ring-generation", 0);
+		/* A repeated watch event for the rings we already use. */
+		if (link->state == GNTSOCK_LINK_CONNECTED &&
+		    gen == link->generation)
+			break;
 		/* Fresh rings were published: (re)connect to them. */
 		if (dev->state == XenbusStateConnected ||
 		    link->state != GNTSOCK_LINK_CLOSED)
 			gntsock_link_down(link);
+		link->generation = gen;
 		if (gntsock_link_gave_up(link)) {
 			xenbus_switch_state(dev, XenbusStateClosed);
 			break;
@@ -959,10 +976,10 @@ void gntsock_links_show(struct seq_file *m)
 	};
 	struct gntsock_link *l;
 
-	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets\n");
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx\n");
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
-		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d\n",
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld\n",
 			   l->peer, l->frontend ? "frontend" : "backend",
 			   states[READ_ONCE(l->state)],
 			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
@@ -973,7 +990,9 @@ void gntsock_links_show(struct seq_file *m)
 			   atomic64_read(&l->stat_rx_bytes),
 			   atomic64_read(&l->stat_resets),
 			   atomic64_read(&l->stat_violations),
-			   atomic_read(&l->stat_sockets));
+			   atomic_read(&l->stat_sockets),
+			   atomic64_read(&l->stat_events_rx),
+			   atomic64_read(&l->stat_events_tx));
 	mutex_unlock(&gntsock_links_lock);
 }
 

@@ -11,10 +11,6 @@ set -eu
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
-# Bump a recipe number when the way an image is built changes (forces a rebuild of that image).
-DOM0_RECIPE=1
-DOMU_RECIPE=1
-
 # Modules copied into the guests (with their dependencies). Paths relative to lib/modules/ABI.
 DOM0_MODULES="kernel/drivers/xen/ kernel/drivers/net/xen-netback/ kernel/drivers/net/xen-netfront.ko
 kernel/drivers/block/xen-blkback/ kernel/net/bridge/ kernel/net/802/ kernel/net/llc/
@@ -22,8 +18,8 @@ kernel/drivers/net/dummy.ko kernel/drivers/net/veth.ko kernel/drivers/net/tun.ko
 DOMU_MODULES="kernel/drivers/xen/ kernel/drivers/net/xen-netfront.ko kernel/drivers/block/xen-blkfront.ko"
 
 rig_resolve_versions
-C_DOM0=$RIG_C_DOM0-r$DOM0_RECIPE
-C_DOMU=$RIG_C_DOMU-r$DOMU_RECIPE
+C_DOM0=$RIG_C_DOM0
+C_DOMU=$RIG_C_DOMU
 
 if [ "${1:-}" = "-p" ]; then
 	printf 'RIG_XEN_BIN=%q\n' "$RIG_C_XEN/xen.bin"
@@ -37,6 +33,9 @@ fi
 
 [ "$(id -u)" -eq 0 ] || rig_die "build-images.sh must run as root"
 mkdir -p "$RIG_CACHE"
+# Concurrent runs share the cache: one builder at a time.
+exec 8>"$RIG_CACHE/.lock"
+flock 8
 
 TMPS=""
 MOUNTS=""

@@ -47,8 +47,9 @@ rig_resolve_versions() {
 	RIG_C_DEBS=$RIG_CACHE/debs
 	RIG_C_XEN=$RIG_CACHE/xen-$x
 	RIG_C_KERNEL=$RIG_CACHE/kernel-$RIG_KABI-$k
-	RIG_C_DOM0=$RIG_CACHE/dom0-xen$x-$RIG_KABI-$k
-	RIG_C_DOMU=$RIG_CACHE/domU-$RIG_KABI-$k-bb$b
+	# Bump a recipe number when the way that image is built changes: it forces a rebuild.
+	RIG_C_DOM0=$RIG_CACHE/dom0-xen$x-$RIG_KABI-$k-r1
+	RIG_C_DOMU=$RIG_CACHE/domU-$RIG_KABI-$k-bb$b-r1
 }
 
 rig_versions_report() {

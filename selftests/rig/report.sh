@@ -20,6 +20,7 @@ STEPS="load create link dom0 domu reload destroy"
 ALLOW='\(XEN\) WARNING: (SILO mode|Console output is synchronous)'
 [ -n "${GNTSOCK_RIG_ALLOW:-}" ] && ALLOW="$ALLOW|$GNTSOCK_RIG_ALLOW"
 
+rc=0
 tr -d '\r' <"$LOG" | awk -v steps="$STEPS" -v allow="$ALLOW" '
 function res(status, text) {
 	nres++
@@ -124,7 +125,6 @@ END {
 	if (nskip > 0) line = line ", " nskip " skipped"
 	print line
 	exit (nfail > 0 || ktap == 0) ? 1 : 0
-}' >"$RESULTS"
-rc=${PIPESTATUS[1]}
+}' >"$RESULTS" || rc=$?
 cat "$RESULTS"
 exit "$rc"

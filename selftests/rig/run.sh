@@ -11,12 +11,20 @@ set -eu
 TIMEOUT=${GNTSOCK_RIG_TIMEOUT:-1500}
 MEM=${GNTSOCK_RIG_MEM:-3072}
 VERBOSE=${GNTSOCK_RIG_VERBOSE:-0}
-XEN_APPEND="console=com1 com1=115200 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all"
+XEN_APPEND="console=com1 com1=115200,8n1,0x3f8,0 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all"
 XEN_APPEND="$XEN_APPEND${GNTSOCK_RIG_XEN_APPEND:+ $GNTSOCK_RIG_XEN_APPEND}"
-DOM0_APPEND="console=hvc0 earlyprintk=xen panic=1 rdinit=/init${GNTSOCK_RIG_DOM0_APPEND:+ $GNTSOCK_RIG_DOM0_APPEND}"
+DOM0_APPEND="console=hvc0 earlyprintk=xen loglevel=5 panic=1 rdinit=/init${GNTSOCK_RIG_DOM0_APPEND:+ $GNTSOCK_RIG_DOM0_APPEND}"
 
 [ "$(id -u)" -eq 0 ] || rig_die "run.sh must run as root (apt-get, debootstrap, mknod)"
 t0=$(date +%s)
+
+# One run at a time per output directory: a second run waits instead of clobbering the first.
+mkdir -p "$RIG_OUT"
+exec 9>"$RIG_OUT/.lock"
+if ! flock -n 9; then
+	rig_log "another rig run is using $RIG_OUT; waiting for it (GNTSOCK_RIG_OUT picks another directory)"
+	flock 9
+fi
 
 if [ "${GNTSOCK_RIG_SKIP_DEPS:-0}" != 1 ]; then
 	"$RIG_DIR/deps.sh"
@@ -65,12 +73,14 @@ timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -m "$MEM
 	-kernel "$XEN" -append "$XEN_APPEND" \
 	-initrd "$KERNEL $DOM0_APPEND,$INITRD" \
 	-display none -serial stdio -monitor none -net none -no-reboot \
-	</dev/null 2>&1 | tr -d '\r' | tee -a "$SERIAL" | live_filter
+	</dev/null 2>&1 | sed -u 's/\r$//' | tee -a "$SERIAL" | live_filter
 qemu_rc=${PIPESTATUS[0]}
 set -e
 t2=$(date +%s)
 {
-	[ "$qemu_rc" -eq 124 ] && echo "GNTSOCK-RIG-HOST: QEMU killed after the ${TIMEOUT}s timeout"
+	if [ "$qemu_rc" -eq 124 ] || [ "$qemu_rc" -eq 137 ] || [ $((t2 - t1)) -ge "$TIMEOUT" ]; then
+		echo "GNTSOCK-RIG-HOST: QEMU killed after the ${TIMEOUT}s timeout"
+	fi
 	echo "GNTSOCK-RIG-HOST: qemu exit status $qemu_rc"
 	echo "GNTSOCK-RIG-HOST: boot took $((t2 - t1))s, whole run $((t2 - t0))s"
 } | tee -a "$SERIAL"

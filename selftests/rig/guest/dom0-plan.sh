@@ -12,6 +12,7 @@ set -u
 incomplete=0
 D1=""
 D2=""
+READY=""
 seq=0
 
 step() {
@@ -39,19 +40,29 @@ s_load() {
 s_create() {
 	D1=$(rig-create-domu --no-wait domU1) || return 1
 	D2=$(rig-create-domu --no-wait domU2) || return 1
+	say "domids domU1=$D1 domU2=$D2"
 	_rc=0
+	_end=$(($(date +%s) + $(scaled 300)))
 	for _d in "$D1" "$D2"; do
-		if ! _r=$(rig-xs wait "/local/domain/$_d/data/gntsock-ready" "$(scaled 240)"); then
+		_left=$((_end - $(date +%s)))
+		[ "$_left" -gt 0 ] || _left=1
+		if ! _r=$(rig-xs wait "/local/domain/$_d/data/gntsock-ready" "$_left"); then
 			say "domid $_d did not become ready"
 			_rc=1
 			continue
 		fi
 		say "domid $_d ready: $_r"
-		[ "$_r" != failed ] || _rc=1
+		if [ "$_r" = failed ]; then _rc=1; else READY="$READY $_d"; fi
 	done
-	say "domids domU1=$D1 domU2=$D2"
 	xl list
 	return $_rc
+}
+
+# Is domid $1 up and serving commands?
+ready() {
+	case " $READY " in *" $1 "*) return 0 ;; esac
+	say "domid $1 is not ready"
+	return 1
 }
 
 link_state() { # peer -> state word of the dom0 link to that peer
@@ -107,6 +118,7 @@ s_dom0() {
 domu_cmd() {
 	_d=$1
 	shift
+	ready "$_d" || return 1
 	seq=$((seq + 1))
 	_base=/local/domain/$_d/data
 	rig-xs write "$_base/gntsock-go" "$seq $*" || return 1
@@ -175,7 +187,7 @@ say "xl dmesg begin"
 xl dmesg
 say "xl dmesg end"
 say "dom0 dmesg begin"
-dmesg
+dmesg --color=never
 say "dom0 dmesg end"
 if [ "$incomplete" -eq 0 ]; then
 	echo GNTSOCK-RIG-COMPLETE

@@ -81,6 +81,7 @@ load_gntsock() {
 start_peer() {
 	if [ -x $GBIN/gntsock_peer ]; then
 		$GBIN/gntsock_peer </dev/null &
+		echo $! >/run/gntsock_peer.pid
 		say "$1 gntsock_peer started (pid $!)"
 	else
 		say "$1 gntsock_peer missing from the payload"
