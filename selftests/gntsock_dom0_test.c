@@ -154,6 +154,7 @@ static bool maybe_dom0(void)
 
 FIXTURE(dom0) {
 	char name[64];
+	uint64_t maps0;		/* ring pages dom0 mapped before the domain */
 	unsigned int domid;
 	bool created;
 	bool linked;
@@ -183,6 +184,10 @@ static int domu_setup(FIXTURE_DATA(dom0) *self, const char *create,
 
 	/* A run killed by the harness timeout skips its teardown. */
 	xl_destroy(self->name, out, sizeof(out));
+	if (gnt_stat_get("ring_maps", &self->maps0)) {
+		snprintf(err, errsize, "cannot read ring_maps");
+		return -1;
+	}
 
 	shq(cmd, sizeof(cmd), create);
 	strcat(cmd, " ");
@@ -273,7 +278,7 @@ FIXTURE_TEARDOWN(dom0)
 
 /*
  * After the domain died: the link goes away (or shows closed), no socket is
- * left over, the domain is gone from `xl list` without a zombie, and
+ * left over, no page of its rings stays mapped, the domain is gone from `xl list` without a zombie, and
  * connecting to its domid gives ENETUNREACH.  All within SETTLE_MS.
  */
 static void check_aftermath(struct __test_metadata *_metadata,
@@ -301,6 +306,19 @@ static void check_aftermath(struct __test_metadata *_metadata,
 	ret = gnt_wait_sockets_settled(SETTLE_MS, &stat, &held);
 	EXPECT_EQ(0, ret) TH_LOG("sockets %" PRIu64 ", held by processes "
 				 "%d: %s", stat, held, strerror(-ret));
+
+	/* Every page of the dead domain's rings is unmapped again. */
+	end = gnt_now_ms() + SETTLE_MS;
+	for (;;) {
+		ASSERT_EQ(0, gnt_stat_get("ring_maps", &stat));
+		if (stat == self->maps0)
+			break;
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("ring_maps %" PRIu64 ", %" PRIu64 " before the "
+			       "domain existed: its rings are still mapped",
+			       stat, self->maps0);
+		gnt_sleep_ms(100);
+	}
 
 	end = gnt_now_ms() + SETTLE_MS;
 	for (;;) {

@@ -53,6 +53,7 @@ enum service {
 	SVC_SLOW_SINK,
 	SVC_HOLD,
 	SVC_CONNECT_BACK,
+	SVC_STAT,
 };
 
 struct service_def {
@@ -69,6 +70,7 @@ static const struct service_def services[GNTSOCK_PEER_NR_SERVICES] = {
 	{ SVC_HOLD,		"hold",		GNTSOCK_PEER_PORT_HOLD },
 	{ SVC_CONNECT_BACK,	"connect_back",
 	  GNTSOCK_PEER_PORT_CONNECT_BACK },
+	{ SVC_STAT,		"stat",		GNTSOCK_PEER_PORT_STAT },
 };
 
 enum listener_state { L_STARTING, L_LISTENING, L_IN_USE, L_RETRYING };
@@ -258,6 +260,24 @@ static int do_source(int fd, char *buf)
 }
 
 /* Never read; return when the peer closes (or after HOLD_MAX_S). */
+/* STAT: this domain's gntsock counters, as /proc shows them. */
+static int do_stat(int fd, char *buf)
+{
+	ssize_t n, off = 0;
+	int f = open("/proc/net/gntsock_stat", O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return -errno;
+	while (off < BUF_SIZE) {
+		n = read(f, buf + off, BUF_SIZE - off);
+		if (n <= 0)
+			break;
+		off += n;
+	}
+	close(f);
+	return send_all(fd, buf, off);
+}
+
 static int do_hold(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
@@ -353,6 +373,9 @@ static void *conn_thread(void *arg)
 		break;
 	case SVC_CONNECT_BACK:
 		ret = do_connect_back(c, buf);
+		break;
+	case SVC_STAT:
+		ret = do_stat(c->fd, buf);
 		break;
 	}
 out:

@@ -37,6 +37,8 @@
  *		the errno of the failed connect), then on success sends the
  *		GNTSOCK_PEER_HELLO_LEN bytes GNTSOCK_PEER_HELLO on the new
  *		connection and echoes it until EOF; closes both.
+ * STAT:	sends this domain's /proc/net/gntsock_stat, then closes (lets
+ *		a test see the peer kernel's counters).
  * UNUSED:	never listened on by anything (for ECONNREFUSED).
  */
 #define GNTSOCK_PEER_PORT_ECHO		5000
@@ -45,7 +47,8 @@
 #define GNTSOCK_PEER_PORT_SLOW_SINK	5003
 #define GNTSOCK_PEER_PORT_HOLD		5004
 #define GNTSOCK_PEER_PORT_CONNECT_BACK	5005
-#define GNTSOCK_PEER_NR_SERVICES	6
+#define GNTSOCK_PEER_PORT_STAT		5006
+#define GNTSOCK_PEER_NR_SERVICES	7
 #define GNTSOCK_PEER_PORT_UNUSED	5999
 
 #define GNTSOCK_PEER_SLOW_CHUNK		4096	/* bytes per read */

@@ -14,12 +14,20 @@
  *   GNTSOCK_PEER_LOG    where the restarted responder logs (default
  *                       /dev/console, else /dev/null)
  *
+ * Each link bound to gntsock's xenbus drivers holds a module reference
+ * (xenbus takes one per bound device), so the unload test first checks
+ * that rmmod is refused with links bound, then unbinds them through sysfs
+ * (which tears them down) and unloads; after the reload the links come
+ * back by themselves.
+ *
  * The local responder holds sockets, hence the module: the tests stop it
  * and start it again (detached, in its own session) so that the domain's
  * services are back afterwards.  The teardown also reloads the module if a
  * test left it unloaded.
  */
 #define _GNU_SOURCE
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/wait.h>
 
 #include "gntsock_util.h"
@@ -31,6 +39,52 @@
 #include "kselftest_harness.h"
 
 #define PEER_COMM	"gntsock_peer"
+
+/* Where the driver core lists the links bound to gntsock's xenbus drivers. */
+static const char *const drv_dirs[] = {
+	"/sys/bus/xen/drivers/gntsock",		/* frontends */
+	"/sys/bus/xen-backend/drivers/gntsock",	/* backends */
+};
+
+/*
+ * Unbind every gntsock link device from its driver, as an operator does
+ * before rmmod: xenbus holds a module reference per bound device. Each
+ * unbind tears that link down and tells the peer. Returns the number of
+ * links unbound, or -errno.
+ */
+static int unbind_links(void)
+{
+	char path[512];
+	struct dirent *de;
+	unsigned int i;
+	int n = 0, fd;
+	DIR *d;
+
+	for (i = 0; i < sizeof(drv_dirs) / sizeof(drv_dirs[0]); i++) {
+		d = opendir(drv_dirs[i]);
+		if (!d)
+			continue;
+		while ((de = readdir(d))) {
+			if (strncmp(de->d_name, "gntsock-", 8))
+				continue;
+			snprintf(path, sizeof(path), "%s/unbind", drv_dirs[i]);
+			fd = open(path, O_WRONLY);
+			if (fd < 0 || write(fd, de->d_name,
+					    strlen(de->d_name)) < 0) {
+				int err = errno;
+
+				if (fd >= 0)
+					close(fd);
+				closedir(d);
+				return -err;
+			}
+			close(fd);
+			n++;
+		}
+		closedir(d);
+	}
+	return n;
+}
 
 static const char *env_or(const char *name, const char *def)
 {
@@ -275,6 +329,20 @@ TEST_F_TIMEOUT(reload, unload_reload_reconnect, 120)
 
 	NEED_SETUP();
 	quiesce(_metadata, self);
+
+	/* No socket, but links bound: the unload is refused, nothing lost. */
+	ret = delete_module(mod_name(), O_NONBLOCK);
+	err = errno;
+	EXPECT_EQ(-1, ret);
+	EXPECT_TRUE(err == EBUSY || err == EAGAIN || err == EWOULDBLOCK)
+		TH_LOG("delete_module with links bound: %s", strerror(err));
+	EXPECT_TRUE(module_loaded(mod_name()));
+
+	/* Unbinding tears the links down; then the module unloads. */
+	ret = unbind_links();
+	ASSERT_LT(0, ret) TH_LOG("unbinding the links: %s",
+				 ret < 0 ? strerror(-ret) : "none bound");
+	TH_LOG("unbound %d links", ret);
 
 	/* sockets whose close is still in progress may pin it a little */
 	end = gnt_now_ms() + 15000;

@@ -88,6 +88,9 @@ struct gntsock_sock {
 	long connect_timeout;
 };
 
+/* Longest a non-blocking send waits for the peer kernel to drain the ring. */
+#define GNTSOCK_RING_WAIT	(HZ / 10)
+
 #define GNTSOCK_EPHEMERAL_MIN	49152U
 #define GNTSOCK_EPHEMERAL_MAX	0x7fffffffU
 
@@ -467,7 +470,11 @@ void gntsock_sock_recv(struct gntsock_link *link,
 	}
 	spin_unlock_bh(&gntsock_table_lock);
 	if (!sk) {
-		if (h->op != GNTSOCK_OP_RST)
+		/* Data or a connection answer for a connection we do not
+		 * have: tell the peer. Credit and shutdown messages carry
+		 * nothing that could be lost (they arrive after a close).
+		 */
+		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE)
 			gntsock_reply_rst(link, h);
 		return;
 	}
@@ -491,6 +498,13 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RST:
+		if (vsk->peer_shutdown == GNTSOCK_SHUT_MASK) {
+			/* The peer had closed already: an orderly end. */
+			gntsock_conn_unhash(vsk);
+			sk->sk_state = TCP_CLOSE;
+			sk->sk_state_change(sk);
+			break;
+		}
 		gntsock_reset(sk, sk->sk_state == TCP_SYN_SENT ?
 			      ECONNREFUSED : ECONNRESET);
 		break;
@@ -858,6 +872,7 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_msg_hdr h;
 	struct gntsock_link *link;
+	bool ring_waited = false;
 	size_t total = 0;
 	long timeo;
 	int err = 0;
@@ -906,20 +921,30 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 		kick = atomic_read(&link->tx_kick);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
 		if (err == -ENOSPC) {
-			long left;
+			long left, wait = timeo;
 
+			/* Credit is there, only the ring is momentarily full:
+			 * the peer's kernel drains it without its reader, so
+			 * even a non-blocking send waits for that, briefly
+			 * (poll reports such a socket writable).
+			 */
 			if (!timeo) {
-				err = -EAGAIN;
-				break;
+				if (total || ring_waited) {
+					err = -EAGAIN;
+					break;
+				}
+				wait = GNTSOCK_RING_WAIT;
+				ring_waited = true;
 			}
 			release_sock(sk);
-			left = gntsock_wait_ring(link, kick, timeo);
+			left = gntsock_wait_ring(link, kick, wait);
 			lock_sock(sk);
 			if (left < 0) {
 				err = sock_intr_errno(timeo);
 				break;
 			}
-			timeo = left;
+			if (timeo)
+				timeo = left;
 			err = 0;
 			continue;
 		}

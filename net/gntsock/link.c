@@ -36,6 +36,17 @@ module_param_named(ring_order, gntsock_ring_order, uint, 0644);
 MODULE_PARM_DESC(ring_order,
 		 "log2 of ring pages per direction for new links (0-8, default 4)");
 
+/*
+ * Testing the receiving kernel's validation end to end: writing a domain id
+ * here (root only) makes the next data message sent to that domain carry a
+ * non-zero reserved field, which the receiver must reject by resetting the
+ * link. One shot; reads back -1 once used.
+ */
+static int gntsock_fault_peer = -1;
+module_param_named(fault_inject_peer, gntsock_fault_peer, int, 0600);
+MODULE_PARM_DESC(fault_inject_peer,
+		 "testing: corrupt the next data message sent to this domain id (-1: off)");
+
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
 
@@ -187,7 +198,17 @@ int gntsock_link_send(struct gntsock_link *link,
 		      const struct gntsock_msg_hdr *h,
 		      gntsock_copy_fn fn, void *ctx)
 {
+	struct gntsock_msg_hdr bad;
 	int err;
+
+	if (unlikely(READ_ONCE(gntsock_fault_peer) == link->peer) && h->len &&
+	    cmpxchg(&gntsock_fault_peer, link->peer, -1) == link->peer) {
+		bad = *h;
+		bad.reserved1 = 0xbad;
+		h = &bad;
+		pr_info("gntsock: link to domain %u: sending a corrupt message (fault_inject_peer)\n",
+			link->peer);
+	}
 
 	mutex_lock(&link->tx_lock);
 	if (link->state != GNTSOCK_LINK_CONNECTED) {

@@ -16,9 +16,10 @@ BIN=${GNTSOCK_BIN:-$RIG_REPO/build/bin}
 TESTS=${GNTSOCK_RIG_TESTS:-all}
 TEST_TIMEOUT=${GNTSOCK_RIG_TEST_TIMEOUT:-600}
 SCALE=${GNTSOCK_RIG_SCALE:-1}
+DEMO_MIB=${GNTSOCK_RIG_DEMO_MIB:-64}
 
-case "$TESTS$TEST_TIMEOUT$SCALE" in
-*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE: unexpected characters" ;;
+case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB" in
+*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB: unexpected characters" ;;
 esac
 
 mkdir -p "$RIG_OUT"
@@ -61,6 +62,7 @@ sed "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_RIG_
 	printf "RIG_TESTS='%s'\n" "$TESTS"
 	printf 'RIG_TEST_TIMEOUT=%s\n' "$TEST_TIMEOUT"
 	printf 'RIG_SCALE=%s\n' "$SCALE"
+	printf 'RIG_DEMO_MIB=%s\n' "$DEMO_MIB"
 } >"$C/rig/config"
 
 rig_cpio "$P/common" "$P/common.cpio"
