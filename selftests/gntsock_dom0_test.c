@@ -526,4 +526,79 @@ TEST_F_TIMEOUT(dom0, destroy_blocked_recv, 300)
 	check_aftermath(_metadata, self);
 }
 
+/*
+ * The toolstack removes a live link (gntsock-link del, which asks the
+ * backend to close as for any PV device): the connection on it gets
+ * ECONNRESET, the link and its mappings go away in this kernel, and the
+ * domain is unreachable until the link is added back, after which it
+ * works again.
+ */
+TEST_F_TIMEOUT(dom0, link_del_resets_connections, 300)
+{
+	struct sockaddr_gnt a = gnt_addr(self->domid, GNTSOCK_PEER_PORT_ECHO);
+	static char out[16384];
+	struct gnt_link_info li;
+	char buf[64];
+	uint64_t maps;
+	int64_t end;
+	int fd, ret;
+	ssize_t n;
+
+	NEED_DOMU();
+	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_HOLD, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to HOLD in %u: %s", self->domid,
+				strerror(-fd));
+	ret = link_cmd("del", 0, self->domid, "", out, sizeof(out));
+	EXPECT_EQ(0, ret) TH_LOG("gntsock-link del: %.400s", out);
+	self->linked = ret != 0;
+
+	/* HOLD never sends: only the link going down ends this recv. */
+	n = recv(fd, buf, sizeof(buf), 0);
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(ECONNRESET, errno) TH_LOG("recv after del: %zd, %s", n,
+					    strerror(errno));
+	close(fd);
+
+	end = gnt_now_ms() + SETTLE_MS;
+	while (gnt_link_get(self->domid, &li) != -ENOENT) {
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("link to %u still listed after del", self->domid);
+		gnt_sleep_ms(100);
+	}
+	end = gnt_now_ms() + SETTLE_MS;
+	for (;;) {
+		ASSERT_EQ(0, gnt_stat_get("ring_maps", &maps));
+		if (maps == self->maps0)
+			break;
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("ring_maps %" PRIu64 " after del, %" PRIu64
+			       " before the link", maps, self->maps0);
+		gnt_sleep_ms(100);
+	}
+	fd = gnt_socket();
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(-1, connect(fd, (struct sockaddr *)&a, sizeof(a)));
+	EXPECT_EQ(ENETUNREACH, errno) TH_LOG("connect after del: %s",
+					     strerror(errno));
+	close(fd);
+
+	/* Added back, the same two domains talk again. */
+	ret = link_cmd("add", 0, self->domid, "", out, sizeof(out));
+	ASSERT_EQ(0, ret) TH_LOG("gntsock-link add: %.400s", out);
+	self->linked = true;
+	ret = gnt_wait_link_state(self->domid, "connected", 60000, &li);
+	ASSERT_EQ(0, ret) TH_LOG("link not connected 60 s after re-adding");
+	end = gnt_now_ms() + 30000;
+	while ((fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_ECHO,
+				 IO_TIMEOUT_S)) < 0) {
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("connect after re-adding: %s", strerror(-fd));
+		gnt_sleep_ms(250);
+	}
+	memset(buf, 'e', sizeof(buf));
+	ASSERT_EQ(0, gnt_send_all(fd, buf, sizeof(buf), NULL));
+	ASSERT_EQ(0, gnt_recv_all(fd, buf, sizeof(buf), NULL));
+	close(fd);
+}
+
 TEST_HARNESS_MAIN
