@@ -23,7 +23,7 @@ rc=$?
 LOG=build/rig/serial.log
 echo
 echo "== what happened (from $LOG) =="
-grep -aE 'GNTSOCK-RIG: (loaded|link add|links connected|created|demo|DEMO)|\[d[12] shell\]|gntsock: link to domain' "$LOG" |
+grep -aE 'GNTSOCK-RIG: (loaded|link add|links connected|created|demo|DEMO)|^dom0: |\[d[12] shell\]|gntsock: link to domain' "$LOG" |
 	sed 's/^GNTSOCK-RIG: //'
 if grep -aq 'DEMO: PASS' "$LOG" && [ $rc -eq 0 ]; then
 	echo "DEMO: PASS"

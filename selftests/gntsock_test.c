@@ -901,6 +901,54 @@ TEST_F_TIMEOUT(gntsock, peer_close_reset, 60)
 	close(fd);
 }
 
+/* Does /proc/net/gntsock have a line "STREAM state local peer ..."? */
+static bool proc_has_socket(const char *state, unsigned int ldom,
+			    unsigned int lport, unsigned int pdom,
+			    unsigned int pport)
+{
+	static char buf[1 << 16];
+	char want[128];
+
+	if (gnt_read_file("/proc/net/gntsock", buf, sizeof(buf)))
+		return false;
+	snprintf(want, sizeof(want), "\nSTREAM %s %u:%u %u:%u ", state, ldom,
+		 lport, pdom, pport);
+	return strstr(buf, want) != NULL;
+}
+
+/* /proc/net/gntsock lists listeners and connections while they exist. */
+TEST_F_TIMEOUT(gntsock, proc_lists_sockets, 60)
+{
+	struct sockaddr_gnt a = gnt_addr(GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY);
+	struct sockaddr_gnt l = { 0 };
+	socklen_t len = sizeof(l);
+	int lfd, fd;
+
+	NEED_PEER();
+	lfd = gnt_socket();
+	ASSERT_LE(0, lfd);
+	ASSERT_EQ(0, bind(lfd, (struct sockaddr *)&a, sizeof(a)));
+	ASSERT_EQ(0, listen(lfd, 4));
+	ASSERT_EQ(0, getsockname(lfd, (struct sockaddr *)&a, &len));
+	EXPECT_TRUE(proc_has_socket("LISTEN", GNTSOCK_DOMID_ANY, a.sgnt_port,
+				    GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY));
+
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, 20);
+	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
+	len = sizeof(l);
+	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&l, &len));
+	EXPECT_TRUE(proc_has_socket("ESTABLISHED", l.sgnt_domid, l.sgnt_port,
+				    self->peer, GNTSOCK_PEER_PORT_ECHO))
+		TH_LOG("no ESTABLISHED line for %u:%u -> %u:%u", l.sgnt_domid,
+		       l.sgnt_port, self->peer, GNTSOCK_PEER_PORT_ECHO);
+	close(fd);
+	close(lfd);
+	EXPECT_FALSE(proc_has_socket("ESTABLISHED", l.sgnt_domid, l.sgnt_port,
+				     self->peer, GNTSOCK_PEER_PORT_ECHO));
+	EXPECT_FALSE(proc_has_socket("LISTEN", GNTSOCK_DOMID_ANY, a.sgnt_port,
+				     GNTSOCK_DOMID_ANY, GNTSOCK_PORT_ANY));
+}
+
 /* A counter of the peer domain's kernel, read through its STAT service. */
 static int peer_stat(unsigned int peer, const char *key, uint64_t *val)
 {

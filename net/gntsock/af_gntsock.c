@@ -19,6 +19,7 @@
 #include <linux/poll.h>
 #include <linux/mm.h>
 #include <linux/sockios.h>
+#include <linux/seq_file.h>
 #include <asm/ioctls.h>
 #include <net/sock.h>
 
@@ -558,6 +559,55 @@ void gntsock_sock_link_down(struct gntsock_link *link)
 		release_sock(sk);
 		sock_put(sk);
 	}
+}
+
+static const char *gntsock_state_name(int state)
+{
+	switch (state) {
+	case TCP_LISTEN:
+		return "LISTEN";
+	case TCP_SYN_SENT:
+		return "SYN_SENT";
+	case TCP_ESTABLISHED:
+		return "ESTABLISHED";
+	default:
+		return "CLOSE";
+	}
+}
+
+static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
+{
+	struct sock *sk = &vsk->sk;
+	bool conn = vsk->conn_hashed;
+
+	seq_printf(m, "STREAM %s %u:%u %u:%u %u %u %lu\n",
+		   gntsock_state_name(sk->sk_state),
+		   conn ? gntsock_local_domid() : GNTSOCK_DOMID_ANY,
+		   vsk->local_port,
+		   conn ? vsk->peer_domid : GNTSOCK_DOMID_ANY,
+		   conn ? vsk->peer_port : GNTSOCK_PORT_ANY,
+		   READ_ONCE(vsk->rx_bytes),
+		   conn ? vsk->tx_cnt - READ_ONCE(vsk->peer_fwd_cnt) : 0,
+		   sock_i_ino(sk));
+}
+
+/**
+ * gntsock_sockets_show() - one line per bound or connected socket
+ * @m: the seq_file of /proc/net/gntsock
+ */
+void gntsock_sockets_show(struct seq_file *m)
+{
+	struct gntsock_sock *vsk;
+	int bkt;
+
+	seq_puts(m, "type state local peer rx_queue tx_queue inode\n");
+	spin_lock_bh(&gntsock_table_lock);
+	hash_for_each(gntsock_bound, bkt, vsk, bind_node)
+		if (!vsk->conn_hashed)
+			gntsock_show_one(m, vsk);
+	hash_for_each(gntsock_conn, bkt, vsk, conn_node)
+		gntsock_show_one(m, vsk);
+	spin_unlock_bh(&gntsock_table_lock);
 }
 
 static int gntsock_check_addr(const struct sockaddr *addr, int len,

@@ -157,6 +157,7 @@ void gntsock_links_show(struct seq_file *m);
 void gntsock_sock_recv(struct gntsock_link *link,
 		       const struct gntsock_msg_hdr *h);
 void gntsock_sock_link_down(struct gntsock_link *link);
+void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);
 

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /proc/net/gntsock_stat and /proc/net/gntsock_links: counters an operator
- * (and the tests) read to see links, sockets and resources in use.
+ * /proc/net/gntsock (sockets), /proc/net/gntsock_stat (counters) and
+ * /proc/net/gntsock_links (links): what an operator, and the tests, read to
+ * see connections, links and resources in use.
  */
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
@@ -34,14 +35,26 @@ static int gntsock_links_seq_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+static int gntsock_sockets_seq_show(struct seq_file *m, void *v)
+{
+	gntsock_sockets_show(m);
+	return 0;
+}
+
 int gntsock_proc_init(void)
 {
-	if (!proc_create_single("gntsock_stat", 0444, init_net.proc_net,
-				gntsock_stat_show))
+	if (!proc_create_single("gntsock", 0444, init_net.proc_net,
+				gntsock_sockets_seq_show))
 		return -ENOMEM;
+	if (!proc_create_single("gntsock_stat", 0444, init_net.proc_net,
+				gntsock_stat_show)) {
+		remove_proc_entry("gntsock", init_net.proc_net);
+		return -ENOMEM;
+	}
 	if (!proc_create_single("gntsock_links", 0444, init_net.proc_net,
 				gntsock_links_seq_show)) {
 		remove_proc_entry("gntsock_stat", init_net.proc_net);
+		remove_proc_entry("gntsock", init_net.proc_net);
 		return -ENOMEM;
 	}
 	return 0;
@@ -51,4 +64,5 @@ void gntsock_proc_exit(void)
 {
 	remove_proc_entry("gntsock_links", init_net.proc_net);
 	remove_proc_entry("gntsock_stat", init_net.proc_net);
+	remove_proc_entry("gntsock", init_net.proc_net);
 }

@@ -176,8 +176,8 @@ s_demo() {
 	_s2=$(rig-xs read "/local/domain/$D2/$_k")
 	say "demo domU1 -> domU2: $DEMO_MIB MiB, sha256 sent $_s1, received $_s2"
 	say "demo grants: dom0 view of its links (ring pages granted to / mapped from the domUs):"
-	cat /proc/net/gntsock_links
-	grep -E '^(links|ring_grants|ring_maps)' /proc/net/gntsock_stat
+	sed 's/^/dom0: /' /proc/net/gntsock_links
+	grep -E '^(links|ring_grants|ring_maps)' /proc/net/gntsock_stat | sed 's/^/dom0: /'
 	domu_cmd "$D1" shell "echo domU1:; cat /proc/net/gntsock_links; grep -E '^(ring_grants|ring_maps)' /proc/net/gntsock_stat"
 	domu_cmd "$D2" shell "echo domU2:; cat /proc/net/gntsock_links; grep -E '^(ring_grants|ring_maps)' /proc/net/gntsock_stat"
 	if [ -n "$_s1" ] && [ "$_s1" = "$_s2" ]; then
