@@ -89,8 +89,13 @@ struct gntsock_sock {
 	long connect_timeout;
 };
 
-/* Longest a non-blocking send waits for the peer kernel to drain the ring. */
-#define GNTSOCK_RING_WAIT	(HZ / 10)
+/*
+ * Longest a non-blocking send with credit waits for the peer kernel to drain
+ * the ring. The peer kernel drains it whatever its reader does, so only a
+ * stuck or hostile peer kernel lets this expire (then EAGAIN while poll()
+ * says writable). Generous for loaded or emulated hosts.
+ */
+#define GNTSOCK_RING_WAIT	(2 * HZ)
 
 #define GNTSOCK_EPHEMERAL_MIN	49152U
 #define GNTSOCK_EPHEMERAL_MAX	0x7fffffffU
@@ -891,12 +896,17 @@ static int gntsock_copy_from_msg(void *ring_mem, u32 len, void *ctx)
 	return copy_from_iter_full(ring_mem, len, &msg->msg_iter) ? 0 : -EFAULT;
 }
 
+/* Why a writer cannot go on, or 0. A pending error is reported, not
+ * consumed: sendmsg() consumes it only when it returns it (as TCP, a send
+ * that moved some bytes returns their count and leaves the error for the
+ * next call).
+ */
 static int gntsock_send_check(struct sock *sk)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
 	if (sk->sk_err)
-		return sock_error(sk);
+		return -sk->sk_err;
 	if ((sk->sk_shutdown & SEND_SHUTDOWN) ||
 	    (vsk->peer_shutdown & GNTSOCK_SHUT_RCV))
 		return -EPIPE;
@@ -912,6 +922,15 @@ static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
 	return wait_event_interruptible_timeout(link->tx_wq,
 		atomic_read(&link->tx_kick) != kick ||
 		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED, timeo);
+}
+
+/* Can a writer not go on? Unlike gntsock_send_check(), clears nothing. */
+static bool gntsock_send_stopped(struct sock *sk)
+{
+	return READ_ONCE(sk->sk_err) ||
+	       READ_ONCE(sk->sk_state) != TCP_ESTABLISHED ||
+	       (READ_ONCE(sk->sk_shutdown) & SEND_SHUTDOWN) ||
+	       (READ_ONCE(gntsock_sk(sk)->peer_shutdown) & GNTSOCK_SHUT_RCV);
 }
 
 static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
@@ -960,7 +979,7 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 			}
 			add_wait_queue(sk_sleep(sk), &wait);
 			sk_wait_event(sk, &timeo, gntsock_peer_credit(vsk) ||
-				      gntsock_send_check(sk), &wait);
+				      gntsock_send_stopped(sk), &wait);
 			remove_wait_queue(sk_sleep(sk), &wait);
 			continue;
 		}
@@ -975,8 +994,8 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 
 			/* Credit is there, only the ring is momentarily full:
 			 * the peer's kernel drains it without its reader, so
-			 * even a non-blocking send waits for that, briefly
-			 * (poll reports such a socket writable).
+			 * even a non-blocking send waits for that, up to
+			 * GNTSOCK_RING_WAIT (poll reports it writable).
 			 */
 			if (!timeo) {
 				if (total || ring_waited) {
@@ -1006,6 +1025,8 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 		total += chunk;
 	}
 out:
+	if (!total && err && err == -sk->sk_err)
+		sk->sk_err = 0;
 	release_sock(sk);
 	if (total)
 		return total;
