@@ -16,6 +16,9 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 
+#include <sys/ioctl.h>
+#include <linux/sockios.h>
+
 #include "gntsock_util.h"
 /*
  * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
@@ -898,6 +901,140 @@ TEST_F_TIMEOUT(gntsock, peer_close_reset, 60)
 		gnt_sleep_ms(10);
 	}
 	TH_LOG("%s after %d successful sends", strerror(errno), sends);
+	close(fd);
+}
+
+/* SOL_GNTSOCK options, SIOCINQ and MSG_PEEK on a connection. */
+TEST_F_TIMEOUT(gntsock, options_and_queues, 60)
+{
+	struct timeval tv = { .tv_sec = 1, .tv_usec = 500000 }, tv2;
+	socklen_t len = sizeof(uint64_t);
+	char out[1000], in[1000], peek[1000];
+	uint64_t size;
+	int fd, lone, inq = -1, domid;
+	int64_t end;
+
+	NEED_PEER();
+	lone = gnt_socket();
+	ASSERT_LE(0, lone);
+	len = sizeof(domid);
+	EXPECT_EQ(-1, getsockopt(lone, SOL_GNTSOCK, GNTSOCK_SO_PEER_DOMID,
+				 &domid, &len));
+	EXPECT_EQ(ENOTCONN, errno);
+	close(lone);
+
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, 20);
+	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
+	len = sizeof(size);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &size,
+				&len));
+	EXPECT_EQ(GNTSOCK_BUFFER_SIZE_DEFAULT, size);
+	size = GNTSOCK_BUFFER_SIZE_MIN - 1;
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
+				 &size, sizeof(size)));
+	EXPECT_EQ(EINVAL, errno);
+	size = GNTSOCK_BUFFER_SIZE_MAX + 1;
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
+				 &size, sizeof(size)));
+	EXPECT_EQ(EINVAL, errno);
+	size = 65536;
+	EXPECT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
+				&size, sizeof(size)));
+	size = 0;
+	len = sizeof(size);
+	EXPECT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &size,
+				&len));
+	EXPECT_EQ(65536ULL, size);
+
+	EXPECT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT,
+				&tv, sizeof(tv)));
+	len = sizeof(tv2);
+	EXPECT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT,
+				&tv2, &len));
+	EXPECT_EQ(1, tv2.tv_sec);
+	EXPECT_EQ(500000, tv2.tv_usec);
+	tv.tv_sec = -1;
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT,
+				 &tv, sizeof(tv)));
+	EXPECT_EQ(ERANGE, errno);
+
+	/* The echo comes back: SIOCINQ counts it, MSG_PEEK leaves it. */
+	gnt_pattern_fill(3, 0, out, sizeof(out));
+	ASSERT_EQ(0, gnt_send_all(fd, out, sizeof(out), NULL));
+	end = gnt_now_ms() + 10000;
+	while (gnt_now_ms() < end) {
+		ASSERT_EQ(0, ioctl(fd, SIOCINQ, &inq));
+		if (inq == (int)sizeof(out))
+			break;
+		gnt_sleep_ms(20);
+	}
+	ASSERT_EQ((int)sizeof(out), inq);
+	EXPECT_EQ((ssize_t)sizeof(peek), recv(fd, peek, sizeof(peek),
+					      MSG_PEEK));
+	EXPECT_EQ(0, memcmp(out, peek, sizeof(out)));
+	ASSERT_EQ(0, ioctl(fd, SIOCINQ, &inq));
+	EXPECT_EQ((int)sizeof(out), inq);
+	EXPECT_EQ((ssize_t)sizeof(in), recv(fd, in, sizeof(in), 0));
+	EXPECT_EQ(0, memcmp(out, in, sizeof(out)));
+	ASSERT_EQ(0, ioctl(fd, SIOCINQ, &inq));
+	EXPECT_EQ(0, inq);
+	close(fd);
+}
+
+/*
+ * Shrinking the receive buffer while the peer holds credit for the old,
+ * larger one: what it sends under that credit is still accepted (no
+ * violation, no reset) and arrives intact.
+ */
+TEST_F_TIMEOUT(gntsock, buffer_shrink_keeps_data, 60)
+{
+	const uint64_t total = 1 * MiB;
+	struct gnt_source_req req;
+	uint64_t seed = test_seed(), off = 0, size = GNTSOCK_BUFFER_SIZE_MIN;
+	char buf[8192], scratch[256];
+	int fd, inq = 0;
+	int64_t end;
+	ssize_t n;
+
+	NEED_PEER();
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
+	req.nbytes = gnt_le64(total);
+	req.seed = gnt_le64(seed);
+	ASSERT_EQ(0, gnt_send_all(fd, &req, sizeof(req), NULL));
+	/* Let the peer use up the default 256 KiB of credit... */
+	end = gnt_now_ms() + 20000;
+	do {
+		ASSERT_EQ(0, ioctl(fd, SIOCINQ, &inq));
+		ASSERT_GT(end, gnt_now_ms()) TH_LOG("only %d bytes queued", inq);
+		gnt_sleep_ms(20);
+	} while (inq < (int)GNTSOCK_BUFFER_SIZE_DEFAULT);
+	/* ...read half of it, which gives the peer new credit, and shrink
+	 * the buffer while the peer is sending under that credit.
+	 */
+	while (off < GNTSOCK_BUFFER_SIZE_DEFAULT / 2) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		ASSERT_LT(0, n) TH_LOG("recv: %s", strerror(errno));
+		ASSERT_EQ(-1, gnt_pattern_check(seed, off, buf, (size_t)n,
+						scratch, sizeof(scratch)));
+		off += (uint64_t)n;
+	}
+	ASSERT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
+				&size, sizeof(size)));
+	gnt_sleep_ms(500);
+	for (;;) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		ASSERT_LE(0, n) TH_LOG("recv at offset %" PRIu64 ": %s", off,
+				       strerror(errno));
+		if (!n)
+			break;
+		ASSERT_EQ(-1, gnt_pattern_check(seed, off, buf, (size_t)n,
+						scratch, sizeof(scratch)));
+		off += (uint64_t)n;
+	}
+	EXPECT_EQ(total, off);
 	close(fd);
 }
 

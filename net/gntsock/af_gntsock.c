@@ -53,6 +53,8 @@ struct gntsock_rxbuf {
  * @rx_queue: received payloads (struct gntsock_rxbuf), under lock_sock
  * @rx_bytes: bytes in @rx_queue
  * @buf_alloc: receive buffer advertised to the peer
+ * @buf_alloc_max: the largest @buf_alloc ever advertised on this connection:
+ *	the peer may still use credit it was given before a shrink
  * @fwd_cnt: bytes our reader consumed
  * @last_fwd_cnt: @fwd_cnt as last told to the peer
  * @peer_buf_alloc: the peer's receive buffer
@@ -77,6 +79,7 @@ struct gntsock_sock {
 	struct list_head rx_queue;
 	u32 rx_bytes;
 	u32 buf_alloc;
+	u32 buf_alloc_max;
 	u32 fwd_cnt;
 	u32 last_fwd_cnt;
 	u32 peer_buf_alloc;
@@ -342,6 +345,7 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
+	vsk->buf_alloc_max = vsk->buf_alloc;
 	vsk->connect_timeout = 2 * HZ;
 	sk->sk_state = TCP_CLOSE;
 	atomic_inc(&gntsock_stats.sockets);
@@ -388,6 +392,7 @@ static void gntsock_recv_request(struct gntsock_link *link,
 	cvsk->peer_domid = link->peer;
 	cvsk->peer_port = h->src_port;
 	cvsk->buf_alloc = lvsk->buf_alloc;
+	cvsk->buf_alloc_max = lvsk->buf_alloc_max;
 	cvsk->peer_buf_alloc = h->buf_alloc;
 	cvsk->peer_fwd_cnt = h->fwd_cnt;
 	cvsk->tx_cnt = h->fwd_cnt;
@@ -423,7 +428,7 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		gntsock_reply_rst(link, h);
 		return;
 	}
-	if (vsk->rx_bytes + h->len > vsk->buf_alloc ||
+	if (vsk->rx_bytes + h->len > vsk->buf_alloc_max ||
 	    vsk->rx_bytes + h->len < vsk->rx_bytes) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
 		return;
@@ -1239,6 +1244,7 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			break;
 		}
 		vsk->buf_alloc = size;
+		vsk->buf_alloc_max = max_t(u32, vsk->buf_alloc_max, size);
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT:
