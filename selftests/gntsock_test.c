@@ -408,17 +408,56 @@ TEST_F_TIMEOUT(gntsock, transfer_256m_to_peer, 120)
 	}
 }
 
+/*
+ * Read a SOURCE stream until EOF, checking every byte against the pattern
+ * and advancing *off. Returns 0 at EOF, or -1 with why filled in: recv
+ * failed, more than limit bytes came, or a byte was wrong.
+ */
+static int recv_pattern_to_eof(int fd, uint64_t seed, uint64_t limit,
+			       char *buf, size_t size, uint64_t *off,
+			       char *why, size_t whylen)
+{
+	char scratch[256];
+	long bad;
+	ssize_t n;
+
+	for (;;) {
+		n = recv(fd, buf, size, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "recv at offset %" PRIu64 ": %s",
+				 *off, strerror(errno));
+			return -1;
+		}
+		if (!n)
+			return 0;
+		if (*off + (uint64_t)n > limit) {
+			snprintf(why, whylen, "more bytes than asked for");
+			return -1;
+		}
+		bad = gnt_pattern_check(seed, *off, buf, (size_t)n, scratch,
+					sizeof(scratch));
+		if (bad >= 0) {
+			snprintf(why, whylen, "byte %" PRIu64 " is 0x%02x, "
+				 "want 0x%02x", *off + (uint64_t)bad,
+				 (unsigned char)buf[bad],
+				 gnt_pattern_byte(seed, *off + (uint64_t)bad));
+			return -1;
+		}
+		*off += (uint64_t)n;
+	}
+}
+
 TEST_F_TIMEOUT(gntsock, transfer_256m_from_peer, 120)
 {
 	const uint64_t total = 256 * MiB;
 	struct gnt_link_info l0, l1;
 	struct gnt_source_req req;
 	uint64_t seed = test_seed(), off = 0;
-	char *buf, scratch[4096];
+	char *buf, why[128];
 	int fd, lret;
-	ssize_t n;
 	int64_t t0;
-	long bad;
 
 	NEED_PEER();
 	lret = gnt_link_get(self->peer, &l0);
@@ -432,25 +471,8 @@ TEST_F_TIMEOUT(gntsock, transfer_256m_from_peer, 120)
 	ASSERT_EQ(0, gnt_send_all(fd, &req, sizeof(req), NULL));
 
 	t0 = gnt_now_ms();
-	for (;;) {
-		n = recv(fd, buf, CHUNK, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		ASSERT_LE(0, n) TH_LOG("recv at offset %" PRIu64 ": %s", off,
-				       strerror(errno));
-		if (!n)
-			break;
-		ASSERT_LE(off + (uint64_t)n, total)
-			TH_LOG("more bytes than asked for");
-		bad = gnt_pattern_check(seed, off, buf, (size_t)n, scratch,
-					sizeof(scratch));
-		ASSERT_EQ(-1, bad) TH_LOG("byte %" PRIu64 " is 0x%02x, want "
-					  "0x%02x", off + (uint64_t)bad,
-					  (unsigned char)buf[bad],
-					  gnt_pattern_byte(seed,
-						off + (uint64_t)bad));
-		off += (uint64_t)n;
-	}
+	ASSERT_EQ(0, recv_pattern_to_eof(fd, seed, total, buf, CHUNK, &off,
+					 why, sizeof(why))) TH_LOG("%s", why);
 	log_rate(_metadata, "from peer", off, gnt_now_ms() - t0);
 	EXPECT_EQ(total, off);
 	close(fd);
@@ -991,7 +1013,7 @@ TEST_F_TIMEOUT(gntsock, buffer_shrink_keeps_data, 60)
 	const uint64_t total = 1 * MiB;
 	struct gnt_source_req req;
 	uint64_t seed = test_seed(), off = 0, size = GNTSOCK_BUFFER_SIZE_MIN;
-	char buf[8192], scratch[256];
+	char buf[8192], scratch[256], why[128];
 	int fd, inq = 0;
 	int64_t end;
 	ssize_t n;
@@ -1022,18 +1044,9 @@ TEST_F_TIMEOUT(gntsock, buffer_shrink_keeps_data, 60)
 	ASSERT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
 				&size, sizeof(size)));
 	gnt_sleep_ms(500);
-	for (;;) {
-		n = recv(fd, buf, sizeof(buf), 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		ASSERT_LE(0, n) TH_LOG("recv at offset %" PRIu64 ": %s", off,
-				       strerror(errno));
-		if (!n)
-			break;
-		ASSERT_EQ(-1, gnt_pattern_check(seed, off, buf, (size_t)n,
-						scratch, sizeof(scratch)));
-		off += (uint64_t)n;
-	}
+	ASSERT_EQ(0, recv_pattern_to_eof(fd, seed, total, buf, sizeof(buf),
+					 &off, why, sizeof(why)))
+		TH_LOG("%s", why);
 	EXPECT_EQ(total, off);
 	close(fd);
 }
