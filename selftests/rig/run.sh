@@ -66,6 +66,13 @@ live_filter() {
 	fi
 }
 
+# One QEMU per machine: two TCG guests on two cores halve each other's speed and turn
+# timeouts into flakes. Runs from other checkouts wait here.
+exec 7>"$RIG_CACHE/.qemu.lock"
+if ! flock -n 7; then
+	rig_log "another rig run is booting on this machine; waiting for it"
+	flock 7
+fi
 rig_log "booting Xen + dom0 (timeout ${TIMEOUT}s, serial log $SERIAL)"
 t1=$(date +%s)
 set +e
