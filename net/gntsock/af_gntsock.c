@@ -9,6 +9,11 @@
  * buf_alloc bytes in flight, so the receiving kernel can always drain the
  * ring into per-socket queues and a slow reader never blocks the link.
  * A peer sending beyond its credit breaks the protocol and resets the link.
+ *
+ * SOCK_SEQPACKET uses the same connections and credit; a record is sent as
+ * RW fragments of which the last carries GNTSOCK_RW_EOM (and GNTSOCK_RW_EOR
+ * for MSG_EOR), as virtio-vsock's SEQ_EOM/SEQ_EOR. A reader only sees
+ * complete records, one per recvmsg().
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -28,14 +33,20 @@
 /**
  * struct gntsock_rxbuf - one received RW payload waiting for the reader
  * @node: entry in gntsock_sock.rx_queue
- * @len: payload bytes
+ * @len: payload bytes (zero for an empty SEQPACKET record)
  * @off: bytes already read
+ * @flags: the message's GNTSOCK_RW_* flags (SEQPACKET record boundaries)
  * @data: the payload
+ *
+ * One entry per received message, in arrival order; anything else a
+ * message carries is to be kept in the entry too, so that it stays with
+ * its bytes.
  */
 struct gntsock_rxbuf {
 	struct list_head node;
 	u32 len;
 	u32 off;
+	u16 flags;
 	u8 data[];
 };
 
@@ -52,6 +63,9 @@ struct gntsock_rxbuf {
  * @conn_hashed: @conn_node is in the table
  * @rx_queue: received payloads (struct gntsock_rxbuf), under lock_sock
  * @rx_bytes: bytes in @rx_queue
+ * @rx_msgs: SEQPACKET: complete records in @rx_queue
+ * @rx_cnt: credit the peer used: gntsock_rw_charge() of every RW message
+ *	received, free running (@rx_cnt - @fwd_cnt is what we hold)
  * @buf_alloc: receive buffer advertised to the peer
  * @buf_alloc_max: the largest @buf_alloc ever advertised on this connection:
  *	the peer may still use credit it was given before a shrink
@@ -65,6 +79,8 @@ struct gntsock_rxbuf {
  * @accept_queue: listener: children not yet accepted
  * @accept_node: child: entry in its listener's @accept_queue
  * @connect_timeout: jiffies connect() waits
+ * @tx_mutex: one sender at a time, so a record is never interleaved with
+ *	another writer's bytes; taken before lock_sock()
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -78,6 +94,8 @@ struct gntsock_sock {
 	bool conn_hashed;
 	struct list_head rx_queue;
 	u32 rx_bytes;
+	u32 rx_msgs;
+	u32 rx_cnt;
 	u32 buf_alloc;
 	u32 buf_alloc_max;
 	u32 fwd_cnt;
@@ -90,10 +108,10 @@ struct gntsock_sock {
 	struct list_head accept_queue;
 	struct list_head accept_node;
 	long connect_timeout;
+	struct mutex tx_mutex;		/* one sender */
 };
 
-/*
- * Longest a non-blocking send with credit waits for the peer kernel to drain
+/* Longest a non-blocking send with credit waits for the peer kernel to drain
  * the ring. The peer kernel drains it whatever its reader does, so only a
  * stuck or hostile peer kernel lets this expire (then EAGAIN while poll()
  * says writable). Generous for loaded or emulated hosts.
@@ -241,12 +259,18 @@ static u32 gntsock_peer_credit(struct gntsock_sock *vsk)
 	return in_flight >= buf ? 0 : buf - in_flight;
 }
 
+static u16 gntsock_wire_type(const struct sock *sk)
+{
+	return sk->sk_type == SOCK_SEQPACKET ? GNTSOCK_TYPE_SEQPACKET :
+	       GNTSOCK_TYPE_STREAM;
+}
+
 static void gntsock_fill_hdr(struct gntsock_sock *vsk,
 			     struct gntsock_msg_hdr *h, u16 op)
 {
 	memset(h, 0, sizeof(*h));
 	h->op = op;
-	h->type = GNTSOCK_TYPE_STREAM;
+	h->type = gntsock_wire_type(&vsk->sk);
 	h->src_port = vsk->local_port;
 	h->dst_port = vsk->peer_port;
 	h->buf_alloc = vsk->buf_alloc;
@@ -270,7 +294,7 @@ static void gntsock_reply_rst(struct gntsock_link *link,
 {
 	struct gntsock_msg_hdr h = {
 		.op = GNTSOCK_OP_RST,
-		.type = GNTSOCK_TYPE_STREAM,
+		.type = in->type,
 		.src_port = in->dst_port,
 		.dst_port = in->src_port,
 	};
@@ -278,12 +302,17 @@ static void gntsock_reply_rst(struct gntsock_link *link,
 	gntsock_link_send_ctl(link, &h);
 }
 
-/* Tell the peer about consumed bytes once a quarter of the buffer freed. */
+/* Tell the peer about consumed bytes once a quarter of the buffer freed, or
+ * once everything it sent was read: a writer waiting for room for a whole
+ * SEQPACKET record (up to the buffer size) then always learns of it.
+ */
 static void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
 {
-	if (vsk->sk.sk_state != TCP_ESTABLISHED)
+	u32 unsent = vsk->fwd_cnt - vsk->last_fwd_cnt;
+
+	if (vsk->sk.sk_state != TCP_ESTABLISHED || !unsent)
 		return;
-	if (vsk->fwd_cnt - vsk->last_fwd_cnt >= vsk->buf_alloc / 4)
+	if (unsent >= vsk->buf_alloc / 4 || vsk->rx_cnt == vsk->fwd_cnt)
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
@@ -296,6 +325,7 @@ static void gntsock_purge_rx(struct gntsock_sock *vsk)
 		kvfree(b);
 	}
 	vsk->rx_bytes = 0;
+	vsk->rx_msgs = 0;
 }
 
 /* Abort a connection locally: lock_sock held. */
@@ -324,7 +354,7 @@ static void gntsock_destruct(struct sock *sk)
 }
 
 static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
-				     gfp_t gfp, int kern)
+				     int type, gfp_t gfp, int kern)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk;
@@ -334,7 +364,7 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 		return NULL;
 	sock_init_data(sock, sk);
 	if (!sock)
-		sk->sk_type = SOCK_STREAM;
+		sk->sk_type = type;
 	sk->sk_destruct = gntsock_destruct;
 	vsk = gntsock_sk(sk);
 	vsk->local_port = GNTSOCK_PORT_ANY;
@@ -344,6 +374,7 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->rx_queue);
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
+	mutex_init(&vsk->tx_mutex);
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
 	vsk->buf_alloc_max = vsk->buf_alloc;
 	vsk->connect_timeout = 2 * HZ;
@@ -359,6 +390,10 @@ static bool gntsock_update_credit(struct gntsock_sock *vsk,
 	if (h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX ||
 	    vsk->tx_cnt - h->fwd_cnt > GNTSOCK_BUFFER_SIZE_MAX)
 		return false;
+	/* New credit: a later shortage may ask again. */
+	if (h->fwd_cnt != vsk->peer_fwd_cnt ||
+	    h->buf_alloc != vsk->peer_buf_alloc)
+		vsk->credit_requested = false;
 	WRITE_ONCE(vsk->peer_buf_alloc, h->buf_alloc);
 	WRITE_ONCE(vsk->peer_fwd_cnt, h->fwd_cnt);
 	return true;
@@ -382,9 +417,11 @@ static void gntsock_recv_request(struct gntsock_link *link,
 
 	lock_sock(listener);
 	if (listener->sk_state != TCP_LISTEN || sk_acceptq_is_full(listener) ||
-	    h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX)
+	    h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX ||
+	    h->type != gntsock_wire_type(listener))
 		goto refuse_locked;
-	child = gntsock_sk_alloc(sock_net(listener), NULL, GFP_KERNEL, 0);
+	child = gntsock_sk_alloc(sock_net(listener), NULL, listener->sk_type,
+				 GFP_KERNEL, 0);
 	if (!child)
 		goto refuse_locked;
 	cvsk = gntsock_sk(child);
@@ -422,22 +459,22 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 			    const struct gntsock_msg_hdr *h)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u32 charge = gntsock_rw_charge(h->len);
 	struct gntsock_rxbuf *b;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		gntsock_reply_rst(link, h);
 		return;
 	}
-	if (vsk->rx_bytes + h->len > vsk->buf_alloc_max ||
-	    vsk->rx_bytes + h->len < vsk->rx_bytes) {
+	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
 		return;
 	}
-	if (!h->len)
-		return;
-	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD)) {
+	vsk->rx_cnt += charge;
+	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
+	    (!h->len && sk->sk_type != SOCK_SEQPACKET)) {
 		/* Nobody will read it: consume at once. */
-		vsk->fwd_cnt += h->len;
+		vsk->fwd_cnt += charge;
 		gntsock_maybe_credit_update(vsk);
 		return;
 	}
@@ -450,10 +487,16 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	}
 	b->len = h->len;
 	b->off = 0;
-	gntsock_link_rx_payload(link, b->data, h->len);
+	b->flags = h->flags;
+	if (h->len)
+		gntsock_link_rx_payload(link, b->data, h->len);
 	list_add_tail(&b->node, &vsk->rx_queue);
 	vsk->rx_bytes += h->len;
-	sk->sk_data_ready(sk);
+	if (h->flags & GNTSOCK_RW_EOM)
+		vsk->rx_msgs++;
+	/* A SEQPACKET reader waits for whole records. */
+	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
+		sk->sk_data_ready(sk);
 }
 
 /**
@@ -493,6 +536,10 @@ void gntsock_sock_recv(struct gntsock_link *link,
 	lock_sock(sk);
 	if (!vsk->conn_hashed)
 		goto out;
+	if (h->type != gntsock_wire_type(sk)) {
+		gntsock_link_violation(link, GNTSOCK_V_TYPE);
+		goto out;
+	}
 	if (!gntsock_update_credit(vsk, h)) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
 		goto out;
@@ -527,7 +574,6 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		gntsock_recv_rw(link, sk, h);
 		break;
 	case GNTSOCK_OP_CREDIT_UPDATE:
-		vsk->credit_requested = false;
 		sk->sk_write_space(sk);
 		break;
 	case GNTSOCK_OP_CREDIT_REQUEST:
@@ -590,7 +636,8 @@ static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
 	struct sock *sk = &vsk->sk;
 	bool conn = vsk->conn_hashed;
 
-	seq_printf(m, "STREAM %s %u:%u %u:%u %u %u %lu\n",
+	seq_printf(m, "%s %s %u:%u %u:%u %u %u %lu\n",
+		   sk->sk_type == SOCK_SEQPACKET ? "SEQPACKET" : "STREAM",
 		   gntsock_state_name(sk->sk_state),
 		   conn ? gntsock_local_domid() : GNTSOCK_DOMID_ANY,
 		   vsk->local_port,
@@ -636,11 +683,6 @@ static int gntsock_check_addr(const struct sockaddr *addr, int len,
 	return 0;
 }
 
-static bool gntsock_is_local(u32 domid)
-{
-	return domid == GNTSOCK_DOMID_SELF || domid == gntsock_local_domid();
-}
-
 static int gntsock_bind(struct socket *sock, struct sockaddr *addr, int len)
 {
 	const struct sockaddr_gnt *a;
@@ -650,7 +692,8 @@ static int gntsock_bind(struct socket *sock, struct sockaddr *addr, int len)
 	err = gntsock_check_addr(addr, len, &a);
 	if (err)
 		return err;
-	if (a->sgnt_domid != GNTSOCK_DOMID_ANY && !gntsock_is_local(a->sgnt_domid))
+	if (a->sgnt_domid != GNTSOCK_DOMID_ANY &&
+	    !gntsock_domid_is_local(a->sgnt_domid))
 		return -EADDRNOTAVAIL;
 	lock_sock(sk);
 	if (gntsock_sk(sk)->bound)
@@ -693,8 +736,8 @@ static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
 		err = -EINVAL;
 		goto out;
 	}
-	link = gntsock_is_local(a->sgnt_domid) ? NULL :
-		gntsock_link_get(a->sgnt_domid);
+	/* This domain's id or GNTSOCK_DOMID_SELF: the loopback link. */
+	link = a->sgnt_domid > 0xffff ? NULL : gntsock_link_get(a->sgnt_domid);
 	if (!link) {
 		err = -ENETUNREACH;
 		goto out;
@@ -707,9 +750,10 @@ static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
 		}
 	}
 	gntsock_set_link(vsk, link);
-	vsk->peer_domid = a->sgnt_domid;
+	vsk->peer_domid = link->peer;
 	vsk->peer_port = a->sgnt_port;
 	vsk->tx_cnt = 0;
+	vsk->rx_cnt = 0;
 	vsk->fwd_cnt = 0;
 	vsk->last_fwd_cnt = 0;
 	vsk->peer_fwd_cnt = 0;
@@ -881,7 +925,8 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 			mask |= EPOLLIN | EPOLLRDNORM;
 		return mask;
 	}
-	if (!list_empty_careful(&vsk->rx_queue))
+	if (sk->sk_type == SOCK_SEQPACKET ? READ_ONCE(vsk->rx_msgs) != 0 :
+	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (state == TCP_ESTABLISHED) {
 		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
@@ -921,6 +966,11 @@ static int gntsock_send_check(struct sock *sk)
 	return 0;
 }
 
+/* Longest a SEQPACKET sender waits for ring space in the middle of a
+ * record before it gives the connection up.
+ */
+#define GNTSOCK_RECORD_WAIT	(30 * HZ)
+
 /* Wait, without the socket lock, until the peer consumed from the ring. */
 static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
 {
@@ -938,11 +988,151 @@ static bool gntsock_send_stopped(struct sock *sk)
 	       (READ_ONCE(gntsock_sk(sk)->peer_shutdown) & GNTSOCK_SHUT_RCV);
 }
 
-static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
-			   size_t len)
+struct gntsock_buf_src {
+	const u8 *p;
+};
+
+static int gntsock_copy_from_buf(void *ring_mem, u32 len, void *ctx)
+{
+	struct gntsock_buf_src *src = ctx;
+
+	memcpy(ring_mem, src->p, len);
+	src->p += len;
+	return 0;
+}
+
+/* Mid-record: wait for ring space, killable only. */
+static long gntsock_wait_record_ring(struct gntsock_link *link, int kick)
+{
+	return wait_event_killable_timeout(link->tx_wq,
+		atomic_read(&link->tx_kick) != kick ||
+		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED,
+		GNTSOCK_RECORD_WAIT);
+}
+
+/* Wait for credit for a whole record: lock_sock held. */
+static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
-	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	int err;
+
+	for (;;) {
+		err = gntsock_send_check(sk);
+		if (err)
+			return err;
+		if (charge > vsk->peer_buf_alloc)
+			return -EMSGSIZE;
+		if (gntsock_peer_credit(vsk) >= charge)
+			return 0;
+		if (!vsk->credit_requested) {
+			vsk->credit_requested = true;
+			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_REQUEST, 0);
+		}
+		if (!*timeo)
+			return -EAGAIN;
+		if (signal_pending(current))
+			return sock_intr_errno(*timeo);
+		add_wait_queue(sk_sleep(sk), &wait);
+		sk_wait_event(sk, timeo, gntsock_peer_credit(vsk) >= charge ||
+			      gntsock_send_stopped(sk), &wait);
+		remove_wait_queue(sk_sleep(sk), &wait);
+	}
+}
+
+/* SOCK_SEQPACKET: a record is copied in whole first (a bad user buffer
+ * fails before anything is sent), waits for credit for all of it, then goes
+ * out as fragments of at most the link's max_payload, the last one flagged
+ * GNTSOCK_RW_EOM. Records are at most the peer's buffer size (EMSGSIZE).
+ * Once the first fragment is out the record is finished whatever happens:
+ * only a fatal signal or a peer kernel that does not drain its ring for
+ * GNTSOCK_RECORD_WAIT abort it, and then the connection with it.
+ */
+static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
+			       size_t len)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_buf_src src;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	void *kbuf = NULL;
+	u32 sent = 0;
+	long timeo;
+	int err;
+
+	if (len > GNTSOCK_BUFFER_SIZE_MAX)
+		return -EMSGSIZE;
+	if (len) {
+		kbuf = kvmalloc(len, GFP_KERNEL);
+		if (!kbuf)
+			return -ENOMEM;
+		if (!copy_from_iter_full(kbuf, len, &msg->msg_iter)) {
+			kvfree(kbuf);
+			return -EFAULT;
+		}
+	}
+	lock_sock(sk);
+	if (msg->msg_namelen) {
+		err = sk->sk_state == TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
+		goto out;
+	}
+	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+	err = gntsock_seq_wait_credit(sk, gntsock_rw_charge(len), &timeo);
+	if (err)
+		goto out;
+	link = vsk->link;
+	src.p = kbuf;
+	do {
+		u32 chunk = min_t(size_t, len - sent, link->max_payload);
+		int kick;
+		long left;
+
+		gntsock_fill_hdr(vsk, &h, GNTSOCK_OP_RW);
+		h.len = chunk;
+		if (sent + chunk == len)
+			h.flags = GNTSOCK_RW_EOM |
+				  (msg->msg_flags & MSG_EOR ? GNTSOCK_RW_EOR : 0);
+		kick = atomic_read(&link->tx_kick);
+		err = gntsock_link_send(link, &h, gntsock_copy_from_buf, &src);
+		if (err == -ENOSPC) {
+			release_sock(sk);
+			left = gntsock_wait_record_ring(link, kick);
+			lock_sock(sk);
+			if (left <= 0) {
+				/* Half a record cannot stay: abort. */
+				if (sk->sk_state == TCP_ESTABLISHED) {
+					gntsock_send_ctl(vsk, GNTSOCK_OP_RST, 0);
+					gntsock_reset(sk, ECONNRESET);
+				}
+				err = left ? -EINTR : -ECONNRESET;
+				break;
+			}
+			err = gntsock_send_check(sk);
+			if (err)
+				break;
+			continue;
+		}
+		if (err == -ECONNRESET && !sk->sk_err)
+			gntsock_reset(sk, ECONNRESET);
+		if (err)
+			break;
+		vsk->tx_cnt += gntsock_rw_charge(chunk);
+		sent += chunk;
+	} while (sent < len);
+out:
+	if (err && err == -sk->sk_err)
+		sk->sk_err = 0;
+	release_sock(sk);
+	kvfree(kbuf);
+	if (err == -EPIPE && !(msg->msg_flags & MSG_NOSIGNAL))
+		send_sig(SIGPIPE, current, 0);
+	return err ? err : len;
+}
+
+static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
+				  size_t len)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_msg_hdr h;
 	struct gntsock_link *link;
@@ -951,8 +1141,6 @@ static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 	long timeo;
 	int err = 0;
 
-	if (msg->msg_flags & MSG_OOB)
-		return -EOPNOTSUPP;
 	lock_sock(sk);
 	if (msg->msg_namelen) {
 		err = sk->sk_state == TCP_ESTABLISHED ? -EISCONN : -EOPNOTSUPP;
@@ -1040,6 +1228,29 @@ out:
 	return err;
 }
 
+static int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
+			   size_t len)
+{
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	int ret;
+
+	if (msg->msg_flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (msg->msg_flags & MSG_DONTWAIT) {
+		if (!mutex_trylock(&vsk->tx_mutex))
+			return -EAGAIN;
+	} else if (mutex_lock_interruptible(&vsk->tx_mutex)) {
+		return -ERESTARTSYS;
+	}
+	if (sk->sk_type == SOCK_SEQPACKET)
+		ret = gntsock_seq_sendmsg(sk, msg, len);
+	else
+		ret = gntsock_stream_sendmsg(sk, msg, len);
+	mutex_unlock(&vsk->tx_mutex);
+	return ret;
+}
+
 static bool gntsock_rx_done(struct sock *sk)
 {
 	return sk->sk_err || sk->sk_state != TCP_ESTABLISHED ||
@@ -1077,6 +1288,81 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 	return copied;
 }
 
+/* SOCK_SEQPACKET: one whole record per call. Bytes beyond @len are
+ * discarded with MSG_TRUNC set in msg_flags; with MSG_TRUNC in @flags the
+ * record's real length is returned, as for vsock. A bad user buffer gives
+ * EFAULT and leaves the record queued. lock_sock held.
+ */
+static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
+			       size_t len, int flags)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_rxbuf *b, *tmp;
+	size_t copied = 0, rec = 0;
+	bool eor = false;
+	u32 charge = 0;
+	long timeo;
+	int err = 0;
+
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (!vsk->rx_msgs) {
+		if (sk->sk_err) {
+			err = sock_error(sk);
+			break;
+		}
+		if (gntsock_rx_done(sk))
+			break;
+		if (!timeo) {
+			err = -EAGAIN;
+			break;
+		}
+		if (signal_pending(current)) {
+			err = sock_intr_errno(timeo);
+			break;
+		}
+		sk_wait_event(sk, &timeo, vsk->rx_msgs || gntsock_rx_done(sk),
+			      &wait);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (!vsk->rx_msgs)
+		return err;
+
+	list_for_each_entry(b, &vsk->rx_queue, node) {
+		size_t n = min_t(size_t, len - copied, b->len);
+
+		if (n && copy_to_iter(b->data, n, &msg->msg_iter) != n)
+			return -EFAULT;
+		copied += n;
+		rec += b->len;
+		if (b->flags & GNTSOCK_RW_EOM) {
+			eor = b->flags & GNTSOCK_RW_EOR;
+			break;
+		}
+	}
+	if (!(flags & MSG_PEEK)) {
+		list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
+			bool last = b->flags & GNTSOCK_RW_EOM;
+
+			charge += gntsock_rw_charge(b->len);
+			list_del(&b->node);
+			kvfree(b);
+			if (last)
+				break;
+		}
+		vsk->rx_bytes -= rec;
+		vsk->fwd_cnt += charge;
+		vsk->rx_msgs--;
+		gntsock_maybe_credit_update(vsk);
+	}
+	if (rec > len)
+		msg->msg_flags |= MSG_TRUNC;
+	if (eor)
+		msg->msg_flags |= MSG_EOR;
+	return flags & MSG_TRUNC ? rec : copied;
+}
+
 static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			   size_t len, int flags)
 {
@@ -1095,6 +1381,10 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
 	     !sk->sk_err && !vsk->link)) {
 		err = -ENOTCONN;
+		goto out;
+	}
+	if (sk->sk_type == SOCK_SEQPACKET) {
+		err = gntsock_seq_recvmsg(sk, msg, len, flags);
 		goto out;
 	}
 	if (!len)
@@ -1188,6 +1478,34 @@ static void gntsock_close_locked(struct sock *sk)
 	gntsock_purge_rx(vsk);
 }
 
+static bool gntsock_linger_done(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	return vsk->tx_cnt == READ_ONCE(vsk->peer_fwd_cnt) || sk->sk_err ||
+	       sk->sk_state != TCP_ESTABLISHED ||
+	       (vsk->peer_shutdown & GNTSOCK_SHUT_RCV);
+}
+
+/* SO_LINGER: close() waits up to the linger time until the peer's reader
+ * consumed everything we sent, the peer stopped receiving or the connection
+ * ended; then closes as without it. Data we received and did not read is
+ * dropped either way, as for vsock.
+ */
+static void gntsock_linger(struct sock *sk)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	long timeo = sk->sk_lingertime;
+
+	if (!sock_flag(sk, SOCK_LINGER) || !timeo ||
+	    sk->sk_state != TCP_ESTABLISHED || (current->flags & PF_EXITING))
+		return;
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (!gntsock_linger_done(sk) && timeo && !signal_pending(current))
+		sk_wait_event(sk, &timeo, gntsock_linger_done(sk), &wait);
+	remove_wait_queue(sk_sleep(sk), &wait);
+}
+
 static int gntsock_release(struct socket *sock)
 {
 	struct sock *sk = sock->sk;
@@ -1211,6 +1529,7 @@ static int gntsock_release(struct socket *sock)
 		release_sock(&cvsk->sk);
 		sock_put(&cvsk->sk);
 	}
+	gntsock_linger(sk);
 	gntsock_close_locked(sk);
 	release_sock(sk);
 	sock->sk = NULL;
@@ -1366,11 +1685,11 @@ static int gntsock_create(struct net *net, struct socket *sock, int protocol,
 		return -EAFNOSUPPORT;
 	if (protocol && protocol != PF_GNTSOCK)
 		return -EPROTONOSUPPORT;
-	if (sock->type != SOCK_STREAM)
+	if (sock->type != SOCK_STREAM && sock->type != SOCK_SEQPACKET)
 		return -ESOCKTNOSUPPORT;
 	sock->ops = &gntsock_stream_ops;
 	sock->state = SS_UNCONNECTED;
-	if (!gntsock_sk_alloc(net, sock, GFP_KERNEL, kern))
+	if (!gntsock_sk_alloc(net, sock, sock->type, GFP_KERNEL, kern))
 		return -ENOMEM;
 	return 0;
 }

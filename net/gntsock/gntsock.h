@@ -73,6 +73,11 @@ enum gntsock_link_state {
  * @generation: frontend: rings published so far; backend: the frontend's
  *	generation it is connected to (a repeated watch event is not a new
  *	set of rings)
+ * @loopback: the same-domain link: no rings; a message is handed to the
+ *	receive dispatch from @rx_work (see link.c)
+ * @loop_lock: protects @loop_queue
+ * @loop_queue: loopback messages not yet delivered
+ * @loop_payload: loopback: the payload of the message being delivered
  * @stat_*: counters shown in /proc/net/gntsock_links
  */
 struct gntsock_link {
@@ -107,6 +112,10 @@ struct gntsock_link {
 	unsigned int failures;
 	unsigned int generation;
 	unsigned long up_since;
+	bool loopback;
+	spinlock_t loop_lock;		/* loop_queue */
+	struct list_head loop_queue;
+	const void *loop_payload;
 
 	atomic64_t stat_tx_msgs;
 	atomic64_t stat_rx_msgs;
@@ -151,6 +160,7 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
 domid_t gntsock_local_domid(void);
+bool gntsock_domid_is_local(u32 domid);
 void gntsock_links_show(struct seq_file *m);
 
 /* af_gntsock.c: called by a link's rx work and on link teardown */

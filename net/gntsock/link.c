@@ -18,6 +18,11 @@
  * sockets on the link; the backend returns to InitWait and the frontend
  * publishes fresh rings, so the link comes back by itself when both ends
  * are there again.
+ *
+ * Same-domain connections use a loopback link that exists from module load
+ * to unload, needs no hypervisor and no xenbus device: sending queues a copy
+ * of the message and its rx work hands it to gntsock_sock_recv(), so the
+ * same protocol handler and credit code serve both kinds of link.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -36,8 +41,7 @@ module_param_named(ring_order, gntsock_ring_order, uint, 0644);
 MODULE_PARM_DESC(ring_order,
 		 "log2 of ring pages per direction for new links (0-8, default 4)");
 
-/*
- * Testing the receiving kernel's validation end to end: writing a domain id
+/* Testing the receiving kernel's validation end to end: writing a domain id
  * here (root only) makes the next data message sent to that domain carry a
  * non-zero reserved field, which the receiver must reject by resetting the
  * link. One shot; reads back -1 once used.
@@ -55,9 +59,17 @@ struct gntsock_ctl {
 	struct gntsock_msg_hdr h;
 };
 
+/* A message in flight on the loopback link. */
+struct gntsock_loop_msg {
+	struct list_head node;
+	struct gntsock_msg_hdr h;
+	u8 data[];
+};
+
 static LIST_HEAD(gntsock_links);
 static DEFINE_MUTEX(gntsock_links_lock);
 static domid_t gntsock_self = DOMID_INVALID;
+static struct gntsock_link *gntsock_loopback;
 
 /**
  * gntsock_local_domid() - this domain's id
@@ -74,6 +86,17 @@ domid_t gntsock_local_domid(void)
 		WRITE_ONCE(gntsock_self, id);
 	}
 	return id;
+}
+
+/**
+ * gntsock_domid_is_local() - does @domid name this domain?
+ * @domid: a domain id from user space
+ *
+ * Return: true for %GNTSOCK_DOMID_SELF and for this domain's own id.
+ */
+bool gntsock_domid_is_local(u32 domid)
+{
+	return domid == GNTSOCK_DOMID_SELF || domid == gntsock_local_domid();
 }
 
 static void gntsock_link_release(struct kref *kref)
@@ -95,7 +118,8 @@ void gntsock_link_put(struct gntsock_link *link)
 
 /**
  * gntsock_link_get() - find the connected link to a peer domain
- * @peer: the peer's domain id
+ * @peer: the peer's domain id; this domain's own id or %GNTSOCK_DOMID_SELF
+ *	give the loopback link
  *
  * Return: the link with a reference held, or NULL if there is no
  * connected link to @peer.
@@ -104,6 +128,12 @@ struct gntsock_link *gntsock_link_get(domid_t peer)
 {
 	struct gntsock_link *link, *found = NULL;
 
+	if (gntsock_domid_is_local(peer)) {
+		link = READ_ONCE(gntsock_loopback);
+		if (link)
+			kref_get(&link->kref);
+		return link;
+	}
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(link, &gntsock_links, node) {
 		if (link->peer == peer &&
@@ -180,6 +210,76 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 	return err;
 }
 
+/* Loopback: queue a copy of the message for the rx work. */
+static int gntsock_loop_send(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h,
+			     gntsock_copy_fn fn, void *ctx)
+{
+	struct gntsock_loop_msg *m;
+	int err;
+
+	m = kvmalloc(struct_size(m, data, h->len), GFP_KERNEL);
+	if (!m)
+		return -ENOBUFS;
+	if (h->len) {
+		err = fn(m->data, h->len, ctx);
+		if (err) {
+			kvfree(m);
+			return err;
+		}
+	}
+	m->h = *h;
+	spin_lock_bh(&link->loop_lock);
+	list_add_tail(&m->node, &link->loop_queue);
+	spin_unlock_bh(&link->loop_lock);
+	atomic64_inc(&link->stat_tx_msgs);
+	atomic64_add(h->len, &link->stat_tx_bytes);
+	queue_work(gntsock_wq, &link->rx_work);
+	return 0;
+}
+
+static void gntsock_loop_work(struct work_struct *work)
+{
+	struct gntsock_link *link = container_of(work, struct gntsock_link,
+						 rx_work);
+	struct gntsock_loop_msg *m;
+	enum gntsock_violation v;
+
+	for (;;) {
+		spin_lock_bh(&link->loop_lock);
+		m = list_first_entry_or_null(&link->loop_queue,
+					     struct gntsock_loop_msg, node);
+		if (m)
+			list_del(&m->node);
+		spin_unlock_bh(&link->loop_lock);
+		if (!m)
+			break;
+		/* Our own messages: the check only guards against bugs. */
+		v = gntsock_msg_validate(&m->h, link->max_payload);
+		if (v == GNTSOCK_V_NONE) {
+			atomic64_inc(&link->stat_rx_msgs);
+			atomic64_add(m->h.len, &link->stat_rx_bytes);
+			link->loop_payload = m->data;
+			gntsock_sock_recv(link, &m->h);
+			link->loop_payload = NULL;
+		} else {
+			gntsock_link_violation(link, v);
+		}
+		kvfree(m);
+		cond_resched();
+	}
+}
+
+static void gntsock_loop_purge(struct gntsock_link *link)
+{
+	struct gntsock_loop_msg *m, *tmp;
+
+	list_for_each_entry_safe(m, tmp, &link->loop_queue, node) {
+		list_del(&m->node);
+		kvfree(m);
+	}
+}
+
 /**
  * gntsock_link_send() - write one message into the link's tx ring
  * @link: the link
@@ -201,6 +301,8 @@ int gntsock_link_send(struct gntsock_link *link,
 	struct gntsock_msg_hdr bad;
 	int err;
 
+	if (link->loopback)
+		return gntsock_loop_send(link, h, fn, ctx);
 	if (unlikely(READ_ONCE(gntsock_fault_peer) == link->peer) && h->len &&
 	    cmpxchg(&gntsock_fault_peer, link->peer, -1) == link->peer) {
 		bad = *h;
@@ -254,6 +356,14 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 	struct gntsock_ctl *c;
 	int err;
 
+	if (link->loopback) {
+		err = gntsock_loop_send(link, h, NULL, NULL);
+		if (err) {
+			atomic64_inc(&link->stat_ctl_dropped);
+			atomic64_inc(&gntsock_stats.ctl_dropped);
+		}
+		return err;
+	}
 	mutex_lock(&link->tx_lock);
 	if (link->state != GNTSOCK_LINK_CONNECTED) {
 		err = -ECONNRESET;
@@ -315,6 +425,10 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 {
 	struct gntsock_skb_fill f = { .buf = buf };
 
+	if (link->loopback) {
+		memcpy(buf, link->loop_payload, len);
+		return;
+	}
 	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
 			     gntsock_fill_buf, &f);
 }
@@ -335,6 +449,12 @@ void gntsock_link_violation(struct gntsock_link *link,
 	atomic64_inc(&link->stat_violations);
 	atomic64_inc(&gntsock_stats.violations);
 	atomic64_inc(&gntsock_stats.violation[v]);
+	if (link->loopback) {
+		/* Only a bug of ours: nobody to reset. */
+		pr_warn_ratelimited("gntsock: loopback: bad message (%s) dropped\n",
+				    gntsock_violation_names[v]);
+		return;
+	}
 	if (test_and_set_bit(0, &link->violated))
 		return;
 	link->failures++;
@@ -998,6 +1118,15 @@ void gntsock_links_show(struct seq_file *m)
 	struct gntsock_link *l;
 
 	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx\n");
+	l = gntsock_loopback;
+	if (l)
+		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0\n",
+			   l->peer, atomic64_read(&l->stat_tx_msgs),
+			   atomic64_read(&l->stat_rx_msgs),
+			   atomic64_read(&l->stat_tx_bytes),
+			   atomic64_read(&l->stat_rx_bytes),
+			   atomic64_read(&l->stat_violations),
+			   atomic_read(&l->stat_sockets));
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
 		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld\n",
@@ -1017,16 +1146,60 @@ void gntsock_links_show(struct seq_file *m)
 	mutex_unlock(&gntsock_links_lock);
 }
 
+static int gntsock_loopback_create(void)
+{
+	struct gntsock_link *l;
+
+	l = kzalloc(sizeof(*l), GFP_KERNEL);
+	if (!l)
+		return -ENOMEM;
+	kref_init(&l->kref);
+	INIT_LIST_HEAD(&l->node);
+	l->peer = gntsock_local_domid();
+	l->loopback = true;
+	l->state = GNTSOCK_LINK_CONNECTED;
+	l->max_payload = GNTSOCK_MSG_MAX_PAYLOAD;
+	mutex_init(&l->setup_lock);
+	mutex_init(&l->tx_lock);
+	init_waitqueue_head(&l->tx_wq);
+	INIT_LIST_HEAD(&l->ctl_queue);
+	spin_lock_init(&l->loop_lock);
+	INIT_LIST_HEAD(&l->loop_queue);
+	INIT_WORK(&l->rx_work, gntsock_loop_work);
+	gntsock_loopback = l;
+	return 0;
+}
+
+/* Every socket is gone (each holds a module reference): drop the link. */
+static void gntsock_loopback_destroy(void)
+{
+	struct gntsock_link *l = gntsock_loopback;
+
+	flush_work(&l->rx_work);
+	gntsock_loop_purge(l);
+	gntsock_loopback = NULL;
+	gntsock_link_put(l);
+}
+
 int gntsock_link_register(void)
 {
 	int err;
 
-	err = xenbus_register_frontend(&gntsock_front_driver);
+	err = gntsock_loopback_create();
 	if (err)
 		return err;
+	err = xenbus_register_frontend(&gntsock_front_driver);
+	if (err)
+		goto err_loop;
 	err = xenbus_register_backend(&gntsock_back_driver);
 	if (err)
-		xenbus_unregister_driver(&gntsock_front_driver);
+		goto err_front;
+	return 0;
+
+err_front:
+	xenbus_unregister_driver(&gntsock_front_driver);
+err_loop:
+	gntsock_loopback_destroy();
 	return err;
 }
 
@@ -1034,4 +1207,5 @@ void gntsock_link_unregister(void)
 {
 	xenbus_unregister_driver(&gntsock_back_driver);
 	xenbus_unregister_driver(&gntsock_front_driver);
+	gntsock_loopback_destroy();
 }

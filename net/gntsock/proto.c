@@ -43,7 +43,7 @@ enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
 		return GNTSOCK_V_OP;
 	if (h->reserved0 || h->reserved1)
 		return GNTSOCK_V_RESERVED;
-	if (h->type != GNTSOCK_TYPE_STREAM)
+	if (h->type != GNTSOCK_TYPE_STREAM && h->type != GNTSOCK_TYPE_SEQPACKET)
 		return GNTSOCK_V_TYPE;
 	if (h->op == GNTSOCK_OP_RW) {
 		if (h->len > max_payload)
@@ -53,6 +53,13 @@ enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
 	}
 	if (h->op == GNTSOCK_OP_SHUTDOWN) {
 		if (h->flags & ~GNTSOCK_SHUT_MASK)
+			return GNTSOCK_V_FLAGS;
+	} else if (h->op == GNTSOCK_OP_RW &&
+		   h->type == GNTSOCK_TYPE_SEQPACKET) {
+		if (h->flags & ~GNTSOCK_RW_MASK)
+			return GNTSOCK_V_FLAGS;
+		/* EOR marks a whole record only. */
+		if ((h->flags & GNTSOCK_RW_EOR) && !(h->flags & GNTSOCK_RW_EOM))
 			return GNTSOCK_V_FLAGS;
 	} else if (h->flags) {
 		return GNTSOCK_V_FLAGS;

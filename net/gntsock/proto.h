@@ -35,6 +35,17 @@ static inline u32 gntsock_msg_size(u32 len)
 		((len + GNTSOCK_MSG_ALIGN - 1) & ~(GNTSOCK_MSG_ALIGN - 1));
 }
 
+/**
+ * gntsock_rw_charge() - receiver credit an RW message uses
+ * @len: its payload length
+ *
+ * A zero-length SEQPACKET record counts as one byte.
+ */
+static inline u32 gntsock_rw_charge(u32 len)
+{
+	return len ? len : 1U;
+}
+
 u32 gntsock_max_payload(u32 ring_size);
 enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
 					    u32 max_payload);

@@ -89,7 +89,13 @@ enum gntsock_op {
 #define GNTSOCK_SHUT_SEND	0x2	/* sender will send no more */
 #define GNTSOCK_SHUT_MASK	(GNTSOCK_SHUT_RCV | GNTSOCK_SHUT_SEND)
 
+/* RW flags, SEQPACKET only: record boundaries, as virtio-vsock's SEQ_EOM/EOR. */
+#define GNTSOCK_RW_EOM		0x1	/* last fragment of a record */
+#define GNTSOCK_RW_EOR		0x2	/* the record was sent with MSG_EOR */
+#define GNTSOCK_RW_MASK		(GNTSOCK_RW_EOM | GNTSOCK_RW_EOR)
+
 #define GNTSOCK_TYPE_STREAM	1
+#define GNTSOCK_TYPE_SEQPACKET	2
 
 /**
  * struct gntsock_msg_hdr - header of every message in a ring
@@ -100,12 +106,16 @@ enum gntsock_op {
  * @dst_port: receiver's port
  * @buf_alloc: sender socket's receive buffer, in bytes (its credit)
  * @fwd_cnt: bytes the sender socket's reader has consumed, free running
- * @type: socket type, %GNTSOCK_TYPE_STREAM
+ * @type: socket type, %GNTSOCK_TYPE_STREAM or %GNTSOCK_TYPE_SEQPACKET
  * @reserved0: zero
  * @reserved1: zero
  *
  * A message occupies sizeof(hdr) + @len rounded up to %GNTSOCK_MSG_ALIGN
  * bytes of ring, and may wrap around the ring's end.
+ *
+ * Credit: an RW message uses gntsock_rw_charge(@len) bytes of the
+ * receiver's credit (a zero-length SEQPACKET record counts as one byte, so
+ * that a peer cannot queue records without end).
  */
 struct gntsock_msg_hdr {
 	__u16 op;

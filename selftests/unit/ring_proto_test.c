@@ -218,6 +218,37 @@ TEST(header_validation_rules)
 	EXPECT_EQ(GNTSOCK_V_RESERVED, gntsock_msg_validate(&h, 1024));
 }
 
+/* SEQPACKET record flags: only on RW of a SEQPACKET connection. */
+TEST(seqpacket_record_flags)
+{
+	struct gntsock_msg_hdr h;
+
+	hdr_rw(&h, 10);
+	h.flags = GNTSOCK_RW_EOM;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.type = GNTSOCK_TYPE_SEQPACKET;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = GNTSOCK_RW_EOM | GNTSOCK_RW_EOR;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = GNTSOCK_RW_EOR;	/* EOR without EOM */
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 4;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 0;			/* a fragment */
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.len = 0;			/* zero-length record */
+	h.flags = GNTSOCK_RW_EOM;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	EXPECT_EQ(1U, gntsock_rw_charge(h.len));
+	EXPECT_EQ(10U, gntsock_rw_charge(10U));
+	h.op = GNTSOCK_OP_CREDIT_UPDATE;	/* flags on a non-RW op */
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 0;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.type = 3;
+	EXPECT_EQ(GNTSOCK_V_TYPE, gntsock_msg_validate(&h, 1024));
+}
+
 TEST(ctrl_page_validation)
 {
 	struct gntsock_ctrl_page c = {
