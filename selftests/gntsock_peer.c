@@ -54,6 +54,9 @@ enum service {
 	SVC_HOLD,
 	SVC_CONNECT_BACK,
 	SVC_STAT,
+	SVC_SEQ_ECHO,
+	SVC_SEQ_SOURCE,
+	SVC_SEQ_HOLD,
 };
 
 struct service_def {
@@ -71,7 +74,23 @@ static const struct service_def services[GNTSOCK_PEER_NR_SERVICES] = {
 	{ SVC_CONNECT_BACK,	"connect_back",
 	  GNTSOCK_PEER_PORT_CONNECT_BACK },
 	{ SVC_STAT,		"stat",		GNTSOCK_PEER_PORT_STAT },
+	{ SVC_SEQ_ECHO,		"seq_echo",	GNTSOCK_PEER_PORT_SEQ_ECHO },
+	{ SVC_SEQ_SOURCE,	"seq_source",	GNTSOCK_PEER_PORT_SEQ_SOURCE },
+	{ SVC_SEQ_HOLD,		"seq_hold",	GNTSOCK_PEER_PORT_SEQ_HOLD },
 };
+
+/* Socket type a service listens with. */
+static int svc_type(enum service svc)
+{
+	switch (svc) {
+	case SVC_SEQ_ECHO:
+	case SVC_SEQ_SOURCE:
+	case SVC_SEQ_HOLD:
+		return SOCK_SEQPACKET;
+	default:
+		return SOCK_STREAM;
+	}
+}
 
 enum listener_state { L_STARTING, L_LISTENING, L_IN_USE, L_RETRYING };
 
@@ -278,6 +297,98 @@ static int do_stat(int fd, char *buf)
 	return send_all(fd, buf, off);
 }
 
+/*
+ * One record into buf (GNTSOCK_PEER_SEQ_MAX); returns its length or -errno.
+ * A zero-length record and EOF both read 0: *eof is set when the peer had
+ * already shut down before the read (tests send no empty record after
+ * shutting down).
+ */
+static ssize_t seq_recv(int fd, char *buf, int *flags, bool *eof)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = GNTSOCK_PEER_SEQ_MAX };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct pollfd p = { .fd = fd, .events = POLLRDHUP };
+	bool hup;
+	ssize_t n;
+
+	hup = poll(&p, 1, 0) == 1 && (p.revents & (POLLRDHUP | POLLHUP));
+	do {
+		m.msg_flags = 0;
+		n = recvmsg(fd, &m, 0);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (m.msg_flags & MSG_TRUNC)
+		return -EMSGSIZE;
+	*flags = m.msg_flags;
+	*eof = !n && hup;
+	return n;
+}
+
+static int seq_send(int fd, const char *buf, size_t len, int flags)
+{
+	ssize_t n;
+
+	do {
+		n = send(fd, buf, len, MSG_NOSIGNAL | flags);
+	} while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	return (size_t)n == len ? 0 : -EIO;
+}
+
+/* SEQ_ECHO: records back whole, until EOF. */
+static int do_seq_echo(int fd, char *buf)
+{
+	bool eof;
+	ssize_t n;
+	int flags, ret;
+
+	for (;;) {
+		n = seq_recv(fd, buf, &flags, &eof);
+		if (n < 0)
+			return (int)n;
+		if (eof)
+			return 0;
+		ret = seq_send(fd, buf, (size_t)n, flags & MSG_EOR);
+		if (ret == -EPIPE && !n)
+			return 0;	/* that 0 was the peer's close */
+		if (ret)
+			return ret;
+	}
+}
+
+static int do_seq_source(int fd, char *buf)
+{
+	struct gnt_seq_source_req req;
+	uint32_t i, count, len, n;
+	bool eof;
+	ssize_t r;
+	int flags, ret;
+
+	r = seq_recv(fd, buf, &flags, &eof);
+	if (r < 0)
+		return (int)r;
+	if (r != sizeof(req))
+		return -EBADMSG;
+	memcpy(&req, buf, sizeof(req));
+	count = gnt_le32(req.count);
+	len = gnt_le32(req.len);
+	if (len > GNTSOCK_PEER_SEQ_MAX / 5)
+		return -EINVAL;
+	for (i = 0; i < count; i++) {
+		n = gnt_seq_rec_len(len, i);
+		gnt_pattern_fill(gnt_le64(req.seed) + i, 0, buf, n);
+		ret = seq_send(fd, buf, n, i % 2 ? MSG_EOR : 0);
+		if (ret)
+			return ret;
+	}
+	/* Wait for the peer to close. */
+	while ((r = seq_recv(fd, buf, &flags, &eof)) >= 0 && !eof)
+		;
+	return r < 0 ? (int)r : 0;
+}
+
 static int do_hold(int fd)
 {
 	struct pollfd pfd = { .fd = fd, .events = POLLRDHUP };
@@ -347,8 +458,9 @@ static void *conn_thread(void *arg)
 	char *buf = NULL;
 	int ret = 0;
 
-	if (c->def->svc != SVC_HOLD) {
-		buf = malloc(BUF_SIZE);
+	if (c->def->svc != SVC_HOLD && c->def->svc != SVC_SEQ_HOLD) {
+		buf = malloc(svc_type(c->def->svc) == SOCK_SEQPACKET ?
+			     GNTSOCK_PEER_SEQ_MAX : BUF_SIZE);
 		if (!buf) {
 			ret = -ENOMEM;
 			goto out;
@@ -376,6 +488,15 @@ static void *conn_thread(void *arg)
 		break;
 	case SVC_STAT:
 		ret = do_stat(c->fd, buf);
+		break;
+	case SVC_SEQ_ECHO:
+		ret = do_seq_echo(c->fd, buf);
+		break;
+	case SVC_SEQ_SOURCE:
+		ret = do_seq_source(c->fd, buf);
+		break;
+	case SVC_SEQ_HOLD:
+		ret = do_hold(c->fd);
 		break;
 	}
 out:
@@ -441,12 +562,12 @@ static void set_lstate(int idx, enum listener_state st)
 }
 
 /* Returns the listening fd, or -errno. */
-static int open_listener(unsigned int port)
+static int open_listener(unsigned int port, int type)
 {
 	struct sockaddr_gnt a;
 	int fd, err;
 
-	fd = socket(AF_GNTSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	fd = socket(AF_GNTSOCK, type | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
 	memset(&a, 0, sizeof(a));
@@ -470,7 +591,7 @@ static void *listener_thread(void *arg)
 	int fd, last_err = 0;
 
 	for (;;) {
-		fd = open_listener(def->port);
+		fd = open_listener(def->port, svc_type(def->svc));
 		if (fd == -EADDRINUSE) {
 			plog(true, "%s: port %u already in use, skipped",
 			     def->name, def->port);
@@ -537,12 +658,15 @@ static void usage(FILE *f)
 "Usage: gntsock_peer [-v] [-q] [-r READY_FILE]\n"
 "AF_GNTSOCK selftest responder; serves, bound to any domid, on ports:\n"
 "  %u echo, %u sink, %u source, %u slow_sink, %u hold, %u connect_back\n"
+"  SOCK_SEQPACKET: %u seq_echo, %u seq_source, %u seq_hold\n"
 "  -v  log every connection\n"
 "  -q  log only start-up problems\n"
 "  -r  create READY_FILE once every service listens\n",
 		GNTSOCK_PEER_PORT_ECHO, GNTSOCK_PEER_PORT_SINK,
 		GNTSOCK_PEER_PORT_SOURCE, GNTSOCK_PEER_PORT_SLOW_SINK,
-		GNTSOCK_PEER_PORT_HOLD, GNTSOCK_PEER_PORT_CONNECT_BACK);
+		GNTSOCK_PEER_PORT_HOLD, GNTSOCK_PEER_PORT_CONNECT_BACK,
+		GNTSOCK_PEER_PORT_SEQ_ECHO, GNTSOCK_PEER_PORT_SEQ_SOURCE,
+		GNTSOCK_PEER_PORT_SEQ_HOLD);
 }
 
 int main(int argc, char **argv)

@@ -39,6 +39,13 @@
  *		connection and echoes it until EOF; closes both.
  * STAT:	sends this domain's /proc/net/gntsock_stat, then closes (lets
  *		a test see the peer kernel's counters).
+ * SEQ_ECHO:	SOCK_SEQPACKET: echoes every record back whole (same length,
+ *		MSG_EOR as received, zero-length records too) until EOF.
+ * SEQ_SOURCE:	SOCK_SEQPACKET: reads one struct gnt_seq_source_req record,
+ *		sends req.count records; record i has gnt_seq_rec_len(req, i)
+ *		bytes of the pattern keyed by req.seed + i, and MSG_EOR when i
+ *		is odd; then waits for EOF.
+ * SEQ_HOLD:	SOCK_SEQPACKET HOLD.
  * UNUSED:	never listened on by anything (for ECONNREFUSED).
  */
 #define GNTSOCK_PEER_PORT_ECHO		5000
@@ -48,7 +55,10 @@
 #define GNTSOCK_PEER_PORT_HOLD		5004
 #define GNTSOCK_PEER_PORT_CONNECT_BACK	5005
 #define GNTSOCK_PEER_PORT_STAT		5006
-#define GNTSOCK_PEER_NR_SERVICES	7
+#define GNTSOCK_PEER_PORT_SEQ_ECHO	5010
+#define GNTSOCK_PEER_PORT_SEQ_SOURCE	5011
+#define GNTSOCK_PEER_PORT_SEQ_HOLD	5012
+#define GNTSOCK_PEER_NR_SERVICES	10
 #define GNTSOCK_PEER_PORT_UNUSED	5999
 
 #define GNTSOCK_PEER_SLOW_CHUNK		4096	/* bytes per read */
@@ -75,6 +85,16 @@ struct gnt_connect_back_req {
 	uint32_t port;		/* port to connect back to */
 };
 
+/* SEQ_SOURCE request, 16 bytes (one record). */
+struct gnt_seq_source_req {
+	uint32_t count;		/* records to send */
+	uint32_t len;		/* base length; see gnt_seq_rec_len() */
+	uint64_t seed;		/* pattern key of record 0 */
+};
+
+/* SEQ_ECHO and SEQ_SOURCE handle records up to this size. */
+#define GNTSOCK_PEER_SEQ_MAX		(4U << 20)
+
 /* CONNECT_BACK status, 4 bytes: 0, or a positive errno of connect(). */
 struct gnt_connect_back_status {
 	int32_t err;
@@ -84,6 +104,7 @@ _Static_assert(sizeof(struct gnt_sink_reply) == 16, "wire size");
 _Static_assert(sizeof(struct gnt_source_req) == 16, "wire size");
 _Static_assert(sizeof(struct gnt_connect_back_req) == 4, "wire size");
 _Static_assert(sizeof(struct gnt_connect_back_status) == 4, "wire size");
+_Static_assert(sizeof(struct gnt_seq_source_req) == 16, "wire size");
 
 static inline uint64_t gnt_le64(uint64_t v)
 {
@@ -101,6 +122,12 @@ static inline uint32_t gnt_le32(uint32_t v)
 #else
 	return v;
 #endif
+}
+
+/* Length of SEQ_SOURCE record i: len, len + i, ... (mod 4 * len + 1). */
+static inline uint32_t gnt_seq_rec_len(uint32_t len, uint32_t i)
+{
+	return (len + i) % (4 * len + 1);
 }
 
 /*

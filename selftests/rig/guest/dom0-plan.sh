@@ -36,6 +36,21 @@ s_load() {
 	return 0
 }
 
+# a2. same-domain loopback in dom0 before any link exists: socket semantics need no link.
+s_loop() {
+	_links=$(awk 'NR > 1 && $2 != "loopback"' /proc/net/gntsock_links 2>/dev/null | wc -l)
+	say "dom0 links other than loopback: $_links"
+	[ "$_links" -eq 0 ] || return 1
+	# The local responder's last listener is up once /proc lists it.
+	_end=$(($(date +%s) + $(scaled 20)))
+	while ! awk '$2 == "LISTEN" && $3 ~ /:5012$/ { f = 1 } END { exit !f }' /proc/net/gntsock; do
+		[ "$(date +%s)" -lt "$_end" ] || { say "local gntsock_peer not listening"; return 1; }
+		sleep 1
+	done
+	run_ktap "[dom0 sock->loopback]" env GNTSOCK_PEER_DOMID=0x7ff0 GNTSOCK_SELF_DOMID=0 \
+		"$GBIN/gntsock_sock_test"
+}
+
 # b. two PV domUs.
 s_create() {
 	D1=$(rig-create-domu --no-wait domU1) || return 1
@@ -148,6 +163,8 @@ s_domu() {
 	_rc=0
 	domu_cmd "$D1" test "$D2" 0 || { say "domU1 test run status $?"; _rc=1; }
 	domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
+	# Socket semantics domU1 -> domU2, then loopback inside domU1.
+	domu_cmd "$D1" socktest "$D2" "$D1" || { say "domU1 sock test run status $?"; _rc=1; }
 	return $_rc
 }
 
@@ -197,6 +214,7 @@ s_destroy() {
 }
 
 step load s_load
+if selected dom0 || selected loop; then step loop s_loop; else skip loop; fi
 step create s_create
 step link s_link
 if selected demo; then step demo s_demo; else skip demo; fi
