@@ -75,6 +75,8 @@ struct gntsock_rxbuf {
  * @peer_fwd_cnt: bytes the peer's reader consumed
  * @tx_cnt: bytes we sent
  * @credit_requested: a CREDIT_REQUEST is outstanding
+ * @peer_wants_credit: the peer asked for credit; send an update as soon as
+ *	our reader consumed anything
  * @peer_shutdown: GNTSOCK_SHUT_* the peer announced
  * @accept_queue: listener: children not yet accepted
  * @accept_node: child: entry in its listener's @accept_queue
@@ -104,6 +106,7 @@ struct gntsock_sock {
 	u32 peer_fwd_cnt;
 	u32 tx_cnt;
 	bool credit_requested;
+	bool peer_wants_credit;
 	u8 peer_shutdown;
 	struct list_head accept_queue;
 	struct list_head accept_node;
@@ -275,6 +278,8 @@ static void gntsock_fill_hdr(struct gntsock_sock *vsk,
 	h->dst_port = vsk->peer_port;
 	h->buf_alloc = vsk->buf_alloc;
 	h->fwd_cnt = vsk->fwd_cnt;
+	if (vsk->fwd_cnt != vsk->last_fwd_cnt)
+		vsk->peer_wants_credit = false;
 	vsk->last_fwd_cnt = vsk->fwd_cnt;
 }
 
@@ -302,9 +307,10 @@ static void gntsock_reply_rst(struct gntsock_link *link,
 	gntsock_link_send_ctl(link, &h);
 }
 
-/* Tell the peer about consumed bytes once a quarter of the buffer freed, or
- * once everything it sent was read: a writer waiting for room for a whole
- * SEQPACKET record (up to the buffer size) then always learns of it.
+/* Tell the peer about consumed bytes once a quarter of the buffer freed,
+ * or at once if it asked for credit since our last update: a writer waiting
+ * for room for a whole SEQPACKET record (up to the buffer size) or for its
+ * last bytes to be read (SO_LINGER) then always learns of it.
  */
 static void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
 {
@@ -312,7 +318,18 @@ static void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
 
 	if (vsk->sk.sk_state != TCP_ESTABLISHED || !unsent)
 		return;
-	if (unsent >= vsk->buf_alloc / 4 || vsk->rx_cnt == vsk->fwd_cnt)
+	if (unsent >= vsk->buf_alloc / 4 || vsk->peer_wants_credit)
+		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+}
+
+/* A reader about to sleep for more data tells the peer everything it
+ * consumed, so that a writer short of credit (e.g. for SO_RCVLOWAT bytes)
+ * can go on.
+ */
+static void gntsock_credit_update_before_wait(struct gntsock_sock *vsk)
+{
+	if (vsk->sk.sk_state == TCP_ESTABLISHED &&
+	    vsk->fwd_cnt != vsk->last_fwd_cnt)
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
@@ -577,8 +594,11 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		sk->sk_write_space(sk);
 		break;
 	case GNTSOCK_OP_CREDIT_REQUEST:
-		if (sk->sk_state == TCP_ESTABLISHED)
+		if (sk->sk_state == TCP_ESTABLISHED) {
 			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+			/* Tell it again as soon as our reader moves. */
+			vsk->peer_wants_credit = true;
+		}
 		break;
 	}
 out:
@@ -760,6 +780,7 @@ static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
 	vsk->peer_buf_alloc = 0;
 	vsk->peer_shutdown = 0;
 	vsk->credit_requested = false;
+	vsk->peer_wants_credit = false;
 	gntsock_purge_rx(vsk);
 	err = gntsock_conn_hash(vsk);
 	if (err)
@@ -1495,14 +1516,23 @@ static bool gntsock_linger_done(struct sock *sk)
 static void gntsock_linger(struct sock *sk)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct gntsock_sock *vsk = gntsock_sk(sk);
 	long timeo = sk->sk_lingertime;
 
 	if (!sock_flag(sk, SOCK_LINGER) || !timeo ||
 	    sk->sk_state != TCP_ESTABLISHED || (current->flags & PF_EXITING))
 		return;
 	add_wait_queue(sk_sleep(sk), &wait);
-	while (!gntsock_linger_done(sk) && timeo && !signal_pending(current))
+	while (!gntsock_linger_done(sk) && timeo && !signal_pending(current)) {
+		/* The peer reports consumption in quarters of its buffer
+		 * unless asked; ask again after each news.
+		 */
+		if (!vsk->credit_requested) {
+			vsk->credit_requested = true;
+			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_REQUEST, 0);
+		}
 		sk_wait_event(sk, &timeo, gntsock_linger_done(sk), &wait);
+	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 }
 
@@ -1633,6 +1663,16 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 	return 0;
 }
 
+/* SO_RCVLOWAT, socket lock held by sock_setsockopt(): tell the peer all
+ * the room we have, since poll() now waits for that many bytes.
+ */
+static int gntsock_set_rcvlowat(struct sock *sk, int val)
+{
+	WRITE_ONCE(sk->sk_rcvlowat, val ? : 1);
+	gntsock_credit_update_before_wait(gntsock_sk(sk));
+	return 0;
+}
+
 static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 			 unsigned long arg)
 {
@@ -1676,6 +1716,7 @@ static const struct proto_ops gntsock_stream_ops = {
 	.sendmsg = gntsock_sendmsg,
 	.recvmsg = gntsock_recvmsg,
 	.mmap = sock_no_mmap,
+	.set_rcvlowat = gntsock_set_rcvlowat,
 };
 
 static int gntsock_create(struct net *net, struct socket *sock, int protocol,
