@@ -36,18 +36,19 @@ static void print_usage(FILE *f)
 	fprintf(f,
 		"usage: gntsock-ss [-a|-l] [-t] [-S] [-L] [-s] [-H] [-n] [-P DIR]\n"
 		"Show AF_GNTSOCK sockets (default: connected and connecting ones).\n"
-		"  -a        all sockets, listening ones too\n"
-		"  -l        listening sockets only\n"
-		"  -t        SOCK_STREAM sockets only\n"
-		"  -S        SOCK_SEQPACKET sockets only (with -t: both)\n"
-		"  -L        links instead: peer, role, state, ring pages and\n"
-		"            counters (messages, bytes, resets, violations)\n"
-		"  -s        summary: sockets per type and state, links, errors\n"
-		"  -H        no header line\n"
-		"  -n        numeric output (always; accepted as for ss)\n"
-		"  -P DIR    read gntsock, gntsock_links, gntsock_stat from DIR\n"
-		"            instead of /proc/net\n"
-		"  -h        this help\n"
+		"  -a, --all         all sockets, listening ones too\n"
+		"  -l, --listening   listening sockets only\n"
+		"  -t, --stream      SOCK_STREAM sockets only\n"
+		"  -S, --seqpacket   SOCK_SEQPACKET sockets only (with -t: both)\n"
+		"  -L, --links       links instead: peer, role, state, ring pages\n"
+		"                    and counters (messages, bytes, resets,\n"
+		"                    violations)\n"
+		"  -s, --summary     sockets per type and state, links, errors\n"
+		"  -H, --no-header   no header line\n"
+		"  -n, --numeric     numeric output (always; accepted as for ss)\n"
+		"  -P, --proc-dir DIR  read gntsock, gntsock_links, gntsock_stat\n"
+		"                    from DIR instead of /proc/net\n"
+		"  -h, --help        this help\n"
 		"Columns: Type State Recv-Q Send-Q Local:Port Peer:Port Inode.\n"
 		"Recv-Q: bytes received, not read; Send-Q: bytes sent that the\n"
 		"peer's reader has not consumed. \"*\" is the ANY wildcard.\n");
@@ -250,9 +251,23 @@ int main(int argc, char **argv)
 	struct opts o = {
 		.states = SHOW_CONNECTED, .header = 1, .dir = "/proc/net",
 	};
+	static const struct option longopts[] = {
+		{ "all", no_argument, NULL, 'a' },
+		{ "listening", no_argument, NULL, 'l' },
+		{ "stream", no_argument, NULL, 't' },
+		{ "seqpacket", no_argument, NULL, 'S' },
+		{ "links", no_argument, NULL, 'L' },
+		{ "summary", no_argument, NULL, 's' },
+		{ "no-header", no_argument, NULL, 'H' },
+		{ "numeric", no_argument, NULL, 'n' },
+		{ "proc-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
 	int c, t = 0, S = 0;
 
-	while ((c = getopt(argc, argv, "altSLsHnP:h")) != -1) {
+	while ((c = getopt_long(argc, argv, "altSLsHnP:h", longopts,
+				NULL)) != -1) {
 		switch (c) {
 		case 'a':
 			o.states = SHOW_CONNECTED | SHOW_LISTENING;
