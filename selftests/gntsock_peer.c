@@ -36,6 +36,7 @@
 #include <linux/gntsock.h>
 
 #include "gntsock_peer.h"
+#include "gntsock_grant_peer.h"
 
 #define BUF_SIZE		65536
 #define MAX_CONNS		1024
@@ -54,6 +55,7 @@ enum service {
 	SVC_HOLD,
 	SVC_CONNECT_BACK,
 	SVC_STAT,
+	SVC_GRANT,
 };
 
 struct service_def {
@@ -71,6 +73,7 @@ static const struct service_def services[GNTSOCK_PEER_NR_SERVICES] = {
 	{ SVC_CONNECT_BACK,	"connect_back",
 	  GNTSOCK_PEER_PORT_CONNECT_BACK },
 	{ SVC_STAT,		"stat",		GNTSOCK_PEER_PORT_STAT },
+	{ SVC_GRANT,		"grant",	GNTSOCK_PEER_PORT_GRANT },
 };
 
 enum listener_state { L_STARTING, L_LISTENING, L_IN_USE, L_RETRYING };
@@ -341,6 +344,9 @@ static int do_connect_back(struct conn *c, char *buf)
 	return ret;
 }
 
+#define GNT_GRANT_RESPONDER
+#include "gntsock_grant_peer.h"
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -376,6 +382,9 @@ static void *conn_thread(void *arg)
 		break;
 	case SVC_STAT:
 		ret = do_stat(c->fd, buf);
+		break;
+	case SVC_GRANT:
+		ret = do_grant(c->fd);
 		break;
 	}
 out:

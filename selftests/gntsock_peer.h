@@ -48,8 +48,9 @@
 #define GNTSOCK_PEER_PORT_HOLD		5004
 #define GNTSOCK_PEER_PORT_CONNECT_BACK	5005
 #define GNTSOCK_PEER_PORT_STAT		5006
-#define GNTSOCK_PEER_NR_SERVICES	7
+#define GNTSOCK_PEER_NR_SERVICES	8	/* with GRANT, gntsock_grant_peer.h */
 #define GNTSOCK_PEER_PORT_UNUSED	5999
+/* 5020-5029: grant services, gntsock_grant_peer.h */
 
 #define GNTSOCK_PEER_SLOW_CHUNK		4096	/* bytes per read */
 #define GNTSOCK_PEER_SLOW_SLEEP_US	5000	/* sleep between reads */

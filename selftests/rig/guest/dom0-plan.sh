@@ -151,6 +151,16 @@ s_domu() {
 	return $_rc
 }
 
+# Grants as control messages: dom0 -> domU1 and domU1 -> domU2.
+s_grant() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	_rc=0
+	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" \
+		"$GBIN/gntsock_grant_test" || _rc=1
+	domu_cmd "$D1" grant "$D2" || { say "domU1 grant run status $?"; _rc=1; }
+	return $_rc
+}
+
 # f. unload/reload gntsock inside domU2.
 s_reload() {
 	[ -n "$D2" ] || { say "no domU2"; return 1; }
@@ -202,6 +212,7 @@ step link s_link
 if selected demo; then step demo s_demo; else skip demo; fi
 if selected dom0; then step dom0 s_dom0; else skip dom0; fi
 if selected domu; then step domu s_domu; else skip domu; fi
+if selected grant; then step grant s_grant; else skip grant; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 

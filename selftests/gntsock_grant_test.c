@@ -1,0 +1,602 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock_grant_test - grants as control messages between two Xen domains.
+ *
+ * Runs in one domain against the GRANT service of gntsock_peer
+ * (gntsock_grant_peer.h) in the domain GNTSOCK_PEER_DOMID names. Both
+ * kernels' counters (/proc/net/gntsock_grants here, GR_COUNTS there) must
+ * come back to zero grants in flight after every test; counters_idle,
+ * the last test, checks that nothing leaked in either kernel.
+ */
+#define _GNU_SOURCE
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <sys/syscall.h>
+#include <linux/capability.h>
+
+#include "gntsock_util.h"
+#include "gntsock_grant_peer.h"
+#pragma GCC diagnostic ignored "-Wunused-parameter"
+#pragma GCC diagnostic ignored "-Wsign-compare"
+#include "kselftest_harness.h"
+
+#define IO_TIMEOUT_S	20
+#define GRANTS_PATH	"/proc/net/gntsock_grants"
+#define SYSCTL_DIR	"/proc/sys/net/gntsock/"
+#define KILL_LOOPS	200
+
+static long page_size;
+
+FIXTURE(grant) {
+	unsigned int peer;
+};
+
+FIXTURE_SETUP(grant)
+{
+	int ret;
+
+	signal(SIGPIPE, SIG_IGN);
+	page_size = sysconf(_SC_PAGESIZE);
+	ret = gnt_env_domid("GNTSOCK_PEER_DOMID", &self->peer);
+	if (ret == -ENOENT)
+		SKIP(return, "GNTSOCK_PEER_DOMID is not set");
+	ASSERT_EQ(0, ret);
+}
+
+FIXTURE_TEARDOWN(grant)
+{
+}
+
+#define NEED_PEER() do { if (_metadata->skip) return; } while (0)
+
+static int grants_get(const char *key, uint64_t *val)
+{
+	char buf[8192];
+	int ret = gnt_read_file(GRANTS_PATH, buf, sizeof(buf));
+
+	return ret ? ret : gnt_parse_stat(buf, key, val);
+}
+
+static int sysctl_set(const char *name, unsigned int v, unsigned int *old)
+{
+	char path[128], buf[32];
+	int fd, n;
+
+	snprintf(path, sizeof(path), SYSCTL_DIR "%s", name);
+	if (old) {
+		if (gnt_read_file(path, buf, sizeof(buf)))
+			return -errno;
+		*old = (unsigned int)strtoul(buf, NULL, 10);
+	}
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%u\n", v);
+	if (write(fd, buf, n) != n) {
+		n = -errno;
+		close(fd);
+		return n;
+	}
+	close(fd);
+	return 0;
+}
+
+static void *grant_buf(size_t pages)
+{
+	void *p = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* sendmsg() of @len bytes of @data with a grant of [buf, buf+blen). */
+static ssize_t send_grant(int fd, void *buf, size_t blen, uint32_t flags,
+			  uint64_t cookie, const void *data, size_t len)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(struct gntsock_grant_send))];
+		struct cmsghdr align;
+	} u;
+	struct gntsock_grant_send gs = {
+		.addr = (uintptr_t)buf, .len = blen, .flags = flags,
+		.cookie = cookie,
+	};
+	struct iovec iov = { (void *)data, len };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.b, .msg_controllen = sizeof(u.b),
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	memset(&u, 0, sizeof(u));
+	c->cmsg_level = SOL_GNTSOCK;
+	c->cmsg_type = GNTSOCK_CMSG_GRANT;
+	c->cmsg_len = CMSG_LEN(sizeof(gs));
+	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+	return sendmsg(fd, &m, MSG_NOSIGNAL);
+}
+
+static int req_grant(int fd, void *buf, size_t blen, uint32_t flags,
+		     uint64_t cookie, uint32_t op, uint32_t arg, uint64_t val)
+{
+	struct gnt_grant_req req = { .op = op, .arg = arg, .val = val };
+	ssize_t n = send_grant(fd, buf, blen, flags, cookie, &req,
+			       sizeof(req));
+
+	if (n < 0)
+		return -errno;
+	return n == sizeof(req) ? 0 : -EIO;
+}
+
+static int req_plain(int fd, uint32_t op, uint32_t arg)
+{
+	struct gnt_grant_req req = { .op = op, .arg = arg };
+
+	return gnt_send_all(fd, &req, sizeof(req), NULL);
+}
+
+static int get_reply(int fd, struct gnt_grant_reply *r)
+{
+	return gnt_recv_all(fd, r, sizeof(*r), NULL);
+}
+
+/* One error-queue event within timeout_ms; 0 or -errno. */
+static int wait_event(int fd, int timeout_ms, struct gntsock_grant_event *ev)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(*ev))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct cmsghdr *c;
+	int r = gnt_poll1(fd, 0, timeout_ms);
+
+	if (r < 0)
+		return r;
+	if (!(r & POLLERR))
+		return -ETIMEDOUT;
+	if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0)
+		return -errno;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_level != SOL_GNTSOCK ||
+	    c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT ||
+	    c->cmsg_len != CMSG_LEN(sizeof(*ev)))
+		return -EPROTO;
+	memcpy(ev, CMSG_DATA(c), sizeof(*ev));
+	return 0;
+}
+
+/* The peer kernel's counters through the GRANT service. */
+static int peer_counts(unsigned int peer, struct gnt_grant_reply *r)
+{
+	int fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = req_plain(fd, GR_COUNTS, 0);
+	if (!ret)
+		ret = get_reply(fd, r);
+	close(fd);
+	return ret ? ret : (r->err ? -r->err : 0);
+}
+
+/*
+ * Both kernels back to zero grants in flight (within timeout_ms): no grant
+ * pinned or deferred here, none held or mapped there.
+ */
+static int wait_idle(unsigned int peer, int timeout_ms, char *why, size_t wl)
+{
+	int64_t end = gnt_now_ms() + timeout_ms;
+	struct gnt_grant_reply r;
+	uint64_t out, def, in, mapped;
+	int ret;
+
+	for (;;) {
+		ret = grants_get("out_grants", &out);
+		ret = ret ?: grants_get("deferred", &def);
+		ret = ret ?: grants_get("in_grants", &in);
+		ret = ret ?: grants_get("in_mapped", &mapped);
+		ret = ret ?: peer_counts(peer, &r);
+		if (ret)
+			return ret;
+		if (!out && !def && !in && !mapped && !r.val && !r.e1 &&
+		    !r.e2 && !r.e3)
+			return 0;
+		if (gnt_now_ms() > end) {
+			snprintf(why, wl, "local out %" PRIu64 " deferred %"
+				 PRIu64 " in %" PRIu64 " mapped %" PRIu64
+				 "; peer out %" PRIu64 " in %d mapped %d "
+				 "deferred %d", out, def, in, mapped, r.val,
+				 r.e1, r.e2, r.e3);
+			return -ETIMEDOUT;
+		}
+		gnt_sleep_ms(100);
+	}
+}
+
+#define EXPECT_IDLE(peer) do {						\
+		char _why[256] = "";					\
+		EXPECT_EQ(0, wait_idle(peer, 15000, _why, sizeof(_why)))\
+			TH_LOG("grants left: %s", _why);		\
+	} while (0)
+
+/* A writable grant: the peer reads what we wrote and writes back. */
+TEST_F(grant, writable_round_trip)
+{
+	size_t pages = 4, len = pages * page_size;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf, scratch[64];
+	uint64_t seed_out = 0x1234, seed_back = 0xfeedULL << 20;
+	uint64_t released0 = 0, released1 = 0;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(pages);
+	ASSERT_NE(NULL, buf);
+	gnt_pattern_fill(seed_out, 0, buf, len);
+	grants_get("released", &released0);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect: %s", strerror(-fd));
+	ASSERT_EQ(0, req_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, 77,
+			       GR_XOR, 0, seed_back));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(0, r.e1) TH_LOG("peer mmap: %s", strerror(r.e1));
+	EXPECT_EQ(0, r.e2) TH_LOG("peer release: %s", strerror(r.e2));
+	EXPECT_EQ(GNTSOCK_GRANT_WRITABLE, r.flags);
+	EXPECT_NE(0, r.id);
+	gnt_pattern_fill(seed_out, 0, scratch, 0);
+	{
+		unsigned char *tmp = malloc(len);
+
+		ASSERT_NE(NULL, tmp);
+		gnt_pattern_fill(seed_out, 0, tmp, len);
+		EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, tmp, len), r.val)
+			TH_LOG("the peer did not read what we granted");
+		free(tmp);
+	}
+	/* The peer's writes are in our memory. */
+	EXPECT_EQ(-1, gnt_pattern_check(seed_back, 0, buf, len, scratch,
+					sizeof(scratch)));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(77, ev.cookie);
+	EXPECT_EQ(r.id, ev.id);
+	EXPECT_EQ(pages, ev.pages);
+	grants_get("released", &released1);
+	EXPECT_EQ(released0 + 1, released1);
+	close(fd);
+	munmap(buf, len);
+	EXPECT_IDLE(self->peer);
+}
+
+/* A read-only grant cannot be written by the peer. */
+TEST_F(grant, readonly_enforced)
+{
+	size_t len = 2 * page_size;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf, scratch[64];
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(2);
+	ASSERT_NE(NULL, buf);
+	gnt_pattern_fill(99, 0, buf, len);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, len, 0, 5, GR_TRY_WRITE, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err) TH_LOG("peer: %s", strerror(r.err));
+	EXPECT_EQ(0, r.flags);
+	EXPECT_EQ(EACCES, r.e1) TH_LOG("PROT_WRITE mmap of a read-only grant");
+	EXPECT_EQ(EACCES, r.e2) TH_LOG("mprotect(PROT_WRITE)");
+	EXPECT_NE(0, r.e3) TH_LOG("the write to a read-only grant went through");
+	EXPECT_EQ(-1, gnt_pattern_check(99, 0, buf, len, scratch,
+					sizeof(scratch)));
+	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, len), r.val);
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(5, ev.cookie);
+	close(fd);
+	munmap(buf, len);
+	EXPECT_IDLE(self->peer);
+}
+
+static void revoke_case(struct __test_metadata *_metadata, unsigned int peer,
+			bool mapped)
+{
+	size_t len = page_size;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	uint64_t cookie = mapped ? 0xabc : 0xdef, revoked0 = 0, revoked1 = 0;
+	unsigned char *buf;
+	int fd;
+
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	memset(buf, 0x5a, len);
+	grants_get("revoked", &revoked0);
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, cookie,
+			       mapped ? GR_HOLD : GR_KEEP, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1);
+	if (mapped)
+		EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, len), r.val);
+	EXPECT_EQ(-1, ioctl(fd, GNTSOCK_IOC_REVOKE, &(uint64_t){ 12345 }));
+	EXPECT_EQ(ENOENT, errno);
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &cookie));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, ev.type);
+	EXPECT_EQ(cookie, ev.cookie);
+	grants_get("revoked", &revoked1);
+	EXPECT_EQ(revoked0 + 1, revoked1);
+	ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, r.e1) TH_LOG("receiver saw no revoke");
+	if (mapped)
+		EXPECT_EQ(SIGBUS, r.e2)
+			TH_LOG("access after revoke: signal %d", r.e2);
+	EXPECT_EQ(ENOLINK, r.e3) TH_LOG("mmap after revoke: %s",
+					strerror(r.e3));
+	EXPECT_EQ(0, r.flags) TH_LOG("release after revoke: %s",
+				     strerror(r.flags));
+	close(fd);
+	munmap(buf, len);
+	EXPECT_IDLE(peer);
+}
+
+TEST_F(grant, revoke_while_mapped)
+{
+	NEED_PEER();
+	revoke_case(_metadata, self->peer, true);
+}
+
+TEST_F(grant, revoke_while_unmapped)
+{
+	NEED_PEER();
+	revoke_case(_metadata, self->peer, false);
+}
+
+/* Closing the sending socket revokes what the peer still maps. */
+TEST_F(grant, close_revokes)
+{
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(8);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, 8 * page_size, GNTSOCK_GRANT_WRITABLE,
+			       1, GR_HOLD, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1);
+	close(fd);
+	munmap(buf, 8 * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/* The grant is ordered with the bytes it travels with. */
+TEST_F(grant, stream_ordering)
+{
+	unsigned char data[250], *buf;
+	struct gnt_grant_reply r;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	memset(data, 'x', sizeof(data));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_plain(fd, GR_ORDER, sizeof(data)));
+	ASSERT_EQ(0, gnt_send_all(fd, data, 100, NULL));
+	ASSERT_EQ(50, send_grant(fd, buf, page_size, 0, 3, data, 50));
+	ASSERT_EQ(0, gnt_send_all(fd, data, 100, NULL));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(1, r.e1);
+	EXPECT_EQ(100, r.val) TH_LOG("grant arrived at offset %" PRIu64,
+				     r.val);
+	close(fd);
+	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+static int drop_cap_ipc_lock(void)
+{
+	struct __user_cap_header_struct h = {
+		.version = _LINUX_CAPABILITY_VERSION_3,
+	};
+	struct __user_cap_data_struct d[2];
+
+	if (syscall(SYS_capget, &h, d))
+		return -errno;
+	d[CAP_IPC_LOCK / 32].effective &= ~(1U << (CAP_IPC_LOCK % 32));
+	if (syscall(SYS_capset, &h, d))
+		return -errno;
+	return 0;
+}
+
+/* Bad requests and policy: clear errnos, nothing in flight lost. */
+TEST_F(grant, errors_and_limits)
+{
+	struct gntsock_grant_event ev;
+	struct gnt_grant_req req = { .op = GR_READ };
+	struct gnt_grant_reply r;
+	unsigned int old_msg = 0, old_sock = 0;
+	unsigned char *buf;
+	pid_t pid;
+	int fd, st;
+
+	NEED_PEER();
+	buf = grant_buf(8);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	/* unaligned address, length, no data, bad flags */
+	EXPECT_EQ(-1, send_grant(fd, buf + 1, page_size, 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, send_grant(fd, buf, page_size + 1, 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, send_grant(fd, buf, 0, 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, send_grant(fd, buf, page_size, 0, 0, &req, 0));
+	EXPECT_EQ(EINVAL, errno);
+	EXPECT_EQ(-1, send_grant(fd, buf, page_size, 0x80, 0, &req, sizeof(req)));
+	EXPECT_EQ(EINVAL, errno);
+	/* unmapped memory */
+	EXPECT_EQ(-1, send_grant(fd, (void *)(uintptr_t)page_size, page_size,
+				 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(EFAULT, errno);
+	/* per-message limit */
+	ASSERT_EQ(0, sysctl_set("max_pages_msg", 4, &old_msg));
+	EXPECT_EQ(-1, send_grant(fd, buf, 5 * page_size, 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(EMSGSIZE, errno);
+	ASSERT_EQ(0, sysctl_set("max_pages_msg", old_msg, NULL));
+	/* per-socket limit, with one grant in flight that must survive */
+	ASSERT_EQ(0, sysctl_set("max_pages_sock", 2, &old_sock));
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 11, GR_KEEP, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(-1, send_grant(fd, buf, 2 * page_size, 0, 0, &req, sizeof(req)));
+	EXPECT_EQ(ENOBUFS, errno);
+	ASSERT_EQ(0, sysctl_set("max_pages_sock", old_sock, NULL));
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &(uint64_t){ 11 }));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, ev.type);
+	EXPECT_EQ(11, ev.cookie);
+	ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, r.e1);
+	/* mmap of a grant id this socket never received */
+	EXPECT_EQ(MAP_FAILED, mmap(NULL, page_size, PROT_READ, MAP_SHARED, fd,
+				   123 * page_size));
+	EXPECT_EQ(ENOENT, errno);
+	/* release of an unknown id */
+	EXPECT_EQ(-1, ioctl(fd, GNTSOCK_IOC_RELEASE, &(uint32_t){ 123 }));
+	EXPECT_EQ(ENOENT, errno);
+	/* the capability policy */
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		if (drop_cap_ipc_lock())
+			_exit(2);
+		_exit(send_grant(fd, buf, page_size, 0, 0, &req, sizeof(req)) == -1 &&
+		      errno == EPERM ? 0 : 1);
+	}
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	EXPECT_TRUE(WIFEXITED(st) && WEXITSTATUS(st) == 0)
+		TH_LOG("without CAP_IPC_LOCK: status %#x", st);
+	close(fd);
+	munmap(buf, 8 * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/* Kill -9 the receiving process while it maps, many times. */
+TEST_F(grant, receiver_killed_while_mapped)
+{
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd, i, bad = 0;
+
+	NEED_PEER();
+	buf = grant_buf(4);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	srand(getpid());
+	for (i = 0; i < 20; i++) {
+		ASSERT_EQ(0, req_grant(fd, buf, 4 * page_size,
+				       GNTSOCK_GRANT_WRITABLE, i, GR_MAP_DIE,
+				       rand() % 20000, 0));
+		ASSERT_EQ(0, get_reply(fd, &r));
+		if (r.err || r.e1 || r.e2)
+			bad++;
+		ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+		EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+		EXPECT_EQ(i, ev.cookie);
+	}
+	EXPECT_EQ(0, bad);
+	close(fd);
+	munmap(buf, 4 * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/* One sender's life: connect, grant, maybe revoke, until killed. */
+static void sender_child(unsigned int peer, unsigned int seed)
+{
+	struct gnt_grant_reply r;
+	unsigned char *buf = grant_buf(4);
+	uint64_t c;
+	int fd;
+
+	srand(seed);
+	if (!buf)
+		_exit(1);
+	for (c = 1;; c++) {
+		fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+		if (fd < 0)
+			_exit(1);
+		switch (rand() % 3) {
+		case 0:
+			if (!req_grant(fd, buf, 4 * page_size,
+				       GNTSOCK_GRANT_WRITABLE, c, GR_XOR, 0, c))
+				get_reply(fd, &r);
+			break;
+		case 1:
+			if (!req_grant(fd, buf, page_size, 0, c, GR_HOLD, 0, 0))
+				get_reply(fd, &r);
+			ioctl(fd, GNTSOCK_IOC_REVOKE, &c);
+			break;
+		default:
+			if (!req_grant(fd, buf, 2 * page_size,
+				       GNTSOCK_GRANT_WRITABLE, c, GR_HOLD, 0, 0))
+				get_reply(fd, &r);
+		}
+		close(fd);
+	}
+}
+
+/* >= 200 random kill -9 of senders during grant traffic: nothing leaks. */
+TEST_F(grant, sender_kill_loop)
+{
+	int i, st;
+	pid_t pid;
+
+	NEED_PEER();
+	srand(getpid() ^ 0x5eed);
+	for (i = 0; i < KILL_LOOPS; i++) {
+		pid = fork();
+		ASSERT_LE(0, pid);
+		if (!pid)
+			sender_child(self->peer, rand());
+		usleep(rand() % 30000);
+		kill(pid, SIGKILL);
+		ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	}
+	EXPECT_IDLE(self->peer);
+}
+
+/* Must stay last: both kernels hold no grant. */
+TEST_F(grant, counters_idle)
+{
+	uint64_t v;
+
+	NEED_PEER();
+	EXPECT_IDLE(self->peer);
+	ASSERT_EQ(0, grants_get("violations", &v));
+	EXPECT_EQ(0, v);
+}
+
+TEST_HARNESS_MAIN
