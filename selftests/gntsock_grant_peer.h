@@ -26,6 +26,18 @@
  *		e3 = deferred of this domain's /proc/net/gntsock_grants.
  * GR_ORDER	read req.arg more bytes; val = the offset in them at which a
  *		grant arrived (~0 if none), e1 = grants seen; releases them.
+ * GR_RACE	the first half of the race test: answer at once (id), wait
+ *		up to 10 s for the revoke event, sleep req.arg ms, then try
+ *		to mmap the old grant; the outcome is kept under token
+ *		req.val: e1 = event type seen, e2 = errno of the late mmap
+ *		(0 if it mapped: then val = its first 8 bytes).
+ * GR_RACE_RESULT no grant: the outcome kept under token req.val (waits up
+ *		to 20 s for it).
+ * GR_GNTDEV_MAP no grant: the old mechanism, for the race's control. Answer
+ *		at once, sleep req.arg ms, then map grant reference
+ *		(req.val & 0xffffffff) of domain (req.val >> 32) with
+ *		/dev/xen/gntdev and answer again: e1 = errno of the map
+ *		ioctl, e2 = errno of mmap, val = the first 8 bytes mapped.
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
@@ -47,6 +59,9 @@ enum gnt_grant_op {
 	GR_COUNTS,
 	GR_ORDER,
 	GR_MAP_DIE,
+	GR_RACE,
+	GR_RACE_RESULT,
+	GR_GNTDEV_MAP,
 };
 
 struct gnt_grant_req {
@@ -80,6 +95,75 @@ _Static_assert(sizeof(struct gnt_grant_reply) == 32, "wire size");
 #include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/wait.h>
+#include <xen/sys/gntdev.h>
+
+#define GR_RACE_SLOTS	16
+static struct {
+	uint64_t token;
+	int done;
+	struct gnt_grant_reply r;
+} gr_race[GR_RACE_SLOTS];
+static pthread_mutex_t gr_race_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void gr_race_put(uint64_t token, const struct gnt_grant_reply *r)
+{
+	pthread_mutex_lock(&gr_race_lock);
+	gr_race[token % GR_RACE_SLOTS].token = token;
+	gr_race[token % GR_RACE_SLOTS].r = *r;
+	gr_race[token % GR_RACE_SLOTS].done = 1;
+	pthread_mutex_unlock(&gr_race_lock);
+}
+
+static int gr_race_get(uint64_t token, struct gnt_grant_reply *r)
+{
+	int i, found = 0;
+
+	for (i = 0; i < 200 && !found; i++) {
+		pthread_mutex_lock(&gr_race_lock);
+		if (gr_race[token % GR_RACE_SLOTS].done &&
+		    gr_race[token % GR_RACE_SLOTS].token == token) {
+			*r = gr_race[token % GR_RACE_SLOTS].r;
+			found = 1;
+		}
+		pthread_mutex_unlock(&gr_race_lock);
+		if (!found)
+			usleep(100000);
+	}
+	return found ? 0 : ETIMEDOUT;
+}
+
+/* The old way: map (domid, ref) with gntdev; first 8 bytes into r->val. */
+static void gr_gntdev_map(uint32_t domid, uint32_t ref,
+			  struct gnt_grant_reply *r)
+{
+	struct ioctl_gntdev_map_grant_ref map = {
+		.count = 1, .refs[0] = { .domid = domid, .ref = ref },
+	};
+	struct ioctl_gntdev_unmap_grant_ref unmap = { .count = 1 };
+	long ps = sysconf(_SC_PAGESIZE);
+	int fd = open("/dev/xen/gntdev", O_RDWR | O_CLOEXEC);
+	void *p;
+
+	if (fd < 0) {
+		r->err = errno;
+		return;
+	}
+	if (ioctl(fd, IOCTL_GNTDEV_MAP_GRANT_REF, &map)) {
+		r->e1 = errno;
+		close(fd);
+		return;
+	}
+	p = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, map.index);
+	if (p == MAP_FAILED) {
+		r->e2 = errno;
+	} else {
+		memcpy(&r->val, p, sizeof(r->val));
+		munmap(p, ps);
+	}
+	unmap.index = map.index;
+	ioctl(fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &unmap);
+	close(fd);
+}
 
 static __thread sigjmp_buf gr_jmp;
 static __thread volatile int gr_armed;
@@ -289,7 +373,8 @@ static int do_grant(int fd)
 		}
 		prot = PROT_READ | ((have && (gi.flags & GNTSOCK_GRANT_WRITABLE)) ?
 				    PROT_WRITE : 0);
-		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER) {
+		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER &&
+		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP) {
 			r.err = ENOENT;
 			goto reply;
 		}
@@ -414,6 +499,31 @@ static int do_grant(int fd)
 			r.e2 = gr_release(fd, gi.id);
 			break;
 		}
+		case GR_RACE:
+			if (send_all(fd, &r, sizeof(r)))
+				return -EPIPE;
+			memset(&r, 0, sizeof(r));
+			r.id = gi.id;
+			r.e1 = gr_wait_event(fd);
+			usleep(req.arg * 1000);
+			p = gr_map(fd, &gi, PROT_READ, &r.e2);
+			if (p) {
+				memcpy(&r.val, p, sizeof(r.val));
+				munmap(p, gi.len);
+			}
+			gr_release(fd, gi.id);
+			gr_race_put(req.val, &r);
+			continue;
+		case GR_RACE_RESULT:
+			r.err = gr_race_get(req.val, &r);
+			break;
+		case GR_GNTDEV_MAP:
+			if (send_all(fd, &r, sizeof(r)))
+				return -EPIPE;
+			usleep(req.arg * 1000);
+			gr_gntdev_map((uint32_t)(req.val >> 32),
+				      (uint32_t)req.val, &r);
+			break;
 		default:
 			r.err = EINVAL;
 			if (have)

@@ -16,6 +16,7 @@
 #include <linux/capability.h>
 
 #include "gntsock_util.h"
+#include <xen/sys/gntalloc.h>
 #include "gntsock_grant_peer.h"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wsign-compare"
@@ -27,6 +28,14 @@
 #define KILL_LOOPS	200
 
 static long page_size;
+
+static uint64_t test_token(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)getpid();
+}
 
 FIXTURE(grant) {
 	unsigned int peer;
@@ -586,6 +595,163 @@ TEST_F(grant, sender_kill_loop)
 		ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	}
 	EXPECT_IDLE(self->peer);
+}
+
+/*
+ * The race this interface exists for (design doc, steps 1-4), against
+ * AF_GNTSOCK: the sender C offers a grant, the receiver S learns its name
+ * and is "preempted"; C is killed; C's kernel ends the grant and reuses its
+ * references for new grants to S; S wakes up and tries to map the old
+ * grant. It must fail cleanly (ENOLINK), and what S maps later is only ever
+ * what was offered to it under that name.
+ */
+TEST_F(grant, race_late_map_fails)
+{
+	struct gnt_grant_reply r;
+	uint64_t token = test_token(), v0 = 0, v1 = 0;
+	unsigned char *buf;
+	int i, fd, pfd[2];
+	char c;
+	pid_t pid;
+
+	NEED_PEER();
+	ASSERT_EQ(0, pipe(pfd));
+	grants_get("revoked", &v0);
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {		/* C */
+		buf = grant_buf(1);
+		if (!buf)
+			_exit(1);
+		memcpy(buf, "OLD-DATA", 8);
+		fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S);
+		if (fd < 0 || req_grant(fd, buf, page_size, 0, 1, GR_RACE,
+					1500, token) || get_reply(fd, &r))
+			_exit(1);
+		c = 1;
+		if (write(pfd[1], &c, 1) != 1)
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	close(pfd[1]);
+	ASSERT_EQ(1, read(pfd[0], &c, 1)) TH_LOG("C never got its grant out");
+	close(pfd[0]);
+	/* Step 2: C dies while S sleeps. */
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, NULL, 0));
+	/* Step 3: the references are ended and reused for new grants to S,
+	 * which S maps and unmaps legitimately.
+	 */
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < 8; i++) {
+		memcpy(buf, "NEW-DATA", 8);
+		ASSERT_EQ(0, req_grant(fd, buf, page_size,
+				       GNTSOCK_GRANT_WRITABLE, 100 + i,
+				       GR_XOR, 0, i));
+		ASSERT_EQ(0, get_reply(fd, &r));
+		EXPECT_EQ(0, r.e1);
+	}
+	close(fd);
+	grants_get("revoked", &v1);
+	EXPECT_LE(v0 + 1, v1) TH_LOG("C's grant was not revoked");
+	/* Step 4: S wakes up and tries the old grant. */
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, gnt_send_all(fd, &(struct gnt_grant_req){
+			.op = GR_RACE_RESULT, .val = token }, 32, NULL));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	close(fd);
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, r.e1) TH_LOG("S saw no revoke");
+	EXPECT_EQ(ENOLINK, r.e2)
+		TH_LOG("late mmap of the dead grant: %s (read '%.8s')",
+		       strerror(r.e2), (char *)&r.val);
+	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/*
+ * Control: the same sequence with gntalloc/gntdev, where the grant
+ * reference travels as a number in user space. S's late map succeeds and
+ * shows a frame that was never offered to it under that reference: the
+ * old mechanism races.
+ */
+TEST_F(grant, race_control_gntalloc_gntdev_races)
+{
+	struct ioctl_gntalloc_alloc_gref a[65];
+	struct ioctl_gntalloc_dealloc_gref d;
+	struct sockaddr_gnt me;
+	socklen_t ml = sizeof(me);
+	struct gnt_grant_reply r;
+	struct gnt_grant_req req = { .op = GR_GNTDEV_MAP, .arg = 1500 };
+	uint32_t old_ref;
+	int ga, fd, i, n = 0, reused = -1;
+	void *p;
+
+	NEED_PEER();
+	ga = open("/dev/xen/gntalloc", O_RDWR | O_CLOEXEC);
+	ASSERT_LE(0, ga) TH_LOG("/dev/xen/gntalloc: %s", strerror(errno));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&me, &ml));
+	/* Step 1: C allocates grant X for S and tells S its number. */
+	memset(a, 0, sizeof(a));
+	a[0].domid = self->peer;
+	a[0].flags = GNTALLOC_FLAG_WRITABLE;
+	a[0].count = 1;
+	ASSERT_EQ(0, ioctl(ga, IOCTL_GNTALLOC_ALLOC_GREF, &a[0]));
+	p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, ga,
+		 a[0].index);
+	ASSERT_NE(MAP_FAILED, p);
+	memcpy(p, "OLD-DATA", 8);
+	old_ref = a[0].gref_ids[0];
+	req.val = (uint64_t)me.sgnt_domid << 32 | old_ref;
+	ASSERT_EQ(0, gnt_send_all(fd, &req, sizeof(req), NULL));
+	ASSERT_EQ(0, get_reply(fd, &r));	/* S has the number, sleeps */
+	/* Step 2: C is done with X; its kernel frees the reference. */
+	munmap(p, page_size);
+	d.index = a[0].index;
+	d.count = 1;
+	ASSERT_EQ(0, ioctl(ga, IOCTL_GNTALLOC_DEALLOC_GREF, &d));
+	/* Step 3: the reference is reused for another page granted to S. */
+	for (i = 1; i < 65 && reused < 0; i++) {
+		a[i].domid = self->peer;
+		a[i].flags = GNTALLOC_FLAG_WRITABLE;
+		a[i].count = 1;
+		if (ioctl(ga, IOCTL_GNTALLOC_ALLOC_GREF, &a[i]))
+			break;
+		n = i;
+		p = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED,
+			 ga, a[i].index);
+		if (p == MAP_FAILED)
+			break;
+		memcpy(p, "NEW-DATA", 8);
+		munmap(p, page_size);
+		if (a[i].gref_ids[0] == old_ref)
+			reused = i;
+	}
+	ASSERT_LE(1, reused) TH_LOG("reference %u was not reused in %d allocations",
+				    old_ref, n);
+	/* Step 4: S wakes up and maps "X". */
+	ASSERT_EQ(0, get_reply(fd, &r));
+	close(fd);
+	EXPECT_EQ(0, r.err) TH_LOG("peer: %s", strerror(r.err));
+	EXPECT_EQ(0, r.e1) TH_LOG("late gntdev map: %s", strerror(r.e1));
+	EXPECT_EQ(0, r.e2);
+	EXPECT_EQ(0, memcmp(&r.val, "NEW-DATA", 8))
+		TH_LOG("the late map read '%.8s'", (char *)&r.val);
+	TH_LOG("control: reference %u reused after %d allocations; the late map read '%.8s'",
+	       old_ref, reused, (char *)&r.val);
+	for (i = 1; i <= n; i++) {
+		d.index = a[i].index;
+		ioctl(ga, IOCTL_GNTALLOC_DEALLOC_GREF, &d);
+	}
+	close(ga);
 }
 
 /* Must stay last: both kernels hold no grant. */
