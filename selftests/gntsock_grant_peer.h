@@ -38,6 +38,10 @@
  *		(req.val & 0xffffffff) of domain (req.val >> 32) with
  *		/dev/xen/gntdev and answer again: e1 = errno of the map
  *		ioctl, e2 = errno of mmap, val = the first 8 bytes mapped.
+ * GR_STUBBORN	as GR_HOLD, but first tells this domain's kernel to ignore
+ *		the next revoke (module parameter fault_ignore_revoke), as an
+ *		uncooperative peer kernel would; e1 of the first answer is
+ *		the mmap errno, e3 the errno of setting the parameter.
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
@@ -62,6 +66,7 @@ enum gnt_grant_op {
 	GR_RACE,
 	GR_RACE_RESULT,
 	GR_GNTDEV_MAP,
+	GR_STUBBORN,
 };
 
 struct gnt_grant_req {
@@ -410,9 +415,19 @@ static int do_grant(int fd)
 			munmap(p, gi.len);
 			gr_release(fd, gi.id);
 			break;
+		case GR_STUBBORN: {
+			int f = open("/sys/module/gntsock/parameters/fault_ignore_revoke",
+				     O_WRONLY | O_CLOEXEC);
+
+			if (f < 0 || write(f, "1", 1) != 1)
+				r.e3 = errno;
+			if (f >= 0)
+				close(f);
+		}
+			/* fall through */
 		case GR_HOLD:
 		case GR_KEEP:
-			gr_hold(fd, &gi, req.op == GR_HOLD, &r);
+			gr_hold(fd, &gi, req.op != GR_KEEP, &r);
 			if (r.err == -1)
 				continue;
 			break;

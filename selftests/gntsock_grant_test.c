@@ -394,6 +394,55 @@ TEST_F(grant, close_revokes)
 	EXPECT_IDLE(self->peer);
 }
 
+/*
+ * A peer kernel that ignores the revoke: after revoke_timeout_ms the grant
+ * is quarantined (pinned, deferred, reported); once the peer finally
+ * unmaps, it is reclaimed and nothing is left.
+ */
+TEST_F(grant, quarantine_then_reclaim)
+{
+	unsigned int old_timeout = 0;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	uint64_t q0 = 0, q1 = 0, d = 0, rc0 = 0, rc1 = 0;
+	unsigned char *buf;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(2);
+	ASSERT_NE(NULL, buf);
+	grants_get("quarantined", &q0);
+	grants_get("reclaimed", &rc0);
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", 300, &old_timeout));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, 2 * page_size, GNTSOCK_GRANT_WRITABLE,
+			       42, GR_STUBBORN, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1);
+	ASSERT_EQ(0, r.e3) TH_LOG("peer could not set fault_ignore_revoke: %s",
+				  strerror(r.e3));
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &(uint64_t){ 42 }));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_QUARANTINED, ev.type);
+	EXPECT_EQ(42, ev.cookie);
+	grants_get("quarantined", &q1);
+	EXPECT_EQ(q0 + 1, q1);
+	grants_get("deferred", &d);
+	EXPECT_EQ(1, d);
+	/* The peer finally lets go: munmap and release. */
+	ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e2) TH_LOG("the mapping should still have worked");
+	EXPECT_EQ(0, r.flags);
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", old_timeout, NULL));
+	close(fd);
+	munmap(buf, 2 * page_size);
+	EXPECT_IDLE(self->peer);
+	grants_get("reclaimed", &rc1);
+	EXPECT_EQ(rc0 + 1, rc1);
+}
+
 /* The grant is ordered with the bytes it travels with. */
 TEST_F(grant, stream_ordering)
 {

@@ -20,6 +20,7 @@
  * on, never after a revoke, and every unmap is reported (GRANT_RELEASE
  * once the application released it, or at once after a revoke).
  */
+#include <linux/module.h>
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/hashtable.h>
@@ -84,6 +85,17 @@ struct gntsock_gin {
 };
 
 static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
+
+/*
+ * Testing the granter's quarantine end to end: writing N here (root only)
+ * makes this kernel ignore the next N GRANT_REVOKE messages, as a peer
+ * kernel that does not cooperate would. Reads back what is left.
+ */
+static int gntsock_fault_ignore_revoke;
+module_param_named(fault_ignore_revoke, gntsock_fault_ignore_revoke, int,
+		   0600);
+MODULE_PARM_DESC(fault_ignore_revoke,
+		 "testing: ignore the next N grant revokes from peers (0: off)");
 
 static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 {
@@ -587,6 +599,13 @@ void gntsock_grant_in_revoke(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	gin = gntsock_gin_find(link, h->grant_id);
+	if (gin && READ_ONCE(gntsock_fault_ignore_revoke) > 0) {
+		WRITE_ONCE(gntsock_fault_ignore_revoke,
+			   gntsock_fault_ignore_revoke - 1);
+		pr_info("gntsock: ignoring the revoke of grant %u from domain %u (fault_ignore_revoke)\n",
+			gin->id, link->peer);
+		gin = NULL;
+	}
 	if (gin)
 		gntsock_gin_kill(gin, true);
 	mutex_unlock(&gntsock_grant_lock);

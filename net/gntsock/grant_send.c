@@ -345,9 +345,19 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	g->cookie = req.cookie;
 	kref_get(&link->kref);
 	g->link = link;
-	n = pin_user_pages_fast(req.addr, npages,
-				FOLL_LONGTERM | (g->writable ? FOLL_WRITE : 0),
+	/*
+	 * Pin for writing even a read-only grant when we may: that breaks
+	 * copy-on-write (and never pins the shared zero page), so the peer
+	 * sees the very pages the process writes to.
+	 */
+	n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM | FOLL_WRITE,
 				g->pages);
+	if (n != npages && !g->writable) {
+		if (n > 0)
+			unpin_user_pages(g->pages, n);
+		n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM,
+					g->pages);
+	}
 	if (n != npages) {
 		if (n > 0)
 			unpin_user_pages(g->pages, n);
@@ -551,7 +561,13 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
-	if (!g || g->state == GOUT_QUARANTINED || g->release_flags) {
+	if (g && g->state == GOUT_QUARANTINED) {
+		/* A late answer: the peer unmapped after the timeout. */
+		if (gntsock_gout_end_access(g)) {
+			atomic64_inc(&gntsock_grant_stats.reclaimed);
+			gntsock_gout_finish(g, 0);
+		}
+	} else if (!g || g->release_flags) {
 		gntsock_grant_violation(link, g ? "release of a grant in the wrong state" :
 					"release of an unknown grant", h->grant_id);
 	} else if (g->sending) {
