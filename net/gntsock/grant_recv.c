@@ -86,8 +86,7 @@ struct gntsock_gin {
 
 static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
 
-/*
- * Testing the granter's quarantine end to end: writing N here (root only)
+/* Testing the granter's quarantine end to end: writing N here (root only)
  * makes this kernel ignore the next N GRANT_REVOKE messages, as a peer
  * kernel that does not cooperate would. Reads back what is left.
  */

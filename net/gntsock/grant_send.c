@@ -345,8 +345,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	g->cookie = req.cookie;
 	kref_get(&link->kref);
 	g->link = link;
-	/*
-	 * Pin for writing even a read-only grant when we may: that breaks
+	/* Pin for writing even a read-only grant when we may: that breaks
 	 * copy-on-write (and never pins the shared zero page), so the peer
 	 * sees the very pages the process writes to.
 	 */
