@@ -443,6 +443,70 @@ TEST_F(grant, quarantine_then_reclaim)
 	EXPECT_EQ(rc0 + 1, rc1);
 }
 
+static int run_link_tool(const char *op, unsigned int peer)
+{
+	const char *tool = getenv("GNTSOCK_LINK_TOOL");
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s 0 %u >/dev/null 2>&1", tool, op,
+		 peer);
+	return system(cmd);
+}
+
+/*
+ * dom0 removes the link under a mapped grant (GNTSOCK_LINK_TOOL set: dom0
+ * only): the receiver unmaps, the granter ends the grant (or quarantines
+ * it until the receiver has unmapped), then the link comes back.
+ */
+TEST_F(grant, link_teardown_ends_grants)
+{
+	struct gnt_link_info li;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	uint64_t out = 1, def = 1;
+	unsigned char *buf;
+	int64_t end;
+	int fd, ret;
+
+	NEED_PEER();
+	if (!getenv("GNTSOCK_LINK_TOOL"))
+		SKIP(return, "GNTSOCK_LINK_TOOL not set (dom0 only)");
+	buf = grant_buf(4);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, 4 * page_size, GNTSOCK_GRANT_WRITABLE,
+			       9, GR_HOLD, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1);
+	ASSERT_EQ(0, run_link_tool("del", self->peer));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_TRUE(ev.type == GNTSOCK_EV_REVOKED ||
+		    ev.type == GNTSOCK_EV_QUARANTINED)
+		TH_LOG("event %u", ev.type);
+	EXPECT_EQ(9, ev.cookie);
+	end = gnt_now_ms() + 15000;
+	while ((out || def) && gnt_now_ms() < end) {
+		grants_get("out_grants", &out);
+		grants_get("deferred", &def);
+		gnt_sleep_ms(100);
+	}
+	EXPECT_EQ(0, out);
+	EXPECT_EQ(0, def);
+	close(fd);
+	ASSERT_EQ(0, run_link_tool("add", self->peer));
+	ret = gnt_wait_link_state(self->peer, "connected", 60000, &li);
+	ASSERT_EQ(0, ret) TH_LOG("link not back 60 s after re-adding");
+	end = gnt_now_ms() + 30000;
+	while ((fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
+		gnt_sleep_ms(250);
+	ASSERT_LE(0, fd);
+	close(fd);
+	munmap(buf, 4 * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
 /* The grant is ordered with the bytes it travels with. */
 TEST_F(grant, stream_ordering)
 {

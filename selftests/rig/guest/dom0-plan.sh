@@ -156,7 +156,7 @@ s_grant() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	_rc=0
 	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" \
-		"$GBIN/gntsock_grant_test" || _rc=1
+		GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
 	domu_cmd "$D1" grant "$D2" || { say "domU1 grant run status $?"; _rc=1; }
 	return $_rc
 }
