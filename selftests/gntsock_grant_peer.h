@@ -193,6 +193,47 @@ static void gr_install_handlers(void)
 	sigaction(SIGBUS, &sa, NULL);
 }
 
+/*
+ * Checksum (and fill with the pattern of @seed if @fill) a mapping that
+ * its granter may revoke under us (SIGBUS): the responder must survive its
+ * peers. Returns the signal raised, or 0.
+ */
+#pragma GCC diagnostic push
+/* After a longjmp only the signal number is used. */
+#pragma GCC diagnostic ignored "-Wclobbered"
+static __attribute__((noinline)) int gr_safe_fnv(unsigned char *p, size_t len, int fill, uint64_t seed,
+		       uint64_t *out)
+{
+	int sig = sigsetjmp(gr_jmp, 1);
+
+	if (sig) {
+		gr_armed = 0;
+		return sig;
+	}
+	gr_armed = 1;
+	*out = gnt_fnv1a64(GNT_FNV1A64_INIT, p, len);
+	if (fill)
+		gnt_pattern_fill(seed, 0, p, len);
+	gr_armed = 0;
+	return 0;
+}
+
+static __attribute__((noinline)) int gr_safe_copy8(const unsigned char *p,
+						    uint64_t *out)
+{
+	int sig = sigsetjmp(gr_jmp, 1);
+
+	if (sig) {
+		gr_armed = 0;
+		return sig;
+	}
+	gr_armed = 1;
+	memcpy(out, p, sizeof(*out));
+	gr_armed = 0;
+	return 0;
+}
+#pragma GCC diagnostic pop
+
 /* Touch @p (write if @wr); the signal it raised, or 0. */
 static int gr_touch(volatile unsigned char *p, int wr)
 {
@@ -327,7 +368,7 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 	if (map) {
 		p = gr_map(fd, gi, prot, &r->e1);
 		if (p)
-			r->val = gnt_fnv1a64(GNT_FNV1A64_INIT, p, gi->len);
+			r->e2 = gr_safe_fnv(p, gi->len, 0, 0, &r->val);
 	}
 	if (send_all(fd, r, sizeof(*r)))
 		goto out;
@@ -389,9 +430,10 @@ static int do_grant(int fd)
 			p = gr_map(fd, &gi, req.op == GR_READ ? PROT_READ : prot,
 				   &r.e1);
 			if (p) {
-				r.val = gnt_fnv1a64(GNT_FNV1A64_INIT, p, gi.len);
-				if (req.op == GR_XOR && (prot & PROT_WRITE))
-					gnt_pattern_fill(req.val, 0, p, gi.len);
+				r.e3 = gr_safe_fnv(p, gi.len,
+						   req.op == GR_XOR &&
+						   (prot & PROT_WRITE),
+						   req.val, &r.val);
 				munmap(p, gi.len);
 			}
 			r.e2 = gr_release(fd, gi.id);
@@ -411,7 +453,7 @@ static int do_grant(int fd)
 			r.e2 = mprotect(p, gi.len, PROT_READ | PROT_WRITE) ?
 				errno : 0;
 			r.e3 = gr_touch(p, 1);
-			r.val = gnt_fnv1a64(GNT_FNV1A64_INIT, p, gi.len);
+			gr_safe_fnv(p, gi.len, 0, 0, &r.val);
 			munmap(p, gi.len);
 			gr_release(fd, gi.id);
 			break;
@@ -523,7 +565,7 @@ static int do_grant(int fd)
 			usleep(req.arg * 1000);
 			p = gr_map(fd, &gi, PROT_READ, &r.e2);
 			if (p) {
-				memcpy(&r.val, p, sizeof(r.val));
+				r.e3 = gr_safe_copy8(p, &r.val);
 				munmap(p, gi.len);
 			}
 			gr_release(fd, gi.id);

@@ -190,12 +190,11 @@ bool gntsock_gout_end_access(struct gntsock_gout *g)
 	for (i = 0; i < g->npages; i++) {
 		if (!g->refs[i])
 			continue;
-		if (gnttab_end_foreign_access_ref(g->refs[i])) {
-			gnttab_free_grant_reference(g->refs[i]);
+		/* Ends and frees the reference, quietly if still mapped. */
+		if (gnttab_try_end_foreign_access(g->refs[i]))
 			g->refs[i] = 0;
-		} else {
+		else
 			all = false;
-		}
 	}
 	return all;
 }
@@ -720,9 +719,7 @@ void gntsock_grant_out_exit(void)
 		for (i = 0; i < g->npages; i++) {
 			if (!g->refs[i])
 				continue;
-			if (gnttab_end_foreign_access_ref(g->refs[i])) {
-				gnttab_free_grant_reference(g->refs[i]);
-			} else {
+			if (!gnttab_try_end_foreign_access(g->refs[i])) {
 				get_page(g->pages[i]);
 				gnttab_end_foreign_access(g->refs[i], g->pages[i]);
 				pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",

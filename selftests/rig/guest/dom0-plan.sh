@@ -158,7 +158,7 @@ xen_active_grants() {
 	xl dmesg 2>/dev/null | awk '
 		/gnttab_usage_print_all \[ key/ { n = 0; on = 1; next }
 		/gnttab_usage_print_all \] done/ { on = 0; last = n; next }
-		on && /\) +\[ *[0-9]+\] / { n++ }
+		on && /^\(XEN\) \[0x[0-9a-f]+\] / { n++ }
 		END { print last + 0 }'
 }
 
