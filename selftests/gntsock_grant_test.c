@@ -232,7 +232,7 @@ static int wait_idle(unsigned int peer, int timeout_ms, char *why, size_t wl)
 	} while (0)
 
 /* A writable grant: the peer reads what we wrote and writes back. */
-TEST_F(grant, writable_round_trip)
+TEST_F_TIMEOUT(grant, writable_round_trip, 60)
 {
 	size_t pages = 4, len = pages * page_size;
 	struct gntsock_grant_event ev;
@@ -283,7 +283,7 @@ TEST_F(grant, writable_round_trip)
 }
 
 /* A read-only grant cannot be written by the peer. */
-TEST_F(grant, readonly_enforced)
+TEST_F_TIMEOUT(grant, readonly_enforced, 60)
 {
 	size_t len = 2 * page_size;
 	struct gntsock_grant_event ev;
@@ -361,20 +361,20 @@ static void revoke_case(struct __test_metadata *_metadata, unsigned int peer,
 	EXPECT_IDLE(peer);
 }
 
-TEST_F(grant, revoke_while_mapped)
+TEST_F_TIMEOUT(grant, revoke_while_mapped, 60)
 {
 	NEED_PEER();
 	revoke_case(_metadata, self->peer, true);
 }
 
-TEST_F(grant, revoke_while_unmapped)
+TEST_F_TIMEOUT(grant, revoke_while_unmapped, 60)
 {
 	NEED_PEER();
 	revoke_case(_metadata, self->peer, false);
 }
 
 /* Closing the sending socket revokes what the peer still maps. */
-TEST_F(grant, close_revokes)
+TEST_F_TIMEOUT(grant, close_revokes, 60)
 {
 	struct gnt_grant_reply r;
 	unsigned char *buf;
@@ -399,7 +399,7 @@ TEST_F(grant, close_revokes)
  * is quarantined (pinned, deferred, reported); once the peer finally
  * unmaps, it is reclaimed and nothing is left.
  */
-TEST_F(grant, quarantine_then_reclaim)
+TEST_F_TIMEOUT(grant, quarantine_then_reclaim, 120)
 {
 	unsigned int old_timeout = 0;
 	struct gntsock_grant_event ev;
@@ -458,7 +458,7 @@ static int run_link_tool(const char *op, unsigned int peer)
  * only): the receiver unmaps, the granter ends the grant (or quarantines
  * it until the receiver has unmapped), then the link comes back.
  */
-TEST_F(grant, link_teardown_ends_grants)
+TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 {
 	struct gnt_link_info li;
 	struct gntsock_grant_event ev;
@@ -508,7 +508,7 @@ TEST_F(grant, link_teardown_ends_grants)
 }
 
 /* The grant is ordered with the bytes it travels with. */
-TEST_F(grant, stream_ordering)
+TEST_F_TIMEOUT(grant, stream_ordering, 60)
 {
 	unsigned char data[250], *buf;
 	struct gnt_grant_reply r;
@@ -550,7 +550,7 @@ static int drop_cap_ipc_lock(void)
 }
 
 /* Bad requests and policy: clear errnos, nothing in flight lost. */
-TEST_F(grant, errors_and_limits)
+TEST_F_TIMEOUT(grant, errors_and_limits, 120)
 {
 	struct gntsock_grant_event ev;
 	struct gnt_grant_req req = { .op = GR_READ };
@@ -625,7 +625,7 @@ TEST_F(grant, errors_and_limits)
 }
 
 /* Kill -9 the receiving process while it maps, many times. */
-TEST_F(grant, receiver_killed_while_mapped)
+TEST_F_TIMEOUT(grant, receiver_killed_while_mapped, 120)
 {
 	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
@@ -690,15 +690,42 @@ static void sender_child(unsigned int peer, unsigned int seed)
 	}
 }
 
-/* >= 200 random kill -9 of senders during grant traffic: nothing leaks. */
-TEST_F(grant, sender_kill_loop)
+/*
+ * >= 200 random kill -9 during grant traffic, of a sender here (a child
+ * granting in a loop, killed after a random delay) or of a receiver there
+ * (GR_MAP_DIE: a child of the responder that maps our grant, killed after
+ * a random delay): nothing leaks in either kernel.
+ */
+TEST_F_TIMEOUT(grant, kill_loop, 600)
 {
-	int i, st;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	int i, st, fd, senders = 0, receivers = 0, bad = 0;
+	unsigned char *buf;
 	pid_t pid;
 
 	NEED_PEER();
+	buf = grant_buf(2);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
 	srand(getpid() ^ 0x5eed);
 	for (i = 0; i < KILL_LOOPS; i++) {
+		if (rand() % 2) {
+			receivers++;
+			ASSERT_EQ(0, req_grant(fd, buf, 2 * page_size,
+					       GNTSOCK_GRANT_WRITABLE, i,
+					       GR_MAP_DIE, rand() % 20000, 0));
+			ASSERT_EQ(0, get_reply(fd, &r));
+			if (r.err || r.e1 || r.e2)
+				bad++;
+			ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+			if (ev.type != GNTSOCK_EV_RELEASED ||
+			    ev.cookie != (uint64_t)i)
+				bad++;
+			continue;
+		}
+		senders++;
 		pid = fork();
 		ASSERT_LE(0, pid);
 		if (!pid)
@@ -707,6 +734,10 @@ TEST_F(grant, sender_kill_loop)
 		kill(pid, SIGKILL);
 		ASSERT_EQ(pid, waitpid(pid, &st, 0));
 	}
+	TH_LOG("killed %d senders and %d receivers", senders, receivers);
+	EXPECT_EQ(0, bad);
+	close(fd);
+	munmap(buf, 2 * page_size);
 	EXPECT_IDLE(self->peer);
 }
 
@@ -718,7 +749,7 @@ TEST_F(grant, sender_kill_loop)
  * grant. It must fail cleanly (ENOLINK), and what S maps later is only ever
  * what was offered to it under that name.
  */
-TEST_F(grant, race_late_map_fails)
+TEST_F_TIMEOUT(grant, race_late_map_fails, 120)
 {
 	struct gnt_grant_reply r;
 	uint64_t token = test_token(), v0 = 0, v1 = 0;
@@ -794,7 +825,7 @@ TEST_F(grant, race_late_map_fails)
  * shows a frame that was never offered to it under that reference: the
  * old mechanism races.
  */
-TEST_F(grant, race_control_gntalloc_gntdev_races)
+TEST_F_TIMEOUT(grant, race_control_gntalloc_gntdev_races, 120)
 {
 	struct ioctl_gntalloc_alloc_gref a[65];
 	struct ioctl_gntalloc_dealloc_gref d;
@@ -868,7 +899,7 @@ TEST_F(grant, race_control_gntalloc_gntdev_races)
 }
 
 /* Must stay last: both kernels hold no grant. */
-TEST_F(grant, counters_idle)
+TEST_F_TIMEOUT(grant, counters_idle, 60)
 {
 	uint64_t v;
 
