@@ -18,7 +18,10 @@
 #include <stdatomic.h>
 #include <sys/wait.h>
 
+#include <sys/mman.h>
+
 #include "gntsock_util.h"
+#include "gntsock_grant_peer.h"
 /*
  * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
  * unused; as the kernel's own W=1 build, don't warn about those.
@@ -599,6 +602,77 @@ TEST_F_TIMEOUT(dom0, link_del_resets_connections, 300)
 	ASSERT_EQ(0, gnt_send_all(fd, buf, sizeof(buf), NULL));
 	ASSERT_EQ(0, gnt_recv_all(fd, buf, sizeof(buf), NULL));
 	close(fd);
+}
+
+/* The grants' counters of this kernel (/proc/net/gntsock_grants). */
+static int grants_stat(const char *key, uint64_t *val)
+{
+	char buf[8192];
+	int ret = gnt_read_file("/proc/net/gntsock_grants", buf, sizeof(buf));
+
+	return ret ? ret : gnt_parse_stat(buf, key, val);
+}
+
+/*
+ * xl destroy of a domain that maps one of our grants: dom0's grant ends
+ * (quarantined until Xen drops the dead domain's mappings, then reclaimed)
+ * and no page stays pinned or deferred.
+ */
+TEST_F_TIMEOUT(dom0, destroy_with_mapped_grant, 300)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	union {
+		char b[CMSG_SPACE(sizeof(struct gntsock_grant_send))];
+		struct cmsghdr align;
+	} u;
+	struct gnt_grant_req req = { .op = GR_HOLD };
+	struct gnt_grant_reply r;
+	struct gntsock_grant_send gs = {
+		.len = 4 * ps, .flags = GNTSOCK_GRANT_WRITABLE, .cookie = 3,
+	};
+	struct iovec iov = { &req, sizeof(req) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.b, .msg_controllen = sizeof(u.b),
+	};
+	struct cmsghdr *c;
+	uint64_t out = 1, def = 1;
+	void *buf;
+	int64_t end;
+	int fd;
+
+	NEED_DOMU();
+	buf = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	gs.addr = (uintptr_t)buf;
+	memset(&u, 0, sizeof(u));
+	c = CMSG_FIRSTHDR(&m);
+	c->cmsg_level = SOL_GNTSOCK;
+	c->cmsg_type = GNTSOCK_CMSG_GRANT;
+	c->cmsg_len = CMSG_LEN(sizeof(gs));
+	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to GRANT: %s", strerror(-fd));
+	ASSERT_EQ((ssize_t)sizeof(req), sendmsg(fd, &m, MSG_NOSIGNAL));
+	ASSERT_EQ(0, gnt_recv_all(fd, &r, sizeof(r), NULL));
+	ASSERT_EQ(0, r.e1) TH_LOG("the domain did not map: %s",
+				  strerror(r.e1));
+	ASSERT_EQ(0, grants_stat("out_grants", &out));
+	ASSERT_EQ(1ULL, (unsigned long long)out);
+
+	destroy_domu(_metadata, self);
+	end = gnt_now_ms() + 30000;
+	while ((out || def) && gnt_now_ms() < end) {
+		ASSERT_EQ(0, grants_stat("out_grants", &out));
+		ASSERT_EQ(0, grants_stat("deferred", &def));
+		gnt_sleep_ms(200);
+	}
+	EXPECT_EQ(0ULL, (unsigned long long)out) TH_LOG("grant still held 30 s after the destroy");
+	EXPECT_EQ(0ULL, (unsigned long long)def) TH_LOG("grant still deferred 30 s after the destroy");
+	close(fd);
+	munmap(buf, 4 * ps);
+	check_aftermath(_metadata, self);
 }
 
 TEST_HARNESS_MAIN

@@ -36,6 +36,7 @@
 #include <linux/gntsock.h>
 
 #include "gntsock_peer.h"
+#include "gntsock_grant_peer.h"
 
 #define BUF_SIZE		65536
 #define MAX_CONNS		1024
@@ -57,6 +58,7 @@ enum service {
 	SVC_SEQ_ECHO,
 	SVC_SEQ_SOURCE,
 	SVC_SEQ_HOLD,
+	SVC_GRANT,
 };
 
 struct service_def {
@@ -77,6 +79,7 @@ static const struct service_def services[GNTSOCK_PEER_NR_SERVICES] = {
 	{ SVC_SEQ_ECHO,		"seq_echo",	GNTSOCK_PEER_PORT_SEQ_ECHO },
 	{ SVC_SEQ_SOURCE,	"seq_source",	GNTSOCK_PEER_PORT_SEQ_SOURCE },
 	{ SVC_SEQ_HOLD,		"seq_hold",	GNTSOCK_PEER_PORT_SEQ_HOLD },
+	{ SVC_GRANT,		"grant",	GNTSOCK_PEER_PORT_GRANT },
 };
 
 /* Socket type a service listens with. */
@@ -452,6 +455,9 @@ static int do_connect_back(struct conn *c, char *buf)
 	return ret;
 }
 
+#define GNT_GRANT_RESPONDER
+#include "gntsock_grant_peer.h"
+
 static void *conn_thread(void *arg)
 {
 	struct conn *c = arg;
@@ -497,6 +503,9 @@ static void *conn_thread(void *arg)
 		break;
 	case SVC_SEQ_HOLD:
 		ret = do_hold(c->fd);
+		break;
+	case SVC_GRANT:
+		ret = do_grant(c->fd);
 		break;
 	}
 out:

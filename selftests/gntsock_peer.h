@@ -58,8 +58,9 @@
 #define GNTSOCK_PEER_PORT_SEQ_ECHO	5010
 #define GNTSOCK_PEER_PORT_SEQ_SOURCE	5011
 #define GNTSOCK_PEER_PORT_SEQ_HOLD	5012
-#define GNTSOCK_PEER_NR_SERVICES	10
+#define GNTSOCK_PEER_NR_SERVICES	11	/* with GRANT, gntsock_grant_peer.h */
 #define GNTSOCK_PEER_PORT_UNUSED	5999
+/* 5020-5029: grant services, gntsock_grant_peer.h */
 
 #define GNTSOCK_PEER_SLOW_CHUNK		4096	/* bytes per read */
 #define GNTSOCK_PEER_SLOW_SLEEP_US	5000	/* sleep between reads */

@@ -29,11 +29,13 @@
 #include <net/sock.h>
 
 #include "gntsock.h"
+#include "grant.h"
 
 /**
  * struct gntsock_rxbuf - one received RW payload waiting for the reader
  * @node: entry in gntsock_sock.rx_queue
- * @len: payload bytes (zero for an empty SEQPACKET record)
+ * @grant: a grant that arrived here, ordered with the data (@len 0)
+ * @len: payload bytes (zero for an empty SEQPACKET record or a grant)
  * @off: bytes already read
  * @flags: the message's GNTSOCK_RW_* flags (SEQPACKET record boundaries)
  * @data: the payload
@@ -44,6 +46,7 @@
  */
 struct gntsock_rxbuf {
 	struct list_head node;
+	struct gntsock_gin *grant;
 	u32 len;
 	u32 off;
 	u16 flags;
@@ -83,6 +86,7 @@ struct gntsock_rxbuf {
  * @connect_timeout: jiffies connect() waits
  * @tx_mutex: one sender at a time, so a record is never interleaved with
  *	another writer's bytes; taken before lock_sock()
+ * @grants: grants sent and received (grant.h)
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -112,6 +116,7 @@ struct gntsock_sock {
 	struct list_head accept_node;
 	long connect_timeout;
 	struct mutex tx_mutex;		/* one sender */
+	struct gntsock_grants grants;
 };
 
 /* Longest a non-blocking send with credit waits for the peer kernel to drain
@@ -339,6 +344,8 @@ static void gntsock_purge_rx(struct gntsock_sock *vsk)
 
 	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
 		list_del(&b->node);
+		if (b->grant)
+			gntsock_grant_in_drop(b->grant);
 		kvfree(b);
 	}
 	vsk->rx_bytes = 0;
@@ -366,6 +373,7 @@ static void gntsock_destruct(struct sock *sk)
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
 	gntsock_purge_rx(vsk);
+	gntsock_grant_sock_destruct(sk);
 	gntsock_set_link(vsk, NULL);
 	atomic_dec(&gntsock_stats.sockets);
 }
@@ -392,6 +400,7 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	mutex_init(&vsk->tx_mutex);
+	gntsock_grants_init(&vsk->grants);
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
 	vsk->buf_alloc_max = vsk->buf_alloc;
 	vsk->connect_timeout = 2 * HZ;
@@ -516,6 +525,29 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		sk->sk_data_ready(sk);
 }
 
+/* A GRANT message: queue the grant in order with the data (grant.h). */
+static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
+			       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_sock *vsk = sk ? gntsock_sk(sk) : NULL;
+	struct gntsock_rxbuf *b;
+	bool accept = sk && sk->sk_state == TCP_ESTABLISHED &&
+		      !(sk->sk_shutdown & RCV_SHUTDOWN) &&
+		      !sock_flag(sk, SOCK_DEAD);
+	struct gntsock_gin *gin;
+
+	b = accept ? kvzalloc(sizeof(*b), GFP_KERNEL) : NULL;
+	gin = gntsock_grant_in_new(link, sk, vsk ? &vsk->grants : NULL, h,
+				   accept && b);
+	if (!gin) {
+		kvfree(b);
+		return;
+	}
+	b->grant = gin;
+	list_add_tail(&b->node, &vsk->rx_queue);
+	sk->sk_data_ready(sk);
+}
+
 /**
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
@@ -533,6 +565,8 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		gntsock_recv_request(link, h);
 		return;
 	}
+	if (gntsock_grant_link_msg(link, h))
+		return;
 	spin_lock_bh(&gntsock_table_lock);
 	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
 	if (vsk) {
@@ -545,7 +579,10 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		 * have: tell the peer. Credit and shutdown messages carry
 		 * nothing that could be lost (they arrive after a close).
 		 */
-		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE)
+		if (h->op == GNTSOCK_OP_GRANT)
+			gntsock_recv_grant(link, NULL, h);
+		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
+		    h->op == GNTSOCK_OP_GRANT)
 			gntsock_reply_rst(link, h);
 		return;
 	}
@@ -590,6 +627,9 @@ void gntsock_sock_recv(struct gntsock_link *link,
 	case GNTSOCK_OP_RW:
 		gntsock_recv_rw(link, sk, h);
 		break;
+	case GNTSOCK_OP_GRANT:
+		gntsock_recv_grant(link, sk, h);
+		break;
 	case GNTSOCK_OP_CREDIT_UPDATE:
 		sk->sk_write_space(sk);
 		break;
@@ -616,6 +656,7 @@ void gntsock_sock_link_down(struct gntsock_link *link)
 	struct sock *sk;
 	int bkt;
 
+	gntsock_grant_link_down(link);
 	for (;;) {
 		sk = NULL;
 		spin_lock_bh(&gntsock_table_lock);
@@ -934,7 +975,8 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	__poll_t mask = 0;
 
 	sock_poll_wait(file, sock, wait);
-	if (READ_ONCE(sk->sk_err))
+	if (READ_ONCE(sk->sk_err) ||
+	    !skb_queue_empty_lockless(&sk->sk_error_queue))
 		mask |= EPOLLERR;
 	if (shut == SHUTDOWN_MASK ||
 	    ((shut & SEND_SHUTDOWN) && (peer_shut & GNTSOCK_SHUT_SEND)))
@@ -1061,6 +1103,53 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
 	}
 }
 
+/*
+ * sendmsg()'s grant cmsg (grant.h): pin and grant, then put the GRANT
+ * message in the ring right before the data it travels with. lock_sock held.
+ */
+static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
+			      long *timeo)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_msg_hdr h;
+	struct gntsock_gout *g;
+	long left;
+	int err, kick;
+
+	err = gntsock_send_check(sk);
+	if (err)
+		return err;
+	if (!len)
+		return -EINVAL;
+	err = gntsock_grant_prepare(sk, &vsk->grants, vsk->link, msg, &g);
+	if (err || !g)
+		return err;
+	for (;;) {
+		kick = atomic_read(&vsk->link->tx_kick);
+		gntsock_fill_hdr(vsk, &h, GNTSOCK_OP_GRANT);
+		err = gntsock_grant_put(vsk->link, &h, g);
+		if (err != -ENOSPC)
+			break;
+		release_sock(sk);
+		left = gntsock_wait_ring(vsk->link, kick,
+					 *timeo ? *timeo : GNTSOCK_RING_WAIT);
+		lock_sock(sk);
+		err = left < 0 ? sock_intr_errno(*timeo) : left ? 0 : -EAGAIN;
+		if (!err)
+			err = gntsock_send_check(sk);
+		if (err)
+			break;
+		if (*timeo)
+			*timeo = left;
+	}
+	if (err) {
+		gntsock_grant_abort(g);
+		return err;
+	}
+	gntsock_grant_committed(g);
+	return 0;
+}
+
 /* SOCK_SEQPACKET: a record is copied in whole first (a bad user buffer
  * fails before anything is sent), waits for credit for all of it, then goes
  * out as fragments of at most the link's max_payload, the last one flagged
@@ -1101,6 +1190,12 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 	err = gntsock_seq_wait_credit(sk, gntsock_rw_charge(len), &timeo);
 	if (err)
 		goto out;
+	if (msg->msg_controllen) {
+		/* The GRANT goes right before the record it travels with. */
+		err = gntsock_send_grant(sk, msg, len, &timeo);
+		if (err)
+			goto out;
+	}
 	link = vsk->link;
 	src.p = kbuf;
 	do {
@@ -1168,6 +1263,11 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		goto out;
 	}
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
+	if (msg->msg_controllen) {
+		err = gntsock_send_grant(sk, msg, len, &timeo);
+		if (err)
+			goto out;
+	}
 	while (total < len) {
 		u32 credit, chunk;
 		int kick;
@@ -1279,15 +1379,32 @@ static bool gntsock_rx_done(struct sock *sk)
 	       (gntsock_sk(sk)->peer_shutdown & GNTSOCK_SHUT_SEND);
 }
 
-/* Copy up to @len queued bytes; consume them unless peeking. */
+/*
+ * Copy up to @len queued bytes; consume them unless peeking. A grant is
+ * delivered (as a cmsg) only before any byte of this call: *@stop is set
+ * when a grant ends what this call may return.
+ */
 static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
-			   size_t len, bool peek)
+			   size_t len, bool peek, size_t done, bool *stop)
 {
 	struct gntsock_rxbuf *b, *tmp;
 	size_t copied = 0;
 
 	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
 		size_t n = min_t(size_t, len - copied, b->len - b->off);
+
+		if (b->grant) {
+			if (peek)
+				continue;
+			if (copied || done) {
+				*stop = true;
+				break;
+			}
+			list_del(&b->node);
+			gntsock_grant_in_deliver(b->grant, msg);
+			kvfree(b);
+			continue;
+		}
 
 		if (!n)
 			break;
@@ -1353,6 +1470,8 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	list_for_each_entry(b, &vsk->rx_queue, node) {
 		size_t n = min_t(size_t, len - copied, b->len);
 
+		if (b->grant)	/* delivered below, once the bytes are out */
+			continue;
 		if (n && copy_to_iter(b->data, n, &msg->msg_iter) != n)
 			return -EFAULT;
 		copied += n;
@@ -1366,6 +1485,13 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 		list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
 			bool last = b->flags & GNTSOCK_RW_EOM;
 
+			if (b->grant) {
+				/* Sent right before the record's bytes. */
+				list_del(&b->node);
+				gntsock_grant_in_deliver(b->grant, msg);
+				kvfree(b);
+				continue;
+			}
 			charge += gntsock_rw_charge(b->len);
 			list_del(&b->node);
 			kvfree(b);
@@ -1393,10 +1519,13 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	bool peek = flags & MSG_PEEK;
 	size_t copied = 0;
 	int target, err = 0, n;
+	bool stop = false;
 	long timeo;
 
-	if (flags & (MSG_OOB | MSG_ERRQUEUE))
+	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
+	if (flags & MSG_ERRQUEUE)
+		return gntsock_grant_recv_errqueue(sk, msg);
 	lock_sock(sk);
 	if (sk->sk_state == TCP_LISTEN ||
 	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
@@ -1415,13 +1544,14 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
 		if (!list_empty(&vsk->rx_queue)) {
-			n = gntsock_copy_rx(vsk, msg, len - copied, peek);
+			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
+					    copied, &stop);
 			if (n < 0) {
 				err = n;
 				break;
 			}
 			copied += n;
-			if (peek || copied >= target)
+			if (peek || stop || copied >= target)
 				break;
 			continue;
 		}
@@ -1496,6 +1626,7 @@ static void gntsock_close_locked(struct sock *sk)
 	sk->sk_state = TCP_CLOSE;
 	sk->sk_shutdown = SHUTDOWN_MASK;
 	sock_orphan(sk);
+	gntsock_grant_sock_close(&vsk->grants);
 	gntsock_purge_rx(vsk);
 }
 
@@ -1678,9 +1809,19 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 {
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u64 cookie;
+	u32 id;
 	int n;
 
 	switch (cmd) {
+	case GNTSOCK_IOC_REVOKE:
+		if (copy_from_user(&cookie, (void __user *)arg, sizeof(cookie)))
+			return -EFAULT;
+		return gntsock_grant_revoke_cookie(sk, &vsk->grants, cookie);
+	case GNTSOCK_IOC_RELEASE:
+		if (get_user(id, (u32 __user *)arg))
+			return -EFAULT;
+		return gntsock_grant_release_id(&vsk->grants, id);
 	case SIOCINQ:
 		lock_sock(sk);
 		n = vsk->rx_bytes;
@@ -1696,6 +1837,15 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 		return -ENOIOCTLCMD;
 	}
 	return put_user(n, (int __user *)arg);
+}
+
+/* mmap(2) of a received grant (grant_recv.c). */
+static int gntsock_mmap(struct file *file, struct socket *sock,
+			struct vm_area_struct *vma)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sock->sk);
+
+	return gntsock_grant_mmap(sock->sk, &vsk->grants, vma);
 }
 
 static const struct proto_ops gntsock_stream_ops = {
@@ -1715,7 +1865,7 @@ static const struct proto_ops gntsock_stream_ops = {
 	.getsockopt = gntsock_getsockopt,
 	.sendmsg = gntsock_sendmsg,
 	.recvmsg = gntsock_recvmsg,
-	.mmap = sock_no_mmap,
+	.mmap = gntsock_mmap,
 	.set_rcvlowat = gntsock_set_rcvlowat,
 };
 

@@ -306,7 +306,7 @@ int gntsock_link_send(struct gntsock_link *link,
 	if (unlikely(READ_ONCE(gntsock_fault_peer) == link->peer) && h->len &&
 	    cmpxchg(&gntsock_fault_peer, link->peer, -1) == link->peer) {
 		bad = *h;
-		bad.reserved1 = 0xbad;
+		bad.reserved0 = 0xbad;
 		h = &bad;
 		pr_info("gntsock: link to domain %u: sending a corrupt message (fault_inject_peer)\n",
 			link->peer);

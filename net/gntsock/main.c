@@ -11,6 +11,7 @@
 #include <xen/xen.h>
 
 #include "gntsock.h"
+#include "grant.h"
 
 struct gntsock_stats gntsock_stats;
 struct workqueue_struct *gntsock_wq;
@@ -24,9 +25,12 @@ static int __init gntsock_init(void)
 	gntsock_wq = alloc_workqueue("gntsock", 0, 0);
 	if (!gntsock_wq)
 		return -ENOMEM;
-	err = gntsock_sock_register();
+	err = gntsock_grant_init();
 	if (err)
 		goto err_wq;
+	err = gntsock_sock_register();
+	if (err)
+		goto err_grant;
 	err = gntsock_proc_init();
 	if (err)
 		goto err_sock;
@@ -41,6 +45,8 @@ err_proc:
 	gntsock_proc_exit();
 err_sock:
 	gntsock_sock_unregister();
+err_grant:
+	gntsock_grant_exit();
 err_wq:
 	destroy_workqueue(gntsock_wq);
 	return err;
@@ -51,6 +57,7 @@ static void __exit gntsock_exit(void)
 	gntsock_link_unregister();
 	gntsock_proc_exit();
 	gntsock_sock_unregister();
+	gntsock_grant_exit();
 	destroy_workqueue(gntsock_wq);
 	pr_info("gntsock: unloaded\n");
 }

@@ -15,6 +15,7 @@ const char *const gntsock_violation_names[GNTSOCK_V_MAX] = {
 	[GNTSOCK_V_RESERVED] = "reserved",
 	[GNTSOCK_V_CREDIT] = "credit",
 	[GNTSOCK_V_CTRL_PAGE] = "ctrl_page",
+	[GNTSOCK_V_GRANT] = "grant",
 };
 
 /**
@@ -39,31 +40,70 @@ u32 gntsock_max_payload(u32 ring_size)
 enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
 					    u32 max_payload)
 {
+	bool grant_ctl = h->op == GNTSOCK_OP_GRANT_REVOKE ||
+			 h->op == GNTSOCK_OP_GRANT_RELEASE;
+
 	if (h->op == GNTSOCK_OP_INVALID || h->op > GNTSOCK_OP_MAX)
 		return GNTSOCK_V_OP;
-	if (h->reserved0 || h->reserved1)
+	if (h->reserved0 || (!grant_ctl && h->grant_id) ||
+	    (grant_ctl && !h->grant_id))
 		return GNTSOCK_V_RESERVED;
 	if (h->type != GNTSOCK_TYPE_STREAM && h->type != GNTSOCK_TYPE_SEQPACKET)
 		return GNTSOCK_V_TYPE;
 	if (h->op == GNTSOCK_OP_RW) {
 		if (h->len > max_payload)
 			return GNTSOCK_V_LEN;
+	} else if (h->op == GNTSOCK_OP_GRANT) {
+		if (!gntsock_grant_len_valid(h->len) || h->len > max_payload)
+			return GNTSOCK_V_LEN;
 	} else if (h->len) {
 		return GNTSOCK_V_LEN;
 	}
-	if (h->op == GNTSOCK_OP_SHUTDOWN) {
+	switch (h->op) {
+	case GNTSOCK_OP_SHUTDOWN:
 		if (h->flags & ~GNTSOCK_SHUT_MASK)
 			return GNTSOCK_V_FLAGS;
-	} else if (h->op == GNTSOCK_OP_RW &&
-		   h->type == GNTSOCK_TYPE_SEQPACKET) {
+		break;
+	case GNTSOCK_OP_RW:
+		if (h->type != GNTSOCK_TYPE_SEQPACKET) {
+			if (h->flags)
+				return GNTSOCK_V_FLAGS;
+			break;
+		}
 		if (h->flags & ~GNTSOCK_RW_MASK)
 			return GNTSOCK_V_FLAGS;
 		/* EOR marks a whole record only. */
 		if ((h->flags & GNTSOCK_RW_EOR) && !(h->flags & GNTSOCK_RW_EOM))
 			return GNTSOCK_V_FLAGS;
-	} else if (h->flags) {
-		return GNTSOCK_V_FLAGS;
+		break;
+	case GNTSOCK_OP_GRANT:
+		if (h->flags & ~GNTSOCK_GRANT_F_WRITABLE)
+			return GNTSOCK_V_FLAGS;
+		break;
+	case GNTSOCK_OP_GRANT_RELEASE:
+		if (h->flags & ~GNTSOCK_REL_MASK)
+			return GNTSOCK_V_FLAGS;
+		break;
+	default:
+		if (h->flags)
+			return GNTSOCK_V_FLAGS;
 	}
+	return GNTSOCK_V_NONE;
+}
+
+/**
+ * gntsock_grant_payload_validate() - check a GRANT payload copied out once
+ * @g: the local copy, @len bytes
+ * @len: the header's (validated) len
+ *
+ * Return: %GNTSOCK_V_NONE or %GNTSOCK_V_GRANT.
+ */
+enum gntsock_violation
+gntsock_grant_payload_validate(const struct gntsock_grant_msg *g, u32 len)
+{
+	if (!g->id || !g->npages || g->npages > GNTSOCK_GRANT_MAX_PAGES ||
+	    len != sizeof(*g) + g->npages * sizeof(g->refs[0]))
+		return GNTSOCK_V_GRANT;
 	return GNTSOCK_V_NONE;
 }
 

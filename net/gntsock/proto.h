@@ -20,6 +20,7 @@ enum gntsock_violation {
 	GNTSOCK_V_RESERVED,	/* reserved field not zero */
 	GNTSOCK_V_CREDIT,	/* data beyond the credit we advertised */
 	GNTSOCK_V_CTRL_PAGE,	/* bad magic, version, order or grant refs */
+	GNTSOCK_V_GRANT,	/* bad GRANT payload, unknown id, double release */
 	GNTSOCK_V_MAX,
 };
 
@@ -46,7 +47,18 @@ static inline u32 gntsock_rw_charge(u32 len)
 	return len ? len : 1U;
 }
 
+/* Is @len a possible GRANT payload length? */
+static inline bool gntsock_grant_len_valid(u32 len)
+{
+	return len >= sizeof(struct gntsock_grant_msg) + sizeof(__u32) &&
+	       len <= sizeof(struct gntsock_grant_msg) +
+		      GNTSOCK_GRANT_MAX_PAGES * sizeof(__u32) &&
+	       !(len % sizeof(__u32));
+}
+
 u32 gntsock_max_payload(u32 ring_size);
+enum gntsock_violation
+gntsock_grant_payload_validate(const struct gntsock_grant_msg *g, u32 len);
 enum gntsock_violation gntsock_msg_validate(const struct gntsock_msg_hdr *h,
 					    u32 max_payload);
 enum gntsock_violation gntsock_msg_peek(struct gntsock_ring *r,

@@ -82,7 +82,10 @@ enum gntsock_op {
 	GNTSOCK_OP_RW = 5,		/* data, len bytes follow */
 	GNTSOCK_OP_CREDIT_UPDATE = 6,	/* buf_alloc/fwd_cnt changed */
 	GNTSOCK_OP_CREDIT_REQUEST = 7,	/* please send CREDIT_UPDATE */
-	GNTSOCK_OP_MAX = GNTSOCK_OP_CREDIT_REQUEST,
+	GNTSOCK_OP_GRANT = 8,		/* struct gntsock_grant_msg follows */
+	GNTSOCK_OP_GRANT_REVOKE = 9,	/* granter: unmap grant_id, answer */
+	GNTSOCK_OP_GRANT_RELEASE = 10,	/* mapper: grant_id unmapped for good */
+	GNTSOCK_OP_MAX = GNTSOCK_OP_GRANT_RELEASE,
 };
 
 #define GNTSOCK_SHUT_RCV	0x1	/* sender will receive no more */
@@ -101,14 +104,14 @@ enum gntsock_op {
  * struct gntsock_msg_hdr - header of every message in a ring
  * @op: enum gntsock_op
  * @flags: op-specific flags, zero unless the op defines some
- * @len: payload bytes after the header (RW only; zero otherwise)
+ * @len: payload bytes after the header (RW and GRANT; zero otherwise)
  * @src_port: sender's port
  * @dst_port: receiver's port
  * @buf_alloc: sender socket's receive buffer, in bytes (its credit)
  * @fwd_cnt: bytes the sender socket's reader has consumed, free running
  * @type: socket type, %GNTSOCK_TYPE_STREAM or %GNTSOCK_TYPE_SEQPACKET
  * @reserved0: zero
- * @reserved1: zero
+ * @grant_id: GRANT_REVOKE and GRANT_RELEASE: the grant; zero otherwise
  *
  * A message occupies sizeof(hdr) + @len rounded up to %GNTSOCK_MSG_ALIGN
  * bytes of ring, and may wrap around the ring's end.
@@ -127,8 +130,35 @@ struct gntsock_msg_hdr {
 	__u32 fwd_cnt;
 	__u16 type;
 	__u16 reserved0;
-	__u32 reserved1;
+	__u32 grant_id;
 };
+
+/* GRANT_RELEASE flags: why the mapper let go. */
+#define GNTSOCK_REL_REVOKED	0x1	/* answer to GRANT_REVOKE */
+#define GNTSOCK_REL_REFUSED	0x2	/* never delivered (limits, closed) */
+#define GNTSOCK_REL_MASK	(GNTSOCK_REL_REVOKED | GNTSOCK_REL_REFUSED)
+
+/* GRANT flags */
+#define GNTSOCK_GRANT_F_WRITABLE	0x1
+
+/**
+ * struct gntsock_grant_msg - payload of GRANT
+ * @id: grant id, chosen by the granter, unique on the link while the
+ *	grant lives; never zero
+ * @npages: pages, 1 .. %GNTSOCK_GRANT_MAX_PAGES
+ * @refs: @npages grant references of the granter's grant table, each
+ *	granting one page to the receiving domain
+ *
+ * The header's flags carry %GNTSOCK_GRANT_F_WRITABLE; len is
+ * sizeof(struct gntsock_grant_msg) + 4 * @npages.
+ */
+struct gntsock_grant_msg {
+	__u32 id;
+	__u32 npages;
+	__u32 refs[];
+};
+
+#define GNTSOCK_GRANT_MAX_PAGES	1024U
 
 #define GNTSOCK_MSG_ALIGN	8U
 #define GNTSOCK_MSG_MAX_PAYLOAD	65536U

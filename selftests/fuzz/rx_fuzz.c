@@ -20,7 +20,7 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 	struct gntsock_ring_idx idx = { 0 };
 	struct gntsock_ring r;
 	struct gntsock_msg_hdr h;
-	unsigned char payload[GNTSOCK_PAGE_SIZE];
+	unsigned char payload[GNTSOCK_PAGE_SIZE] __attribute__((aligned(8)));
 	u32 max = gntsock_max_payload(sizeof(page));
 	unsigned int steps = 0;
 	u32 start;
@@ -44,6 +44,9 @@ int LLVMFuzzerTestOneInput(const unsigned char *data, size_t size)
 		if (h.len > max || gntsock_msg_size(h.len) > r.size)
 			abort();
 		gntsock_ring_read(&r, sizeof(h), payload, h.len);
+		if (h.op == GNTSOCK_OP_GRANT)
+			(void)gntsock_grant_payload_validate((void *)payload,
+							     h.len);
 		gntsock_ring_consume(&r, gntsock_msg_size(h.len));
 		/* Each message consumes at least a header. */
 		if (++steps > r.size / sizeof(h))

@@ -214,7 +214,7 @@ TEST(header_validation_rules)
 	h.type = 5;
 	EXPECT_EQ(GNTSOCK_V_TYPE, gntsock_msg_validate(&h, 1024));
 	h.type = GNTSOCK_TYPE_STREAM;
-	h.reserved1 = 1;
+	h.grant_id = 1;
 	EXPECT_EQ(GNTSOCK_V_RESERVED, gntsock_msg_validate(&h, 1024));
 }
 
@@ -247,6 +247,59 @@ TEST(seqpacket_record_flags)
 	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
 	h.type = 3;
 	EXPECT_EQ(GNTSOCK_V_TYPE, gntsock_msg_validate(&h, 1024));
+}
+
+TEST(grant_message_validation)
+{
+	struct {
+		struct gntsock_grant_msg m;
+		__u32 refs[4];
+	} g = { .m = { .id = 7, .npages = 4 } };
+	struct gntsock_msg_hdr h;
+	u32 len = sizeof(g);
+
+	hdr_rw(&h, len);
+	h.op = GNTSOCK_OP_GRANT;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_grant_payload_validate(&g.m, len));
+	h.flags = GNTSOCK_GRANT_F_WRITABLE;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = 2;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 0;
+	h.len = 8;		/* no reference */
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1024));
+	h.len = 14;		/* not a whole reference */
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1024));
+	h.len = 8 + 4 * (GNTSOCK_GRANT_MAX_PAGES + 1);
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1U << 20));
+	h.len = len;
+	h.grant_id = 3;		/* only REVOKE/RELEASE carry an id */
+	EXPECT_EQ(GNTSOCK_V_RESERVED, gntsock_msg_validate(&h, 1024));
+	/* payload: npages must match len, id non-zero, bounded */
+	g.m.npages = 3;
+	EXPECT_EQ(GNTSOCK_V_GRANT, gntsock_grant_payload_validate(&g.m, len));
+	g.m.npages = 0x40000001;	/* 4 * npages overflows u32 */
+	EXPECT_EQ(GNTSOCK_V_GRANT, gntsock_grant_payload_validate(&g.m, len));
+	g.m.npages = 4;
+	g.m.id = 0;
+	EXPECT_EQ(GNTSOCK_V_GRANT, gntsock_grant_payload_validate(&g.m, len));
+
+	/* REVOKE / RELEASE: no payload, a non-zero id */
+	hdr_rw(&h, 0);
+	h.op = GNTSOCK_OP_GRANT_REVOKE;
+	EXPECT_EQ(GNTSOCK_V_RESERVED, gntsock_msg_validate(&h, 1024));
+	h.grant_id = 9;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = GNTSOCK_REL_REVOKED;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.op = GNTSOCK_OP_GRANT_RELEASE;
+	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
+	h.flags = GNTSOCK_REL_MASK + 1;
+	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
+	h.flags = 0;
+	h.len = 8;
+	EXPECT_EQ(GNTSOCK_V_LEN, gntsock_msg_validate(&h, 1024));
 }
 
 TEST(ctrl_page_validation)

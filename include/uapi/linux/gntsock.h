@@ -11,6 +11,7 @@
 
 #include <linux/types.h>
 #include <linux/socket.h>
+#include <linux/ioctl.h>
 
 /**
  * DOC: Address family number
@@ -76,5 +77,116 @@ struct sockaddr_gnt {
 #define GNTSOCK_BUFFER_SIZE_MIN		4096ULL
 #define GNTSOCK_BUFFER_SIZE_DEFAULT	262144ULL
 #define GNTSOCK_BUFFER_SIZE_MAX		16777216ULL
+
+/**
+ * DOC: Grants
+ *
+ * A grant lets the peer domain map pages of the sender's memory. Grants
+ * travel only as control messages on a connected socket, so both kernels
+ * know every grant's lifetime; grant references never reach user space.
+ * See Documentation/grants.rst for the state machine and an example.
+ *
+ * Sending: sendmsg() with one cmsg of level %SOL_GNTSOCK, type
+ * %GNTSOCK_CMSG_GRANT carrying a struct gntsock_grant_send, and at least one
+ * data byte: the grant travels attached to the first byte of the message.
+ *
+ * Receiving: recvmsg() returns a cmsg of type %GNTSOCK_CMSG_GRANT_INFO
+ * (struct gntsock_grant_info) together with the bytes the grant travelled
+ * with; a recvmsg() never returns data from before and after a grant.
+ * The application maps the grant with mmap(NULL, len, prot, MAP_SHARED,
+ * sockfd, id * page size) exactly once, unmaps it with munmap() and ends
+ * it with ioctl(%GNTSOCK_IOC_RELEASE, &id); closing the socket releases
+ * every grant it received. If the control buffer is too small for the
+ * cmsg, MSG_CTRUNC is set and the grant is released at once.
+ *
+ * Revoking: ioctl(%GNTSOCK_IOC_REVOKE, &cookie) on the sending socket
+ * revokes every grant sent with that cookie; closing the socket or the
+ * death of the process revokes all its grants.
+ *
+ * Outcomes: recvmsg(MSG_ERRQUEUE) returns one cmsg of type
+ * %GNTSOCK_CMSG_GRANT_EVENT (struct gntsock_grant_event) per event, as
+ * MSG_ZEROCOPY reports completions; poll() reports EPOLLERR while events
+ * wait. The receiving socket gets %GNTSOCK_EV_REVOKED events too.
+ */
+
+/* cmsg types at level SOL_GNTSOCK */
+#define GNTSOCK_CMSG_GRANT		1	/* sendmsg: struct gntsock_grant_send */
+#define GNTSOCK_CMSG_GRANT_INFO		2	/* recvmsg: struct gntsock_grant_info */
+#define GNTSOCK_CMSG_GRANT_EVENT	3	/* MSG_ERRQUEUE: struct gntsock_grant_event */
+
+/* Access flags of a grant. */
+#define GNTSOCK_GRANT_WRITABLE		0x1	/* the peer may write */
+
+/**
+ * struct gntsock_grant_send - a buffer to grant to the connection's peer
+ * @addr: start of the buffer, page aligned
+ * @len: length in bytes, a non-zero multiple of the page size, at most
+ *	net.gntsock.grant_max_pages pages
+ * @flags: %GNTSOCK_GRANT_WRITABLE, or 0 for a read-only grant
+ * @reserved: zero
+ * @cookie: chosen by the application, returned in every event about this
+ *	grant and used to revoke it
+ *
+ * The kernel pins the pages (a writable grant needs a writable mapping)
+ * until the peer's kernel reports them unmapped or they are reclaimed.
+ */
+struct gntsock_grant_send {
+	__u64 addr;
+	__u64 len;
+	__u32 flags;
+	__u32 reserved;
+	__u64 cookie;
+};
+
+/**
+ * struct gntsock_grant_info - a grant that arrived with the data
+ * @id: names the grant to mmap() (offset @id * page size) and to
+ *	%GNTSOCK_IOC_RELEASE; unique on this socket
+ * @flags: %GNTSOCK_GRANT_WRITABLE if it may be mapped writable
+ * @len: length in bytes, a multiple of the page size
+ */
+struct gntsock_grant_info {
+	__u32 id;
+	__u32 flags;
+	__u64 len;
+};
+
+/*
+ * Event types, struct gntsock_grant_event.type:
+ * RELEASED	sender: the peer unmapped and released the grant
+ * REVOKED	sender: the revoke completed, the peer cooperated (or the link
+ *		went down and Xen let us end access); receiver: the sender
+ *		revoked grant @id
+ * FORCED	sender: the hypervisor took the pages back from a peer that
+ *		ignored the revoke
+ * QUARANTINED	sender: the peer still maps the pages after the revoke
+ *		timeout; they stay pinned on the deferred list
+ * REFUSED	sender: the peer's kernel refused the grant (its limits)
+ */
+#define GNTSOCK_EV_RELEASED	1
+#define GNTSOCK_EV_REVOKED	2
+#define GNTSOCK_EV_FORCED	3
+#define GNTSOCK_EV_QUARANTINED	4
+#define GNTSOCK_EV_REFUSED	5
+
+/**
+ * struct gntsock_grant_event - an outcome, read with MSG_ERRQUEUE
+ * @type: GNTSOCK_EV_*
+ * @id: the grant's id (as the receiver knows it)
+ * @cookie: the sender's cookie (zero in receiver events)
+ * @pages: pages of the grant
+ * @reserved: zero
+ */
+struct gntsock_grant_event {
+	__u32 type;
+	__u32 id;
+	__u64 cookie;
+	__u32 pages;
+	__u32 reserved;
+};
+
+/* ioctls on an AF_GNTSOCK socket */
+#define GNTSOCK_IOC_REVOKE	_IOW('G', 1, __u64)	/* revoke by cookie */
+#define GNTSOCK_IOC_RELEASE	_IOW('G', 2, __u32)	/* release a received grant */
 
 #endif /* _UAPI_LINUX_GNTSOCK_H */

@@ -168,6 +168,43 @@ s_domu() {
 	return $_rc
 }
 
+# Xen's own view of the grant tables: active entries in a fresh 'g' debug-key dump.
+xen_active_grants() {
+	xl debug-keys g >/dev/null 2>&1 || return 1
+	sleep 2
+	xl dmesg 2>/dev/null | awk '
+		/gnttab_usage_print_all \[ key/ { n = 0; on = 1; next }
+		/gnttab_usage_print_all \] done/ { on = 0; last = n; next }
+		on && /^\(XEN\) \[0x[0-9a-f]+\] / { n++ }
+		END { print last + 0 }'
+}
+
+# Grants as control messages: dom0 -> domU1 and domU1 -> domU2, then Xen's view: no grant
+# entry left active beyond the links' own rings.
+s_grant() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	_rc=0
+	_g0=$(xen_active_grants)
+	say "xen active grant entries before the grant tests: ${_g0:-unknown}"
+	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" \
+		GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
+	domu_cmd "$D1" grant "$D2" || { say "domU1 grant run status $?"; _rc=1; }
+	sleep 2
+	_g1=$(xen_active_grants)
+	say "xen active grant entries after the grant tests: ${_g1:-unknown}"
+	if [ -n "$_g0" ] && [ -n "$_g1" ] && [ "$_g0" -gt 0 ] && [ "$_g0" = "$_g1" ]; then
+		printf '[dom0 grant-xen] ok 1 xen_grant_tables_back_to_baseline\n'
+	else
+		printf '[dom0 grant-xen] not ok 1 xen_grant_tables_back_to_baseline # before %s after %s\n' \
+			"${_g0:-?}" "${_g1:-?}"
+	fi
+	for _d in "$D1" "$D2"; do
+		domu_cmd "$_d" shell "echo d$_d grant counters:; cat /proc/net/gntsock_grants"
+	done
+	sed 's/^/dom0 grant counters: /' /proc/net/gntsock_grants
+	return $_rc
+}
+
 # f. unload/reload gntsock inside domU2.
 s_reload() {
 	[ -n "$D2" ] || { say "no domU2"; return 1; }
@@ -220,6 +257,7 @@ step link s_link
 if selected demo; then step demo s_demo; else skip demo; fi
 if selected dom0; then step dom0 s_dom0; else skip dom0; fi
 if selected domu; then step domu s_domu; else skip domu; fi
+if selected grant; then step grant s_grant; else skip grant; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 

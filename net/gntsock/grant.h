@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock grants: buffers a socket grants to its peer domain (grant_send.c),
+ * grants it received and maps (grant_recv.c), revocation and deferred
+ * reclaim (revoke.c), limits and counters (sysctl.c). See
+ * Documentation/grants.rst.
+ *
+ * Lock order: lock_sock(), then gntsock_grant_lock, then a link's tx_lock.
+ * mmap_lock comes before gntsock_grant_lock (mmap and the MMU notifier).
+ */
+#ifndef _GNTSOCK_GRANT_H
+#define _GNTSOCK_GRANT_H
+
+#include <linux/list.h>
+#include <linux/mutex.h>
+#include <linux/socket.h>
+#include <net/sock.h>
+
+#include "wire.h"
+
+struct gntsock_link;
+struct gntsock_gout;
+struct gntsock_gin;
+
+/**
+ * struct gntsock_grants - the grants of one socket
+ * @out: struct gntsock_gout this socket sent and still owns
+ * @in: struct gntsock_gin this socket received and not yet released
+ * @out_pages: pages in @out
+ * @in_pages: pages in @in
+ *
+ * Under gntsock_grant_lock.
+ */
+struct gntsock_grants {
+	struct list_head out;
+	struct list_head in;
+	u32 out_pages;
+	u32 in_pages;
+};
+
+/**
+ * struct gntsock_grant_limits - net.gntsock.* sysctls
+ * @require_cap: sending a grant needs CAP_IPC_LOCK (0 or 1)
+ * @max_pages_msg: pages per grant
+ * @max_pages_sock: pages a socket may have granted at once
+ * @max_pages_peer: pages granted to one peer domain at once
+ * @max_in_pages_sock: pages a socket may hold received and unreleased
+ * @revoke_timeout_ms: how long a revoke waits for the peer's answer
+ * @reclaim_batch: quarantined grants retried per reclaim pass
+ * @reclaim_interval_ms: time between reclaim passes
+ * @quarantine_max_pages: pages the deferred list may hold; beyond it new
+ *	grants are refused
+ */
+struct gntsock_grant_limits {
+	unsigned int require_cap;
+	unsigned int max_pages_msg;
+	unsigned int max_pages_sock;
+	unsigned int max_pages_peer;
+	unsigned int max_in_pages_sock;
+	unsigned int revoke_timeout_ms;
+	unsigned int reclaim_batch;
+	unsigned int reclaim_interval_ms;
+	unsigned int quarantine_max_pages;
+};
+
+/* Counters, /proc/net/gntsock_grants. */
+struct gntsock_grant_stats {
+	atomic64_t offered;	/* grants sent */
+	atomic64_t mapped;	/* received grants mapped */
+	atomic64_t unmapped;	/* received grants unmapped */
+	atomic64_t released;	/* sent grants ended after the peer's release */
+	atomic64_t revoked;	/* sent grants ended after a cooperative revoke */
+	atomic64_t forced;	/* sent grants taken back by the hypervisor */
+	atomic64_t quarantined;	/* sent grants moved to the deferred list */
+	atomic64_t reclaimed;	/* deferred grants ended later */
+	atomic64_t refused;	/* grants refused (receiver limits) */
+	atomic64_t violations;	/* bad grant messages from peers */
+	atomic_t out_grants;	/* sent grants alive (pinned) */
+	atomic_t out_pages;
+	atomic_t in_grants;	/* received grants not released */
+	atomic_t in_mapped;	/* received grants mapped now */
+	atomic_t deferred;	/* grants on the deferred list now */
+	atomic_t deferred_pages;
+};
+
+extern struct gntsock_grant_limits gntsock_grant_limits;
+extern struct gntsock_grant_stats gntsock_grant_stats;
+extern struct mutex gntsock_grant_lock;
+
+/* Per peer domain accounting (sysctl.c), under gntsock_grant_lock. */
+struct gntsock_peer_acct {
+	u32 out_pages;
+	u32 out_grants;
+	u32 in_grants;
+};
+
+struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer);
+
+/* grant_send.c */
+void gntsock_grants_init(struct gntsock_grants *gs);
+int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
+			  struct gntsock_link *link, struct msghdr *msg,
+			  struct gntsock_gout **out);
+int gntsock_grant_put(struct gntsock_link *link, struct gntsock_msg_hdr *h,
+		      struct gntsock_gout *g);
+void gntsock_grant_committed(struct gntsock_gout *g);
+void gntsock_grant_abort(struct gntsock_gout *g);
+int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
+				u64 cookie);
+void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
+			 u32 pages);
+int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg);
+void gntsock_grant_out_release(struct gntsock_link *link,
+			       const struct gntsock_msg_hdr *h);
+void gntsock_grant_out_close(struct gntsock_grants *gs);
+void gntsock_grant_out_link_down(struct gntsock_link *link);
+bool gntsock_gout_end_access(struct gntsock_gout *g);
+void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
+void gntsock_gout_quarantine(struct gntsock_gout *g);
+void gntsock_grant_out_exit(void);
+extern struct list_head gntsock_reclaim_list;
+struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node);
+bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget);
+
+/* grant_recv.c */
+struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
+					 struct sock *sk,
+					 struct gntsock_grants *gs,
+					 const struct gntsock_msg_hdr *h,
+					 bool accept);
+void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg);
+void gntsock_grant_in_drop(struct gntsock_gin *gin);
+int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
+		       struct vm_area_struct *vma);
+int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id);
+void gntsock_grant_in_revoke(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h);
+void gntsock_grant_in_close(struct gntsock_grants *gs);
+void gntsock_grant_in_link_down(struct gntsock_link *link);
+
+/* revoke.c */
+bool gntsock_grant_link_msg(struct gntsock_link *link,
+			    const struct gntsock_msg_hdr *h);
+void gntsock_grant_sock_close(struct gntsock_grants *gs);
+void gntsock_grant_link_down(struct gntsock_link *link);
+int gntsock_grant_force_revoke(struct gntsock_gout *g);
+void gntsock_reclaim_kick(void);
+int gntsock_grant_init(void);
+void gntsock_grant_exit(void);
+void gntsock_grant_sock_destruct(struct sock *sk);
+
+/* sysctl.c */
+int gntsock_grant_sysctl_init(void);
+void gntsock_grant_sysctl_exit(void);
+
+#endif /* _GNTSOCK_GRANT_H */

@@ -1,0 +1,643 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock grants, receiving side: the record of a grant that arrived
+ * (struct gntsock_gin), its delivery as a recvmsg() cmsg, mapping into the
+ * application with mmap() on the socket, unmapping on munmap(), revoke or
+ * close, and the GRANT_RELEASE that tells the granter it may end access.
+ *
+ * Mapping (x86 PV, as the rig's domains): the grant is mapped straight
+ * into the user's page table entries with GNTMAP_application_map |
+ * GNTMAP_contains_pte, as gntdev does for PV. Xen refuses a foreign frame
+ * in a PTE written the ordinary way, and kills a PV domain whose kernel
+ * clears a grant-mapped PTE without the grant unmap operation; so an MMU
+ * interval notifier unmaps the grant before anything (munmap, exit,
+ * mremap, mprotect) zaps the range. The VMA is VM_DONTCOPY (fork does not
+ * copy it) and cannot be split. After an unmap the range stays empty: a
+ * later access gets SIGBUS from the fault handler, never the granter's
+ * frame.
+ *
+ * Each grant is mapped at most once, only through the socket it arrived
+ * on, never after a revoke, and every unmap is reported (GRANT_RELEASE
+ * once the application released it, or at once after a revoke).
+ */
+#include <linux/module.h>
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/hashtable.h>
+#include <linux/mmu_notifier.h>
+#include <xen/xen.h>
+#include <xen/grant_table.h>
+#include <xen/page.h>
+#include <asm/xen/hypercall.h>
+
+#include "gntsock.h"
+#include "grant.h"
+
+enum gntsock_gin_state {
+	GIN_QUEUED,	/* in the socket's receive queue */
+	GIN_DELIVERED,	/* the application got its cmsg */
+	GIN_MAPPED,	/* mapped into a VMA */
+	GIN_UNMAPPED,	/* was mapped, no more: release pending */
+	GIN_DEAD,	/* revoked or link gone; the granter knows */
+	GIN_FREE,	/* released */
+};
+
+/**
+ * struct gntsock_gin - a grant this kernel received
+ * @kref: the socket's list, the receive queue entry and the VMA
+ * @hnode: entry in gntsock_gin_hash while the granter may revoke it
+ * @sock_node: entry in the owner's gntsock_grants.in
+ * @link: the link it came on, reference held
+ * @owner: the socket's grants, NULL once released
+ * @sk: the socket, valid while @owner is set
+ * @id: the granter's id
+ * @npages: pages
+ * @writable: may be mapped writable
+ * @state: enum gntsock_gin_state
+ * @vmas: VMAs pointing at this grant (mremap copies)
+ * @notifier: unmaps before the kernel zaps the range
+ * @notifier_live: @notifier is registered
+ * @start: user address of the mapping
+ * @map_flags: GNTMAP_* flags of the mapping
+ * @pte: machine addresses of the user PTEs
+ * @handles: grant handles of the mapping
+ * @refs: the granter's references
+ */
+struct gntsock_gin {
+	struct kref kref;
+	struct hlist_node hnode;
+	struct list_head sock_node;
+	struct gntsock_link *link;
+	struct gntsock_grants *owner;
+	struct sock *sk;
+	u32 id;
+	u32 npages;
+	bool writable;
+	int state;
+	unsigned int vmas;
+	struct mmu_interval_notifier notifier;
+	bool notifier_live;
+	unsigned long start;
+	u32 map_flags;
+	u64 *pte;
+	grant_handle_t *handles;
+	grant_ref_t refs[];
+};
+
+static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
+
+/* Testing the granter's quarantine end to end: writing N here (root only)
+ * makes this kernel ignore the next N GRANT_REVOKE messages, as a peer
+ * kernel that does not cooperate would. Reads back what is left.
+ */
+static int gntsock_fault_ignore_revoke;
+module_param_named(fault_ignore_revoke, gntsock_fault_ignore_revoke, int,
+		   0600);
+MODULE_PARM_DESC(fault_ignore_revoke,
+		 "testing: ignore the next N grant revokes from peers (0: off)");
+
+static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
+{
+	struct gntsock_gin *gin;
+
+	hash_for_each_possible(gntsock_gin_hash, gin, hnode, id)
+		if (gin->id == id && gin->link == link)
+			return gin;
+	return NULL;
+}
+
+static void gntsock_gin_free(struct kref *kref)
+{
+	struct gntsock_gin *gin = container_of(kref, struct gntsock_gin, kref);
+
+	gntsock_link_put(gin->link);
+	kvfree(gin->pte);
+	kvfree(gin->handles);
+	kvfree(gin);
+}
+
+static void gntsock_gin_put(struct gntsock_gin *gin)
+{
+	kref_put(&gin->kref, gntsock_gin_free);
+}
+
+static void gntsock_send_release(struct gntsock_link *link, u32 id, u16 flags)
+{
+	struct gntsock_msg_hdr h = {
+		.op = GNTSOCK_OP_GRANT_RELEASE,
+		.type = GNTSOCK_TYPE_STREAM,
+		.flags = flags,
+		.grant_id = id,
+	};
+
+	gntsock_link_send_ctl(link, &h);
+}
+
+/* Undo the mapping: gntsock_grant_lock held, state MAPPED. */
+static void gntsock_gin_unmap(struct gntsock_gin *gin)
+{
+	struct gnttab_unmap_grant_ref *ops;
+	u32 i, bad = 0;
+
+	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; i < gin->npages; i++)
+		gnttab_set_unmap_op(&ops[i], gin->pte[i], gin->map_flags,
+				    gin->handles[i]);
+	if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops,
+				      gin->npages))
+		bad = gin->npages;
+	for (i = 0; i < gin->npages && !bad; i++)
+		if (ops[i].status != GNTST_okay)
+			bad++;
+	if (bad)
+		pr_warn_ratelimited("gntsock: unmapping grant %u of domain %u: %u pages failed\n",
+				    gin->id, gin->link->peer, bad);
+	kvfree(ops);
+	gin->state = GIN_UNMAPPED;
+	atomic64_inc(&gntsock_grant_stats.unmapped);
+	atomic_dec(&gntsock_grant_stats.in_mapped);
+}
+
+static void gntsock_gin_unhash(struct gntsock_gin *gin)
+{
+	struct gntsock_peer_acct *pa;
+
+	if (hlist_unhashed(&gin->hnode))
+		return;
+	hash_del(&gin->hnode);
+	pa = gntsock_peer_acct(gin->link->peer);
+	if (pa)
+		pa->in_grants--;
+	atomic_dec(&gntsock_grant_stats.in_grants);
+}
+
+/* Drop the socket's reference: gntsock_grant_lock held. */
+static void gntsock_gin_detach(struct gntsock_gin *gin)
+{
+	if (!gin->owner)
+		return;
+	list_del_init(&gin->sock_node);
+	gin->owner->in_pages -= gin->npages;
+	gin->owner = NULL;
+	gin->sk = NULL;
+	gntsock_gin_put(gin);
+}
+
+/* The application is done (release or close): tell the granter unless it
+ * knows already. gntsock_grant_lock held; the grant is not mapped.
+ */
+static void gntsock_gin_release(struct gntsock_gin *gin, u16 flags)
+{
+	if (!hlist_unhashed(&gin->hnode)) {
+		gntsock_send_release(gin->link, gin->id, flags);
+		gntsock_gin_unhash(gin);
+	}
+	gin->state = GIN_FREE;
+	gntsock_gin_detach(gin);
+}
+
+/**
+ * gntsock_grant_in_new() - a GRANT message arrived for a socket
+ * @link: the link
+ * @sk: the socket it is for, locked
+ * @gs: the socket's grants
+ * @h: the validated header; the payload is still in the ring
+ * @accept: the socket can take it (connected, being read)
+ *
+ * Return: the new record for the receive queue (one reference for the
+ * queue entry), or NULL if refused (the granter is told) or invalid (a
+ * counted violation resets the link).
+ */
+struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
+					 struct sock *sk,
+					 struct gntsock_grants *gs,
+					 const struct gntsock_msg_hdr *h,
+					 bool accept)
+{
+	struct gntsock_grant_msg *m;
+	struct gntsock_peer_acct *pa;
+	struct gntsock_gin *gin = NULL;
+
+	m = kmalloc(h->len, GFP_KERNEL);
+	if (!m) {
+		gntsock_link_violation(link, GNTSOCK_V_GRANT);
+		return NULL;
+	}
+	gntsock_link_rx_payload(link, m, h->len);
+	if (gntsock_grant_payload_validate(m, h->len) != GNTSOCK_V_NONE) {
+		atomic64_inc(&gntsock_grant_stats.violations);
+		gntsock_link_violation(link, GNTSOCK_V_GRANT);
+		goto out;
+	}
+	mutex_lock(&gntsock_grant_lock);
+	if (gntsock_gin_find(link, m->id)) {
+		mutex_unlock(&gntsock_grant_lock);
+		atomic64_inc(&gntsock_grant_stats.violations);
+		gntsock_link_violation(link, GNTSOCK_V_GRANT);
+		goto out;
+	}
+	pa = gntsock_peer_acct(link->peer);
+	if (!accept || !pa ||
+	    gs->in_pages + m->npages >
+	    READ_ONCE(gntsock_grant_limits.max_in_pages_sock)) {
+		mutex_unlock(&gntsock_grant_lock);
+		atomic64_inc(&gntsock_grant_stats.refused);
+		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
+		goto out;
+	}
+	gin = kvzalloc(struct_size(gin, refs, m->npages), GFP_KERNEL);
+	if (!gin) {
+		mutex_unlock(&gntsock_grant_lock);
+		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
+		goto out;
+	}
+	kref_init(&gin->kref);		/* the socket's list */
+	kref_get(&gin->kref);		/* the receive queue entry */
+	kref_get(&link->kref);
+	gin->link = link;
+	gin->id = m->id;
+	gin->npages = m->npages;
+	gin->writable = h->flags & GNTSOCK_GRANT_F_WRITABLE;
+	memcpy(gin->refs, m->refs, m->npages * sizeof(m->refs[0]));
+	gin->state = GIN_QUEUED;
+	hash_add(gntsock_gin_hash, &gin->hnode, gin->id);
+	pa->in_grants++;
+	atomic_inc(&gntsock_grant_stats.in_grants);
+	gin->owner = gs;
+	gin->sk = sk;
+	list_add_tail(&gin->sock_node, &gs->in);
+	gs->in_pages += gin->npages;
+	mutex_unlock(&gntsock_grant_lock);
+out:
+	kfree(m);
+	return gin;
+}
+
+/**
+ * gntsock_grant_in_deliver() - recvmsg() reached a queued grant
+ * @gin: the grant; the queue entry's reference is dropped
+ * @msg: gets the %GNTSOCK_CMSG_GRANT_INFO cmsg
+ *
+ * A grant revoked while queued delivers nothing (its owner has the
+ * event). Without room for the cmsg the grant is released at once and
+ * MSG_CTRUNC set, as SCM_RIGHTS does with file descriptors.
+ */
+void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
+{
+	struct gntsock_grant_info info;
+	int trunc = msg->msg_flags & MSG_CTRUNC;
+	bool deliver;
+
+	/* put_cmsg() may fault (mmap_lock): not under gntsock_grant_lock. */
+	mutex_lock(&gntsock_grant_lock);
+	deliver = gin->state == GIN_QUEUED;
+	if (deliver)
+		gin->state = GIN_DELIVERED;
+	info.id = gin->id;
+	info.flags = gin->writable ? GNTSOCK_GRANT_WRITABLE : 0;
+	info.len = (u64)gin->npages << PAGE_SHIFT;
+	mutex_unlock(&gntsock_grant_lock);
+	if (deliver &&
+	    (put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_INFO, sizeof(info),
+		      &info) ||
+	     (!trunc && (msg->msg_flags & MSG_CTRUNC)))) {
+		mutex_lock(&gntsock_grant_lock);
+		if (gin->state == GIN_DELIVERED)
+			gntsock_gin_release(gin, 0);
+		mutex_unlock(&gntsock_grant_lock);
+	}
+	gntsock_gin_put(gin);
+}
+
+/**
+ * gntsock_grant_in_drop() - a queued grant's entry is purged unread
+ * @gin: the grant; the queue entry's reference is dropped
+ */
+void gntsock_grant_in_drop(struct gntsock_gin *gin)
+{
+	mutex_lock(&gntsock_grant_lock);
+	if (gin->state == GIN_QUEUED || gin->state == GIN_DEAD)
+		gntsock_gin_release(gin, 0);
+	mutex_unlock(&gntsock_grant_lock);
+	gntsock_gin_put(gin);
+}
+
+static bool gntsock_gin_invalidate(struct mmu_interval_notifier *mn,
+				   const struct mmu_notifier_range *range,
+				   unsigned long cur_seq)
+{
+	struct gntsock_gin *gin = container_of(mn, struct gntsock_gin,
+					       notifier);
+
+	if (!mmu_notifier_range_blockable(range))
+		return false;
+	mutex_lock(&gntsock_grant_lock);
+	mmu_interval_set_seq(mn, cur_seq);
+	if (gin->state == GIN_MAPPED)
+		gntsock_gin_unmap(gin);
+	mutex_unlock(&gntsock_grant_lock);
+	return true;
+}
+
+static const struct mmu_interval_notifier_ops gntsock_gin_mn_ops = {
+	.invalidate = gntsock_gin_invalidate,
+};
+
+static void gntsock_gin_vma_open(struct vm_area_struct *vma)
+{
+	struct gntsock_gin *gin = vma->vm_private_data;
+
+	mutex_lock(&gntsock_grant_lock);
+	gin->vmas++;
+	kref_get(&gin->kref);
+	mutex_unlock(&gntsock_grant_lock);
+}
+
+static void gntsock_gin_vma_close(struct vm_area_struct *vma)
+{
+	struct gntsock_gin *gin = vma->vm_private_data;
+	bool remove = false;
+
+	mutex_lock(&gntsock_grant_lock);
+	if (!--gin->vmas && gin->notifier_live) {
+		gin->notifier_live = false;
+		remove = true;
+	}
+	mutex_unlock(&gntsock_grant_lock);
+	if (remove)
+		mmu_interval_notifier_remove(&gin->notifier);
+	gntsock_gin_put(gin);
+}
+
+static vm_fault_t gntsock_gin_fault(struct vm_fault *vmf)
+{
+	/* Only an unmapped (munmap'd part, revoked) grant faults. */
+	return VM_FAULT_SIGBUS;
+}
+
+static int gntsock_gin_may_split(struct vm_area_struct *vma,
+				 unsigned long addr)
+{
+	return -EINVAL;
+}
+
+static const struct vm_operations_struct gntsock_gin_vmops = {
+	.open = gntsock_gin_vma_open,
+	.close = gntsock_gin_vma_close,
+	.fault = gntsock_gin_fault,
+	.may_split = gntsock_gin_may_split,
+};
+
+struct gntsock_pte_walk {
+	struct gntsock_gin *gin;
+	unsigned long start;
+};
+
+static int gntsock_gin_find_pte(pte_t *pte, unsigned long addr, void *data)
+{
+	struct gntsock_pte_walk *w = data;
+
+	w->gin->pte[(addr - w->start) >> PAGE_SHIFT] =
+		arbitrary_virt_to_machine(pte).maddr;
+	return 0;
+}
+
+static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
+{
+	struct gntsock_pte_walk w = { .gin = gin, .start = vma->vm_start };
+	struct gnttab_map_grant_ref *ops;
+	u32 i, ok = 0;
+	int err;
+
+	gin->map_flags = GNTMAP_host_map | GNTMAP_application_map |
+		GNTMAP_contains_pte | (1 << _GNTMAP_guest_avail0);
+	if (!(vma->vm_flags & VM_WRITE))
+		gin->map_flags |= GNTMAP_readonly;
+	err = apply_to_page_range(vma->vm_mm, vma->vm_start,
+				  vma->vm_end - vma->vm_start,
+				  gntsock_gin_find_pte, &w);
+	if (err)
+		return err;
+	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	for (i = 0; i < gin->npages; i++)
+		gnttab_set_map_op(&ops[i], gin->pte[i], gin->map_flags,
+				  gin->refs[i], gin->link->peer);
+	gnttab_batch_map(ops, gin->npages);
+	for (i = 0; i < gin->npages; i++) {
+		gin->handles[i] = INVALID_GRANT_HANDLE;
+		if (ops[i].status == GNTST_okay) {
+			gin->handles[i] = ops[i].handle;
+			ok++;
+		}
+	}
+	kvfree(ops);
+	if (ok == gin->npages)
+		return 0;
+	pr_warn_ratelimited("gntsock: mapping grant %u of domain %u failed (%u of %u pages)\n",
+			    gin->id, gin->link->peer, gin->npages - ok,
+			    gin->npages);
+	/* Undo the pages that did map. */
+	if (ok) {
+		struct gnttab_unmap_grant_ref *u;
+		u32 n = 0;
+
+		u = kvcalloc(ok, sizeof(*u), GFP_KERNEL | __GFP_NOFAIL);
+		for (i = 0; i < gin->npages; i++)
+			if (gin->handles[i] != INVALID_GRANT_HANDLE &&
+			    n < ok)
+				gnttab_set_unmap_op(&u[n++], gin->pte[i],
+						    gin->map_flags,
+						    gin->handles[i]);
+		HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, u, n);
+		kvfree(u);
+	}
+	return -EFAULT;
+}
+
+/**
+ * gntsock_grant_mmap() - map a received grant: mmap(2) on the socket
+ * @sk: the socket
+ * @gs: its grants
+ * @vma: offset = grant id * page size, length = the grant's length,
+ *	MAP_SHARED
+ *
+ * Return: 0; -ENOENT for no such grant on this socket; -EBUSY if it was
+ * mapped before (once only); -ENOLINK if revoked; -EINVAL for a wrong
+ * length or a private mapping; -EACCES for PROT_WRITE on a read-only
+ * grant; -EOPNOTSUPP outside a PV domain; -EFAULT if Xen refused the map.
+ */
+int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
+		       struct vm_area_struct *vma)
+{
+	struct gntsock_gin *gin, *found = NULL;
+	int err;
+
+	if (!xen_pv_domain())
+		return -EOPNOTSUPP;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	mutex_lock(&gntsock_grant_lock);
+	list_for_each_entry(gin, &gs->in, sock_node) {
+		if (gin->id == vma->vm_pgoff) {
+			found = gin;
+			break;
+		}
+	}
+	gin = found;
+	err = -ENOENT;
+	if (!gin || gin->state == GIN_QUEUED)
+		goto out;
+	err = -ENOLINK;
+	if (gin->state == GIN_DEAD)
+		goto out;
+	err = -EBUSY;
+	if (gin->state != GIN_DELIVERED)
+		goto out;
+	err = -EINVAL;
+	if (vma_pages(vma) != gin->npages)
+		goto out;
+	err = -EACCES;
+	if (!gin->writable && (vma->vm_flags & VM_WRITE))
+		goto out;
+	if (!gin->pte) {
+		err = -ENOMEM;
+		gin->pte = kvcalloc(gin->npages, sizeof(*gin->pte), GFP_KERNEL);
+		gin->handles = kvcalloc(gin->npages, sizeof(*gin->handles),
+					GFP_KERNEL);
+		if (!gin->pte || !gin->handles)
+			goto out;
+	}
+	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTCOPY | VM_DONTEXPAND |
+			 VM_DONTDUMP;
+	if (!(vma->vm_flags & VM_WRITE))
+		vma->vm_flags &= ~VM_MAYWRITE;
+	err = mmu_interval_notifier_insert_locked(&gin->notifier, vma->vm_mm,
+						  vma->vm_start,
+						  vma->vm_end - vma->vm_start,
+						  &gntsock_gin_mn_ops);
+	if (err)
+		goto out;
+	/* We hold mmap_lock for writing: nothing can zap the range now. */
+	mmu_interval_read_begin(&gin->notifier);
+	err = gntsock_gin_map(gin, vma);
+	if (err) {
+		mutex_unlock(&gntsock_grant_lock);
+		mmu_interval_notifier_remove(&gin->notifier);
+		return err;
+	}
+	gin->notifier_live = true;
+	gin->start = vma->vm_start;
+	gin->state = GIN_MAPPED;
+	gin->vmas = 1;
+	kref_get(&gin->kref);
+	vma->vm_private_data = gin;
+	vma->vm_ops = &gntsock_gin_vmops;
+	atomic64_inc(&gntsock_grant_stats.mapped);
+	atomic_inc(&gntsock_grant_stats.in_mapped);
+out:
+	mutex_unlock(&gntsock_grant_lock);
+	return err;
+}
+
+/**
+ * gntsock_grant_release_id() - GNTSOCK_IOC_RELEASE
+ * @gs: the socket's grants
+ * @id: the grant
+ *
+ * Return: 0; -ENOENT for no such delivered grant; -EBUSY while mapped.
+ */
+int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id)
+{
+	struct gntsock_gin *gin;
+	int err = -ENOENT;
+
+	mutex_lock(&gntsock_grant_lock);
+	list_for_each_entry(gin, &gs->in, sock_node) {
+		if (gin->id != id || gin->state == GIN_QUEUED)
+			continue;
+		if (gin->state == GIN_MAPPED) {
+			err = -EBUSY;
+			break;
+		}
+		gntsock_gin_release(gin, 0);
+		err = 0;
+		break;
+	}
+	mutex_unlock(&gntsock_grant_lock);
+	return err;
+}
+
+/* Revoked or link gone: unmap now, forget the id. gntsock_grant_lock held. */
+static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
+{
+	if (gin->state == GIN_MAPPED)
+		gntsock_gin_unmap(gin);
+	if (answer)
+		gntsock_send_release(gin->link, gin->id, GNTSOCK_REL_REVOKED);
+	gntsock_gin_unhash(gin);
+	if (gin->sk)
+		gntsock_grant_event(gin->sk, GNTSOCK_EV_REVOKED, gin->id, 0,
+				    gin->npages);
+	gin->state = GIN_DEAD;
+}
+
+/**
+ * gntsock_grant_in_revoke() - the granter's GRANT_REVOKE
+ * @link: the link it came on
+ * @h: its validated header
+ *
+ * Unmaps at once (the user's range then faults with SIGBUS) and answers.
+ * An unknown id is normal: our release may have crossed the revoke.
+ */
+void gntsock_grant_in_revoke(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_gin *gin;
+
+	mutex_lock(&gntsock_grant_lock);
+	gin = gntsock_gin_find(link, h->grant_id);
+	if (gin && READ_ONCE(gntsock_fault_ignore_revoke) > 0) {
+		WRITE_ONCE(gntsock_fault_ignore_revoke,
+			   gntsock_fault_ignore_revoke - 1);
+		pr_info("gntsock: ignoring the revoke of grant %u from domain %u (fault_ignore_revoke)\n",
+			gin->id, link->peer);
+		gin = NULL;
+	}
+	if (gin)
+		gntsock_gin_kill(gin, true);
+	mutex_unlock(&gntsock_grant_lock);
+}
+
+/**
+ * gntsock_grant_in_close() - the socket closes: release what it received
+ * @gs: its grants; gntsock_grant_lock held
+ *
+ * Its mappings are gone already (a VMA keeps the socket's file open).
+ */
+void gntsock_grant_in_close(struct gntsock_grants *gs)
+{
+	struct gntsock_gin *gin, *tmp;
+
+	list_for_each_entry_safe(gin, tmp, &gs->in, sock_node) {
+		if (gin->state == GIN_MAPPED)
+			gntsock_gin_unmap(gin);
+		gntsock_gin_release(gin, 0);
+	}
+}
+
+/**
+ * gntsock_grant_in_link_down() - the link is gone: unmap its grants
+ * @link: the link; gntsock_grant_lock held
+ */
+void gntsock_grant_in_link_down(struct gntsock_link *link)
+{
+	struct gntsock_gin *gin;
+	struct hlist_node *tmp;
+	int bkt;
+
+	hash_for_each_safe(gntsock_gin_hash, bkt, tmp, gin, hnode)
+		if (gin->link == link)
+			gntsock_gin_kill(gin, false);
+}

@@ -1,0 +1,738 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock grants, sending side: the grant cmsg of sendmsg(), pinning and
+ * granting the pages to the connection's peer, the records of grants in
+ * flight, and the events on the sender's error queue.
+ *
+ * A record (struct gntsock_gout) lives from sendmsg() until every grant
+ * reference of it has been ended: after the peer's kernel reports it
+ * unmapped (GRANT_RELEASE), or after the hypervisor took it back, or on
+ * the deferred list until Xen lets us end it. Its references are never
+ * freed or reused before that, whatever happens to the socket or process.
+ */
+#include <linux/mm.h>
+#include <linux/slab.h>
+#include <linux/skbuff.h>
+#include <linux/hashtable.h>
+#include <linux/capability.h>
+#include <xen/grant_table.h>
+#include <xen/page.h>
+
+#include "gntsock.h"
+#include "grant.h"
+
+enum gntsock_gout_state {
+	GOUT_OFFERED,		/* the peer may map it */
+	GOUT_REVOKING,		/* GRANT_REVOKE sent, waiting for the answer */
+	GOUT_QUARANTINED,	/* on the deferred list */
+};
+
+/**
+ * struct gntsock_gout - a grant this kernel made
+ * @hnode: entry in gntsock_gout_hash, by @id
+ * @sock_node: entry in the owning socket's gntsock_grants.out
+ * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED)
+ * @link: link to the peer, reference held
+ * @owner: owning socket's grants, NULL once the socket closed
+ * @sk: owning socket, valid while @owner is set
+ * @id: grant id on the wire, unique in this kernel
+ * @npages: pages
+ * @writable: the peer may write
+ * @state: enum gntsock_gout_state
+ * @sending: sendmsg() still owns it (between prepare and commit/abort):
+ *	nobody else may free it; what happens meanwhile is noted below
+ * @revoke_pending: a revoke came while @sending
+ * @release_flags: a GRANT_RELEASE came while @sending (flags | 0x8000)
+ * @link_dead: the link went down while @sending
+ * @cookie: the application's cookie
+ * @deadline: jiffies when a revoke gives up waiting
+ * @pages: pinned pages
+ * @refs: grant references, 0 once ended and freed
+ */
+struct gntsock_gout {
+	struct hlist_node hnode;
+	struct list_head sock_node;
+	struct list_head reclaim_node;
+	struct gntsock_link *link;
+	struct gntsock_grants *owner;
+	struct sock *sk;
+	u32 id;
+	u32 npages;
+	bool writable;
+	int state;
+	bool sending;
+	bool revoke_pending;
+	bool link_dead;
+	u16 release_flags;
+	u64 cookie;
+	unsigned long deadline;
+	struct page **pages;
+	grant_ref_t refs[];
+};
+
+/* Protects every grant record, both directions, and the per-socket lists. */
+DEFINE_MUTEX(gntsock_grant_lock);
+static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
+LIST_HEAD(gntsock_reclaim_list);
+static u32 gntsock_next_id;
+
+void gntsock_grants_init(struct gntsock_grants *gs)
+{
+	INIT_LIST_HEAD(&gs->out);
+	INIT_LIST_HEAD(&gs->in);
+	gs->out_pages = 0;
+	gs->in_pages = 0;
+}
+
+static struct gntsock_gout *gntsock_gout_find(struct gntsock_link *link,
+					      u32 id)
+{
+	struct gntsock_gout *g;
+
+	hash_for_each_possible(gntsock_gout_hash, g, hnode, id)
+		if (g->id == id && g->link == link)
+			return g;
+	return NULL;
+}
+
+/**
+ * gntsock_grant_event() - queue an event on a socket's error queue
+ * @sk: the socket
+ * @type: GNTSOCK_EV_*
+ * @id: grant id
+ * @cookie: the sender's cookie
+ * @pages: pages of the grant
+ *
+ * The queue is bounded by the grants a socket may have (sysctl limits).
+ */
+void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
+			 u32 pages)
+{
+	struct gntsock_grant_event ev = {
+		.type = type,
+		.id = id,
+		.cookie = cookie,
+		.pages = pages,
+	};
+	struct sk_buff *skb;
+
+	skb = alloc_skb(sizeof(ev), GFP_KERNEL);
+	if (!skb)
+		return;
+	skb_put_data(skb, &ev, sizeof(ev));
+	skb_queue_tail(&sk->sk_error_queue, skb);
+	sk_error_report(sk);
+}
+
+/**
+ * gntsock_grant_recv_errqueue() - recvmsg(MSG_ERRQUEUE): one event
+ * @sk: the socket
+ * @msg: receives one %GNTSOCK_CMSG_GRANT_EVENT cmsg
+ *
+ * Return: 0, or -EAGAIN if no event waits.
+ */
+int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg)
+{
+	struct sk_buff *skb = skb_dequeue(&sk->sk_error_queue);
+	int err;
+
+	if (!skb)
+		return -EAGAIN;
+	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT,
+		       skb->len, skb->data);
+	msg->msg_flags |= MSG_ERRQUEUE;
+	consume_skb(skb);
+	return err;
+}
+
+static int gntsock_grant_parse(struct msghdr *msg,
+			       struct gntsock_grant_send *gs_out)
+{
+	struct cmsghdr *cmsg;
+	bool found = false;
+
+	for_each_cmsghdr(cmsg, msg) {
+		if (!CMSG_OK(msg, cmsg))
+			return -EINVAL;
+		if (cmsg->cmsg_level != SOL_GNTSOCK ||
+		    cmsg->cmsg_type != GNTSOCK_CMSG_GRANT ||
+		    cmsg->cmsg_len != CMSG_LEN(sizeof(*gs_out)) || found)
+			return -EINVAL;
+		memcpy(gs_out, CMSG_DATA(cmsg), sizeof(*gs_out));
+		found = true;
+	}
+	return found ? 1 : 0;
+}
+
+static void gntsock_gout_free(struct gntsock_gout *g)
+{
+	if (g->pages) {
+		unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
+		kvfree(g->pages);
+	}
+	gntsock_link_put(g->link);
+	kvfree(g);
+}
+
+/**
+ * gntsock_gout_end_access() - end every reference of @g Xen lets us end
+ * @g: the grant, gntsock_grant_lock held
+ *
+ * A reference that the peer still maps stays; the others are freed.
+ *
+ * Return: true if none is left.
+ */
+bool gntsock_gout_end_access(struct gntsock_gout *g)
+{
+	bool all = true;
+	u32 i;
+
+	for (i = 0; i < g->npages; i++) {
+		if (!g->refs[i])
+			continue;
+		/* Ends and frees the reference, quietly if still mapped. */
+		if (gnttab_try_end_foreign_access(g->refs[i]))
+			g->refs[i] = 0;
+		else
+			all = false;
+	}
+	return all;
+}
+
+static void gntsock_gout_unaccount(struct gntsock_gout *g)
+{
+	struct gntsock_peer_acct *pa = gntsock_peer_acct(g->link->peer);
+
+	if (pa) {
+		pa->out_pages -= g->npages;
+		pa->out_grants--;
+	}
+	atomic_dec(&gntsock_grant_stats.out_grants);
+	atomic_sub(g->npages, &gntsock_grant_stats.out_pages);
+}
+
+static void gntsock_gout_detach(struct gntsock_gout *g)
+{
+	if (g->owner) {
+		list_del_init(&g->sock_node);
+		g->owner->out_pages -= g->npages;
+		g->owner = NULL;
+		g->sk = NULL;
+	}
+}
+
+/**
+ * gntsock_gout_finish() - every reference ended: report, unpin and free
+ * @g: the grant, gntsock_grant_lock held
+ * @event: GNTSOCK_EV_* for the owner, 0 for none
+ */
+void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
+{
+	if (event && g->sk)
+		gntsock_grant_event(g->sk, event, g->id, g->cookie, g->npages);
+	if (g->state == GOUT_QUARANTINED) {
+		atomic_dec(&gntsock_grant_stats.deferred);
+		atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
+	}
+	if (g->state == GOUT_REVOKING || g->state == GOUT_QUARANTINED)
+		list_del(&g->reclaim_node);
+	hash_del(&g->hnode);
+	gntsock_gout_detach(g);
+	gntsock_gout_unaccount(g);
+	gntsock_gout_free(g);
+}
+
+/**
+ * gntsock_gout_quarantine() - the peer still maps @g: keep it pinned
+ * @g: the grant, gntsock_grant_lock held
+ *
+ * It goes on the deferred list, whose reclaim work retries ending it.
+ */
+void gntsock_gout_quarantine(struct gntsock_gout *g)
+{
+	if (g->state == GOUT_QUARANTINED)
+		return;
+	if (g->sk)
+		gntsock_grant_event(g->sk, GNTSOCK_EV_QUARANTINED, g->id,
+				    g->cookie, g->npages);
+	if (g->state != GOUT_REVOKING)
+		list_add_tail(&g->reclaim_node, &gntsock_reclaim_list);
+	g->state = GOUT_QUARANTINED;
+	gntsock_gout_detach(g);
+	atomic64_inc(&gntsock_grant_stats.quarantined);
+	atomic_inc(&gntsock_grant_stats.deferred);
+	atomic_add(g->npages, &gntsock_grant_stats.deferred_pages);
+	pr_warn_ratelimited("gntsock: grant %u (%u pages) to domain %u is still mapped: quarantined\n",
+			    g->id, g->npages, g->link->peer);
+	gntsock_reclaim_kick();
+}
+
+static int gntsock_grant_check(struct gntsock_grants *gs,
+			       struct gntsock_link *link,
+			       const struct gntsock_grant_send *req)
+{
+	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
+	struct gntsock_peer_acct *pa;
+	u64 npages;
+
+	if (READ_ONCE(l->require_cap) && !capable(CAP_IPC_LOCK))
+		return -EPERM;
+	if (req->flags & ~GNTSOCK_GRANT_WRITABLE || req->reserved)
+		return -EINVAL;
+	if (!req->len || !PAGE_ALIGNED(req->addr) || !PAGE_ALIGNED(req->len))
+		return -EINVAL;
+	/* The loopback link has no other domain to grant to. */
+	if (link->loopback)
+		return -EOPNOTSUPP;
+	npages = req->len >> PAGE_SHIFT;
+	if (npages > min_t(u32, READ_ONCE(l->max_pages_msg),
+			   GNTSOCK_GRANT_MAX_PAGES))
+		return -EMSGSIZE;
+	if (gs->out_pages + npages > READ_ONCE(l->max_pages_sock))
+		return -ENOBUFS;
+	pa = gntsock_peer_acct(link->peer);
+	if (!pa)
+		return -ENOMEM;
+	if (pa->out_pages + npages > READ_ONCE(l->max_pages_peer))
+		return -ENOBUFS;
+	if (atomic_read(&gntsock_grant_stats.deferred_pages) + npages >
+	    READ_ONCE(l->quarantine_max_pages))
+		return -ENOBUFS;
+	return 0;
+}
+
+/**
+ * gntsock_grant_prepare() - parse sendmsg()'s grant cmsg, pin and grant
+ * @sk: the sending socket, locked
+ * @gs: its grants
+ * @link: its link
+ * @msg: the message
+ * @out: the new grant (state NEW), or NULL if @msg carries none
+ *
+ * Return: 0 or a negative errno for the caller to return.
+ */
+int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
+			  struct gntsock_link *link, struct msghdr *msg,
+			  struct gntsock_gout **out)
+{
+	struct gntsock_grant_send req;
+	struct gntsock_peer_acct *pa;
+	struct gntsock_gout *g;
+	u32 npages, i;
+	int err, n;
+
+	*out = NULL;
+	err = gntsock_grant_parse(msg, &req);
+	if (err <= 0)
+		return err;
+	mutex_lock(&gntsock_grant_lock);
+	err = gntsock_grant_check(gs, link, &req);
+	mutex_unlock(&gntsock_grant_lock);
+	if (err)
+		return err;
+	npages = req.len >> PAGE_SHIFT;
+	g = kvzalloc(struct_size(g, refs, npages), GFP_KERNEL);
+	if (!g)
+		return -ENOMEM;
+	g->pages = kvcalloc(npages, sizeof(*g->pages), GFP_KERNEL);
+	if (!g->pages) {
+		kvfree(g);
+		return -ENOMEM;
+	}
+	INIT_HLIST_NODE(&g->hnode);
+	INIT_LIST_HEAD(&g->sock_node);
+	INIT_LIST_HEAD(&g->reclaim_node);
+	g->npages = npages;
+	g->writable = req.flags & GNTSOCK_GRANT_WRITABLE;
+	g->cookie = req.cookie;
+	kref_get(&link->kref);
+	g->link = link;
+	/* Pin for writing even a read-only grant when we may: that breaks
+	 * copy-on-write (and never pins the shared zero page), so the peer
+	 * sees the very pages the process writes to.
+	 */
+	n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM | FOLL_WRITE,
+				g->pages);
+	if (n != npages && !g->writable) {
+		if (n > 0)
+			unpin_user_pages(g->pages, n);
+		n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM,
+					g->pages);
+	}
+	if (n != npages) {
+		if (n > 0)
+			unpin_user_pages(g->pages, n);
+		kvfree(g->pages);
+		gntsock_link_put(link);
+		kvfree(g);
+		return n < 0 ? n : -EFAULT;
+	}
+	for (i = 0; i < npages; i++) {
+		int ref = gnttab_grant_foreign_access(link->peer,
+						      xen_page_to_gfn(g->pages[i]),
+						      !g->writable);
+
+		if (ref < 0) {
+			err = ref;
+			break;
+		}
+		g->refs[i] = ref;
+	}
+
+	mutex_lock(&gntsock_grant_lock);
+	pa = gntsock_peer_acct(link->peer);
+	if (pa) {
+		pa->out_pages += npages;
+		pa->out_grants++;
+	}
+	atomic_inc(&gntsock_grant_stats.out_grants);
+	atomic_add(npages, &gntsock_grant_stats.out_pages);
+	g->state = GOUT_OFFERED;
+	g->sending = true;
+	do {
+		g->id = ++gntsock_next_id;
+	} while (!g->id || gntsock_gout_find(link, g->id));
+	hash_add(gntsock_gout_hash, &g->hnode, g->id);
+	g->owner = gs;
+	g->sk = sk;
+	list_add_tail(&g->sock_node, &gs->out);
+	gs->out_pages += npages;
+	if (err) {
+		/* Out of grant references: the peer never heard of these. */
+		g->sending = false;
+		if (gntsock_gout_end_access(g))
+			gntsock_gout_finish(g, 0);
+		else
+			gntsock_gout_quarantine(g);
+		mutex_unlock(&gntsock_grant_lock);
+		return -ENOBUFS;
+	}
+	mutex_unlock(&gntsock_grant_lock);
+	*out = g;
+	return 0;
+}
+
+static int gntsock_grant_copy(void *ring_mem, u32 len, void *ctx)
+{
+	u8 **p = ctx;
+
+	memcpy(ring_mem, *p, len);
+	*p += len;
+	return 0;
+}
+
+/**
+ * gntsock_grant_put() - send the GRANT message of a NEW grant
+ * @link: the link
+ * @h: header filled by the socket layer (ports, credit)
+ * @g: the grant
+ *
+ * Return: as gntsock_link_send(); -ENOSPC means try again.
+ */
+int gntsock_grant_put(struct gntsock_link *link, struct gntsock_msg_hdr *h,
+		      struct gntsock_gout *g)
+{
+	struct gntsock_grant_msg *m;
+	u32 len = struct_size(m, refs, g->npages);
+	u8 *p;
+	int err;
+
+	m = kmalloc(len, GFP_KERNEL);
+	if (!m)
+		return -ENOMEM;
+	m->id = g->id;
+	m->npages = g->npages;
+	memcpy(m->refs, g->refs, g->npages * sizeof(m->refs[0]));
+	h->op = GNTSOCK_OP_GRANT;
+	h->len = len;
+	h->flags = g->writable ? GNTSOCK_GRANT_F_WRITABLE : 0;
+	p = (u8 *)m;
+	err = len > link->max_payload ? -EMSGSIZE :
+		gntsock_link_send(link, h, gntsock_grant_copy, &p);
+	kfree(m);
+	return err;
+}
+
+static void gntsock_grant_violation(struct gntsock_link *link, const char *why,
+				    u32 id)
+{
+	atomic64_inc(&gntsock_grant_stats.violations);
+	atomic64_inc(&link->stat_violations);
+	atomic64_inc(&gntsock_stats.violations);
+	atomic64_inc(&gntsock_stats.violation[GNTSOCK_V_GRANT]);
+	pr_warn_ratelimited("gntsock: link to domain %u: %s (grant %u)\n",
+			    link->peer, why, id);
+}
+
+static void gntsock_gout_send_revoke(struct gntsock_gout *g);
+static void gntsock_gout_released(struct gntsock_gout *g, u16 flags);
+static void gntsock_gout_link_dead(struct gntsock_gout *g);
+
+/**
+ * gntsock_grant_committed() - the GRANT message is in the ring
+ * @g: the grant
+ */
+void gntsock_grant_committed(struct gntsock_gout *g)
+{
+	atomic64_inc(&gntsock_grant_stats.offered);
+	mutex_lock(&gntsock_grant_lock);
+	g->sending = false;
+	if (g->release_flags)
+		gntsock_gout_released(g, g->release_flags & GNTSOCK_REL_MASK);
+	else if (g->link_dead)
+		gntsock_gout_link_dead(g);
+	else if (g->revoke_pending)
+		gntsock_gout_send_revoke(g);
+	mutex_unlock(&gntsock_grant_lock);
+}
+
+/**
+ * gntsock_grant_abort() - the GRANT message could not be sent
+ * @g: the grant, still NEW
+ */
+void gntsock_grant_abort(struct gntsock_gout *g)
+{
+	mutex_lock(&gntsock_grant_lock);
+	g->sending = false;
+	if (gntsock_gout_end_access(g))
+		gntsock_gout_finish(g, 0);
+	else
+		gntsock_gout_quarantine(g);
+	mutex_unlock(&gntsock_grant_lock);
+}
+
+static void gntsock_gout_send_revoke(struct gntsock_gout *g)
+{
+	struct gntsock_msg_hdr h = {
+		.op = GNTSOCK_OP_GRANT_REVOKE,
+		.type = GNTSOCK_TYPE_STREAM,
+		.grant_id = g->id,
+	};
+
+	g->state = GOUT_REVOKING;
+	g->deadline = jiffies +
+		msecs_to_jiffies(READ_ONCE(gntsock_grant_limits.revoke_timeout_ms));
+	list_add_tail(&g->reclaim_node, &gntsock_reclaim_list);
+	if (gntsock_link_send_ctl(g->link, &h))
+		g->deadline = jiffies;	/* not sent: give up at once */
+	gntsock_reclaim_kick();
+}
+
+/**
+ * gntsock_grant_revoke_cookie() - GNTSOCK_IOC_REVOKE
+ * @sk: the socket
+ * @gs: its grants
+ * @cookie: revoke every offered grant with this cookie
+ *
+ * Return: 0, or -ENOENT if no grant has that cookie.
+ */
+int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
+				u64 cookie)
+{
+	struct gntsock_gout *g;
+	int err = -ENOENT;
+
+	mutex_lock(&gntsock_grant_lock);
+	list_for_each_entry(g, &gs->out, sock_node) {
+		if (g->cookie != cookie)
+			continue;
+		if (g->sending)
+			g->revoke_pending = true;
+		else if (g->state == GOUT_OFFERED)
+			gntsock_gout_send_revoke(g);
+		err = 0;
+	}
+	mutex_unlock(&gntsock_grant_lock);
+	return err;
+}
+
+/**
+ * gntsock_grant_out_release() - the peer's GRANT_RELEASE
+ * @link: the link it came on
+ * @h: its validated header
+ *
+ * The peer says it no longer maps the grant. Xen has the last word: a
+ * reference it still sees mapped is not ended, and the grant goes to the
+ * deferred list (the peer lied). An unknown id is a counted violation.
+ */
+void gntsock_grant_out_release(struct gntsock_link *link,
+			       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_gout *g;
+
+	mutex_lock(&gntsock_grant_lock);
+	g = gntsock_gout_find(link, h->grant_id);
+	if (g && g->state == GOUT_QUARANTINED) {
+		/* A late answer: the peer unmapped after the timeout. */
+		if (gntsock_gout_end_access(g)) {
+			atomic64_inc(&gntsock_grant_stats.reclaimed);
+			gntsock_gout_finish(g, 0);
+		}
+	} else if (!g || g->release_flags) {
+		gntsock_grant_violation(link, g ? "release of a grant in the wrong state" :
+					"release of an unknown grant", h->grant_id);
+	} else if (g->sending) {
+		g->release_flags = h->flags | 0x8000;
+	} else {
+		gntsock_gout_released(g, h->flags);
+	}
+	mutex_unlock(&gntsock_grant_lock);
+}
+
+/* The peer released @g: end it. gntsock_grant_lock held. */
+static void gntsock_gout_released(struct gntsock_gout *g, u16 flags)
+{
+	u32 ev;
+
+	if (!gntsock_gout_end_access(g)) {
+		gntsock_grant_violation(g->link, "released grant still mapped",
+					g->id);
+		gntsock_gout_quarantine(g);
+		return;
+	}
+	if (flags & GNTSOCK_REL_REFUSED) {
+		ev = GNTSOCK_EV_REFUSED;
+		atomic64_inc(&gntsock_grant_stats.refused);
+	} else if (g->state == GOUT_REVOKING) {
+		ev = GNTSOCK_EV_REVOKED;
+		atomic64_inc(&gntsock_grant_stats.revoked);
+	} else {
+		ev = GNTSOCK_EV_RELEASED;
+		atomic64_inc(&gntsock_grant_stats.released);
+	}
+	gntsock_gout_finish(g, ev);
+}
+
+/**
+ * gntsock_grant_out_close() - the owning socket closes: revoke everything
+ * @gs: its grants; gntsock_grant_lock held
+ *
+ * The records stay until the peer answers or the revoke times out.
+ */
+void gntsock_grant_out_close(struct gntsock_grants *gs)
+{
+	struct gntsock_gout *g, *tmp;
+
+	list_for_each_entry_safe(g, tmp, &gs->out, sock_node) {
+		gntsock_gout_detach(g);
+		if (g->state == GOUT_OFFERED)
+			gntsock_gout_send_revoke(g);
+	}
+}
+
+/**
+ * gntsock_grant_out_link_down() - the link is gone: end or quarantine
+ * @link: the link; gntsock_grant_lock held
+ *
+ * No answer can come any more. References the peer still maps (its kernel
+ * has not unmapped yet, or will not) go to the deferred list; Xen drops
+ * them when the peer unmaps or dies.
+ */
+void gntsock_grant_out_link_down(struct gntsock_link *link)
+{
+	struct gntsock_gout *g;
+	struct hlist_node *tmp;
+	int bkt;
+
+	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
+		if (g->link != link || g->state == GOUT_QUARANTINED)
+			continue;
+		if (g->sending)
+			g->link_dead = true;
+		else
+			gntsock_gout_link_dead(g);
+	}
+}
+
+/* No answer can come for @g any more. gntsock_grant_lock held. */
+static void gntsock_gout_link_dead(struct gntsock_gout *g)
+{
+	if (gntsock_gout_end_access(g)) {
+		atomic64_inc(&gntsock_grant_stats.revoked);
+		gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
+	} else {
+		gntsock_gout_quarantine(g);
+	}
+}
+
+/**
+ * gntsock_reclaim_entry() - the grant on gntsock_reclaim_list at @node
+ * @node: its reclaim_node
+ */
+struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node)
+{
+	return list_entry(node, struct gntsock_gout, reclaim_node);
+}
+
+/**
+ * gntsock_gout_reclaim_one() - one step of the reclaim work for @g
+ * @g: a REVOKING or QUARANTINED grant; gntsock_grant_lock held
+ * @budget: quarantined grants this pass may still retry
+ *
+ * Return: true if @g changed state or was freed.
+ */
+bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
+{
+	if (g->state == GOUT_REVOKING) {
+		if (time_before(jiffies, g->deadline))
+			return false;
+		if (!gntsock_grant_force_revoke(g) && gntsock_gout_end_access(g)) {
+			atomic64_inc(&gntsock_grant_stats.forced);
+			gntsock_gout_finish(g, GNTSOCK_EV_FORCED);
+			return true;
+		}
+		if (gntsock_gout_end_access(g)) {
+			/* Unmapped, but the answer never came. */
+			atomic64_inc(&gntsock_grant_stats.revoked);
+			gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
+			return true;
+		}
+		gntsock_gout_quarantine(g);
+		return true;
+	}
+	if (g->state != GOUT_QUARANTINED || !*budget)
+		return false;
+	(*budget)--;
+	if (gntsock_gout_end_access(g)) {
+		atomic64_inc(&gntsock_grant_stats.reclaimed);
+		gntsock_gout_finish(g, 0);
+		return true;
+	}
+	return false;
+}
+
+/**
+ * gntsock_grant_out_exit() - module unload: hand what is left to Xen's
+ * deferred freeing in grant-table.c
+ *
+ * Every link is down, so only quarantined grants remain. Each reference the
+ * peer still maps is passed to gnttab_end_foreign_access() together with a
+ * plain reference on its page, which the grant table code drops once the
+ * peer unmaps; our long-term pin is dropped now.
+ */
+void gntsock_grant_out_exit(void)
+{
+	struct gntsock_gout *g;
+	struct hlist_node *tmp;
+	int bkt;
+	u32 i;
+
+	mutex_lock(&gntsock_grant_lock);
+	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
+		for (i = 0; i < g->npages; i++) {
+			if (!g->refs[i])
+				continue;
+			if (!gnttab_try_end_foreign_access(g->refs[i])) {
+				get_page(g->pages[i]);
+				gnttab_end_foreign_access(g->refs[i], g->pages[i]);
+				pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",
+						    g->refs[i], g->link->peer);
+			}
+			g->refs[i] = 0;
+		}
+		if (g->state == GOUT_QUARANTINED)
+			atomic64_inc(&gntsock_grant_stats.reclaimed);
+		gntsock_gout_finish(g, 0);
+	}
+	mutex_unlock(&gntsock_grant_lock);
+}

@@ -1,0 +1,594 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock_grant_peer.h - the GRANT responder service (port
+ * GNTSOCK_PEER_PORT_GRANT) and its request/reply formats, shared by
+ * gntsock_peer.c and gntsock_grant_test.c.
+ *
+ * The client sends struct gnt_grant_req, usually with a grant cmsg attached
+ * to it; the responder does what req.op says with the grant and answers
+ * with struct gnt_grant_reply. Errors are positive errno values.
+ *
+ * GR_XOR	map (writable if the grant is), val = FNV-1a of the contents,
+ *		then fill it with the pattern keyed by req.val (if writable),
+ *		munmap, release (e2 = errno of the release).
+ * GR_READ	map read-only, val = FNV-1a, munmap, release.
+ * GR_TRY_WRITE	e1 = errno of a PROT_WRITE mmap (expect EACCES); map
+ *		read-only; e2 = errno of mprotect(PROT_WRITE); e3 = the signal
+ *		a write to the mapping raised (0: the write went through);
+ *		val = FNV-1a after the attempt; munmap, release.
+ * GR_HOLD	map, val = FNV-1a, answer (e1 = mmap errno); then wait up to
+ *		10 s for an error-queue event and read the next request
+ *		(GR_REPORT), answered with e1 = event type seen, e2 = signal
+ *		raised by reading the mapping (0: read worked), e3 = errno of
+ *		a second mmap after munmap, flags = errno of the release.
+ * GR_KEEP	as GR_HOLD without mapping first (e2 = 0).
+ * GR_COUNTS	no grant: val = out_grants, e1 = in_grants, e2 = in_mapped,
+ *		e3 = deferred of this domain's /proc/net/gntsock_grants.
+ * GR_ORDER	read req.arg more bytes; val = the offset in them at which a
+ *		grant arrived (~0 if none), e1 = grants seen; releases them.
+ * GR_RACE	the first half of the race test: answer at once (id), wait
+ *		up to 10 s for the revoke event, sleep req.arg ms, then try
+ *		to mmap the old grant; the outcome is kept under token
+ *		req.val: e1 = event type seen, e2 = errno of the late mmap
+ *		(0 if it mapped: then val = its first 8 bytes).
+ * GR_RACE_RESULT no grant: the outcome kept under token req.val (waits up
+ *		to 20 s for it).
+ * GR_GNTDEV_MAP no grant: the old mechanism, for the race's control. Answer
+ *		at once, sleep req.arg ms, then map grant reference
+ *		(req.val & 0xffffffff) of domain (req.val >> 32) with
+ *		/dev/xen/gntdev and answer again: e1 = errno of the map
+ *		ioctl, e2 = errno of mmap, val = the first 8 bytes mapped.
+ * GR_STUBBORN	as GR_HOLD, but first tells this domain's kernel to ignore
+ *		the next revoke (module parameter fault_ignore_revoke), as an
+ *		uncooperative peer kernel would; e1 of the first answer is
+ *		the mmap errno, e3 the errno of setting the parameter.
+ * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
+ *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
+ *		child mapped it, e2 = errno of the release afterwards.
+ */
+#ifndef GNTSOCK_GRANT_PEER_H
+#define GNTSOCK_GRANT_PEER_H
+
+#include <stdint.h>
+
+#define GNTSOCK_PEER_PORT_GRANT	5020
+
+enum gnt_grant_op {
+	GR_XOR = 1,
+	GR_READ,
+	GR_TRY_WRITE,
+	GR_HOLD,
+	GR_REPORT,
+	GR_KEEP,
+	GR_COUNTS,
+	GR_ORDER,
+	GR_MAP_DIE,
+	GR_RACE,
+	GR_RACE_RESULT,
+	GR_GNTDEV_MAP,
+	GR_STUBBORN,
+};
+
+struct gnt_grant_req {
+	uint32_t op;
+	uint32_t arg;
+	uint64_t val;
+	uint64_t reserved[2];
+};
+
+struct gnt_grant_reply {
+	int32_t err;		/* 0, or errno of the request as a whole */
+	uint32_t id;		/* id of the grant received, 0 if none */
+	uint64_t val;
+	int32_t e1;
+	int32_t e2;
+	int32_t e3;
+	uint32_t flags;		/* grant flags seen, or as documented */
+};
+
+_Static_assert(sizeof(struct gnt_grant_req) == 32, "wire size");
+_Static_assert(sizeof(struct gnt_grant_reply) == 32, "wire size");
+
+#endif /* GNTSOCK_GRANT_PEER_H */
+
+/* The responder: gntsock_peer.c includes this again, defining
+ * GNT_GRANT_RESPONDER, once send_all() exists.
+ */
+#if defined(GNT_GRANT_RESPONDER) && !defined(GNT_GRANT_RESPONDER_DONE)
+#define GNT_GRANT_RESPONDER_DONE
+#include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/ioctl.h>
+#include <sys/wait.h>
+#include <xen/sys/gntdev.h>
+
+#define GR_RACE_SLOTS	16
+static struct {
+	uint64_t token;
+	int done;
+	struct gnt_grant_reply r;
+} gr_race[GR_RACE_SLOTS];
+static pthread_mutex_t gr_race_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void gr_race_put(uint64_t token, const struct gnt_grant_reply *r)
+{
+	pthread_mutex_lock(&gr_race_lock);
+	gr_race[token % GR_RACE_SLOTS].token = token;
+	gr_race[token % GR_RACE_SLOTS].r = *r;
+	gr_race[token % GR_RACE_SLOTS].done = 1;
+	pthread_mutex_unlock(&gr_race_lock);
+}
+
+static int gr_race_get(uint64_t token, struct gnt_grant_reply *r)
+{
+	int i, found = 0;
+
+	for (i = 0; i < 200 && !found; i++) {
+		pthread_mutex_lock(&gr_race_lock);
+		if (gr_race[token % GR_RACE_SLOTS].done &&
+		    gr_race[token % GR_RACE_SLOTS].token == token) {
+			*r = gr_race[token % GR_RACE_SLOTS].r;
+			found = 1;
+		}
+		pthread_mutex_unlock(&gr_race_lock);
+		if (!found)
+			usleep(100000);
+	}
+	return found ? 0 : ETIMEDOUT;
+}
+
+/* The old way: map (domid, ref) with gntdev; first 8 bytes into r->val. */
+static void gr_gntdev_map(uint32_t domid, uint32_t ref,
+			  struct gnt_grant_reply *r)
+{
+	struct ioctl_gntdev_map_grant_ref map = {
+		.count = 1, .refs[0] = { .domid = domid, .ref = ref },
+	};
+	struct ioctl_gntdev_unmap_grant_ref unmap = { .count = 1 };
+	long ps = sysconf(_SC_PAGESIZE);
+	int fd = open("/dev/xen/gntdev", O_RDWR | O_CLOEXEC);
+	void *p;
+
+	if (fd < 0) {
+		r->err = errno;
+		return;
+	}
+	if (ioctl(fd, IOCTL_GNTDEV_MAP_GRANT_REF, &map)) {
+		r->e1 = errno;
+		close(fd);
+		return;
+	}
+	p = mmap(NULL, ps, PROT_READ, MAP_SHARED, fd, map.index);
+	if (p == MAP_FAILED) {
+		r->e2 = errno;
+	} else {
+		memcpy(&r->val, p, sizeof(r->val));
+		munmap(p, ps);
+	}
+	unmap.index = map.index;
+	ioctl(fd, IOCTL_GNTDEV_UNMAP_GRANT_REF, &unmap);
+	close(fd);
+}
+
+static __thread sigjmp_buf gr_jmp;
+static __thread volatile int gr_armed;
+
+static void gr_fault(int sig)
+{
+	if (gr_armed)
+		siglongjmp(gr_jmp, sig);
+	signal(sig, SIG_DFL);
+	raise(sig);
+}
+
+static void gr_install_handlers(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = gr_fault;
+	sigemptyset(&sa.sa_mask);
+	sa.sa_flags = SA_NODEFER;
+	sigaction(SIGSEGV, &sa, NULL);
+	sigaction(SIGBUS, &sa, NULL);
+}
+
+/*
+ * Checksum (and fill with the pattern of @seed if @fill) a mapping that
+ * its granter may revoke under us (SIGBUS): the responder must survive its
+ * peers. Returns the signal raised, or 0.
+ */
+#pragma GCC diagnostic push
+/* After a longjmp only the signal number is used. */
+#pragma GCC diagnostic ignored "-Wclobbered"
+static __attribute__((noinline)) int gr_safe_fnv(unsigned char *p, size_t len, int fill, uint64_t seed,
+		       uint64_t *out)
+{
+	int sig = sigsetjmp(gr_jmp, 1);
+
+	if (sig) {
+		gr_armed = 0;
+		return sig;
+	}
+	gr_armed = 1;
+	*out = gnt_fnv1a64(GNT_FNV1A64_INIT, p, len);
+	if (fill)
+		gnt_pattern_fill(seed, 0, p, len);
+	gr_armed = 0;
+	return 0;
+}
+
+static __attribute__((noinline)) int gr_safe_copy8(const unsigned char *p,
+						    uint64_t *out)
+{
+	int sig = sigsetjmp(gr_jmp, 1);
+
+	if (sig) {
+		gr_armed = 0;
+		return sig;
+	}
+	gr_armed = 1;
+	memcpy(out, p, sizeof(*out));
+	gr_armed = 0;
+	return 0;
+}
+#pragma GCC diagnostic pop
+
+/* Touch @p (write if @wr); the signal it raised, or 0. */
+static int gr_touch(volatile unsigned char *p, int wr)
+{
+	int sig;
+
+	sig = sigsetjmp(gr_jmp, 1);
+	if (sig) {
+		gr_armed = 0;
+		return sig;
+	}
+	gr_armed = 1;
+	if (wr)
+		p[0] = (unsigned char)(p[0] + 1);
+	else
+		(void)p[0];
+	gr_armed = 0;
+	return 0;
+}
+
+/* Read one request, and the grant attached to it if any. */
+static int gr_recv_req(int fd, struct gnt_grant_req *req,
+		       struct gntsock_grant_info *info, int *have)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
+		struct cmsghdr align;
+	} u;
+	size_t got = 0;
+
+	*have = 0;
+	while (got < sizeof(*req)) {
+		struct iovec iov = { (char *)req + got, sizeof(*req) - got };
+		struct msghdr m = {
+			.msg_iov = &iov, .msg_iovlen = 1,
+			.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+		};
+		struct cmsghdr *c;
+		ssize_t n = recvmsg(fd, &m, 0);
+
+		if (n < 0)
+			return -errno;
+		for (c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+			if (c->cmsg_level == SOL_GNTSOCK &&
+			    c->cmsg_type == GNTSOCK_CMSG_GRANT_INFO) {
+				memcpy(info, CMSG_DATA(c), sizeof(*info));
+				*have = 1;
+			}
+		}
+		if (!n)
+			return got ? -EPROTO : 0;
+		got += n;
+	}
+	return 1;
+}
+
+static int gr_release(int fd, uint32_t id)
+{
+	return ioctl(fd, GNTSOCK_IOC_RELEASE, &id) ? errno : 0;
+}
+
+static void *gr_map(int fd, const struct gntsock_grant_info *gi, int prot,
+		    int *err)
+{
+	void *p = mmap(NULL, gi->len, prot, MAP_SHARED, fd,
+		       (off_t)gi->id * sysconf(_SC_PAGESIZE));
+
+	*err = p == MAP_FAILED ? errno : 0;
+	return p == MAP_FAILED ? NULL : p;
+}
+
+/* Wait up to 10 s for one error-queue event; its type or 0. */
+static int gr_wait_event(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = 0 };
+	union {
+		char buf[CMSG_SPACE(sizeof(struct gntsock_grant_event))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = { .msg_control = u.buf,
+			    .msg_controllen = sizeof(u.buf) };
+	struct gntsock_grant_event ev;
+	struct cmsghdr *c;
+
+	if (poll(&pfd, 1, 10000) <= 0 || !(pfd.revents & POLLERR))
+		return 0;
+	if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0)
+		return 0;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT)
+		return 0;
+	memcpy(&ev, CMSG_DATA(c), sizeof(ev));
+	return (int)ev.type;
+}
+
+static int gr_counts(struct gnt_grant_reply *r)
+{
+	char buf[4096], *s;
+	ssize_t n;
+	int f = open("/proc/net/gntsock_grants", O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return errno;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return EIO;
+	buf[n] = 0;
+#define GR_FIELD(name, dst) do {					\
+		s = strstr(buf, "\n" name " ");				\
+		if (!s)							\
+			return EPROTO;					\
+		dst = strtoull(s + sizeof(name) + 1, NULL, 10);		\
+	} while (0)
+	GR_FIELD("out_grants", r->val);
+	GR_FIELD("in_grants", r->e1);
+	GR_FIELD("in_mapped", r->e2);
+	GR_FIELD("deferred", r->e3);
+#undef GR_FIELD
+	return 0;
+}
+
+static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
+		    struct gnt_grant_reply *r)
+{
+	int prot = PROT_READ | ((gi->flags & GNTSOCK_GRANT_WRITABLE) ?
+				PROT_WRITE : 0);
+	struct gntsock_grant_info info2;
+	struct gnt_grant_req req2;
+	unsigned char *p = NULL;
+	int have2, err;
+
+	if (map) {
+		p = gr_map(fd, gi, prot, &r->e1);
+		if (p)
+			r->e2 = gr_safe_fnv(p, gi->len, 0, 0, &r->val);
+	}
+	if (send_all(fd, r, sizeof(*r)))
+		goto out;
+	memset(r, 0, sizeof(*r));
+	r->id = gi->id;
+	r->e1 = gr_wait_event(fd);
+	if (gr_recv_req(fd, &req2, &info2, &have2) <= 0 ||
+	    req2.op != GR_REPORT) {
+		r->err = EPROTO;
+		goto out;
+	}
+	if (p) {
+		r->e2 = gr_touch(p, 0);
+		munmap(p, gi->len);
+		p = NULL;
+	}
+	p = gr_map(fd, gi, PROT_READ, &r->e3);
+	if (p) {
+		munmap(p, gi->len);
+		p = NULL;
+	}
+	err = gr_release(fd, gi->id);
+	r->flags = err;
+	send_all(fd, r, sizeof(*r));
+	r->err = -1;	/* answered */
+out:
+	if (p)
+		munmap(p, gi->len);
+}
+
+static int do_grant(int fd)
+{
+	struct gntsock_grant_info gi;
+	struct gnt_grant_req req;
+	struct gnt_grant_reply r;
+	unsigned char *p;
+	int have, ret, prot;
+
+	gr_install_handlers();
+	for (;;) {
+		ret = gr_recv_req(fd, &req, &gi, &have);
+		if (ret <= 0)
+			return ret;
+		memset(&r, 0, sizeof(r));
+		if (have) {
+			r.id = gi.id;
+			r.flags = gi.flags;
+		}
+		prot = PROT_READ | ((have && (gi.flags & GNTSOCK_GRANT_WRITABLE)) ?
+				    PROT_WRITE : 0);
+		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER &&
+		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP) {
+			r.err = ENOENT;
+			goto reply;
+		}
+		switch (req.op) {
+		case GR_XOR:
+		case GR_READ:
+			p = gr_map(fd, &gi, req.op == GR_READ ? PROT_READ : prot,
+				   &r.e1);
+			if (p) {
+				r.e3 = gr_safe_fnv(p, gi.len,
+						   req.op == GR_XOR &&
+						   (prot & PROT_WRITE),
+						   req.val, &r.val);
+				munmap(p, gi.len);
+			}
+			r.e2 = gr_release(fd, gi.id);
+			break;
+		case GR_TRY_WRITE:
+			p = gr_map(fd, &gi, PROT_READ | PROT_WRITE, &r.e1);
+			if (p) {
+				munmap(p, gi.len);
+				r.err = EEXIST;	/* mapped writable: wrong */
+				break;
+			}
+			p = gr_map(fd, &gi, PROT_READ, &ret);
+			if (!p) {
+				r.err = ret;
+				break;
+			}
+			r.e2 = mprotect(p, gi.len, PROT_READ | PROT_WRITE) ?
+				errno : 0;
+			r.e3 = gr_touch(p, 1);
+			gr_safe_fnv(p, gi.len, 0, 0, &r.val);
+			munmap(p, gi.len);
+			gr_release(fd, gi.id);
+			break;
+		case GR_STUBBORN: {
+			int f = open("/sys/module/gntsock/parameters/fault_ignore_revoke",
+				     O_WRONLY | O_CLOEXEC);
+
+			if (f < 0 || write(f, "1", 1) != 1)
+				r.e3 = errno;
+			if (f >= 0)
+				close(f);
+		}
+			/* fall through */
+		case GR_HOLD:
+		case GR_KEEP:
+			gr_hold(fd, &gi, req.op != GR_KEEP, &r);
+			if (r.err == -1)
+				continue;
+			break;
+		case GR_COUNTS:
+			r.err = gr_counts(&r);
+			break;
+		case GR_ORDER: {
+			unsigned char buf[256];
+			uint64_t got = 0;
+
+			r.val = ~0ULL;
+			while (got < req.arg) {
+				size_t want = req.arg - got;
+				struct iovec iov = { buf, want < sizeof(buf) ?
+						     want : sizeof(buf) };
+				union {
+					char b[CMSG_SPACE(sizeof(gi))];
+					struct cmsghdr a;
+				} u;
+				struct msghdr m = {
+					.msg_iov = &iov, .msg_iovlen = 1,
+					.msg_control = u.b,
+					.msg_controllen = sizeof(u.b),
+				};
+				struct cmsghdr *c;
+				ssize_t n = recvmsg(fd, &m, 0);
+
+				if (n <= 0) {
+					r.err = n ? errno : EPROTO;
+					break;
+				}
+				for (c = CMSG_FIRSTHDR(&m); c;
+				     c = CMSG_NXTHDR(&m, c)) {
+					if (c->cmsg_type !=
+					    GNTSOCK_CMSG_GRANT_INFO)
+						continue;
+					memcpy(&gi, CMSG_DATA(c), sizeof(gi));
+					if (!r.e1)
+						r.val = got;
+					r.e1++;
+					gr_release(fd, gi.id);
+				}
+				got += n;
+			}
+			break;
+		}
+		case GR_MAP_DIE: {
+			int pfd[2];
+			char c = 1;
+			pid_t pid;
+
+			if (pipe(pfd)) {
+				r.err = errno;
+				break;
+			}
+			pid = fork();
+			if (pid < 0) {
+				r.err = errno;
+				close(pfd[0]);
+				close(pfd[1]);
+				break;
+			}
+			if (!pid) {
+				volatile unsigned char *q;
+				int e;
+
+				close(pfd[0]);
+				q = gr_map(fd, &gi, prot, &e);
+				c = q ? 0 : 1;
+				if (write(pfd[1], &c, 1) != 1)
+					_exit(1);
+				for (;;)
+					if (q)
+						(void)q[0];
+			}
+			close(pfd[1]);
+			if (read(pfd[0], &c, 1) != 1)
+				c = 1;
+			close(pfd[0]);
+			r.e1 = c;
+			usleep(req.arg);
+			kill(pid, SIGKILL);
+			waitpid(pid, NULL, 0);
+			r.e2 = gr_release(fd, gi.id);
+			break;
+		}
+		case GR_RACE:
+			if (send_all(fd, &r, sizeof(r)))
+				return -EPIPE;
+			memset(&r, 0, sizeof(r));
+			r.id = gi.id;
+			r.e1 = gr_wait_event(fd);
+			usleep(req.arg * 1000);
+			p = gr_map(fd, &gi, PROT_READ, &r.e2);
+			if (p) {
+				r.e3 = gr_safe_copy8(p, &r.val);
+				munmap(p, gi.len);
+			}
+			gr_release(fd, gi.id);
+			gr_race_put(req.val, &r);
+			continue;
+		case GR_RACE_RESULT:
+			r.err = gr_race_get(req.val, &r);
+			break;
+		case GR_GNTDEV_MAP:
+			if (send_all(fd, &r, sizeof(r)))
+				return -EPIPE;
+			usleep(req.arg * 1000);
+			gr_gntdev_map((uint32_t)(req.val >> 32),
+				      (uint32_t)req.val, &r);
+			break;
+		default:
+			r.err = EINVAL;
+			if (have)
+				gr_release(fd, gi.id);
+		}
+reply:
+		if (send_all(fd, &r, sizeof(r)))
+			return -EPIPE;
+	}
+}
+#endif /* GNT_GRANT_RESPONDER */
