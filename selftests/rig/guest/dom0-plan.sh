@@ -196,6 +196,106 @@ s_destroy() {
 		GNTSOCK_SELF_DOMID=0 "$GBIN/gntsock_dom0_test"
 }
 
+# h. xen-backend: forced revoke of revocable grant mappings between domU1 (granter) and
+# domU2 (a mapper that ignores every request), through the test module gntsock_xrt.ko.
+# Commands go to /proc/gntsock_xrt in a domU; its one-line "key=value ..." answer comes
+# back through xenstore. On a hypervisor without the extension every test is a SKIP.
+XRT_T=0
+xrt() { # xrt DOMID COMMAND...: prints the domU's answer
+	_d=$1
+	shift
+	rig-xs write "/local/domain/$_d/data/xrt-out" pending >/dev/null 2>&1
+	domu_cmd "$_d" shell "echo $* >/proc/gntsock_xrt; rig-xs write data/xrt-out \"\$(cat /proc/gntsock_xrt)\"" >&2 ||
+		return 1
+	_o=$(rig-xs read "/local/domain/$_d/data/xrt-out")
+	say "xrt d$_d '$*' -> $_o" >&2
+	echo "$_o"
+}
+kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; } # kv LINE KEY
+xrt_ok() { # xrt_ok NAME CONDITION-STATUS [DETAIL]
+	XRT_T=$((XRT_T + 1))
+	if [ "$2" -eq 0 ]; then
+		printf '[dom0 revoke] ok %d %s\n' "$XRT_T" "$1"
+	else
+		printf '[dom0 revoke] not ok %d %s # %s\n' "$XRT_T" "$1" "${3:-}"
+	fi
+}
+xrt_skip() {
+	XRT_T=$((XRT_T + 1))
+	printf '[dom0 revoke] ok %d %s # SKIP %s\n' "$XRT_T" "$1" "$2"
+}
+# One round: N pages granted revocable-only, mapped revocably, force-revoked in one call.
+xrt_round() { # xrt_round N
+	_n=$1
+	_g=$(xrt "$D1" grant "$D2" "$_n" 1) || return 1
+	_idx=$(kv "$_g" index)
+	[ "$(kv "$_g" only)" = "$_n" ]
+	xrt_ok "n${_n}_grants_marked_revocable_only" $? "$_g"
+	[ -n "$_idx" ] || { xrt_ok "n${_n}_grant" 1 "$_g"; return 1; }
+	_m=$(xrt "$D2" map "$D1" "$_idx" "$_n")
+	[ "$(kv "$_m" mapped)" = "$_n" ] && [ "$(kv "$_m" read_a)" = "$_n" ]
+	xrt_ok "n${_n}_revocable_maps_show_granter_data" $? "$_m"
+	[ "$(kv "$_m" plain_status)" = -8 ]
+	xrt_ok "n${_n}_plain_map_of_revocable_only_grant_refused" $? "$_m"
+	_c=$(xrt "$D1" check-m)
+	[ "$(kv "$_c" half)" = "$_n" ]
+	xrt_ok "n${_n}_mapper_writes_reach_granter_before_revoke" $? "$_c"
+	_r=$(xrt "$D1" revoke)
+	[ "$(kv "$_r" okay)" = "$_n" ] && [ "$(kv "$_r" nr_revoked)" = "$_n" ] &&
+		[ "$(kv "$_r" reclaimed)" = "$_n" ]
+	xrt_ok "n${_n}_forced_revoke_reclaims_every_page" $? "$_r"
+	say "revoke of $_n grants in one call took $(kv "$_r" us) us"
+	_a=$(xrt "$D2" after)
+	[ "$(kv "$_a" saw_granter_new)" = 0 ] && [ "$(kv "$_a" saw_repl)" = "$_n" ] &&
+		[ "$(kv "$_a" other)" = 0 ]
+	xrt_ok "n${_n}_revoked_mapper_sees_only_its_replacement_frames" $? "$_a"
+	_c=$(xrt "$D1" check-n)
+	[ "$(kv "$_c" all)" = "$_n" ]
+	xrt_ok "n${_n}_granter_pages_unchanged_by_later_mapper_writes" $? "$_c"
+	_u=$(xrt "$D2" unmap)
+	[ "$(kv "$_u" unmapped)" = "$_n" ] && [ "$(kv "$_u" failed)" = 0 ]
+	xrt_ok "n${_n}_revoked_mappings_unmap_cleanly" $? "$_u"
+	xrt "$D1" release >/dev/null
+	return 0
+}
+s_revoke() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	for _d in "$D1" "$D2"; do
+		domu_cmd "$_d" shell "insmod $GBIN/gntsock_xrt.ko" || return 1
+	done
+	_p1=$(xrt "$D1" probe) || return 1
+	_p2=$(xrt "$D2" probe) || return 1
+	if [ "$(kv "$_p1" supported)" != 1 ] || [ "$(kv "$_p2" supported)" != 1 ]; then
+		for _t in revocable_grants_supported forced_revoke_16 forced_revoke_1000 \
+			revoke_stress; do
+			xrt_skip "$_t" "hypervisor has no revocable grant mappings (GNTTABOP_revoke: ENOSYS)"
+		done
+		return 0
+	fi
+	xrt_ok revocable_grants_supported 0
+	xrt_round 16
+	xrt_round 1000
+	# Concurrency: mapper threads map/unmap while granter threads revoke, on every vCPU.
+	_g=$(xrt "$D1" grant "$D2" 32 1) || return 1
+	_idx=$(kv "$_g" index)
+	_s=$(xrt "$D2" stress-map "$D1" "$_idx" 32 2)
+	[ "$(kv "$_s" threads)" = 2 ]
+	xrt_ok stress_mapper_threads_started $? "$_s"
+	_r=$(xrt "$D1" stress-revoke "${RIG_XRT_STRESS_SECS:-30}" 2)
+	_s=$(xrt "$D2" stress-stop)
+	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
+	xrt_ok stress_revokes_succeed_and_hit_live_mappings $? "$_r"
+	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
+		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
+	xrt_ok stress_maps_unmaps_consistent $? "$_s"
+	_x=$(xrt "$D1" release)
+	xl dmesg | grep -E "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN" | head -n 20
+	xl dmesg | grep -qE "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN"
+	[ $? -ne 0 ]
+	xrt_ok hypervisor_log_free_of_assertions $?
+	return 0
+}
+
 step load s_load
 step create s_create
 step link s_link
@@ -204,8 +304,9 @@ if selected dom0; then step dom0 s_dom0; else skip dom0; fi
 if selected domu; then step domu s_domu; else skip domu; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
+if selected revoke; then step revoke s_revoke; else skip revoke; fi
 
-# h. health.
+# i. health.
 sleep 2 # let the console relays catch up
 say "xl list begin"
 xl list
