@@ -296,6 +296,24 @@ s_revoke() {
 	return 0
 }
 
+# PVH mapper evidence (only when RIG_TESTS names "pvh"; needs QEMU -cpu ...,+npt for HAP):
+# does a PVH domU boot here, and what do the revocable operations say inside it?
+s_pvh() {
+	xl dmesg | grep -E "HVM: |HAP|SVM" | head -n 8
+	if ! _p=$(rig-create-domu domU-pvh 'type="pvh"'); then
+		printf '[dom0 pvh] not ok 1 pvh_domU_boots # see the serial log\n'
+		xl list
+		return 0
+	fi
+	printf '[dom0 pvh] ok 1 pvh_domU_boots\n'
+	READY="$READY $_p"
+	domu_cmd "$_p" shell "cat /sys/hypervisor/guest_type; insmod $GBIN/gntsock_xrt.ko" >&2
+	_o=$(xrt "$_p" probe)
+	say "pvh domU revocable support as seen by the Linux side: $_o (PV mappers only)"
+	xl destroy domU-pvh
+	return 0
+}
+
 step load s_load
 step create s_create
 step link s_link
@@ -305,6 +323,7 @@ if selected domu; then step domu s_domu; else skip domu; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 if selected revoke; then step revoke s_revoke; else skip revoke; fi
+case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
 
 # i. health.
 sleep 2 # let the console relays catch up
