@@ -469,6 +469,8 @@ static int cmd_stress_map(domid_t peer, grant_ref_t index_ref, unsigned int n,
 		s_tasks[i] = kthread_create(stress_map_fn, (void *)i, "xrt_map/%lu", i);
 		if (IS_ERR(s_tasks[i]))
 			break;
+		/* A thread may end early (no memory): keep it for kthread_stop. */
+		get_task_struct(s_tasks[i]);
 		kthread_bind(s_tasks[i], i % num_online_cpus());
 		wake_up_process(s_tasks[i]);
 	}
@@ -481,8 +483,10 @@ static int cmd_stress_stop(void)
 {
 	unsigned int i;
 
-	for (i = 0; i < s_nthreads; i++)
+	for (i = 0; i < s_nthreads; i++) {
 		kthread_stop(s_tasks[i]);
+		put_task_struct(s_tasks[i]);
+	}
 	result("threads=%u maps=%d unmaps=%d map_fail=%d unmap_fail=%d bad_read=%d",
 	       s_nthreads, atomic_read(&s_maps), atomic_read(&s_unmaps),
 	       atomic_read(&s_map_fail), atomic_read(&s_unmap_fail),
