@@ -201,15 +201,15 @@ s_destroy() {
 # Commands go to /proc/gntsock_xrt in a domU; its one-line "key=value ..." answer comes
 # back through xenstore. On a hypervisor without the extension every test is a SKIP.
 XRT_T=0
-xrt() { # xrt DOMID COMMAND...: prints the domU's answer
+# (Not in a subshell: domu_cmd numbers the commands in the global $seq.)
+xrt() { # xrt DOMID COMMAND...: the domU's answer goes to $XRT
 	_d=$1
 	shift
-	rig-xs write "/local/domain/$_d/data/xrt-out" pending >/dev/null 2>&1
-	domu_cmd "$_d" shell "echo $* >/proc/gntsock_xrt; rig-xs write data/xrt-out \"\$(cat /proc/gntsock_xrt)\"" >&2 ||
+	XRT=none
+	domu_cmd "$_d" shell "echo $* >/proc/gntsock_xrt; rig-xs write data/xrt-out \"\$(cat /proc/gntsock_xrt)\"" ||
 		return 1
-	_o=$(rig-xs read "/local/domain/$_d/data/xrt-out")
-	say "xrt d$_d '$*' -> $_o" >&2
-	echo "$_o"
+	XRT=$(rig-xs read "/local/domain/$_d/data/xrt-out")
+	say "xrt d$_d '$*' -> $XRT"
 }
 kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; } # kv LINE KEY
 xrt_ok() { # xrt_ok NAME CONDITION-STATUS [DETAIL]
@@ -227,35 +227,42 @@ xrt_skip() {
 # One round: N pages granted revocable-only, mapped revocably, force-revoked in one call.
 xrt_round() { # xrt_round N
 	_n=$1
-	_g=$(xrt "$D1" grant "$D2" "$_n" 1) || return 1
+	xrt "$D1" grant "$D2" "$_n" 1 || return 1
+	_g=$XRT
 	_idx=$(kv "$_g" index)
 	[ "$(kv "$_g" only)" = "$_n" ]
 	xrt_ok "n${_n}_grants_marked_revocable_only" $? "$_g"
 	[ -n "$_idx" ] || { xrt_ok "n${_n}_grant" 1 "$_g"; return 1; }
-	_m=$(xrt "$D2" map "$D1" "$_idx" "$_n")
+	xrt "$D2" map "$D1" "$_idx" "$_n"
+	_m=$XRT
 	[ "$(kv "$_m" mapped)" = "$_n" ] && [ "$(kv "$_m" read_a)" = "$_n" ]
 	xrt_ok "n${_n}_revocable_maps_show_granter_data" $? "$_m"
 	[ "$(kv "$_m" plain_status)" = -8 ]
 	xrt_ok "n${_n}_plain_map_of_revocable_only_grant_refused" $? "$_m"
-	_c=$(xrt "$D1" check-m)
+	xrt "$D1" check-m
+	_c=$XRT
 	[ "$(kv "$_c" half)" = "$_n" ]
 	xrt_ok "n${_n}_mapper_writes_reach_granter_before_revoke" $? "$_c"
-	_r=$(xrt "$D1" revoke)
+	xrt "$D1" revoke
+	_r=$XRT
 	[ "$(kv "$_r" okay)" = "$_n" ] && [ "$(kv "$_r" nr_revoked)" = "$_n" ] &&
 		[ "$(kv "$_r" reclaimed)" = "$_n" ]
 	xrt_ok "n${_n}_forced_revoke_reclaims_every_page" $? "$_r"
 	say "revoke of $_n grants in one call took $(kv "$_r" us) us"
-	_a=$(xrt "$D2" after)
+	xrt "$D2" after
+	_a=$XRT
 	[ "$(kv "$_a" saw_granter_new)" = 0 ] && [ "$(kv "$_a" saw_repl)" = "$_n" ] &&
 		[ "$(kv "$_a" other)" = 0 ]
 	xrt_ok "n${_n}_revoked_mapper_sees_only_its_replacement_frames" $? "$_a"
-	_c=$(xrt "$D1" check-n)
+	xrt "$D1" check-n
+	_c=$XRT
 	[ "$(kv "$_c" all)" = "$_n" ]
 	xrt_ok "n${_n}_granter_pages_unchanged_by_later_mapper_writes" $? "$_c"
-	_u=$(xrt "$D2" unmap)
+	xrt "$D2" unmap
+	_u=$XRT
 	[ "$(kv "$_u" unmapped)" = "$_n" ] && [ "$(kv "$_u" failed)" = 0 ]
 	xrt_ok "n${_n}_revoked_mappings_unmap_cleanly" $? "$_u"
-	xrt "$D1" release >/dev/null
+	xrt "$D1" release
 	return 0
 }
 s_revoke() {
@@ -263,8 +270,10 @@ s_revoke() {
 	for _d in "$D1" "$D2"; do
 		domu_cmd "$_d" shell "insmod $GBIN/gntsock_xrt.ko" || return 1
 	done
-	_p1=$(xrt "$D1" probe) || return 1
-	_p2=$(xrt "$D2" probe) || return 1
+	xrt "$D1" probe || return 1
+	_p1=$XRT
+	xrt "$D2" probe || return 1
+	_p2=$XRT
 	if [ "$(kv "$_p1" supported)" != 1 ] || [ "$(kv "$_p2" supported)" != 1 ]; then
 		for _t in revocable_grants_supported forced_revoke_16 forced_revoke_1000 \
 			revoke_stress; do
@@ -276,19 +285,24 @@ s_revoke() {
 	xrt_round 16
 	xrt_round 1000
 	# Concurrency: mapper threads map/unmap while granter threads revoke, on every vCPU.
-	_g=$(xrt "$D1" grant "$D2" 32 1) || return 1
+	xrt "$D1" grant "$D2" 32 1 || return 1
+	_g=$XRT
 	_idx=$(kv "$_g" index)
-	_s=$(xrt "$D2" stress-map "$D1" "$_idx" 32 2)
+	xrt "$D2" stress-map "$D1" "$_idx" 32 2
+	_s=$XRT
 	[ "$(kv "$_s" threads)" = 2 ]
 	xrt_ok stress_mapper_threads_started $? "$_s"
-	_r=$(xrt "$D1" stress-revoke "${RIG_XRT_STRESS_SECS:-30}" 2)
-	_s=$(xrt "$D2" stress-stop)
+	xrt "$D1" stress-revoke "${RIG_XRT_STRESS_SECS:-30}" 2
+	_r=$XRT
+	xrt "$D2" stress-stop
+	_s=$XRT
 	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
 	xrt_ok stress_revokes_succeed_and_hit_live_mappings $? "$_r"
 	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
 		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
 	xrt_ok stress_maps_unmaps_consistent $? "$_s"
-	_x=$(xrt "$D1" release)
+	xrt "$D1" release
+	_x=$XRT
 	xl dmesg | grep -E "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN" | head -n 20
 	xl dmesg | grep -qE "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN"
 	[ $? -ne 0 ]
@@ -307,8 +321,9 @@ s_pvh() {
 	fi
 	printf '[dom0 pvh] ok 1 pvh_domU_boots\n'
 	READY="$READY $_p"
-	domu_cmd "$_p" shell "cat /sys/hypervisor/guest_type; insmod $GBIN/gntsock_xrt.ko" >&2
-	_o=$(xrt "$_p" probe)
+	domu_cmd "$_p" shell "cat /sys/hypervisor/guest_type; insmod $GBIN/gntsock_xrt.ko"
+	xrt "$_p" probe
+	_o=$XRT
 	say "pvh domU revocable support as seen by the Linux side: $_o (PV mappers only)"
 	xl destroy domU-pvh
 	return 0
