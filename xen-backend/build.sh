@@ -30,15 +30,15 @@ patch_hash() {
 }
 
 ensure_deb_src() {
-	local f=/etc/apt/sources.list.d/gntsock-deb-src.sources
-	[ -f "$f" ] && return 0
-	# Every deb822 stanza of type deb, retyped deb-src.
-	$PY - "$f" <<'PYEOF'
-import glob, sys
+	local d=/etc/apt/sources.list.d
+	[ -f $d/gntsock-deb-src.sources ] || [ -f $d/gntsock-deb-src.list ] && return 0
+	# Every Debian deb entry, retyped deb-src: deb822 stanzas of *.sources,
+	# or one-line entries of sources.list / *.list.
+	$PY - $d <<'PYEOF'
+import glob, os, sys
+d = sys.argv[1]
 out = []
-for path in sorted(glob.glob('/etc/apt/sources.list.d/*.sources')):
-    if path.endswith('gntsock-deb-src.sources'):
-        continue
+for path in sorted(glob.glob(d + '/*.sources')):
     for stanza in open(path).read().split('\n\n'):
         lines = [l for l in stanza.splitlines() if l and not l.startswith('#')]
         if not any(l.split(':', 1)[0] == 'Types' and 'deb' in l.split(':', 1)[1].split() for l in lines):
@@ -46,9 +46,20 @@ for path in sorted(glob.glob('/etc/apt/sources.list.d/*.sources')):
         if not any('debian' in l for l in lines if l.startswith('URIs')):
             continue
         out.append('\n'.join('Types: deb-src' if l.startswith('Types:') else l for l in lines))
-if not out:
-    sys.exit('no deb822 deb entries found to mirror as deb-src')
-open(sys.argv[1], 'w').write('\n\n'.join(out) + '\n')
+if out:
+    open(d + '/gntsock-deb-src.sources', 'w').write('\n\n'.join(out) + '\n')
+    sys.exit(0)
+lines = []
+for path in ['/etc/apt/sources.list'] + sorted(glob.glob(d + '/*.list')):
+    if not os.path.exists(path):
+        continue
+    for l in open(path):
+        w = l.split()
+        if len(w) > 2 and w[0] == 'deb' and 'debian' in l:
+            lines.append('deb-src' + l.strip()[3:])
+if not lines:
+    sys.exit('no Debian deb entries found to mirror as deb-src')
+open(d + '/gntsock-deb-src.list', 'w').write('\n'.join(lines) + '\n')
 PYEOF
 	"${APT[@]}" update
 }
