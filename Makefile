@@ -19,6 +19,9 @@ all: module tools selftests
 
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/xrt W=1 modules
+	mkdir -p build/bin
+	cp selftests/xrt/gntsock_xrt.ko build/bin/
 
 tools:
 	$(MAKE) -C tools
@@ -41,6 +44,7 @@ install: module
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
+	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/xrt clean
 	rm -rf build
 
 .PHONY: all module tools selftests check demo lint install clean

@@ -7,6 +7,10 @@
 #   unit     ring/proto unit tests and the selftests' host helper tests
 #   fuzz     a bounded libFuzzer run over the rx path
 #   rig      the real-Xen VM suite: dom0 + two domUs under QEMU (rig/run.sh)
+#   xen      build the gntsock-patched hypervisor (xen-backend/build.sh;
+#            release and debug=y, cached by source version and patch hash)
+#   rig-xen  the VM suite again on the patched debug=y hypervisor, with
+#            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke}
 # Every result line goes to build/check/results.txt; the last line printed is
 # "N passed, N failed[, N skipped]". Exits 1 if anything failed.
 # GNTSOCK_CHECK_STAGES limits the stages (e.g. "build unit"); the count line
@@ -18,7 +22,7 @@ OUT=$REPO/build/check
 mkdir -p "$OUT"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
-STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig}
+STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig xen rig-xen}
 export DEBIAN_FRONTEND=noninteractive
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
@@ -100,6 +104,39 @@ if want rig; then
 		grep -a '^#   ' build/rig/results.txt | head -n 80 | tee -a "$RESULTS"
 	fi
 	[ $rc -eq 0 ] || stage_result rig "VM suite exit status 0" $rc "$OUT/rig.log"
+fi
+
+XEN_OUT=""
+if want xen; then
+	t0=$(date +%s)
+	XEN_OUT=$(timeout 1200 xen-backend/build.sh 2>"$OUT/xen-build.log")
+	rc=$?
+	[ -n "$XEN_OUT" ] && [ -f "$XEN_OUT/xen-debug.bin" ] || rc=1
+	[ $rc -eq 0 ] && cat "$XEN_OUT/version" >>"$OUT/xen-build.log"
+	stage_result xen "patched hypervisor builds, release and debug=y ($(( $(date +%s) - t0 ))s)" \
+		$rc "$OUT/xen-build.log"
+	[ $rc -eq 0 ] || XEN_OUT=""
+fi
+
+if want rig-xen; then
+	[ -n "$XEN_OUT" ] || XEN_OUT=$(xen-backend/build.sh -p 2>/dev/null)
+	if [ -n "$XEN_OUT" ] && [ -f "$XEN_OUT/xen-debug.bin" ]; then
+		rm -f build/rig-xen/results.txt
+		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen-debug.bin" \
+			GNTSOCK_RIG_OUT="$REPO/build/rig-xen" GNTSOCK_RIG_DOMU_VCPUS=2 \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke}" \
+			selftests/rig/run.sh >"$OUT/rig-xen.log" 2>&1
+		rc=$?
+		if [ -f build/rig-xen/results.txt ]; then
+			grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' build/rig-xen/results.txt |
+				sed 's/^/[rig-xen] /' | tee -a "$RESULTS"
+			grep -a '^#   ' build/rig-xen/results.txt | head -n 80 | tee -a "$RESULTS"
+		fi
+		[ $rc -eq 0 ] || stage_result rig-xen "VM suite on the patched hypervisor exit status 0" \
+			$rc "$OUT/rig-xen.log"
+	else
+		stage_result rig-xen "patched hypervisor available (run the xen stage)" 1
+	fi
 fi
 
 pass=$(grep -acE '^(\[[^]]*\] )+ok ' "$RESULTS")

@@ -51,8 +51,12 @@ echo "TAP version 13"
 echo "1..3"
 
 make -s -C "$KDIR" M="$REPO" clean >/dev/null 2>&1
+make -s -C "$KDIR" M="$REPO/selftests/xrt" clean >/dev/null 2>&1
 make -C "$KDIR" M="$REPO" W=1 C=2 modules >"$OUT/build.log" 2>&1
 rc=$?
+# The test-only module of the xen-backend extension (and the gntsock
+# wrappers it carries) gets the same checks.
+make -C "$KDIR" M="$REPO/selftests/xrt" W=1 C=2 modules >>"$OUT/build.log" 2>&1 || rc=1
 grep -E 'warning:|error:' "$OUT/build.log" | grep -v '^Skipping BTF' >"$OUT/warnings.log"
 if [ $rc -eq 0 ] && [ ! -s "$OUT/warnings.log" ]; then
 	result OK "module_builds_with_W1_without_warnings"
@@ -73,7 +77,7 @@ if [ -f "$LSRC/.done" ]; then
 	GIT_DIR=/nonexistent perl "$LSRC/checkpatch.pl" --strict --no-tree \
 		--root="$LSRC" --show-types --terse -f \
 		net/gntsock/*.c net/gntsock/*.h include/uapi/linux/gntsock.h \
-		tools/*.c >"$OUT/checkpatch.log" 2>&1
+		tools/*.c selftests/xrt/*.c >"$OUT/checkpatch.log" 2>&1
 	rm -f .checkpatch-camelcase.*
 	grep -E ': (ERROR|WARNING|CHECK):' "$OUT/checkpatch.log" |
 		grep -v 'CAMELCASE: Avoid CamelCase: <XenbusState' >"$OUT/checkpatch.bad"

@@ -56,7 +56,7 @@ function detail(text) { nres++; out[nres] = "#   " text }
 		}
 	}
 	if (line == "GNTSOCK-RIG-COMPLETE") complete = 1
-	if (line ~ /Oops|WARNING:|BUG:|KASAN|general protection|Kernel panic|Call Trace/ &&
+	if (line ~ /Oops|WARNING:|BUG:|KASAN|general protection|Kernel panic|Call Trace|Assertion .* failed|Xen BUG at|CHECKLOCK|FATAL TRAP/ &&
 	    line !~ allow && line !~ /^GNTSOCK-RIG-HOST: /) {
 		if (!(line in badseen)) { badseen[line] = 1; bad[++nbad] = line }
 	}

@@ -76,7 +76,7 @@ fi
 rig_log "booting Xen + dom0 (timeout ${TIMEOUT}s, serial log $SERIAL)"
 t1=$(date +%s)
 set +e
-timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu qemu64,+svm -m "$MEM" -smp 2 \
+timeout -k 10 "$TIMEOUT" qemu-system-x86_64 -accel tcg -cpu "${GNTSOCK_RIG_CPU:-qemu64,+svm}" -m "$MEM" -smp 2 \
 	-kernel "$XEN" -append "$XEN_APPEND" \
 	-initrd "$KERNEL $DOM0_APPEND,$INITRD" \
 	-display none -serial stdio -monitor none -net none -no-reboot \

@@ -250,6 +250,139 @@ s_destroy() {
 		GNTSOCK_SELF_DOMID=0 "$GBIN/gntsock_dom0_test"
 }
 
+# h. xen-backend: forced revoke of revocable grant mappings between domU1 (granter) and
+# domU2 (a mapper that ignores every request), through the test module gntsock_xrt.ko.
+# Commands go to /proc/gntsock_xrt in a domU; its one-line "key=value ..." answer comes
+# back through xenstore. On a hypervisor without the extension every test is a SKIP.
+XRT_T=0
+# (Not in a subshell: domu_cmd numbers the commands in the global $seq.)
+xrt() { # xrt DOMID COMMAND...: the domU's answer goes to $XRT
+	_d=$1
+	shift
+	XRT=none
+	domu_cmd "$_d" shell "echo $* >/proc/gntsock_xrt; rig-xs write data/xrt-out \"\$(cat /proc/gntsock_xrt)\"" ||
+		return 1
+	XRT=$(rig-xs read "/local/domain/$_d/data/xrt-out")
+	say "xrt d$_d '$*' -> $XRT"
+}
+kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; } # kv LINE KEY
+xrt_ok() { # xrt_ok NAME CONDITION-STATUS [DETAIL]
+	XRT_T=$((XRT_T + 1))
+	if [ "$2" -eq 0 ]; then
+		printf '[dom0 revoke] ok %d %s\n' "$XRT_T" "$1"
+	else
+		printf '[dom0 revoke] not ok %d %s # %s\n' "$XRT_T" "$1" "${3:-}"
+	fi
+}
+xrt_skip() {
+	XRT_T=$((XRT_T + 1))
+	printf '[dom0 revoke] ok %d %s # SKIP %s\n' "$XRT_T" "$1" "$2"
+}
+# One round: N pages granted revocable-only, mapped revocably, force-revoked in one call.
+xrt_round() { # xrt_round N
+	_n=$1
+	xrt "$D1" grant "$D2" "$_n" 1 || return 1
+	_g=$XRT
+	_idx=$(kv "$_g" index)
+	[ "$(kv "$_g" only)" = "$_n" ]
+	xrt_ok "n${_n}_grants_marked_revocable_only" $? "$_g"
+	[ -n "$_idx" ] || { xrt_ok "n${_n}_grant" 1 "$_g"; return 1; }
+	xrt "$D2" map "$D1" "$_idx" "$_n"
+	_m=$XRT
+	[ "$(kv "$_m" mapped)" = "$_n" ] && [ "$(kv "$_m" read_a)" = "$_n" ]
+	xrt_ok "n${_n}_revocable_maps_show_granter_data" $? "$_m"
+	[ "$(kv "$_m" plain_status)" = -8 ]
+	xrt_ok "n${_n}_plain_map_of_revocable_only_grant_refused" $? "$_m"
+	xrt "$D1" check-m
+	_c=$XRT
+	[ "$(kv "$_c" half)" = "$_n" ]
+	xrt_ok "n${_n}_mapper_writes_reach_granter_before_revoke" $? "$_c"
+	xrt "$D1" revoke
+	_r=$XRT
+	[ "$(kv "$_r" okay)" = "$_n" ] && [ "$(kv "$_r" nr_revoked)" = "$_n" ] &&
+		[ "$(kv "$_r" reclaimed)" = "$_n" ]
+	xrt_ok "n${_n}_forced_revoke_reclaims_every_page" $? "$_r"
+	say "revoke of $_n grants in one call took $(kv "$_r" us) us"
+	xrt "$D2" after
+	_a=$XRT
+	[ "$(kv "$_a" saw_granter_new)" = 0 ] && [ "$(kv "$_a" saw_repl)" = "$_n" ] &&
+		[ "$(kv "$_a" other)" = 0 ]
+	xrt_ok "n${_n}_revoked_mapper_sees_only_its_replacement_frames" $? "$_a"
+	xrt "$D1" check-n
+	_c=$XRT
+	[ "$(kv "$_c" all)" = "$_n" ]
+	xrt_ok "n${_n}_granter_pages_unchanged_by_later_mapper_writes" $? "$_c"
+	xrt "$D2" unmap
+	_u=$XRT
+	[ "$(kv "$_u" unmapped)" = "$_n" ] && [ "$(kv "$_u" failed)" = 0 ]
+	xrt_ok "n${_n}_revoked_mappings_unmap_cleanly" $? "$_u"
+	xrt "$D1" release
+	return 0
+}
+s_revoke() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	for _d in "$D1" "$D2"; do
+		domu_cmd "$_d" shell "insmod $GBIN/gntsock_xrt.ko" || return 1
+	done
+	xrt "$D1" probe || return 1
+	_p1=$XRT
+	xrt "$D2" probe || return 1
+	_p2=$XRT
+	if [ "$(kv "$_p1" supported)" != 1 ] || [ "$(kv "$_p2" supported)" != 1 ]; then
+		for _t in revocable_grants_supported forced_revoke_16 forced_revoke_1000 \
+			revoke_stress; do
+			xrt_skip "$_t" "hypervisor has no revocable grant mappings (GNTTABOP_revoke: ENOSYS)"
+		done
+		return 0
+	fi
+	xrt_ok revocable_grants_supported 0
+	xrt_round 16
+	xrt_round 1000
+	# Concurrency: mapper threads map/unmap while granter threads revoke, on every vCPU.
+	xrt "$D1" grant "$D2" 32 1 || return 1
+	_g=$XRT
+	_idx=$(kv "$_g" index)
+	xrt "$D2" stress-map "$D1" "$_idx" 32 2
+	_s=$XRT
+	[ "$(kv "$_s" threads)" = 2 ]
+	xrt_ok stress_mapper_threads_started $? "$_s"
+	xrt "$D1" stress-revoke "${RIG_XRT_STRESS_SECS:-30}" 2
+	_r=$XRT
+	xrt "$D2" stress-stop
+	_s=$XRT
+	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
+	xrt_ok stress_revokes_succeed_and_hit_live_mappings $? "$_r"
+	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
+		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
+	xrt_ok stress_maps_unmaps_consistent $? "$_s"
+	xrt "$D1" release
+	_x=$XRT
+	xl dmesg | grep -E "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN" | head -n 20
+	xl dmesg | grep -qE "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN"
+	[ $? -ne 0 ]
+	xrt_ok hypervisor_log_free_of_assertions $?
+	return 0
+}
+
+# PVH mapper evidence (only when RIG_TESTS names "pvh"; needs QEMU -cpu ...,+npt for HAP):
+# does a PVH domU boot here, and what do the revocable operations say inside it?
+s_pvh() {
+	xl dmesg | grep -E "HVM: |HAP|SVM" | head -n 8
+	if ! _p=$(rig-create-domu domU-pvh 'type="pvh"'); then
+		printf '[dom0 pvh] not ok 1 pvh_domU_boots # see the serial log\n'
+		xl list
+		return 0
+	fi
+	printf '[dom0 pvh] ok 1 pvh_domU_boots\n'
+	READY="$READY $_p"
+	domu_cmd "$_p" shell "cat /sys/hypervisor/guest_type; insmod $GBIN/gntsock_xrt.ko"
+	xrt "$_p" probe
+	_o=$XRT
+	say "pvh domU revocable support as seen by the Linux side: $_o (PV mappers only)"
+	xl destroy domU-pvh
+	return 0
+}
+
 step load s_load
 if selected dom0 || selected loop; then step loop s_loop; else skip loop; fi
 step create s_create
@@ -260,8 +393,10 @@ if selected domu; then step domu s_domu; else skip domu; fi
 if selected grant; then step grant s_grant; else skip grant; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
+if selected revoke; then step revoke s_revoke; else skip revoke; fi
+case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
 
-# h. health.
+# i. health.
 sleep 2 # let the console relays catch up
 say "xl list begin"
 xl list

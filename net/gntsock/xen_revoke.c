@@ -1,0 +1,222 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock: revocable grant mappings through the xen-backend extension.
+ *
+ * Granter side: gntsock_xen_set_revocable_only() before handing a grant
+ * to the peer, gntsock_xen_revoke() when the peer does not give it back in
+ * time.  Mapper side: gntsock_xen_map_revocable() instead of a plain grant
+ * map, gntsock_xen_unmap_revocable() as usual, whether or not the granter
+ * revoked in between.  Only PV mappers are supported by the hypervisor
+ * side so far; an HVM/PVH kernel sees -EOPNOTSUPP from the map and falls
+ * back to plain mappings.
+ */
+#include <linux/errno.h>
+#include <linux/mm.h>
+#include <linux/vmalloc.h>
+#include <xen/xen.h>
+#include <xen/page.h>
+#include <asm/xen/hypercall.h>
+#include <asm/xen/page.h>
+#include <asm/pgtable.h>
+
+#include "xen_revoke.h"
+
+/* 0 unknown, 1 supported, -1 not supported (stock hypervisor, HVM). */
+static int revoke_support;
+
+/**
+ * gntsock_xen_revoke_supported() - does the hypervisor revoke grants?
+ *
+ * Probes once with a zero-length GNTTABOP_revoke, which returns 0 on a
+ * hypervisor with the xen-backend extension and -ENOSYS on a stock one,
+ * and caches the answer.  Mapping revocably additionally needs a PV
+ * kernel (x86 PV guests, including a PV dom0).
+ *
+ * Return: true if gntsock_xen_revoke() and gntsock_xen_map_revocable()
+ * can work here.
+ */
+bool gntsock_xen_revoke_supported(void)
+{
+	int s = READ_ONCE(revoke_support);
+
+	if (!s) {
+		struct gnttab_revoke dummy = { 0 };
+
+		s = -1;
+		if (xen_pv_domain() &&
+		    !HYPERVISOR_grant_table_op(GNTTABOP_revoke, &dummy, 0))
+			s = 1;
+		WRITE_ONCE(revoke_support, s);
+	}
+	return s > 0;
+}
+
+/**
+ * gntsock_xen_gntst_to_errno() - errno for a GNTST_* status
+ * @status: a grant-table operation status
+ *
+ * Return: 0, or a negative errno that best matches @status.
+ */
+int gntsock_xen_gntst_to_errno(int16_t status)
+{
+	switch (status) {
+	case GNTST_okay:
+		return 0;
+	case GNTST_eagain:
+		return -EAGAIN;
+	case GNTST_permission_denied:
+		return -EPERM;
+	case GNTST_no_space:
+		return -ENOMEM;
+	case GNTST_bad_domain:
+		return -ESRCH;
+	case GNTST_bad_gntref:
+	case GNTST_bad_handle:
+	case GNTST_bad_page:
+	case GNTST_bad_virt_addr:
+		return -EINVAL;
+	default:
+		return -EIO;
+	}
+}
+
+/**
+ * gntsock_xen_set_revocable_only() - (un)mark a grant as revocable-only
+ * @ref:	a grant reference of this domain, already granted
+ *		(GTF_permit_access) to the peer
+ * @enable:	true: a plain map of @ref fails; false: remove the mark
+ *		(before the reference is reused)
+ *
+ * Return: 0, -ENOSYS on a stock hypervisor, or another negative errno.
+ */
+int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable)
+{
+	struct gnttab_set_revocable_only op = {
+		.ref = ref,
+		.enable = enable,
+	};
+	int rc;
+
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_set_revocable_only, &op, 1);
+	if (rc)
+		return rc;
+	return gntsock_xen_gntst_to_errno(op.status);
+}
+
+/**
+ * gntsock_xen_revoke() - force-revoke mappings of this domain's grants
+ * @ops:	@count entries; ref filled in by the caller, status and
+ *		nr_revoked by the hypervisor
+ * @count:	number of entries
+ *
+ * Every live revocable mapping of each grant is switched to its mapper's
+ * replacement frame.  An entry whose status is GNTST_okay may be ended
+ * (gnttab_end_foreign_access_ref()) and its page reused at once;
+ * GNTST_eagain means a mapping that is not revocable remains (or a map is
+ * in flight): retry later or quarantine the page.
+ *
+ * Return: 0 when every entry was processed (see each status), -ENOSYS on a
+ * stock hypervisor, or another negative errno.
+ */
+int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
+{
+	return HYPERVISOR_grant_table_op(GNTTABOP_revoke, ops, count);
+}
+
+/**
+ * gntsock_xen_map_revocable() - map a foreign grant revocably into the kernel
+ * @m:		@m->repl set by the caller to a page of its own (distinct per
+ *		writable mapping); the rest is filled in
+ * @dom:	granting domain
+ * @ref:	grant reference
+ * @readonly:	map read-only
+ *
+ * The page is mapped at @m->addr.  If the granter later revokes the
+ * grant, @m->addr shows @m->repl instead: writes land there and reads
+ * never see the granter's page again.
+ *
+ * Return: 0; -ENOSYS on a stock hypervisor; -EOPNOTSUPP where the
+ * hypervisor supports only PV mappers; -EPERM for a grant the granter did
+ * not allow; another negative errno otherwise.
+ */
+int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
+			      grant_ref_t ref, bool readonly)
+{
+	struct gnttab_map_revocable op = { 0 };
+	unsigned int level;
+	pte_t *pte;
+	int rc;
+
+	if (!xen_pv_domain())
+		return -EOPNOTSUPP;
+
+	m->mapped = false;
+	/*
+	 * A kernel mapping of the replacement page gives us a PTE to hand to
+	 * Xen; Xen points it at the granter's frame now and back at the
+	 * replacement page on a revoke, so vmap's idea of it is right again
+	 * once revoked.
+	 */
+	m->addr = vmap(&m->repl, 1, VM_MAP, PAGE_KERNEL);
+	if (!m->addr)
+		return -ENOMEM;
+	pte = lookup_address((unsigned long)m->addr, &level);
+	if (!pte || level != PG_LEVEL_4K) {
+		rc = -EFAULT;
+		goto out_unmap;
+	}
+	m->pte_maddr = arbitrary_virt_to_machine(pte).maddr;
+
+	op.host_addr = m->pte_maddr;
+	op.replace_frame = pfn_to_mfn(page_to_pfn(m->repl));
+	op.flags = GNTMAP_host_map | GNTMAP_contains_pte |
+		   (readonly ? GNTMAP_readonly : 0);
+	op.ref = ref;
+	op.dom = dom;
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_revocable, &op, 1);
+	if (!rc)
+		rc = gntsock_xen_gntst_to_errno(op.status);
+	if (rc)
+		goto out_unmap;
+
+	m->handle = op.handle;
+	m->mapped = true;
+	return 0;
+
+out_unmap:
+	vunmap(m->addr);
+	m->addr = NULL;
+	return rc;
+}
+
+/**
+ * gntsock_xen_unmap_revocable() - undo gntsock_xen_map_revocable()
+ * @m: a mapping made by gntsock_xen_map_revocable()
+ *
+ * Works whether or not the granter revoked the grant meanwhile.  The
+ * caller frees @m->repl afterwards.
+ *
+ * Return: 0, or a negative errno (the mapping is then kept, and @m->addr
+ * stays valid).
+ */
+int gntsock_xen_unmap_revocable(struct gntsock_xen_rmap *m)
+{
+	struct gnttab_unmap_grant_ref op = {
+		.host_addr = m->pte_maddr,
+		.handle = m->handle,
+	};
+	int rc;
+
+	if (!m->mapped)
+		return 0;
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, &op, 1);
+	if (!rc)
+		rc = gntsock_xen_gntst_to_errno(op.status);
+	if (rc)
+		return rc;
+	m->mapped = false;
+	/* Xen cleared the PTE and flushed; vunmap finds it empty. */
+	vunmap(m->addr);
+	m->addr = NULL;
+	return 0;
+}

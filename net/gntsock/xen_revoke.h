@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: GPL-2.0 */
+/*
+ * gntsock: revocable grant mappings through the xen-backend extension.
+ *
+ * Thin wrappers around the grant-table sub-ops declared in
+ * xen-backend/include/public/gntsock_revoke.h, plus the PV plumbing a
+ * mapper needs (kernel mappings whose PTE machine addresses Xen fills).
+ * Every function works on a stock hypervisor too: it then reports
+ * -ENOSYS, and the caller falls back to quarantine.
+ */
+#ifndef _GNTSOCK_XEN_REVOKE_H
+#define _GNTSOCK_XEN_REVOKE_H
+
+#include <linux/types.h>
+#include <xen/interface/grant_table.h>
+#include "gntsock_revoke.h"
+
+struct page;
+
+bool gntsock_xen_revoke_supported(void);
+int gntsock_xen_gntst_to_errno(int16_t status);
+int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable);
+
+/**
+ * struct gntsock_xen_rmap - one revocable kernel mapping of a foreign page
+ * @addr:	kernel virtual address of the mapping (valid while mapped)
+ * @repl:	the mapper's replacement page, which @addr shows after a
+ *		revoke; owned by the caller, kept until after the unmap
+ * @pte_maddr:	machine address of the PTE Xen fills
+ * @handle:	grant handle, for the unmap
+ * @mapped:	true between a successful map and the unmap
+ */
+struct gntsock_xen_rmap {
+	void *addr;
+	struct page *repl;
+	u64 pte_maddr;
+	grant_handle_t handle;
+	bool mapped;
+};
+
+int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
+			      grant_ref_t ref, bool readonly);
+int gntsock_xen_unmap_revocable(struct gntsock_xen_rmap *m);
+int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count);
+
+#endif /* _GNTSOCK_XEN_REVOKE_H */

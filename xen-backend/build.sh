@@ -1,0 +1,158 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0
+#
+# Build the gntsock-patched Xen hypervisor from Debian's Xen 4.17 source.
+#
+#   xen-backend/build.sh        build (or reuse) and print the output directory
+#   xen-backend/build.sh -p     print the output directory only (no build)
+#
+# Steps: add a deb-src entry for the host's Debian archive (same URIs and
+# Signed-By as the existing deb entries), resolve the newest xen source
+# version that `apt-get source` can actually fetch (the security suite's
+# source is often not fetchable), fetch it (Debian's quilt series comes
+# applied), apply patches/series on top, and build the hypervisor only,
+# twice: release with Debian's own config (olddefconfig) and CONFIG_DEBUG=y.
+#
+# Output: ${GNTSOCK_CACHE:-/var/cache/gntsock}/xen-backend-<srcver>-<patchhash>/
+#   xen.bin, xen-debug.bin   multiboot ELF images for QEMU's -kernel
+#   xen.config, xen-debug.config, version, build.log
+# A directory that already holds both images is reused as is.
+set -eu
+HERE=$(cd "$(dirname "$0")" && pwd)
+CACHE=${GNTSOCK_CACHE:-/var/cache/gntsock}
+JOBS=${GNTSOCK_XEN_JOBS:-$(nproc)}
+export DEBIAN_FRONTEND=noninteractive
+APT=(apt-get -o DPkg::Lock::Timeout=600 -q -q)
+PY=/usr/bin/python3
+
+patch_hash() {
+	(cd "$HERE/patches" && cat series $(sed -e "s/#.*//" series) ../include/public/*.h) | sha256sum | cut -c1-12
+}
+
+ensure_deb_src() {
+	local d=/etc/apt/sources.list.d
+	[ -f $d/gntsock-deb-src.sources ] || [ -f $d/gntsock-deb-src.list ] && return 0
+	# Every Debian deb entry, retyped deb-src: deb822 stanzas of *.sources,
+	# or one-line entries of sources.list / *.list.
+	$PY - $d <<'PYEOF'
+import glob, os, sys
+d = sys.argv[1]
+out = []
+for path in sorted(glob.glob(d + '/*.sources')):
+    for stanza in open(path).read().split('\n\n'):
+        lines = [l for l in stanza.splitlines() if l and not l.startswith('#')]
+        if not any(l.split(':', 1)[0] == 'Types' and 'deb' in l.split(':', 1)[1].split() for l in lines):
+            continue
+        if not any('debian' in l for l in lines if l.startswith('URIs')):
+            continue
+        out.append('\n'.join('Types: deb-src' if l.startswith('Types:') else l for l in lines))
+if out:
+    open(d + '/gntsock-deb-src.sources', 'w').write('\n\n'.join(out) + '\n')
+    sys.exit(0)
+lines = []
+for path in ['/etc/apt/sources.list'] + sorted(glob.glob(d + '/*.list')):
+    if not os.path.exists(path):
+        continue
+    for l in open(path):
+        w = l.split()
+        if len(w) > 2 and w[0] == 'deb' and 'debian' in l:
+            lines.append('deb-src' + l.strip()[3:])
+if not lines:
+    sys.exit('no Debian deb entries found to mirror as deb-src')
+open(d + '/gntsock-deb-src.list', 'w').write('\n'.join(lines) + '\n')
+PYEOF
+	"${APT[@]}" update
+}
+
+# The newest source version of xen that apt-get source can fetch.
+fetch_source() {	# fetch_source DIR -> prints version
+	local dir=$1 v
+	mkdir -p "$dir"
+	for v in $(apt-cache showsrc xen | sed -n 's/^Version: //p' | sort -rV | uniq); do
+		case $v in 4.17.*) ;; *) continue ;; esac
+		rm -rf "$dir/fetch" && mkdir -p "$dir/fetch"
+		if (cd "$dir/fetch" && "${APT[@]}" source "xen=$v" >&2); then
+			echo "$v"
+			return 0
+		fi
+		echo "xen-backend: apt-get source xen=$v failed, trying an older one" >&2
+	done
+	return 1
+}
+
+if ! command -v bison >/dev/null || ! command -v flex >/dev/null ||
+   ! command -v dpkg-source >/dev/null; then
+	"${APT[@]}" install -y --no-install-recommends bison flex dpkg-dev >&2
+fi
+ensure_deb_src >&2
+
+# Resolve the version without fetching when the cache already has it.
+SRCVER_FILE=$CACHE/xen-backend-src/version
+HASH=$(patch_hash)
+if [ -f "$SRCVER_FILE" ] && [ -d "$CACHE/xen-backend-src/fetch" ]; then
+	SRCVER=$(cat "$SRCVER_FILE")
+else
+	SRCVER=""
+fi
+if [ -n "$SRCVER" ]; then
+	OUT=$CACHE/xen-backend-$SRCVER-$HASH
+	if [ "${1:-}" = -p ] || { [ -f "$OUT/xen.bin" ] && [ -f "$OUT/xen-debug.bin" ]; }; then
+		echo "$OUT"
+		exit 0
+	fi
+fi
+[ "${1:-}" = -p ] && { echo "xen-backend: not built yet" >&2; exit 1; }
+
+exec 9>"$CACHE/.xen-backend.lock"
+flock 9
+if [ -z "$SRCVER" ]; then
+	SRCVER=$(fetch_source "$CACHE/xen-backend-src")
+	echo "$SRCVER" >"$SRCVER_FILE"
+fi
+OUT=$CACHE/xen-backend-$SRCVER-$HASH
+SRC=$(ls -d "$CACHE"/xen-backend-src/fetch/xen-*/ | head -n 1)
+SRC=${SRC%/}
+
+# Debian's hypervisor config, from the hypervisor package of the host's
+# candidate version (the closest thing to what Debian ships).
+cfg=$(ls "$CACHE"/xen-backend-src/xen-4.17-amd64.config 2>/dev/null || true)
+if [ -z "$cfg" ]; then
+	tmp=$(mktemp -d)
+	(cd "$tmp" && "${APT[@]}" download xen-hypervisor-4.17-amd64 >&2 &&
+	 dpkg-deb -x xen-hypervisor-4.17-amd64_*.deb x &&
+	 cp x/boot/xen-4.17-amd64.config "$CACHE/xen-backend-src/xen-4.17-amd64.config")
+	rm -rf "$tmp"
+	cfg=$CACHE/xen-backend-src/xen-4.17-amd64.config
+fi
+
+mkdir -p "$OUT"
+LOG=$OUT/build.log
+: >"$LOG"
+build_one() {	# build_one NAME debug(y|n)
+	local b=$OUT/tree-$1
+	rm -rf "$b"
+	cp -a "$SRC" "$b"
+	(cd "$b" && for p in $(sed -e 's/#.*//' "$HERE/patches/series"); do
+		echo "applying $p"
+		patch -p1 --no-backup-if-mismatch <"$HERE/patches/$p" || exit 1
+	done
+	cp "$HERE"/include/public/*.h xen/include/public/) >>"$LOG" 2>&1
+	cp "$cfg" "$b/xen/.config"
+	if [ "$2" = y ]; then
+		sed -i -e '/^CONFIG_DEBUG[ =]/d' -e '/^# CONFIG_DEBUG is not set/d' "$b/xen/.config"
+		echo 'CONFIG_DEBUG=y' >>"$b/xen/.config"
+	fi
+	make -C "$b/xen" PYTHON=$PY olddefconfig >>"$LOG" 2>&1
+	make -C "$b/xen" PYTHON=$PY -j"$JOBS" >>"$LOG" 2>&1
+}
+t0=$(date +%s)
+build_one release n || { echo "xen-backend: release build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
+cp "$OUT/tree-release/xen/xen" "$OUT/xen.bin.tmp"
+cp "$OUT/tree-release/xen/.config" "$OUT/xen.config"
+build_one debug y || { echo "xen-backend: debug build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
+cp "$OUT/tree-debug/xen/xen" "$OUT/xen-debug.bin"
+cp "$OUT/tree-debug/xen/.config" "$OUT/xen-debug.config"
+mv "$OUT/xen.bin.tmp" "$OUT/xen.bin"
+rm -rf "$OUT/tree-release" "$OUT/tree-debug"
+printf 'source %s\npatches %s\nbuilt in %ss\n' "$SRCVER" "$HASH" $(( $(date +%s) - t0 )) >"$OUT/version"
+echo "$OUT"
