@@ -20,6 +20,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <getopt.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -239,9 +240,14 @@ struct srv_opts {
 /* Serve requests on one connection until it ends. */
 static void serve_xport(struct xport *x)
 {
-	size_t bufsz = MAX_MSG;
-	char *buf = xmalloc(bufsz);
+	/* Not cleared: reads use only as much of it as a request's writes
+	 * need (at least RX_MIN), so hundreds of connections touch little.
+	 */
+	char *buf = malloc(MAX_MSG);
 	struct req r;
+
+	if (!buf)
+		return;
 
 	while (!xp_read_exact(x, &r, sizeof(r))) {
 		if (r.magic != PERF_MAGIC)
@@ -250,8 +256,8 @@ static void serve_xport(struct xport *x)
 			uint64_t got = 0;
 			size_t want = r.msgsize > RX_MIN ? r.msgsize : RX_MIN;
 
-			if (want > bufsz)
-				want = bufsz;
+			if (want > MAX_MSG)
+				want = MAX_MSG;
 			while (got < r.total) {
 				size_t left = r.total - got;
 				ssize_t n = xp_read_some(x, buf,
@@ -427,10 +433,15 @@ static int connect_gnt(const struct cli_opts *o, int type)
 	struct sockaddr_gnt a = { .sgnt_family = AF_GNTSOCK,
 				  .sgnt_domid = o->peer,
 				  .sgnt_port = o->port };
+	/* Hundreds of connects in a row on a loaded emulated host: more
+	 * room than the default 2 s for the peer kernel's answer.
+	 */
+	struct timeval tv = { .tv_sec = 30 };
 	int s = socket(AF_GNTSOCK, type, 0);
 
 	if (s < 0)
 		return -1;
+	setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT, &tv, sizeof(tv));
 	if (o->gnt_buffer)
 		setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
 			   &o->gnt_buffer, sizeof(uint64_t));
@@ -1214,6 +1225,16 @@ int main(int argc, char **argv)
 		return argc < 2 ? 2 : 0;
 	}
 	cmd = argv[1];
+	/*
+	 * Never give memory back with madvise(MADV_DONTNEED): on the rig's
+	 * PV guests (Linux 6.1, CONFIG_PTE_MARKER_UFFD_WP) zapping anonymous
+	 * pages that way can hit a WARN_ON_ONCE(!pte_none()) in
+	 * pte_install_uffd_wp_if_needed(), fatal with panic_on_warn. Fixed
+	 * thresholds: large buffers are mmap()ed and munmap()ed, and arenas
+	 * are never trimmed.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 128 << 10);
+	mallopt(M_TRIM_THRESHOLD, 1 << 30);
 	memcpy(o.sizes, def_sizes, sizeof(def_sizes));
 	o.nsizes = 8;
 	memcpy(o.scale, def_scale, sizeof(def_scale));
