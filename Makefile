@@ -7,6 +7,8 @@
 #                   unit tests, fuzzing, then the real-Xen VM suite; ends with
 #                   "N passed, N failed" and fails if anything failed
 #   make demo       boot Xen + dom0 + two domUs and send a file domU1 -> domU2
+#   make bench      gntsock vs TCP vs libxenvchan vs memcpy between two domUs,
+#                   one boot; the table goes to build/bench/table.txt
 #   make lint       W=1 build, sparse (C=2) and checkpatch --strict only
 #
 # The module is built against the headers of the kernel the VM rig boots
@@ -36,15 +38,23 @@ check:
 demo:
 	selftests/demo.sh
 
+bench:
+	selftests/bench.sh
+
 lint:
 	selftests/lint.sh
 
-install: module
+PREFIX	?= /usr/local
+
+install: module tools
 	$(MAKE) -C $(KDIR) M=$(CURDIR) modules_install
+	install -D -m 755 -t $(DESTDIR)$(PREFIX)/bin build/bin/gntcat \
+		build/bin/gntsock-link build/bin/gntsock-perf
+	install -D -m 644 tools/gntcat.1 $(DESTDIR)$(PREFIX)/share/man/man1/gntcat.1
 
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/xrt clean
 	rm -rf build
 
-.PHONY: all module tools selftests check demo lint install clean
+.PHONY: all module tools selftests check demo bench lint install clean

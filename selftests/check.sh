@@ -4,7 +4,8 @@
 #   deps     install what the build and the rig need (apt)
 #   build    module (W=1), tools, test programs
 #   lint     W=1 warnings, sparse C=2, checkpatch --strict   (lint.sh)
-#   unit     ring/proto unit tests and the selftests' host helper tests
+#   unit     ring/proto unit tests, the selftests' host helper tests, and the
+#            tools' host checks (--help, man page, usage errors; tools_test.sh)
 #   fuzz     a bounded libFuzzer run over the rx path
 #   rig      the real-Xen VM suite: dom0 + two domUs under QEMU (rig/run.sh)
 #   xen      build the gntsock-patched hypervisor (xen-backend/build.sh;
@@ -45,7 +46,7 @@ if want deps; then
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		need=""
-		for p in sparse clang libclang-rt-14-dev perl; do
+		for p in sparse clang libclang-rt-14-dev perl groff-base; do
 			dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 				grep -q 'install ok installed' || need="$need $p"
 		done
@@ -87,6 +88,10 @@ if want unit; then
 			stage_result "unit:$t" "built" 1
 		fi
 	done
+	selftests/tools_test.sh >"$OUT/tools_test.log" 2>&1
+	rc=$?
+	ktap_results unit:tools "$OUT/tools_test.log"
+	[ $rc -eq 0 ] || stage_result unit:tools "exit status 0" $rc "$OUT/tools_test.log"
 fi
 
 if want fuzz; then

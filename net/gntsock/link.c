@@ -709,16 +709,33 @@ fail:
 }
 
 /* Backend: unmap whatever is mapped and give the pages back. */
+/* Grant unmaps per hypercall batch in gntsock_back_unmap(), on the stack. */
+#define GNTSOCK_UNMAP_BATCH	16
+
+static void gntsock_back_unmap_batch(struct gntsock_link *link,
+				     struct gnttab_unmap_grant_ref *ops,
+				     struct page **pages, unsigned int n)
+{
+	if (!n)
+		return;
+	if (gnttab_unmap_refs(ops, NULL, pages, n))
+		pr_err_ratelimited("gntsock: link to domain %u: unmapping rings failed\n",
+				   link->peer);
+	atomic_sub(n, &gntsock_stats.ring_maps);
+}
+
+/* Unmap in fixed batches: teardown must not fail, and one array for all
+ * 2 << 8 + 1 pages of the largest rings would be a multi-page allocation
+ * that cannot be guaranteed (__GFP_NOFAIL beyond order 1 warns).
+ */
 static void gntsock_back_unmap(struct gntsock_link *link)
 {
-	struct gnttab_unmap_grant_ref *ops;
-	struct page **pages;
+	struct gnttab_unmap_grant_ref ops[GNTSOCK_UNMAP_BATCH];
+	struct page *pages[GNTSOCK_UNMAP_BATCH];
 	unsigned int i, n = 0, total = (2U << link->order) + 1;
 
 	if (!link->pages || !link->pages[0])
 		return;
-	ops = kcalloc(total, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
-	pages = kcalloc(total, sizeof(*pages), GFP_KERNEL | __GFP_NOFAIL);
 	for (i = 0; i < total; i++) {
 		if (link->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
@@ -727,18 +744,15 @@ static void gntsock_back_unmap(struct gntsock_link *link)
 				    GNTMAP_host_map, link->handles[i]);
 		pages[n++] = link->pages[i];
 		link->handles[i] = INVALID_GRANT_HANDLE;
+		if (n == GNTSOCK_UNMAP_BATCH) {
+			gntsock_back_unmap_batch(link, ops, pages, n);
+			n = 0;
+		}
 	}
-	if (n) {
-		if (gnttab_unmap_refs(ops, NULL, pages, n))
-			pr_err_ratelimited("gntsock: link to domain %u: unmapping rings failed\n",
-					   link->peer);
-		atomic_sub(n, &gntsock_stats.ring_maps);
-	}
+	gntsock_back_unmap_batch(link, ops, pages, n);
 	gnttab_free_pages(total, link->pages);
 	memset(link->pages, 0, total * sizeof(*link->pages));
 	link->ctrl = NULL;
-	kfree(ops);
-	kfree(pages);
 }
 
 static int gntsock_back_map(struct gntsock_link *link, unsigned int from,

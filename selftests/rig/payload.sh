@@ -17,9 +17,15 @@ TESTS=${GNTSOCK_RIG_TESTS:-all}
 TEST_TIMEOUT=${GNTSOCK_RIG_TEST_TIMEOUT:-600}
 SCALE=${GNTSOCK_RIG_SCALE:-1}
 DEMO_MIB=${GNTSOCK_RIG_DEMO_MIB:-64}
+DOMU_MEM=${GNTSOCK_RIG_DOMU_MEM:-}
+RING_ORDER=${GNTSOCK_RIG_RING_ORDER_D1D2:-}
+BENCH_ARGS=${GNTSOCK_RIG_BENCH_ARGS:-}
 
-case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB" in
-*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB: unexpected characters" ;;
+case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER" in
+*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB/_DOMU_MEM/_RING_ORDER_D1D2: unexpected characters" ;;
+esac
+case "$BENCH_ARGS" in
+*[!A-Za-z0-9,.\ _-]*) rig_die "GNTSOCK_RIG_BENCH_ARGS: unexpected characters" ;;
 esac
 
 mkdir -p "$RIG_OUT"
@@ -66,6 +72,9 @@ sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_R
 	printf 'RIG_TEST_TIMEOUT=%s\n' "$TEST_TIMEOUT"
 	printf 'RIG_SCALE=%s\n' "$SCALE"
 	printf 'RIG_DEMO_MIB=%s\n' "$DEMO_MIB"
+	printf 'RIG_DOMU_MEM=%s\n' "$DOMU_MEM"
+	printf 'RIG_RING_ORDER_D1D2=%s\n' "$RING_ORDER"
+	printf "RIG_BENCH_ARGS='%s'\n" "$BENCH_ARGS"
 } >"$C/rig/config"
 
 rig_cpio "$P/common" "$P/common.cpio"

@@ -51,8 +51,22 @@ s_loop() {
 		"$GBIN/gntsock_sock_test"
 }
 
+# dom0's bridge for the domUs' vifs (rig-create-domu gives each domU a vif on it when it
+# exists). Without it the domUs have no network and the TCP measurements are skipped.
+net_setup() {
+	if modprobe xen-netback && modprobe bridge &&
+		ip link add name "$RIG_BRIDGE" type bridge stp_state 0 forward_delay 0 &&
+		ip link set "$RIG_BRIDGE" up; then
+		say "bridge $RIG_BRIDGE up"
+	else
+		say "bridge $RIG_BRIDGE set-up FAILED: domUs get no vif"
+		ip link del "$RIG_BRIDGE" 2>/dev/null
+	fi
+}
+
 # b. two PV domUs.
 s_create() {
+	net_setup
 	D1=$(rig-create-domu --no-wait domU1) || return 1
 	D2=$(rig-create-domu --no-wait domU2) || return 1
 	say "domids domU1=$D1 domU2=$D2"
@@ -93,8 +107,12 @@ s_link() {
 	fi
 	_rc=0
 	for _pair in "0 $D1" "0 $D2" "$D1 $D2"; do
+		_ro=""
+		# The benchmark's link: RIG_RING_ORDER_D1D2 sets its ring size.
+		[ "$_pair" = "$D1 $D2" ] && [ -n "${RIG_RING_ORDER_D1D2:-}" ] &&
+			_ro="--ring-order $RIG_RING_ORDER_D1D2"
 		# shellcheck disable=SC2086
-		if "$GBIN/gntsock-link" add $_pair; then
+		if "$GBIN/gntsock-link" add $_pair $_ro; then
 			say "link add $_pair ok"
 		else
 			say "link add $_pair FAILED (status $?)"
@@ -242,6 +260,46 @@ s_demo() {
 	say "DEMO: FAIL (checksums differ or missing)"
 	printf '[dom0 demo] not ok 1 file_domU1_to_domU2_checksum_matches\n'
 	return 0
+}
+
+# gntsock-perf in domU2 serving gntsock, TCP and a vchan to domU1 (for s_perf, s_bench).
+perf_server_start() {
+	domu_cmd "$D2" shell "gntsock-perf serve --vchan-peer $D1 </dev/null >/dev/console 2>&1 & echo \$! >/tmp/perf.pid"
+}
+
+perf_server_stop() {
+	domu_cmd "$D2" shell "kill \$(cat /tmp/perf.pid) 2>/dev/null; rm -f /tmp/perf.pid"
+}
+
+# Has domid $1 an address on the bridge? Prints it.
+domu_addr() {
+	[ -d "/sys/class/net/$RIG_BRIDGE" ] && echo "$RIG_NET.$1"
+}
+
+# i. gntsock-perf's smoke test domU1 -> domU2: every transport and mode, small.
+s_perf() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	perf_server_start || return 1
+	sleep 1
+	_rc=0
+	domu_cmd "$D1" perf "$D2" "$(domu_addr "$D2")" || _rc=1
+	perf_server_stop
+	return $_rc
+}
+
+# j. the benchmark (make bench; only when RIG_TESTS names it): gntsock-perf domU1 -> domU2.
+# The table goes to the console between BENCH-BEGIN and BENCH-END (bench.sh extracts it).
+s_bench() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	perf_server_start || return 1
+	sleep 1
+	_a=$(domu_addr "$D2")
+	say "bench domU1=$D1 domU2=$D2 tcp=${_a:-none} args=${RIG_BENCH_ARGS:-}"
+	# shellcheck disable=SC2016
+	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; gntsock-perf run --peer $D2 ${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}; echo bench exit status \$?; cat /proc/net/gntsock_links; echo BENCH-END"
+	_rc=$?
+	perf_server_stop
+	return $_rc
 }
 
 # g. dom0 destroys a linked domU mid-transfer.
@@ -392,6 +450,8 @@ if selected dom0; then step dom0 s_dom0; else skip dom0; fi
 if selected domu; then step domu s_domu; else skip domu; fi
 if selected grant; then step grant s_grant; else skip grant; fi
 if selected reload; then step reload s_reload; else skip reload; fi
+if selected perf; then step perf s_perf; else skip perf; fi
+if selected bench; then step bench s_bench; else skip bench; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 if selected revoke; then step revoke s_revoke; else skip revoke; fi
 case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
