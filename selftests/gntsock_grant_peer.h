@@ -52,6 +52,8 @@
 #include <stdint.h>
 
 #define GNTSOCK_PEER_PORT_GRANT	5020
+/* The same responder on a SOCK_SEQPACKET listener: one request per record. */
+#define GNTSOCK_PEER_PORT_GRANT_SEQ	5029
 
 enum gnt_grant_op {
 	GR_XOR = 1,

@@ -534,6 +534,94 @@ TEST_F_TIMEOUT(grant, stream_ordering, 60)
 	EXPECT_IDLE(self->peer);
 }
 
+/*
+ * SOCK_SEQPACKET: the grant travels with its record, records stay whole,
+ * and a writable grant round-trips as on a stream.
+ */
+TEST_F_TIMEOUT(grant, seqpacket_ordering, 60)
+{
+	size_t len = 2 * page_size;
+	struct sockaddr_gnt a;
+	struct gntsock_grant_event ev;
+	char data[250];
+	struct gnt_grant_reply r;
+	unsigned char *buf, *want;
+	uint64_t seed = 0x5e9;
+	int fd, ret;
+
+	NEED_PEER();
+	buf = grant_buf(2);
+	want = malloc(len);
+	ASSERT_NE(NULL, buf);
+	ASSERT_NE(NULL, want);
+	memset(data, 's', sizeof(data));
+	a = gnt_addr(self->peer, GNTSOCK_PEER_PORT_GRANT_SEQ);
+	fd = socket(AF_GNTSOCK, SOCK_SEQPACKET, 0);
+	ASSERT_LE(0, fd);
+	ret = gnt_set_timeouts(fd, IO_TIMEOUT_S);
+	ASSERT_EQ(0, ret);
+	ret = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	ASSERT_EQ(0, ret) TH_LOG("connect: %s", strerror(errno));
+	/* Records of 100, 50 (with the grant) and 100 bytes: the peer reads
+	 * them one record per recvmsg() and sees the grant with the second.
+	 */
+	ASSERT_EQ(0, req_plain(fd, GR_ORDER, sizeof(data)));
+	ASSERT_EQ(100, send(fd, data, 100, 0));
+	ASSERT_EQ(50, send_grant(fd, buf, page_size, 0, 4, data, 50));
+	ASSERT_EQ(100, send(fd, data, 100, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(1, r.e1);
+	EXPECT_EQ(100, r.val) TH_LOG("grant arrived at offset %" PRIu64,
+				     r.val);
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(4, ev.cookie);
+
+	/* A writable grant in a record: the peer reads and writes it. */
+	gnt_pattern_fill(seed, 0, buf, len);
+	gnt_pattern_fill(seed, 0, want, len);
+	ASSERT_EQ(0, req_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, 5,
+			       GR_XOR, 0, seed + 1));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(0, r.e1) TH_LOG("peer mmap: %s", strerror(r.e1));
+	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, want, len), r.val)
+		TH_LOG("the peer did not read what we granted");
+	EXPECT_EQ(-1, gnt_pattern_check(seed + 1, 0, buf, len, want, 64))
+		TH_LOG("the peer's writes did not reach our pages");
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(5, ev.cookie);
+	close(fd);
+	munmap(buf, len);
+	free(want);
+	EXPECT_IDLE(self->peer);
+}
+
+/* Loopback has no other domain to grant to: EOPNOTSUPP, the data unsent. */
+TEST_F_TIMEOUT(grant, loopback_refused, 60)
+{
+	unsigned char *buf;
+	char data[8] = "loopback", back[8];
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(GNTSOCK_DOMID_SELF, GNTSOCK_PEER_PORT_ECHO,
+			 IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("loopback connect: %s", strerror(-fd));
+	EXPECT_EQ(-1, send_grant(fd, buf, page_size, 0, 6, data, 4));
+	EXPECT_EQ(EOPNOTSUPP, errno);
+	/* The connection still works and nothing of the refused call went. */
+	ASSERT_EQ(0, gnt_send_all(fd, data, sizeof(data), NULL));
+	ASSERT_EQ(0, gnt_recv_all(fd, back, sizeof(back), NULL));
+	EXPECT_EQ(0, memcmp(data, back, sizeof(back)));
+	close(fd);
+	munmap(buf, page_size);
+}
+
 static int drop_cap_ipc_lock(void)
 {
 	struct __user_cap_header_struct h = {

@@ -59,6 +59,7 @@ enum service {
 	SVC_SEQ_SOURCE,
 	SVC_SEQ_HOLD,
 	SVC_GRANT,
+	SVC_GRANT_SEQ,
 };
 
 struct service_def {
@@ -80,6 +81,7 @@ static const struct service_def services[GNTSOCK_PEER_NR_SERVICES] = {
 	{ SVC_SEQ_SOURCE,	"seq_source",	GNTSOCK_PEER_PORT_SEQ_SOURCE },
 	{ SVC_SEQ_HOLD,		"seq_hold",	GNTSOCK_PEER_PORT_SEQ_HOLD },
 	{ SVC_GRANT,		"grant",	GNTSOCK_PEER_PORT_GRANT },
+	{ SVC_GRANT_SEQ,	"grant_seq",	GNTSOCK_PEER_PORT_GRANT_SEQ },
 };
 
 /* Socket type a service listens with. */
@@ -89,6 +91,7 @@ static int svc_type(enum service svc)
 	case SVC_SEQ_ECHO:
 	case SVC_SEQ_SOURCE:
 	case SVC_SEQ_HOLD:
+	case SVC_GRANT_SEQ:
 		return SOCK_SEQPACKET;
 	default:
 		return SOCK_STREAM;
@@ -505,6 +508,7 @@ static void *conn_thread(void *arg)
 		ret = do_hold(c->fd);
 		break;
 	case SVC_GRANT:
+	case SVC_GRANT_SEQ:	/* one request per record */
 		ret = do_grant(c->fd);
 		break;
 	}

@@ -58,7 +58,7 @@
 #define GNTSOCK_PEER_PORT_SEQ_ECHO	5010
 #define GNTSOCK_PEER_PORT_SEQ_SOURCE	5011
 #define GNTSOCK_PEER_PORT_SEQ_HOLD	5012
-#define GNTSOCK_PEER_NR_SERVICES	11	/* with GRANT, gntsock_grant_peer.h */
+#define GNTSOCK_PEER_NR_SERVICES	12	/* with GRANT, GRANT_SEQ */
 #define GNTSOCK_PEER_PORT_UNUSED	5999
 /* 5020-5029: grant services, gntsock_grant_peer.h */
 
