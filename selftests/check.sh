@@ -3,7 +3,8 @@
 # root. Stages, each reporting KTAP-style results:
 #   deps     install what the build and the rig need (apt)
 #   build    module (W=1), tools, test programs
-#   lint     W=1 warnings, sparse C=2, checkpatch --strict   (lint.sh)
+#   lint     W=1 warnings, sparse C=2, checkpatch --strict, valid
+#            reStructuredText in Documentation/   (lint.sh)
 #   unit     ring/proto unit tests, the selftests' host helper tests, and the
 #            tools' host checks (--help, man page, usage errors; tools_test.sh)
 #   fuzz     a bounded libFuzzer run over the rx path
@@ -46,7 +47,8 @@ if want deps; then
 	rc=$?
 	if [ $rc -eq 0 ]; then
 		need=""
-		for p in sparse clang libclang-rt-14-dev perl groff-base; do
+		for p in sparse clang libclang-rt-14-dev perl groff-base \
+			 python3-docutils; do
 			dpkg-query -W -f='${Status}' "$p" 2>/dev/null |
 				grep -q 'install ok installed' || need="$need $p"
 		done

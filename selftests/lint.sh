@@ -1,6 +1,7 @@
 #!/bin/bash
 # Kernel-habit checks on the module, as KTAP: a W=1 build with no warning,
-# sparse (C=2) with no report, checkpatch.pl --strict with no report.
+# sparse (C=2) with no report, checkpatch.pl --strict with no report, and
+# Documentation/*.rst parsed by docutils with no warning (rst_check.py).
 # checkpatch comes from Debian's linux-source package, unpacked once into
 # $GNTSOCK_CACHE. Its include/ seeds checkpatch's CamelCase list; Xen's
 # XenbusState* enum constants are not seeded by checkpatch (it reads only
@@ -88,5 +89,11 @@ if [ -f "$LSRC/.done" ]; then
 	fi
 else
 	result FAIL "checkpatch_strict_clean (linux-source-6.1 unavailable)"
+fi
+# Documentation/ must be valid reStructuredText (what Sphinx would render).
+if selftests/rst_check.py Documentation/*.rst >"$OUT/rst.log" 2>&1; then
+	result OK "documentation_rst_valid"
+else
+	result FAIL "documentation_rst_valid" "$OUT/rst.log"
 fi
 [ "$fails" -eq 0 ]
