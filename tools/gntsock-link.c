@@ -58,26 +58,27 @@ static void __attribute__((format(printf, 1, 2))) err(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
+static const char usage_text[] =
+	"Usage: %s add A B [--ring-order N]\n"
+	"       %s del A B [--force] [--timeout SECONDS]\n"
+	"       %s list\n"
+	"\n"
+	"Manage AF_GNTSOCK links between Xen domains (xenstore, run in dom0).\n"
+	"The lower domid of a pair is the backend, the other the frontend.\n"
+	"\n"
+	"  add   create the link between domains A and B; --ring-order N asks\n"
+	"        for a ring of 2^N pages (the module's default if omitted)\n"
+	"  del   close the link (backend online=0, state=Closing, wait up to\n"
+	"        --timeout seconds, default %d, for state=Closed) and remove it;\n"
+	"        --force removes it at once\n"
+	"  list  print one line per link: frontend backend fe-state be-state\n"
+	"        (XenbusState numbers, - if absent)\n"
+	"\n"
+	"Exit status: 0 success, 1 failure, 2 usage error.\n";
+
 static void usage(FILE *f)
 {
-	fprintf(f,
-"Usage: %s add A B [--ring-order N]\n"
-"       %s del A B [--force] [--timeout SECONDS]\n"
-"       %s list\n"
-"\n"
-"Manage AF_GNTSOCK links between Xen domains (xenstore, run in dom0).\n"
-"The lower domid of a pair is the backend, the other the frontend.\n"
-"\n"
-"  add   create the link between domains A and B; --ring-order N asks\n"
-"        for a ring of 2^N pages (the module's default if omitted)\n"
-"  del   close the link (backend online=0, state=Closing, wait up to\n"
-"        --timeout seconds, default %d, for state=Closed) and remove it;\n"
-"        --force removes it at once\n"
-"  list  print one line per link: frontend backend fe-state be-state\n"
-"        (XenbusState numbers, - if absent)\n"
-"\n"
-"Exit status: 0 success, 1 failure, 2 usage error.\n",
-		prog, prog, prog, DEFAULT_DEL_TIMEOUT);
+	fprintf(f, usage_text, prog, prog, prog, DEFAULT_DEL_TIMEOUT);
 }
 
 static int parse_domid(const char *s, unsigned int *domid)
@@ -403,9 +404,9 @@ static int cmd_del(struct xs_handle *xs, unsigned int a, unsigned int b,
 		return 1;
 	if (!force && d.be_there && d.doms_there &&
 	    !wait_closed(xs, &d.p, timeout_s))
-		fprintf(stderr, "%s: warning: backend %s did not reach "
-			"Closed in %d s; removing the link anyway\n", prog,
-			d.p.be, timeout_s);
+		fprintf(stderr,
+			"%s: warning: backend %s did not reach Closed in %d s; removing the link anyway\n",
+			prog, d.p.be, timeout_s);
 	if (in_transaction(xs, del_rm_txn, &d))
 		return 1;
 	printf("link %u (frontend) <-> %u (backend) removed\n", d.p.front,
@@ -510,8 +511,8 @@ int main(int argc, char **argv)
 			errno = 0;
 			v = strtol(optarg, &end, 10);
 			if (errno || *end || !*optarg || v < 0 || v > 3600) {
-				err("--timeout: want 0..3600 seconds, got "
-				    "'%s'", optarg);
+				err("--timeout: want 0..3600 seconds, got '%s'",
+				    optarg);
 				return 2;
 			}
 			timeout_s = (int)v;
@@ -572,8 +573,8 @@ int main(int argc, char **argv)
 
 	xs = xs_open(0);
 	if (!xs) {
-		err("cannot connect to xenstore: %s (run in dom0, with "
-		    "xenstored running)", strerror(errno));
+		err("cannot connect to xenstore: %s (run in dom0, with xenstored running)",
+		    strerror(errno));
 		return 1;
 	}
 	if (!strcmp(cmd, "list"))

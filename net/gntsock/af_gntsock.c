@@ -1103,8 +1103,7 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
 	}
 }
 
-/*
- * sendmsg()'s grant cmsg (grant.h): pin and grant, then put the GRANT
+/* sendmsg()'s grant cmsg (grant.h): pin and grant, then put the GRANT
  * message in the ring right before the data it travels with. lock_sock held.
  */
 static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
@@ -1379,8 +1378,7 @@ static bool gntsock_rx_done(struct sock *sk)
 	       (gntsock_sk(sk)->peer_shutdown & GNTSOCK_SHUT_SEND);
 }
 
-/*
- * Copy up to @len queued bytes; consume them unless peeking. A grant is
+/* Copy up to @len queued bytes; consume them unless peeking. A grant is
  * delivered (as a cmsg) only before any byte of this call: *@stop is set
  * when a grant ends what this call may return.
  */

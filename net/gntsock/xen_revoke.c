@@ -151,8 +151,7 @@ int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
 		return -EOPNOTSUPP;
 
 	m->mapped = false;
-	/*
-	 * A kernel mapping of the replacement page gives us a PTE to hand to
+	/* A kernel mapping of the replacement page gives us a PTE to hand to
 	 * Xen; Xen points it at the granter's frame now and back at the
 	 * replacement page on a revoke, so vmap's idea of it is right again
 	 * once revoked.
