@@ -429,8 +429,11 @@ static int stress_map_fn(void *arg)
 		}
 		atomic_inc(&s_maps);
 		p = m.addr;
-		/* Either the granter's page ('S') or, once revoked, ours. */
-		if (p[0] != 'S' && p[0] != tag)
+		/*
+		 * Either the granter's page ('A' as granted, 'S' once the
+		 * revoking side has filled it) or, once revoked, ours.
+		 */
+		if (p[0] != 'A' && p[0] != 'S' && p[0] != tag)
 			atomic_inc(&s_bad_read);
 		p[PAGE_SIZE - 1] = 'S';
 		if (gntsock_xen_unmap_revocable(&m)) {
