@@ -36,8 +36,7 @@ module_param_named(ring_order, gntsock_ring_order, uint, 0644);
 MODULE_PARM_DESC(ring_order,
 		 "log2 of ring pages per direction for new links (0-8, default 4)");
 
-/*
- * Testing the receiving kernel's validation end to end: writing a domain id
+/* Testing the receiving kernel's validation end to end: writing a domain id
  * here (root only) makes the next data message sent to that domain carry a
  * non-zero reserved field, which the receiver must reject by resetting the
  * link. One shot; reads back -1 once used.
