@@ -238,10 +238,19 @@ s_perf() {
 }
 
 # One section of the benchmark: title $1, gntsock-perf run arguments $2; its output goes to
-# the console between BENCH-BEGIN and BENCH-END (bench.sh extracts it).
+# the console between BENCH-BEGIN and BENCH-END (bench.sh extracts it). Its exit status comes
+# back through xenstore and becomes KTAP result $3 of "[dom0 bench]".
 bench_run() {
+	_k=data/gntsock-bench-status
 	# shellcheck disable=SC2016
-	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo '### $1'; gntsock-perf run --peer $D2 $2 ${RIG_BENCH_ARGS:-}; echo bench exit status \$?; echo BENCH-END"
+	domu_cmd "$D1" shell "rig-xs write $_k none; echo BENCH-BEGIN; echo '### $1'; gntsock-perf run --peer $D2 $2 ${RIG_BENCH_ARGS:-}; s=\$?; echo bench exit status \$s; rig-xs write $_k \$s; echo BENCH-END"
+	_s=$(rig-xs read "/local/domain/$D1/$_k")
+	if [ "$_s" = 0 ]; then
+		printf '[dom0 bench] ok %s %s\n' "$3" "$1"
+		return 0
+	fi
+	printf '[dom0 bench] not ok %s %s # gntsock-perf status %s\n' "$3" "$1" "${_s:-unknown}"
+	return 0
 }
 
 # j. the benchmark (make bench; only when RIG_TESTS names it): gntsock-perf domU1 -> domU2:
@@ -256,9 +265,10 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	bench_run "all transports, module defaults" "${_a:+--tcp $_a}" || _rc=1
+	printf '[dom0 bench] 1..2\n'
+	bench_run "all transports, module defaults" "${_a:+--tcp $_a}" 1 || _rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
-		"--port 6101 --gnt-buffer 1M --only gntsock --sizes 4K,64K,1M" || _rc=1
+		"--port 6101 --gnt-buffer 1M --only gntsock --sizes 4K,64K,1M" 2 || _rc=1
 	perf_server_stop
 	return $_rc
 }
