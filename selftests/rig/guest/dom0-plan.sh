@@ -263,8 +263,12 @@ s_demo() {
 }
 
 # gntsock-perf in domU2 serving gntsock, TCP and a vchan to domU1 (for s_perf, s_bench).
+# Extra arguments ($*) start a further server (other port, other options).
 perf_server_start() {
-	domu_cmd "$D2" shell "gntsock-perf serve --vchan-peer $D1 </dev/null >/dev/console 2>&1 & echo \$! >/tmp/perf.pid"
+	if [ $# -eq 0 ]; then
+		set -- --vchan-peer "$D1"
+	fi
+	domu_cmd "$D2" shell "gntsock-perf serve $* </dev/null >/dev/console 2>&1 & echo \$! >>/tmp/perf.pid"
 }
 
 perf_server_stop() {
@@ -287,17 +291,38 @@ s_perf() {
 	return $_rc
 }
 
-# j. the benchmark (make bench; only when RIG_TESTS names it): gntsock-perf domU1 -> domU2.
-# The table goes to the console between BENCH-BEGIN and BENCH-END (bench.sh extracts it).
+# One section of the benchmark: title $1, gntsock-perf run arguments $2; its output goes to
+# the console between BENCH-BEGIN and BENCH-END (bench.sh extracts it). Its exit status comes
+# back through xenstore and becomes KTAP result $3 of "[dom0 bench]".
+bench_run() {
+	_k=data/gntsock-bench-status
+	# shellcheck disable=SC2016
+	domu_cmd "$D1" shell "rig-xs write $_k none; echo BENCH-BEGIN; echo '### $1'; gntsock-perf run --peer $D2 $2 ${RIG_BENCH_ARGS:-}; s=\$?; echo bench exit status \$s; rig-xs write $_k \$s; echo BENCH-END"
+	_s=$(rig-xs read "/local/domain/$D1/$_k")
+	if [ "$_s" = 0 ]; then
+		printf '[dom0 bench] ok %s %s\n' "$3" "$1"
+		return 0
+	fi
+	printf '[dom0 bench] not ok %s %s # gntsock-perf status %s\n' "$3" "$1" "${_s:-unknown}"
+	return 0
+}
+
+# j. the benchmark (make bench; only when RIG_TESTS names it): gntsock-perf domU1 -> domU2:
+# the table of all four transports, then gntsock variants measured in the same boot.
 s_bench() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	perf_server_start || return 1
+	perf_server_start --port 6101 --no-tcp --gnt-buffer 1M || return 1
 	sleep 1
 	_a=$(domu_addr "$D2")
 	say "bench domU1=$D1 domU2=$D2 tcp=${_a:-none} args=${RIG_BENCH_ARGS:-}"
+	_rc=0
 	# shellcheck disable=SC2016
-	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; gntsock-perf run --peer $D2 ${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}; echo bench exit status \$?; cat /proc/net/gntsock_links; echo BENCH-END"
-	_rc=$?
+	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
+	printf '[dom0 bench] 1..2\n'
+	bench_run "all transports, module defaults" "${_a:+--tcp $_a}" 1 || _rc=1
+	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
+		"--port 6101 --gnt-buffer 1M --only gntsock --sizes 4K,64K,1M" 2 || _rc=1
 	perf_server_stop
 	return $_rc
 }

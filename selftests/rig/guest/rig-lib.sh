@@ -1,4 +1,4 @@
-# shellcheck shell=sh
+# shellcheck shell=sh disable=SC2034
 # Helpers shared by the rig's guest scripts (dom0: dash, domU: busybox ash). POSIX sh only.
 
 G=/opt/gntsock
