@@ -36,7 +36,10 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 	tr -d '\r' <"$LOG" | awk '
 		/\[d[0-9]+ shell\] BENCH-BEGIN$/ { on = 1; next }
 		/\[d[0-9]+ shell\] BENCH-END$/ { on = 0 }
-		on && match($0, /\[d[0-9]+ shell\] /) { print substr($0, RSTART + RLENGTH) }'
+		on && match($0, /\[d[0-9]+ shell\] /) {
+			l = substr($0, RSTART + RLENGTH)
+			if (l !~ /^# /) print l	# progress lines
+		}'
 } >"$OUT/table-$stamp.txt"
 cp "$OUT/table-$stamp.txt" "$OUT/table.txt"
 cat "$OUT/table.txt"
