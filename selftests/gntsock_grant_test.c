@@ -18,13 +18,12 @@
 #include "gntsock_util.h"
 #include <xen/sys/gntalloc.h>
 #include "gntsock_grant_peer.h"
+#include "gntsock_grant_util.h"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
 #pragma GCC diagnostic ignored "-Wsign-compare"
 #include "kselftest_harness.h"
 
 #define IO_TIMEOUT_S	20
-#define GRANTS_PATH	"/proc/net/gntsock_grants"
-#define SYSCTL_DIR	"/proc/sys/net/gntsock/"
 #define KILL_LOOPS	200
 
 static long page_size;
@@ -59,71 +58,12 @@ FIXTURE_TEARDOWN(grant)
 
 #define NEED_PEER() do { if (_metadata->skip) return; } while (0)
 
-static int grants_get(const char *key, uint64_t *val)
-{
-	char buf[8192];
-	int ret = gnt_read_file(GRANTS_PATH, buf, sizeof(buf));
-
-	return ret ? ret : gnt_parse_stat(buf, key, val);
-}
-
-static int sysctl_set(const char *name, unsigned int v, unsigned int *old)
-{
-	char path[128], buf[32];
-	int fd, n;
-
-	snprintf(path, sizeof(path), SYSCTL_DIR "%s", name);
-	if (old) {
-		if (gnt_read_file(path, buf, sizeof(buf)))
-			return -errno;
-		*old = (unsigned int)strtoul(buf, NULL, 10);
-	}
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	n = snprintf(buf, sizeof(buf), "%u\n", v);
-	if (write(fd, buf, n) != n) {
-		n = -errno;
-		close(fd);
-		return n;
-	}
-	close(fd);
-	return 0;
-}
-
 static void *grant_buf(size_t pages)
 {
 	void *p = mmap(NULL, pages * page_size, PROT_READ | PROT_WRITE,
 		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 
 	return p == MAP_FAILED ? NULL : p;
-}
-
-/* sendmsg() of @len bytes of @data with a grant of [buf, buf+blen). */
-static ssize_t send_grant(int fd, void *buf, size_t blen, uint32_t flags,
-			  uint64_t cookie, const void *data, size_t len)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_send))];
-		struct cmsghdr align;
-	} u;
-	struct gntsock_grant_send gs = {
-		.addr = (uintptr_t)buf, .len = blen, .flags = flags,
-		.cookie = cookie,
-	};
-	struct iovec iov = { (void *)data, len };
-	struct msghdr m = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.b, .msg_controllen = sizeof(u.b),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-
-	memset(&u, 0, sizeof(u));
-	c->cmsg_level = SOL_GNTSOCK;
-	c->cmsg_type = GNTSOCK_CMSG_GRANT;
-	c->cmsg_len = CMSG_LEN(sizeof(gs));
-	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
-	return sendmsg(fd, &m, MSG_NOSIGNAL);
 }
 
 static int req_grant(int fd, void *buf, size_t blen, uint32_t flags,
@@ -148,32 +88,6 @@ static int req_plain(int fd, uint32_t op, uint32_t arg)
 static int get_reply(int fd, struct gnt_grant_reply *r)
 {
 	return gnt_recv_all(fd, r, sizeof(*r), NULL);
-}
-
-/* One error-queue event within timeout_ms; 0 or -errno. */
-static int wait_event(int fd, int timeout_ms, struct gntsock_grant_event *ev)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(*ev))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *c;
-	int r = gnt_poll1(fd, 0, timeout_ms);
-
-	if (r < 0)
-		return r;
-	if (!(r & POLLERR))
-		return -ETIMEDOUT;
-	if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0)
-		return -errno;
-	c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_level != SOL_GNTSOCK ||
-	    c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT ||
-	    c->cmsg_len != CMSG_LEN(sizeof(*ev)))
-		return -EPROTO;
-	memcpy(ev, CMSG_DATA(c), sizeof(*ev));
-	return 0;
 }
 
 /* The peer kernel's counters through the GRANT service. */

@@ -28,9 +28,13 @@
 #define _GNU_SOURCE
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/wait.h>
 
 #include "gntsock_util.h"
+#include "gntsock_grant_peer.h"
+#include "gntsock_grant_util.h"
 /*
  * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
  * unused; as the kernel's own W=1 build, don't warn about those.
@@ -411,6 +415,109 @@ TEST_F_TIMEOUT(reload, unload_reload_reconnect, 120)
 			       "10 s", PEER_COMM, v);
 		gnt_sleep_ms(100);
 	}
+}
+
+/*
+ * Unload with a grant still quarantined here (the peer kernel ignored our
+ * revoke and keeps the pages mapped): unbinding the links ends it, the
+ * module unloads without a splat, and after the reload the peer kernel
+ * holds nothing of ours.
+ */
+TEST_F_TIMEOUT(reload, unload_with_quarantined_grant, 120)
+{
+	struct gnt_grant_req req = { .op = GR_STUBBORN };
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	size_t len = 2 * sysconf(_SC_PAGESIZE);
+	uint64_t deferred = 0, cookie = 99;
+	unsigned char *buf;
+	int64_t end;
+	int fd, ret, err;
+
+	NEED_SETUP();
+	quiesce(_metadata, self);
+	buf = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	memset(buf, 0x5a, len);
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", 300, NULL));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, 20);
+	ASSERT_LE(0, fd) TH_LOG("connect to the GRANT service: %s",
+				strerror(-fd));
+	ASSERT_EQ((ssize_t)sizeof(req),
+		  send_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, cookie,
+			     &req, sizeof(req)));
+	ASSERT_EQ(0, gnt_recv_all(fd, &r, sizeof(r), NULL));
+	ASSERT_EQ(0, r.e1) TH_LOG("peer mmap: %s", strerror(r.e1));
+	ASSERT_EQ(0, r.e3) TH_LOG("peer fault_ignore_revoke: %s",
+				  strerror(r.e3));
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &cookie));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ((__u32)GNTSOCK_EV_QUARANTINED, ev.type);
+	ASSERT_EQ(0, grants_get("deferred", &deferred));
+	EXPECT_EQ(1ULL, deferred) TH_LOG("the grant should be quarantined");
+
+	/* The links go while the peer still maps the grant (its responder
+	 * lets go only when our connection ends); then the module unloads,
+	 * whether or not the peer kernel has unmapped by then.
+	 */
+	ret = unbind_links();
+	ASSERT_LT(0, ret) TH_LOG("unbinding the links: %s",
+				 ret < 0 ? strerror(-ret) : "none bound");
+	ret = recv(fd, &r, sizeof(r), 0);
+	err = errno;
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(ECONNRESET, err) TH_LOG("recv after the link went: %s",
+					  strerror(err));
+	close(fd);
+	deferred = ~0ULL;
+	grants_get("deferred", &deferred);
+	TH_LOG("grants still quarantined at unload: %" PRIu64, deferred);
+	end = gnt_now_ms() + 15000;
+	while (delete_module(mod_name(), O_NONBLOCK)) {
+		err = errno;
+		ASSERT_TRUE(err == EBUSY || err == EAGAIN ||
+			    err == EWOULDBLOCK)
+			TH_LOG("delete_module: %s", strerror(err));
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("module busy 15 s after its links went");
+		gnt_sleep_ms(200);
+	}
+	EXPECT_FALSE(module_loaded(mod_name()));
+	/* The memory we granted is ours again, untouched by the peer. */
+	EXPECT_EQ(0x5a, buf[0]);
+	EXPECT_EQ(0x5a, buf[len - 1]);
+	munmap(buf, len);
+
+	ret = load_module(self->ko);
+	ASSERT_EQ(0, ret) TH_LOG("finit_module(%s): %s", self->ko,
+				 strerror(-ret));
+	ret = gnt_wait_link_state(self->peer, "connected", 30000, NULL);
+	ASSERT_EQ(0, ret) TH_LOG("link to %u after the reload: %s",
+				 self->peer, strerror(-ret));
+	/* The peer kernel unmapped and let go of everything. */
+	end = gnt_now_ms() + 15000;
+	for (;;) {
+		struct gnt_grant_req cq = { .op = GR_COUNTS };
+
+		fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, 20);
+		if (fd >= 0) {
+			ret = gnt_send_all(fd, &cq, sizeof(cq), NULL);
+			ret = ret ?: gnt_recv_all(fd, &r, sizeof(r), NULL);
+			close(fd);
+			ASSERT_EQ(0, ret);
+			ASSERT_EQ(0, r.err);
+			if (!r.val && !r.e1 && !r.e2 && !r.e3)
+				break;
+		}
+		ASSERT_GT(end, gnt_now_ms())
+			TH_LOG("peer still holds: out %" PRIu64 " in %d mapped %d deferred %d",
+			       r.val, r.e1, r.e2, r.e3);
+		gnt_sleep_ms(250);
+	}
+	ret = start_peer();
+	ASSERT_EQ(0, ret) TH_LOG("restart %s: %s", PEER_COMM, strerror(-ret));
+	self->restart_peer = false;
 }
 
 TEST_HARNESS_MAIN
