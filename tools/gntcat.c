@@ -8,8 +8,11 @@
  *
  * When stdin ends, the write side is shut down (the peer sees EOF); gntcat
  * exits when the peer closes its side. --seqpacket uses SOCK_SEQPACKET (one
- * message per read of stdin); --grant FILE sends FILE by grant. See
- * gntcat(1).
+ * message per read of stdin); --grant FILE sends FILE by grant: in pieces
+ * of at most net.gntsock.max_pages_msg pages, each a read-only grant
+ * travelling with a 16-byte header (struct gntcat_hdr) that says how many
+ * of its bytes are the file's. The receiving gntcat maps each piece,
+ * writes those bytes to stdout, unmaps and releases it. See gntcat(1).
  */
 #include <errno.h>
 #include <poll.h>
@@ -18,7 +21,12 @@
 #include <string.h>
 #include <unistd.h>
 #include <getopt.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <linux/gntsock.h>
 
 static void print_usage(FILE *f)
@@ -88,6 +96,100 @@ static int write_all(int fd, const char *buf, ssize_t n)
 	return 0;
 }
 
+/* Sent with every grant --grant makes: the grant's first @len bytes are
+ * the file's (little-endian fields).
+ */
+struct gntcat_hdr {
+	char magic[8];		/* GNTCAT_MAGIC */
+	uint64_t len;
+};
+
+#define GNTCAT_MAGIC	"gntcat-g"
+
+static long page_size;
+
+/* A grant that arrived: map it, copy its payload to stdout, release it. */
+static int take_grant(int sock, const struct gntsock_grant_info *gi,
+		      const struct gntcat_hdr *h, unsigned long long *in)
+{
+	unsigned char *p;
+	int ret = 0;
+
+	if (memcmp(h->magic, GNTCAT_MAGIC, sizeof(h->magic)) ||
+	    h->len > gi->len) {
+		fprintf(stderr, "gntcat: a grant came without a gntcat header\n");
+		ret = 1;
+		goto release;
+	}
+	p = mmap(NULL, gi->len, PROT_READ, MAP_SHARED, sock,
+		 (off_t)gi->id * page_size);
+	if (p == MAP_FAILED) {
+		perror("gntcat: mmap of a grant");
+		ret = 1;
+		goto release;
+	}
+	if (write_all(1, (const char *)p, h->len)) {
+		perror("gntcat: write to stdout");
+		ret = 1;
+	}
+	*in += h->len;
+	munmap(p, gi->len);
+release:
+	if (ioctl(sock, GNTSOCK_IOC_RELEASE, &gi->id)) {
+		perror("gntcat: release of a grant");
+		ret = 1;
+	}
+	return ret;
+}
+
+/* read() that also takes grants (and the header bytes they come with). */
+static ssize_t sock_read(int sock, char *buf, size_t len,
+			 unsigned long long *in, int *err)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { buf, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct gntsock_grant_info gi;
+	struct gntcat_hdr h;
+	struct cmsghdr *c;
+	size_t got, rest;
+	ssize_t n;
+
+	*err = 0;
+	n = recvmsg(sock, &m, 0);
+	if (n <= 0)
+		return n;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_level != SOL_GNTSOCK ||
+	    c->cmsg_type != GNTSOCK_CMSG_GRANT_INFO)
+		return n;
+	memcpy(&gi, CMSG_DATA(c), sizeof(gi));
+	/* The header is the first bytes the grant came with. */
+	got = (size_t)n < sizeof(h) ? (size_t)n : sizeof(h);
+	rest = (size_t)n - got;
+	memcpy(&h, buf, got);
+	while (got < sizeof(h)) {
+		n = read(sock, (char *)&h + got, sizeof(h) - got);
+		if (n <= 0) {
+			fprintf(stderr, "gntcat: short grant header\n");
+			*err = 1;
+			return -1;
+		}
+		got += n;
+	}
+	*err = take_grant(sock, &gi, &h, in);
+	if (*err)
+		return -1;
+	/* Bytes after the header are ordinary data. */
+	if (rest)
+		memmove(buf, buf + sizeof(h), rest);
+	return rest ? (ssize_t)rest : -2;	/* -2: nothing for stdout yet */
+}
+
 static int pump(int sock, int verbose)
 {
 	static char buf[65536];
@@ -110,9 +212,14 @@ static int pump(int sock, int verbose)
 			return 1;
 		}
 		if (p[0].revents) {
-			n = read(sock, buf, sizeof(buf));
+			int gerr;
+
+			n = sock_read(sock, buf, sizeof(buf), &in, &gerr);
+			if (n == -2)
+				continue;
 			if (n < 0) {
-				perror("gntcat: read from socket");
+				if (!gerr)
+					perror("gntcat: read from socket");
 				return 1;
 			}
 			if (n == 0) {
@@ -149,6 +256,120 @@ static int pump(int sock, int verbose)
 	if (verbose)
 		fprintf(stderr, "gntcat: sent %llu bytes, received %llu bytes\n",
 			out, in);
+	return 0;
+}
+
+/* One error-queue event about our grants; its type, or -1. */
+static int grant_outcome(int sock)
+{
+	union {
+		char b[CMSG_SPACE(sizeof(struct gntsock_grant_event))];
+		struct cmsghdr align;
+	} u;
+	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+	struct pollfd p = { .fd = sock, .events = 0 };
+	struct gntsock_grant_event ev;
+	struct cmsghdr *c;
+
+	if (poll(&p, 1, -1) < 0 || !(p.revents & POLLERR) ||
+	    recvmsg(sock, &m, MSG_ERRQUEUE) < 0)
+		return -1;
+	c = CMSG_FIRSTHDR(&m);
+	if (!c || c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT)
+		return -1;
+	memcpy(&ev, CMSG_DATA(c), sizeof(ev));
+	return ev.type;
+}
+
+/* Largest grant the sending kernel allows, in pages. */
+static unsigned long max_grant_pages(void)
+{
+	unsigned long v = 256;
+	FILE *f = fopen("/proc/sys/net/gntsock/max_pages_msg", "r");
+
+	if (f) {
+		if (fscanf(f, "%lu", &v) != 1 || !v)
+			v = 256;
+		fclose(f);
+	}
+	return v;
+}
+
+/* --grant FILE: each piece a read-only grant, one at a time. */
+static int send_file_by_grant(int sock, const char *path, int verbose)
+{
+	size_t piece = max_grant_pages() * page_size, off, len, n;
+	unsigned long long sent = 0, pieces = 0;
+	unsigned char *buf;
+	struct stat st;
+	int fd, ev;
+
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st)) {
+		fprintf(stderr, "gntcat: --grant %s: %s\n", path, strerror(errno));
+		return 1;
+	}
+	buf = mmap(NULL, piece, PROT_READ | PROT_WRITE,
+		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (buf == MAP_FAILED) {
+		perror("gntcat: mmap");
+		return 1;
+	}
+	for (off = 0; off < (size_t)st.st_size; off += len) {
+		struct gntsock_grant_send gs = {
+			.addr = (uintptr_t)buf, .cookie = pieces,
+		};
+		struct gntcat_hdr h = { .magic = GNTCAT_MAGIC };
+		union {
+			char b[CMSG_SPACE(sizeof(gs))];
+			struct cmsghdr align;
+		} u;
+		struct iovec iov = { &h, sizeof(h) };
+		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
+				    .msg_control = u.b,
+				    .msg_controllen = sizeof(u.b) };
+		struct cmsghdr *c;
+
+		len = (size_t)st.st_size - off < piece ?
+		      (size_t)st.st_size - off : piece;
+		for (n = 0; n < len; ) {
+			ssize_t r = pread(fd, buf + n, len - n, off + n);
+
+			if (r <= 0) {
+				fprintf(stderr, "gntcat: --grant %s: %s\n", path,
+					r ? strerror(errno) : "file shrank");
+				return 1;
+			}
+			n += r;
+		}
+		gs.len = (len + page_size - 1) / page_size * page_size;
+		h.len = len;
+		memset(&u, 0, sizeof(u));
+		c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_GNTSOCK;
+		c->cmsg_type = GNTSOCK_CMSG_GRANT;
+		c->cmsg_len = CMSG_LEN(sizeof(gs));
+		memcpy(CMSG_DATA(c), &gs, sizeof(gs));
+		if (sendmsg(sock, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+			perror("gntcat: sendmsg with a grant");
+			return 1;
+		}
+		/* The peer has copied it out once it released the grant. */
+		ev = grant_outcome(sock);
+		if (ev != GNTSOCK_EV_RELEASED) {
+			fprintf(stderr,
+				"gntcat: piece %llu: not released by the peer (event %d)\n",
+				pieces, ev);
+			return 1;
+		}
+		sent += len;
+		pieces++;
+	}
+	close(fd);
+	munmap(buf, piece);
+	if (verbose)
+		fprintf(stderr, "gntcat: sent %llu bytes by grant in %llu pieces\n",
+			sent, pieces);
 	return 0;
 }
 
@@ -204,13 +425,10 @@ int main(int argc, char **argv)
 			argv[optind]);
 		return 2;
 	}
-	if (grant_file) {
-		/* Grants travel as control messages; this module's ABI has
-		 * none yet (<linux/gntsock.h> defines no grant cmsg).
-		 */
-		fprintf(stderr,
-			"gntcat: --grant %s: sending by grant is not supported by this gntsock module (%s)\n",
-			grant_file, strerror(EOPNOTSUPP));
+	page_size = sysconf(_SC_PAGESIZE);
+	if (grant_file && access(grant_file, R_OK)) {
+		fprintf(stderr, "gntcat: --grant %s: %s\n", grant_file,
+			strerror(errno));
 		return 1;
 	}
 
@@ -255,6 +473,11 @@ int main(int argc, char **argv)
 			perror("gntcat: connect");
 			return 1;
 		}
+	}
+	if (grant_file) {
+		if (send_file_by_grant(s, grant_file, verbose))
+			return 1;
+		/* Then as without --grant: stdin (usually empty) and EOF. */
 	}
 	return pump(s, verbose);
 }
