@@ -22,6 +22,7 @@
 
 #include "gntsock_util.h"
 #include "gntsock_grant_peer.h"
+#include "gntsock_grant_msg.h"
 /*
  * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
  * unused; as the kernel's own W=1 build, don't warn about those.
@@ -621,21 +622,8 @@ static int grants_stat(const char *key, uint64_t *val)
 TEST_F_TIMEOUT(dom0, destroy_with_mapped_grant, 300)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_send))];
-		struct cmsghdr align;
-	} u;
 	struct gnt_grant_req req = { .op = GR_HOLD };
 	struct gnt_grant_reply r;
-	struct gntsock_grant_send gs = {
-		.len = 4 * ps, .flags = GNTSOCK_GRANT_WRITABLE, .cookie = 3,
-	};
-	struct iovec iov = { &req, sizeof(req) };
-	struct msghdr m = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.b, .msg_controllen = sizeof(u.b),
-	};
-	struct cmsghdr *c;
 	uint64_t out = 1, def = 1;
 	void *buf;
 	int64_t end;
@@ -645,16 +633,11 @@ TEST_F_TIMEOUT(dom0, destroy_with_mapped_grant, 300)
 	buf = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
 		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
 	ASSERT_NE(MAP_FAILED, buf);
-	gs.addr = (uintptr_t)buf;
-	memset(&u, 0, sizeof(u));
-	c = CMSG_FIRSTHDR(&m);
-	c->cmsg_level = SOL_GNTSOCK;
-	c->cmsg_type = GNTSOCK_CMSG_GRANT;
-	c->cmsg_len = CMSG_LEN(sizeof(gs));
-	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
 	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
 	ASSERT_LE(0, fd) TH_LOG("connect to GRANT: %s", strerror(-fd));
-	ASSERT_EQ((ssize_t)sizeof(req), sendmsg(fd, &m, MSG_NOSIGNAL));
+	ASSERT_EQ((ssize_t)sizeof(req),
+		  gnt_grant_sendmsg(fd, buf, 4 * ps, GNTSOCK_GRANT_WRITABLE, 3,
+				    &req, sizeof(req), MSG_NOSIGNAL));
 	ASSERT_EQ(0, gnt_recv_all(fd, &r, sizeof(r), NULL));
 	ASSERT_EQ(0, r.e1) TH_LOG("the domain did not map: %s",
 				  strerror(r.e1));

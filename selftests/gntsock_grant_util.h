@@ -8,6 +8,7 @@
 #define GNTSOCK_GRANT_UTIL_H
 
 #include <sys/socket.h>
+#include "gntsock_grant_msg.h"
 
 #define GRANTS_PATH	"/proc/net/gntsock_grants"
 #define SYSCTL_DIR	"/proc/sys/net/gntsock/"
@@ -46,57 +47,19 @@ static int sysctl_set(const char *name, unsigned int v, unsigned int *old)
 	return 0;
 }
 
+
 /* sendmsg() of @len bytes of @data with a grant of [buf, buf+blen). */
 static ssize_t send_grant(int fd, void *buf, size_t blen, uint32_t flags,
 			  uint64_t cookie, const void *data, size_t len)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_send))];
-		struct cmsghdr align;
-	} u;
-	struct gntsock_grant_send gs = {
-		.addr = (uintptr_t)buf, .len = blen, .flags = flags,
-		.cookie = cookie,
-	};
-	struct iovec iov = { (void *)data, len };
-	struct msghdr m = {
-		.msg_iov = &iov, .msg_iovlen = 1,
-		.msg_control = u.b, .msg_controllen = sizeof(u.b),
-	};
-	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
-
-	memset(&u, 0, sizeof(u));
-	c->cmsg_level = SOL_GNTSOCK;
-	c->cmsg_type = GNTSOCK_CMSG_GRANT;
-	c->cmsg_len = CMSG_LEN(sizeof(gs));
-	memcpy(CMSG_DATA(c), &gs, sizeof(gs));
-	return sendmsg(fd, &m, MSG_NOSIGNAL);
+	return gnt_grant_sendmsg(fd, buf, blen, flags, cookie, data, len,
+				 MSG_NOSIGNAL);
 }
 
 /* One error-queue event within timeout_ms; 0 or -errno. */
 static int wait_event(int fd, int timeout_ms, struct gntsock_grant_event *ev)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(*ev))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct cmsghdr *c;
-	int r = gnt_poll1(fd, 0, timeout_ms);
-
-	if (r < 0)
-		return r;
-	if (!(r & POLLERR))
-		return -ETIMEDOUT;
-	if (recvmsg(fd, &m, MSG_ERRQUEUE) < 0)
-		return -errno;
-	c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_level != SOL_GNTSOCK ||
-	    c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT ||
-	    c->cmsg_len != CMSG_LEN(sizeof(*ev)))
-		return -EPROTO;
-	memcpy(ev, CMSG_DATA(c), sizeof(*ev));
-	return 0;
+	return gnt_grant_event(fd, timeout_ms, ev);
 }
 
 #endif /* GNTSOCK_GRANT_UTIL_H */

@@ -28,6 +28,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <linux/gntsock.h>
+#include "gntsock_grant_msg.h"
 
 static void print_usage(FILE *f)
 {
@@ -146,16 +147,12 @@ release:
 static ssize_t sock_read(int sock, char *buf, size_t len,
 			 unsigned long long *in, int *err)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
-		struct cmsghdr align;
-	} u;
+	union gnt_grant_cbuf u;
 	struct iovec iov = { buf, len };
 	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-			    .msg_control = u.b, .msg_controllen = sizeof(u.b) };
+			    .msg_control = u.i, .msg_controllen = sizeof(u.i) };
 	struct gntsock_grant_info gi;
 	struct gntcat_hdr h;
-	struct cmsghdr *c;
 	size_t got, rest;
 	ssize_t n;
 
@@ -163,11 +160,8 @@ static ssize_t sock_read(int sock, char *buf, size_t len,
 	n = recvmsg(sock, &m, 0);
 	if (n <= 0)
 		return n;
-	c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_level != SOL_GNTSOCK ||
-	    c->cmsg_type != GNTSOCK_CMSG_GRANT_INFO)
+	if (!gnt_grant_info(&m, &gi))
 		return n;
-	memcpy(&gi, CMSG_DATA(c), sizeof(gi));
 	/* The header is the first bytes the grant came with. */
 	got = (size_t)n < sizeof(h) ? (size_t)n : sizeof(h);
 	rest = (size_t)n - got;
@@ -259,28 +253,6 @@ static int pump(int sock, int verbose)
 	return 0;
 }
 
-/* One error-queue event about our grants; its type, or -1. */
-static int grant_outcome(int sock)
-{
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_event))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct pollfd p = { .fd = sock, .events = 0 };
-	struct gntsock_grant_event ev;
-	struct cmsghdr *c;
-
-	if (poll(&p, 1, -1) < 0 || !(p.revents & POLLERR) ||
-	    recvmsg(sock, &m, MSG_ERRQUEUE) < 0)
-		return -1;
-	c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT)
-		return -1;
-	memcpy(&ev, CMSG_DATA(c), sizeof(ev));
-	return ev.type;
-}
-
 /* Largest grant the sending kernel allows, in pages. */
 static unsigned long max_grant_pages(void)
 {
@@ -316,19 +288,9 @@ static int send_file_by_grant(int sock, const char *path, int verbose)
 		return 1;
 	}
 	for (off = 0; off < (size_t)st.st_size; off += len) {
-		struct gntsock_grant_send gs = {
-			.addr = (uintptr_t)buf, .cookie = pieces,
-		};
+		struct gntsock_grant_event gev;
 		struct gntcat_hdr h = { .magic = GNTCAT_MAGIC };
-		union {
-			char b[CMSG_SPACE(sizeof(gs))];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = { &h, sizeof(h) };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b) };
-		struct cmsghdr *c;
+		uint64_t glen;
 
 		len = (size_t)st.st_size - off < piece ?
 		      (size_t)st.st_size - off : piece;
@@ -342,20 +304,15 @@ static int send_file_by_grant(int sock, const char *path, int verbose)
 			}
 			n += r;
 		}
-		gs.len = (len + page_size - 1) / page_size * page_size;
+		glen = (len + page_size - 1) / page_size * page_size;
 		h.len = len;
-		memset(&u, 0, sizeof(u));
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_GNTSOCK;
-		c->cmsg_type = GNTSOCK_CMSG_GRANT;
-		c->cmsg_len = CMSG_LEN(sizeof(gs));
-		memcpy(CMSG_DATA(c), &gs, sizeof(gs));
-		if (sendmsg(sock, &m, MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
+		if (gnt_grant_sendmsg(sock, buf, glen, 0, pieces, &h, sizeof(h),
+				      MSG_NOSIGNAL) != (ssize_t)sizeof(h)) {
 			perror("gntcat: sendmsg with a grant");
 			return 1;
 		}
 		/* The peer has copied it out once it released the grant. */
-		ev = grant_outcome(sock);
+		ev = gnt_grant_event(sock, -1, &gev) ? -1 : (int)gev.type;
 		if (ev != GNTSOCK_EV_RELEASED) {
 			fprintf(stderr,
 				"gntcat: piece %llu: not released by the peer (event %d)\n",

@@ -37,6 +37,7 @@
 #include <sys/mman.h>
 #include <sys/socket.h>
 #include <linux/gntsock.h>
+#include "gntsock_grant_msg.h"
 #ifdef HAVE_VCHAN
 #include <libxenvchan.h>
 #endif
@@ -253,28 +254,20 @@ static int serve_grants(int fd, uint32_t count, uint64_t *touched)
 	uint32_t i;
 
 	for (i = 0; i < count; i++) {
-		union {
-			char b[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
-			struct cmsghdr align;
-		} u;
+		union gnt_grant_cbuf u;
 		uint64_t len;
 		struct iovec iov = { &len, sizeof(len) };
 		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b) };
+				    .msg_control = u.i,
+				    .msg_controllen = sizeof(u.i) };
 		struct gntsock_grant_info gi;
-		struct cmsghdr *c;
 		const unsigned char *p;
 		unsigned char sum = 0;
 		size_t off;
 
-		if (recvmsg(fd, &m, MSG_WAITALL) != sizeof(len))
+		if (recvmsg(fd, &m, MSG_WAITALL) != sizeof(len) ||
+		    !gnt_grant_info(&m, &gi))
 			return -1;
-		c = CMSG_FIRSTHDR(&m);
-		if (!c || c->cmsg_level != SOL_GNTSOCK ||
-		    c->cmsg_type != GNTSOCK_CMSG_GRANT_INFO)
-			return -1;
-		memcpy(&gi, CMSG_DATA(c), sizeof(gi));
 		p = mmap(NULL, gi.len, PROT_READ, MAP_SHARED, fd,
 			 (off_t)gi.id * pg);
 		if (p == MAP_FAILED)
@@ -1104,23 +1097,9 @@ static int cmd_run(struct cli_opts *o)
 /* Wait for one error-queue event on fd; its type, or -1. */
 static int grant_event(int fd)
 {
-	union {
-		char b[CMSG_SPACE(sizeof(struct gntsock_grant_event))];
-		struct cmsghdr align;
-	} u;
-	struct msghdr m = { .msg_control = u.b, .msg_controllen = sizeof(u.b) };
-	struct pollfd p = { .fd = fd };
 	struct gntsock_grant_event ev;
-	struct cmsghdr *c;
 
-	if (poll(&p, 1, 30000) != 1 || !(p.revents & POLLERR) ||
-	    recvmsg(fd, &m, MSG_ERRQUEUE) < 0)
-		return -1;
-	c = CMSG_FIRSTHDR(&m);
-	if (!c || c->cmsg_type != GNTSOCK_CMSG_GRANT_EVENT)
-		return -1;
-	memcpy(&ev, CMSG_DATA(c), sizeof(ev));
-	return (int)ev.type;
+	return gnt_grant_event(fd, 30000, &ev) ? -1 : (int)ev.type;
 }
 
 /* Pass @total bytes of @buf to the peer by grants of @piece bytes; the peer
@@ -1141,27 +1120,9 @@ static double grant_once(int fd, unsigned char *buf, uint64_t total,
 	while (sent < count) {
 		uint64_t off = (uint64_t)sent * piece;
 		uint64_t len = total - off < piece ? total - off : piece;
-		struct gntsock_grant_send gs = {
-			.addr = (uintptr_t)(buf + off), .len = len,
-			.cookie = sent,
-		};
-		union {
-			char b[CMSG_SPACE(sizeof(gs))];
-			struct cmsghdr align;
-		} u;
-		struct iovec iov = { &len, sizeof(len) };
-		struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1,
-				    .msg_control = u.b,
-				    .msg_controllen = sizeof(u.b) };
-		struct cmsghdr *c;
 
-		memset(&u, 0, sizeof(u));
-		c = CMSG_FIRSTHDR(&m);
-		c->cmsg_level = SOL_GNTSOCK;
-		c->cmsg_type = GNTSOCK_CMSG_GRANT;
-		c->cmsg_len = CMSG_LEN(sizeof(gs));
-		memcpy(CMSG_DATA(c), &gs, sizeof(gs));
-		if (sendmsg(fd, &m, MSG_NOSIGNAL) == sizeof(len)) {
+		if (gnt_grant_sendmsg(fd, buf + off, len, 0, sent, &len,
+				      sizeof(len), MSG_NOSIGNAL) == sizeof(len)) {
 			sent++;
 			continue;
 		}

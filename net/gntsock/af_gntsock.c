@@ -1378,6 +1378,22 @@ static bool gntsock_rx_done(struct sock *sk)
 	       (gntsock_sk(sk)->peer_shutdown & GNTSOCK_SHUT_SEND);
 }
 
+/* A reader about to sleep: 0 to sleep, 1 if no more data can come, or a
+ * negative errno (pending socket error, would block, signal).
+ */
+static int gntsock_rx_wait_check(struct sock *sk, long timeo)
+{
+	if (sk->sk_err)
+		return sock_error(sk);
+	if (gntsock_rx_done(sk))
+		return 1;
+	if (!timeo)
+		return -EAGAIN;
+	if (signal_pending(current))
+		return sock_intr_errno(timeo);
+	return 0;
+}
+
 /* Copy up to @len queued bytes; consume them unless peeking. A grant is
  * delivered (as a cmsg) only before any byte of this call: *@stop is set
  * when a grant ends what this call may return.
@@ -1444,18 +1460,9 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (!vsk->rx_msgs) {
-		if (sk->sk_err) {
-			err = sock_error(sk);
-			break;
-		}
-		if (gntsock_rx_done(sk))
-			break;
-		if (!timeo) {
-			err = -EAGAIN;
-			break;
-		}
-		if (signal_pending(current)) {
-			err = sock_intr_errno(timeo);
+		err = gntsock_rx_wait_check(sk, timeo);
+		if (err) {
+			err = min(err, 0);
 			break;
 		}
 		sk_wait_event(sk, &timeo, vsk->rx_msgs || gntsock_rx_done(sk),
@@ -1555,18 +1562,9 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		}
 		if (copied >= target)
 			break;
-		if (sk->sk_err) {
-			err = sock_error(sk);
-			break;
-		}
-		if (gntsock_rx_done(sk))
-			break;
-		if (!timeo) {
-			err = -EAGAIN;
-			break;
-		}
-		if (signal_pending(current)) {
-			err = sock_intr_errno(timeo);
+		err = gntsock_rx_wait_check(sk, timeo);
+		if (err) {
+			err = min(err, 0);
 			break;
 		}
 		gntsock_maybe_credit_update(vsk);
