@@ -46,7 +46,7 @@
  *		bytes of the pattern keyed by req.seed + i, and MSG_EOR when i
  *		is odd; then waits for EOF.
  * SEQ_HOLD:	SOCK_SEQPACKET HOLD.
- * UNUSED:	never listened on by anything (for ECONNREFUSED).
+ * UNUSED:	never listened on by anything (a refused connect).
  */
 #define GNTSOCK_PEER_PORT_ECHO		5000
 #define GNTSOCK_PEER_PORT_SINK		5001

@@ -617,8 +617,8 @@ void gntsock_sock_recv(struct gntsock_link *link,
 			sk->sk_state_change(sk);
 			break;
 		}
-		gntsock_reset(sk, sk->sk_state == TCP_SYN_SENT ?
-			      ECONNREFUSED : ECONNRESET);
+		/* Also a refused connect: ECONNRESET, as vsock reports it. */
+		gntsock_reset(sk, ECONNRESET);
 		break;
 	case GNTSOCK_OP_SHUTDOWN:
 		vsk->peer_shutdown |= h->flags;
