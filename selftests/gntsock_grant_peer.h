@@ -42,6 +42,11 @@
  *		the next revoke (module parameter fault_ignore_revoke), as an
  *		uncooperative peer kernel would; e1 of the first answer is
  *		the mmap errno, e3 the errno of setting the parameter.
+ * GR_STUBBORN_RW as GR_STUBBORN, but at GR_REPORT (req.val = seed) it first
+ *		answers val = FNV-1a of what the mapping shows now, e2 = the
+ *		signal that reading raised, then fills the mapping with the
+ *		pattern of the seed, and the usual GR_REPORT answer follows
+ *		with val = FNV-1a of the mapping read back after the fill.
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
@@ -69,6 +74,7 @@ enum gnt_grant_op {
 	GR_RACE_RESULT,
 	GR_GNTDEV_MAP,
 	GR_STUBBORN,
+	GR_STUBBORN_RW,
 };
 
 struct gnt_grant_req {
@@ -358,7 +364,7 @@ static int gr_counts(struct gnt_grant_reply *r)
 }
 
 static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
-		    struct gnt_grant_reply *r)
+		    bool rw, struct gnt_grant_reply *r)
 {
 	int prot = PROT_READ | ((gi->flags & GNTSOCK_GRANT_WRITABLE) ?
 				PROT_WRITE : 0);
@@ -382,7 +388,16 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 		r->err = EPROTO;
 		goto out;
 	}
-	if (p) {
+	if (p && rw) {
+		struct gnt_grant_reply r1 = { .id = gi->id, .e1 = r->e1 };
+
+		r1.e2 = gr_safe_fnv(p, gi->len, 1, req2.val, &r1.val);
+		if (send_all(fd, &r1, sizeof(r1)))
+			goto out;
+		r->e2 = gr_safe_fnv(p, gi->len, 0, 0, &r->val);
+		munmap(p, gi->len);
+		p = NULL;
+	} else if (p) {
 		r->e2 = gr_touch(p, 0);
 		munmap(p, gi->len);
 		p = NULL;
@@ -459,7 +474,8 @@ static int do_grant(int fd)
 			munmap(p, gi.len);
 			gr_release(fd, gi.id);
 			break;
-		case GR_STUBBORN: {
+		case GR_STUBBORN:
+		case GR_STUBBORN_RW: {
 			int f = open("/sys/module/gntsock/parameters/fault_ignore_revoke",
 				     O_WRONLY | O_CLOEXEC);
 
@@ -471,7 +487,8 @@ static int do_grant(int fd)
 			/* fall through */
 		case GR_HOLD:
 		case GR_KEEP:
-			gr_hold(fd, &gi, req.op != GR_KEEP, &r);
+			gr_hold(fd, &gi, req.op != GR_KEEP,
+				req.op == GR_STUBBORN_RW, &r);
 			if (r.err == -1)
 				continue;
 			break;
