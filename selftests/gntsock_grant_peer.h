@@ -47,6 +47,11 @@
  *		signal that reading raised, then fills the mapping with the
  *		pattern of the seed, and the usual GR_REPORT answer follows
  *		with val = FNV-1a of the mapping read back after the fill.
+ * GR_PLAIN	tell this domain's kernel to map the next grant plainly
+ *		(module parameter fault_plain_map), as a kernel without
+ *		revocable maps would; e1 = errno of the mmap (the grant's own
+ *		protection), val = FNV-1a if it mapped, e2 = errno of the
+ *		release, e3 = errno of setting the parameter.
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
@@ -75,6 +80,7 @@ enum gnt_grant_op {
 	GR_GNTDEV_MAP,
 	GR_STUBBORN,
 	GR_STUBBORN_RW,
+	GR_PLAIN,
 };
 
 struct gnt_grant_req {
@@ -336,6 +342,22 @@ static int gr_wait_event(int fd)
 	return (int)ev.type;
 }
 
+/* Write a gntsock module parameter; 0 or errno. */
+static int gr_param(const char *name, const char *val)
+{
+	char path[128];
+	int f, err = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/gntsock/parameters/%s", name);
+	f = open(path, O_WRONLY | O_CLOEXEC);
+	if (f < 0)
+		return errno;
+	if (write(f, val, strlen(val)) != (ssize_t)strlen(val))
+		err = errno ? errno : EIO;
+	close(f);
+	return err;
+}
+
 static int gr_counts(struct gnt_grant_reply *r)
 {
 	char buf[4096], *s;
@@ -473,6 +495,16 @@ static int do_grant(int fd)
 			gr_safe_fnv(p, gi.len, 0, 0, &r.val);
 			munmap(p, gi.len);
 			gr_release(fd, gi.id);
+			break;
+		case GR_PLAIN:
+			r.e3 = gr_param("fault_plain_map", "1");
+			p = gr_map(fd, &gi, prot, &r.e1);
+			if (p) {
+				gr_safe_fnv(p, gi.len, 0, 0, &r.val);
+				munmap(p, gi.len);
+			}
+			gr_param("fault_plain_map", "0");
+			r.e2 = gr_release(fd, gi.id);
 			break;
 		case GR_STUBBORN:
 		case GR_STUBBORN_RW: {

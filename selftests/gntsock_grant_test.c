@@ -584,6 +584,46 @@ TEST_F_TIMEOUT(grant, forced_revoke_reclaims, 120)
 	EXPECT_EQ(0, v);
 }
 
+/*
+ * A receiving kernel without revocable maps (the peer told to map plainly
+ * through its fault_plain_map parameter): with the extension our grants are
+ * revocable-only and Xen must refuse the map (EFAULT from mmap); on a stock
+ * hypervisor the plain map works and shows our data.
+ */
+TEST_F_TIMEOUT(grant, plain_map_of_revocable_only_fails, 60)
+{
+	const size_t pages = 2, len = pages * page_size;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd, xr;
+
+	NEED_PEER();
+	xr = xen_revoke_present();
+	ASSERT_LE(0, xr) TH_LOG("no xen_revoke line in " GRANTS_PATH);
+	buf = grant_buf(pages);
+	ASSERT_NE(NULL, buf);
+	gnt_pattern_fill(test_token(), 0, buf, len);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, 78,
+			       GR_PLAIN, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	ASSERT_EQ(0, r.e3) TH_LOG("peer could not set fault_plain_map: %s",
+				  strerror(r.e3));
+	if (xr) {
+		EXPECT_EQ(EFAULT, r.e1)
+			TH_LOG("a plain map of a revocable-only grant: %s",
+			       strerror(r.e1));
+	} else {
+		EXPECT_EQ(0, r.e1) TH_LOG("plain map: %s", strerror(r.e1));
+		EXPECT_EQ(fnv(buf, len), r.val);
+	}
+	EXPECT_EQ(0, r.e2) TH_LOG("peer release: %s", strerror(r.e2));
+	close(fd);
+	munmap(buf, len);
+	EXPECT_IDLE(self->peer);
+}
+
 static int run_link_tool(const char *op, unsigned int peer)
 {
 	const char *tool = getenv("GNTSOCK_LINK_TOOL");

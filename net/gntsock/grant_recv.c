@@ -110,6 +110,15 @@ module_param_named(fault_ignore_revoke, gntsock_fault_ignore_revoke, int,
 MODULE_PARM_DESC(fault_ignore_revoke,
 		 "testing: ignore the next N grant revokes from peers (0: off)");
 
+/* Testing the revocable-only mark end to end: writing N here (root only)
+ * makes this kernel map the next N grants plainly, as a kernel without
+ * revocable maps would; a hypervisor with the extension must refuse.
+ */
+static int gntsock_fault_plain_map;
+module_param_named(fault_plain_map, gntsock_fault_plain_map, int, 0600);
+MODULE_PARM_DESC(fault_plain_map,
+		 "testing: map the next N received grants plainly (0: off)");
+
 static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 {
 	struct gntsock_gin *gin;
@@ -555,6 +564,7 @@ static u32 gntsock_gin_map_plain(struct gntsock_gin *gin)
 static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 {
 	struct gntsock_pte_walk w = { .gin = gin, .start = vma->vm_start };
+	bool revocable;
 	u32 i, ok;
 	int err;
 
@@ -569,7 +579,15 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 		return err;
 	for (i = 0; i < gin->npages; i++)
 		gin->handles[i] = INVALID_GRANT_HANDLE;
-	if (gntsock_xen_revoke_supported())
+	revocable = gntsock_xen_revoke_supported();
+	if (READ_ONCE(gntsock_fault_plain_map) > 0) {
+		WRITE_ONCE(gntsock_fault_plain_map,
+			   gntsock_fault_plain_map - 1);
+		pr_info("gntsock: mapping grant %u of domain %u plainly (fault_plain_map)\n",
+			gin->id, gin->link->peer);
+		revocable = false;
+	}
+	if (revocable)
 		ok = gntsock_gin_map_revocable(gin);
 	else
 		ok = gntsock_gin_map_plain(gin);
