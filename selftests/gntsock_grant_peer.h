@@ -42,6 +42,16 @@
  *		the next revoke (module parameter fault_ignore_revoke), as an
  *		uncooperative peer kernel would; e1 of the first answer is
  *		the mmap errno, e3 the errno of setting the parameter.
+ * GR_STUBBORN_RW as GR_STUBBORN, but at GR_REPORT (req.val = seed) it first
+ *		answers val = FNV-1a of what the mapping shows now, e2 = the
+ *		signal that reading raised, then fills the mapping with the
+ *		pattern of the seed, and the usual GR_REPORT answer follows
+ *		with val = FNV-1a of the mapping read back after the fill.
+ * GR_PLAIN	tell this domain's kernel to map the next grant plainly
+ *		(module parameter fault_plain_map), as a kernel without
+ *		revocable maps would; e1 = errno of the mmap (the grant's own
+ *		protection), val = FNV-1a if it mapped, e2 = errno of the
+ *		release, e3 = errno of setting the parameter.
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
@@ -69,6 +79,8 @@ enum gnt_grant_op {
 	GR_RACE_RESULT,
 	GR_GNTDEV_MAP,
 	GR_STUBBORN,
+	GR_STUBBORN_RW,
+	GR_PLAIN,
 };
 
 struct gnt_grant_req {
@@ -330,6 +342,22 @@ static int gr_wait_event(int fd)
 	return (int)ev.type;
 }
 
+/* Write a gntsock module parameter; 0 or errno. */
+static int gr_param(const char *name, const char *val)
+{
+	char path[128];
+	int f, err = 0;
+
+	snprintf(path, sizeof(path), "/sys/module/gntsock/parameters/%s", name);
+	f = open(path, O_WRONLY | O_CLOEXEC);
+	if (f < 0)
+		return errno;
+	if (write(f, val, strlen(val)) != (ssize_t)strlen(val))
+		err = errno ? errno : EIO;
+	close(f);
+	return err;
+}
+
 static int gr_counts(struct gnt_grant_reply *r)
 {
 	char buf[4096], *s;
@@ -358,7 +386,7 @@ static int gr_counts(struct gnt_grant_reply *r)
 }
 
 static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
-		    struct gnt_grant_reply *r)
+		    bool rw, struct gnt_grant_reply *r)
 {
 	int prot = PROT_READ | ((gi->flags & GNTSOCK_GRANT_WRITABLE) ?
 				PROT_WRITE : 0);
@@ -382,7 +410,16 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 		r->err = EPROTO;
 		goto out;
 	}
-	if (p) {
+	if (p && rw) {
+		struct gnt_grant_reply r1 = { .id = gi->id, .e1 = r->e1 };
+
+		r1.e2 = gr_safe_fnv(p, gi->len, 1, req2.val, &r1.val);
+		if (send_all(fd, &r1, sizeof(r1)))
+			goto out;
+		r->e2 = gr_safe_fnv(p, gi->len, 0, 0, &r->val);
+		munmap(p, gi->len);
+		p = NULL;
+	} else if (p) {
 		r->e2 = gr_touch(p, 0);
 		munmap(p, gi->len);
 		p = NULL;
@@ -459,7 +496,18 @@ static int do_grant(int fd)
 			munmap(p, gi.len);
 			gr_release(fd, gi.id);
 			break;
-		case GR_STUBBORN: {
+		case GR_PLAIN:
+			r.e3 = gr_param("fault_plain_map", "1");
+			p = gr_map(fd, &gi, prot, &r.e1);
+			if (p) {
+				gr_safe_fnv(p, gi.len, 0, 0, &r.val);
+				munmap(p, gi.len);
+			}
+			gr_param("fault_plain_map", "0");
+			r.e2 = gr_release(fd, gi.id);
+			break;
+		case GR_STUBBORN:
+		case GR_STUBBORN_RW: {
 			int f = open("/sys/module/gntsock/parameters/fault_ignore_revoke",
 				     O_WRONLY | O_CLOEXEC);
 
@@ -471,7 +519,8 @@ static int do_grant(int fd)
 			/* fall through */
 		case GR_HOLD:
 		case GR_KEEP:
-			gr_hold(fd, &gi, req.op != GR_KEEP, &r);
+			gr_hold(fd, &gi, req.op != GR_KEEP,
+				req.op == GR_STUBBORN_RW, &r);
 			if (r.err == -1)
 				continue;
 			break;

@@ -16,6 +16,8 @@
 #include <linux/socket.h>
 #include <net/sock.h>
 
+#include <xen/grant_table.h>
+
 #include "wire.h"
 
 struct gntsock_link;
@@ -117,6 +119,8 @@ void gntsock_grant_out_link_down(struct gntsock_link *link);
 bool gntsock_gout_end_access(struct gntsock_gout *g);
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
 void gntsock_gout_quarantine(struct gntsock_gout *g);
+void gntsock_gout_forced(struct gntsock_gout *g);
+grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n);
 void gntsock_grant_out_exit(void);
 extern struct list_head gntsock_reclaim_list;
 struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node);

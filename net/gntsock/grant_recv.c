@@ -16,6 +16,14 @@
  * later access gets SIGBUS from the fault handler, never the granter's
  * frame.
  *
+ * When the hypervisor has the xen-backend extension (xen_revoke.c), every
+ * page is mapped revocably (GNTTABOP_map_revocable on the same user PTE)
+ * with a replacement page of ours: a distinct zeroed page per page of a
+ * writable grant, one shared zeroed page for a read-only grant. If the
+ * granter takes the grant back by force, the user's range shows those
+ * pages from then on; the later unmap works as usual, and the replacement
+ * pages are freed only after it (Xen holds references to them until then).
+ *
  * Each grant is mapped at most once, only through the socket it arrived
  * on, never after a revoke, and every unmap is reported (GRANT_RELEASE
  * once the application released it, or at once after a revoke).
@@ -32,6 +40,7 @@
 
 #include "gntsock.h"
 #include "grant.h"
+#include "xen_revoke.h"
 
 enum gntsock_gin_state {
 	GIN_QUEUED,	/* in the socket's receive queue */
@@ -61,6 +70,9 @@ enum gntsock_gin_state {
  * @map_flags: GNTMAP_* flags of the mapping
  * @pte: machine addresses of the user PTEs
  * @handles: grant handles of the mapping
+ * @repl: replacement pages of a revocable mapping, NULL for a plain one;
+ *	a read-only grant has one page, in @repl[0]
+ * @nrepl: pages in @repl
  * @refs: the granter's references
  */
 struct gntsock_gin {
@@ -81,6 +93,8 @@ struct gntsock_gin {
 	u32 map_flags;
 	u64 *pte;
 	grant_handle_t *handles;
+	struct page **repl;
+	u32 nrepl;
 	grant_ref_t refs[];
 };
 
@@ -95,6 +109,15 @@ module_param_named(fault_ignore_revoke, gntsock_fault_ignore_revoke, int,
 		   0600);
 MODULE_PARM_DESC(fault_ignore_revoke,
 		 "testing: ignore the next N grant revokes from peers (0: off)");
+
+/* Testing the revocable-only mark end to end: writing N here (root only)
+ * makes this kernel map the next N grants plainly, as a kernel without
+ * revocable maps would; a hypervisor with the extension must refuse.
+ */
+static int gntsock_fault_plain_map;
+module_param_named(fault_plain_map, gntsock_fault_plain_map, int, 0600);
+MODULE_PARM_DESC(fault_plain_map,
+		 "testing: map the next N received grants plainly (0: off)");
 
 static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 {
@@ -113,6 +136,7 @@ static void gntsock_gin_free(struct kref *kref)
 	gntsock_link_put(gin->link);
 	kvfree(gin->pte);
 	kvfree(gin->handles);
+	kvfree(gin->repl);
 	kvfree(gin);
 }
 
@@ -133,26 +157,83 @@ static void gntsock_send_release(struct gntsock_link *link, u32 id, u16 flags)
 	gntsock_link_send_ctl(link, &h);
 }
 
+/* Free the replacement pages whose mappings are gone. @gone: NULL when
+ * none of them is mapped any more, otherwise which pages Xen released (a
+ * page Xen may still reference is leaked, never reused).
+ */
+static void gntsock_gin_free_repl(struct gntsock_gin *gin, const bool *gone)
+{
+	u32 i, kept = 0;
+
+	if (!gin->repl)
+		return;
+	for (i = 0; i < gin->nrepl; i++) {
+		if (gone && !gone[i]) {
+			kept++;
+			continue;
+		}
+		if (gin->repl[i])
+			__free_page(gin->repl[i]);
+	}
+	if (kept)
+		pr_warn_ratelimited("gntsock: grant %u of domain %u: %u replacement pages still referenced, not freed\n",
+				    gin->id, gin->link->peer, kept);
+	kvfree(gin->repl);
+	gin->repl = NULL;
+	gin->nrepl = 0;
+}
+
+/* Unmap the pages of @gin whose handle is valid. Works for plain and
+ * revocable mappings, revoked or not. Return: pages that failed.
+ */
+static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
+{
+	struct gnttab_unmap_grant_ref *ops;
+	bool *gone = NULL;
+	u32 i, n = 0, bad = 0;
+	u32 *idx;
+
+	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
+	idx = kvcalloc(gin->npages, sizeof(*idx), GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; i < gin->npages; i++) {
+		if (gin->handles[i] == INVALID_GRANT_HANDLE)
+			continue;
+		idx[n] = i;
+		gnttab_set_unmap_op(&ops[n++], gin->pte[i], gin->map_flags,
+				    gin->handles[i]);
+	}
+	if (n && HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops, n))
+		for (i = 0; i < n; i++)
+			ops[i].status = GNTST_general_error;
+	if (gin->repl)
+		gone = kvcalloc(gin->nrepl, sizeof(*gone),
+				GFP_KERNEL | __GFP_NOFAIL);
+	for (i = 0; gone && i < gin->nrepl; i++)
+		gone[i] = true;
+	for (i = 0; i < n; i++) {
+		if (ops[i].status == GNTST_okay) {
+			gin->handles[idx[i]] = INVALID_GRANT_HANDLE;
+			continue;
+		}
+		bad++;
+		if (gone)
+			gone[gin->nrepl == 1 ? 0 : idx[i]] = false;
+	}
+	gntsock_gin_free_repl(gin, gone);
+	kvfree(gone);
+	kvfree(idx);
+	kvfree(ops);
+	return bad;
+}
+
 /* Undo the mapping: gntsock_grant_lock held, state MAPPED. */
 static void gntsock_gin_unmap(struct gntsock_gin *gin)
 {
-	struct gnttab_unmap_grant_ref *ops;
-	u32 i, bad = 0;
+	u32 bad = gntsock_gin_unmap_pages(gin);
 
-	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
-	for (i = 0; i < gin->npages; i++)
-		gnttab_set_unmap_op(&ops[i], gin->pte[i], gin->map_flags,
-				    gin->handles[i]);
-	if (HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops,
-				      gin->npages))
-		bad = gin->npages;
-	for (i = 0; i < gin->npages && !bad; i++)
-		if (ops[i].status != GNTST_okay)
-			bad++;
 	if (bad)
 		pr_warn_ratelimited("gntsock: unmapping grant %u of domain %u: %u pages failed\n",
 				    gin->id, gin->link->peer, bad);
-	kvfree(ops);
 	gin->state = GIN_UNMAPPED;
 	atomic64_inc(&gntsock_grant_stats.unmapped);
 	atomic_dec(&gntsock_grant_stats.in_mapped);
@@ -402,11 +483,89 @@ static int gntsock_gin_find_pte(pte_t *pte, unsigned long addr, void *data)
 	return 0;
 }
 
+/* Zeroed replacement pages: one per page, or one shared if read-only. */
+static int gntsock_gin_alloc_repl(struct gntsock_gin *gin, bool readonly)
+{
+	u32 i, n = readonly ? 1 : gin->npages;
+
+	gin->repl = kvcalloc(n, sizeof(*gin->repl), GFP_KERNEL);
+	if (!gin->repl)
+		return -ENOMEM;
+	gin->nrepl = n;
+	for (i = 0; i < n; i++) {
+		gin->repl[i] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!gin->repl[i]) {
+			gntsock_gin_free_repl(gin, NULL);
+			return -ENOMEM;
+		}
+	}
+	return 0;
+}
+
+/* Map every page revocably; sets the handles. Return: pages mapped. */
+static u32 gntsock_gin_map_revocable(struct gntsock_gin *gin)
+{
+	bool ro = gin->map_flags & GNTMAP_readonly;
+	struct gnttab_map_revocable *ops;
+	u32 i, ok = 0;
+	int rc;
+
+	if (gntsock_gin_alloc_repl(gin, ro))
+		return 0;
+	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
+	if (!ops) {
+		gntsock_gin_free_repl(gin, NULL);
+		return 0;
+	}
+	for (i = 0; i < gin->npages; i++) {
+		struct page *repl = gin->repl[ro ? 0 : i];
+
+		ops[i].host_addr = gin->pte[i];
+		ops[i].replace_frame = pfn_to_mfn(page_to_pfn(repl));
+		ops[i].flags = gin->map_flags;
+		ops[i].ref = gin->refs[i];
+		ops[i].dom = gin->link->peer;
+	}
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_revocable, ops,
+				       gin->npages);
+	for (i = 0; i < gin->npages; i++) {
+		if (!rc && ops[i].status == GNTST_okay) {
+			gin->handles[i] = ops[i].handle;
+			ok++;
+		}
+	}
+	kvfree(ops);
+	return ok;
+}
+
+/* Map every page the ordinary way; sets the handles. Return: pages mapped. */
+static u32 gntsock_gin_map_plain(struct gntsock_gin *gin)
+{
+	struct gnttab_map_grant_ref *ops;
+	u32 i, ok = 0;
+
+	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return 0;
+	for (i = 0; i < gin->npages; i++)
+		gnttab_set_map_op(&ops[i], gin->pte[i], gin->map_flags,
+				  gin->refs[i], gin->link->peer);
+	gnttab_batch_map(ops, gin->npages);
+	for (i = 0; i < gin->npages; i++) {
+		if (ops[i].status == GNTST_okay) {
+			gin->handles[i] = ops[i].handle;
+			ok++;
+		}
+	}
+	kvfree(ops);
+	return ok;
+}
+
 static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 {
 	struct gntsock_pte_walk w = { .gin = gin, .start = vma->vm_start };
-	struct gnttab_map_grant_ref *ops;
-	u32 i, ok = 0;
+	bool revocable;
+	u32 i, ok;
 	int err;
 
 	gin->map_flags = GNTMAP_host_map | GNTMAP_application_map |
@@ -418,41 +577,27 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 				  gntsock_gin_find_pte, &w);
 	if (err)
 		return err;
-	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
-	if (!ops)
-		return -ENOMEM;
 	for (i = 0; i < gin->npages; i++)
-		gnttab_set_map_op(&ops[i], gin->pte[i], gin->map_flags,
-				  gin->refs[i], gin->link->peer);
-	gnttab_batch_map(ops, gin->npages);
-	for (i = 0; i < gin->npages; i++) {
 		gin->handles[i] = INVALID_GRANT_HANDLE;
-		if (ops[i].status == GNTST_okay) {
-			gin->handles[i] = ops[i].handle;
-			ok++;
-		}
+	revocable = gntsock_xen_revoke_supported();
+	if (READ_ONCE(gntsock_fault_plain_map) > 0) {
+		WRITE_ONCE(gntsock_fault_plain_map,
+			   gntsock_fault_plain_map - 1);
+		pr_info("gntsock: mapping grant %u of domain %u plainly (fault_plain_map)\n",
+			gin->id, gin->link->peer);
+		revocable = false;
 	}
-	kvfree(ops);
+	if (revocable)
+		ok = gntsock_gin_map_revocable(gin);
+	else
+		ok = gntsock_gin_map_plain(gin);
 	if (ok == gin->npages)
 		return 0;
 	pr_warn_ratelimited("gntsock: mapping grant %u of domain %u failed (%u of %u pages)\n",
 			    gin->id, gin->link->peer, gin->npages - ok,
 			    gin->npages);
-	/* Undo the pages that did map. */
-	if (ok) {
-		struct gnttab_unmap_grant_ref *u;
-		u32 n = 0;
-
-		u = kvcalloc(ok, sizeof(*u), GFP_KERNEL | __GFP_NOFAIL);
-		for (i = 0; i < gin->npages; i++)
-			if (gin->handles[i] != INVALID_GRANT_HANDLE &&
-			    n < ok)
-				gnttab_set_unmap_op(&u[n++], gin->pte[i],
-						    gin->map_flags,
-						    gin->handles[i]);
-		HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, u, n);
-		kvfree(u);
-	}
+	/* Undo the pages that did map; frees the replacement pages. */
+	gntsock_gin_unmap_pages(gin);
 	return -EFAULT;
 }
 

@@ -9,6 +9,13 @@
  * unmapped (GRANT_RELEASE), or after the hypervisor took it back, or on
  * the deferred list until Xen lets us end it. Its references are never
  * freed or reused before that, whatever happens to the socket or process.
+ *
+ * With the xen-backend extension every reference is marked revocable-only
+ * before the GRANT message goes out, so the peer can only map it
+ * revocably, and a revoke the peer ignores is forced through the
+ * hypervisor (revoke.c). A forced grant leaves a small tombstone (no pages,
+ * no references) until the peer's late GRANT_RELEASE or the link's end,
+ * so that the late answer is accepted quietly.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -20,24 +27,31 @@
 
 #include "gntsock.h"
 #include "grant.h"
+#include "xen_revoke.h"
 
 enum gntsock_gout_state {
 	GOUT_OFFERED,		/* the peer may map it */
 	GOUT_REVOKING,		/* GRANT_REVOKE sent, waiting for the answer */
 	GOUT_QUARANTINED,	/* on the deferred list */
+	GOUT_FORCED,		/* taken back by force: tombstone only */
 };
+
+/* Tombstones of forced grants kept at most; the oldest go first. */
+#define GNTSOCK_FORCED_TOMBS	1024
 
 /**
  * struct gntsock_gout - a grant this kernel made
  * @hnode: entry in gntsock_gout_hash, by @id
  * @sock_node: entry in the owning socket's gntsock_grants.out
- * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED)
+ * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED),
+ *	or in gntsock_forced_list (FORCED)
  * @link: link to the peer, reference held
  * @owner: owning socket's grants, NULL once the socket closed
  * @sk: owning socket, valid while @owner is set
  * @id: grant id on the wire, unique in this kernel
  * @npages: pages
  * @writable: the peer may write
+ * @revocable: the references are marked revocable-only
  * @state: enum gntsock_gout_state
  * @sending: sendmsg() still owns it (between prepare and commit/abort):
  *	nobody else may free it; what happens meanwhile is noted below
@@ -59,6 +73,7 @@ struct gntsock_gout {
 	u32 id;
 	u32 npages;
 	bool writable;
+	bool revocable;
 	int state;
 	bool sending;
 	bool revoke_pending;
@@ -74,6 +89,8 @@ struct gntsock_gout {
 DEFINE_MUTEX(gntsock_grant_lock);
 static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
 LIST_HEAD(gntsock_reclaim_list);
+static LIST_HEAD(gntsock_forced_list);
+static unsigned int gntsock_forced_tombs;
 static u32 gntsock_next_id;
 
 void gntsock_grants_init(struct gntsock_grants *gs)
@@ -174,6 +191,25 @@ static void gntsock_gout_free(struct gntsock_gout *g)
 	kvfree(g);
 }
 
+/* End and free one reference unless the peer still maps it. A revocable-only
+ * mark is removed first, so that the reference goes back to the free pool
+ * without it, and put back if the peer still maps it. (Linux 6.1 offers no
+ * way to test for mappings without ending, and the reference may be reused
+ * at once after it is freed, so the mark cannot be removed after.) A peer
+ * that maps plainly in that window only makes a later forced revoke fail,
+ * and the grant is quarantined instead.
+ */
+static bool gntsock_gout_end_ref(struct gntsock_gout *g, grant_ref_t ref)
+{
+	if (!g->revocable)
+		return gnttab_try_end_foreign_access(ref);
+	gntsock_xen_set_revocable_only(ref, false);
+	if (gnttab_try_end_foreign_access(ref))
+		return true;
+	gntsock_xen_set_revocable_only(ref, true);
+	return false;
+}
+
 /**
  * gntsock_gout_end_access() - end every reference of @g Xen lets us end
  * @g: the grant, gntsock_grant_lock held
@@ -191,12 +227,26 @@ bool gntsock_gout_end_access(struct gntsock_gout *g)
 		if (!g->refs[i])
 			continue;
 		/* Ends and frees the reference, quietly if still mapped. */
-		if (gnttab_try_end_foreign_access(g->refs[i]))
+		if (gntsock_gout_end_ref(g, g->refs[i]))
 			g->refs[i] = 0;
 		else
 			all = false;
 	}
 	return all;
+}
+
+/**
+ * gntsock_gout_refs() - the references of @g, for a forced revoke
+ * @g: the grant, gntsock_grant_lock held
+ * @n: set to the number of entries (ended ones are 0)
+ *
+ * Return: the array, valid while @g is and the lock is held, or NULL if
+ * the references are not revocable-only (a forced revoke cannot help).
+ */
+grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n)
+{
+	*n = g->npages;
+	return g->revocable ? g->refs : NULL;
 }
 
 static void gntsock_gout_unaccount(struct gntsock_gout *g)
@@ -265,6 +315,45 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 	pr_warn_ratelimited("gntsock: grant %u (%u pages) to domain %u is still mapped: quarantined\n",
 			    g->id, g->npages, g->link->peer);
 	gntsock_reclaim_kick();
+}
+
+/* Free the tombstone of a forced grant. gntsock_grant_lock held. */
+static void gntsock_gout_tomb_free(struct gntsock_gout *g)
+{
+	list_del(&g->reclaim_node);
+	gntsock_forced_tombs--;
+	hash_del(&g->hnode);
+	gntsock_gout_free(g);
+}
+
+/**
+ * gntsock_gout_forced() - the hypervisor took @g back: report and unpin
+ * @g: a REVOKING grant whose references are all ended; gntsock_grant_lock
+ *	held
+ *
+ * The pages are unpinned and the accounting dropped at once. The record
+ * stays, without pages, as a tombstone until the peer's late
+ * GRANT_RELEASE or the link's end, so that the late answer is no
+ * violation; at most %GNTSOCK_FORCED_TOMBS are kept.
+ */
+void gntsock_gout_forced(struct gntsock_gout *g)
+{
+	if (g->sk)
+		gntsock_grant_event(g->sk, GNTSOCK_EV_FORCED, g->id, g->cookie,
+				    g->npages);
+	atomic64_inc(&gntsock_grant_stats.forced);
+	list_del(&g->reclaim_node);
+	gntsock_gout_detach(g);
+	gntsock_gout_unaccount(g);
+	unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
+	kvfree(g->pages);
+	g->pages = NULL;
+	g->state = GOUT_FORCED;
+	list_add_tail(&g->reclaim_node, &gntsock_forced_list);
+	if (++gntsock_forced_tombs > GNTSOCK_FORCED_TOMBS)
+		gntsock_gout_tomb_free(list_first_entry(&gntsock_forced_list,
+							struct gntsock_gout,
+							reclaim_node));
 }
 
 static int gntsock_grant_check(struct gntsock_grants *gs,
@@ -377,6 +466,13 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 			break;
 		}
 		g->refs[i] = ref;
+		/* Before the peer hears of it: only revocable maps work. */
+		if (gntsock_xen_revoke_supported()) {
+			g->revocable = true;
+			err = gntsock_xen_set_revocable_only(ref, true);
+			if (err)
+				break;
+		}
 	}
 
 	mutex_lock(&gntsock_grant_lock);
@@ -562,7 +658,10 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
-	if (g && g->state == GOUT_QUARANTINED) {
+	if (g && g->state == GOUT_FORCED) {
+		/* The peer unmapped after we took the grant back. */
+		gntsock_gout_tomb_free(g);
+	} else if (g && g->state == GOUT_QUARANTINED) {
 		/* A late answer: the peer unmapped after the timeout. */
 		if (gntsock_gout_end_access(g)) {
 			atomic64_inc(&gntsock_grant_stats.reclaimed);
@@ -637,6 +736,10 @@ void gntsock_grant_out_link_down(struct gntsock_link *link)
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
 		if (g->link != link || g->state == GOUT_QUARANTINED)
 			continue;
+		if (g->state == GOUT_FORCED) {
+			gntsock_gout_tomb_free(g);
+			continue;
+		}
 		if (g->sending)
 			g->link_dead = true;
 		else
@@ -677,8 +780,7 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 		if (time_before(jiffies, g->deadline))
 			return false;
 		if (!gntsock_grant_force_revoke(g) && gntsock_gout_end_access(g)) {
-			atomic64_inc(&gntsock_grant_stats.forced);
-			gntsock_gout_finish(g, GNTSOCK_EV_FORCED);
+			gntsock_gout_forced(g);
 			return true;
 		}
 		if (gntsock_gout_end_access(g)) {
@@ -719,10 +821,14 @@ void gntsock_grant_out_exit(void)
 
 	mutex_lock(&gntsock_grant_lock);
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
+		if (g->state == GOUT_FORCED) {
+			gntsock_gout_tomb_free(g);
+			continue;
+		}
 		for (i = 0; i < g->npages; i++) {
 			if (!g->refs[i])
 				continue;
-			if (!gnttab_try_end_foreign_access(g->refs[i])) {
+			if (!gntsock_gout_end_ref(g, g->refs[i])) {
 				get_page(g->pages[i]);
 				gnttab_end_foreign_access(g->refs[i], g->pages[i]);
 				pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",

@@ -13,28 +13,53 @@
  */
 #include <linux/workqueue.h>
 #include <linux/jiffies.h>
+#include <linux/slab.h>
+#include <linux/mm.h>
 
 #include "gntsock.h"
 #include "grant.h"
+#include "xen_revoke.h"
 
 static void gntsock_reclaim_fn(struct work_struct *work);
 static DECLARE_DELAYED_WORK(gntsock_reclaim_work, gntsock_reclaim_fn);
 static bool gntsock_reclaim_stopped;
 
 /**
- * gntsock_grant_force_revoke() - hook: take a grant back by force
+ * gntsock_grant_force_revoke() - take a grant back by force
  * @g: a grant whose revoke timed out; gntsock_grant_lock held
  *
  * With the hypervisor extension (xen-backend/) the granter can revoke a
  * mapping the peer still holds; Xen then swaps in the mapper's replacement
- * frame. Stock Xen has no such operation.
+ * frame, and the references can be ended at once. It works only for
+ * grants marked revocable-only when they were made (so that every mapping
+ * of them is revocable). Stock Xen has no such operation.
  *
- * Return: 0 if the hypervisor revoked every mapping, -EOPNOTSUPP when it
- * cannot (stock Xen).
+ * Return: 0 if the hypervisor revoked every mapping; -EOPNOTSUPP for a
+ * grant that is not revocable-only (stock Xen); -EAGAIN if a mapping
+ * remains; another negative errno if the hypercall failed.
  */
 int gntsock_grant_force_revoke(struct gntsock_gout *g)
 {
-	return -EOPNOTSUPP;
+	struct gnttab_revoke *ops;
+	grant_ref_t *refs;
+	u32 i, n, k = 0;
+	int rc;
+
+	refs = gntsock_gout_refs(g, &n);
+	if (!refs)
+		return -EOPNOTSUPP;
+	ops = kvcalloc(n, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	for (i = 0; i < n; i++)
+		if (refs[i])
+			ops[k++].ref = refs[i];
+	rc = k ? gntsock_xen_revoke(ops, k) : 0;
+	for (i = 0; !rc && i < k; i++)
+		if (ops[i].status != GNTST_okay)
+			rc = gntsock_xen_gntst_to_errno(ops[i].status);
+	kvfree(ops);
+	return rc;
 }
 
 void gntsock_reclaim_kick(void)

@@ -13,6 +13,7 @@
 
 #include "gntsock.h"
 #include "grant.h"
+#include "xen_revoke.h"
 
 struct gntsock_grant_limits gntsock_grant_limits = {
 	.require_cap = 1,
@@ -107,6 +108,7 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "in_mapped %d\n", atomic_read(&s->in_mapped));
 	seq_printf(m, "deferred %d\n", atomic_read(&s->deferred));
 	seq_printf(m, "deferred_pages %d\n", atomic_read(&s->deferred_pages));
+	seq_printf(m, "xen_revoke %d\n", gntsock_xen_revoke_supported());
 	mutex_lock(&gntsock_grant_lock);
 	xa_for_each(&gntsock_peers, peer, pa)
 		seq_printf(m, "peer %lu out_grants %u out_pages %u in_grants %u\n",

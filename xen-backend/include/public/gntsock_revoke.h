@@ -71,8 +71,10 @@
  *                    any other live revocable mapping; read-only mappings
  *                    may share a frame (GNTST_bad_page otherwise).
  * IN  flags:         GNTMAP_host_map | GNTMAP_contains_pte, optionally
- *                    GNTMAP_readonly and GNTMAP_application_map; nothing
- *                    else (no GNTMAP_device_map).
+ *                    GNTMAP_readonly, GNTMAP_application_map and guest
+ *                    available bits (GNTMAP_guest_avail_mask, copied into
+ *                    the PTE as for GNTTABOP_map_grant_ref); nothing else
+ *                    (no GNTMAP_device_map).
  * IN  ref, dom:      the grant, as for GNTTABOP_map_grant_ref.
  * OUT status:        GNTST_*.
  * OUT handle:        the mapping handle; unmap it with
