@@ -278,12 +278,12 @@ static void gntsock_gout_detach(struct gntsock_gout *g)
  */
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
 {
-	if (event && g->sk)
-		gntsock_grant_event(g->sk, event, g->id, g->cookie, g->npages);
 	if (g->state == GOUT_QUARANTINED) {
 		atomic_dec(&gntsock_grant_stats.deferred);
 		atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
 	}
+	if (event && g->sk)
+		gntsock_grant_event(g->sk, event, g->id, g->cookie, g->npages);
 	if (g->state == GOUT_REVOKING || g->state == GOUT_QUARANTINED)
 		list_del(&g->reclaim_node);
 	hash_del(&g->hnode);
@@ -302,16 +302,17 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 {
 	if (g->state == GOUT_QUARANTINED)
 		return;
-	if (g->sk)
-		gntsock_grant_event(g->sk, GNTSOCK_EV_QUARANTINED, g->id,
-				    g->cookie, g->npages);
 	if (g->state != GOUT_REVOKING)
 		list_add_tail(&g->reclaim_node, &gntsock_reclaim_list);
 	g->state = GOUT_QUARANTINED;
-	gntsock_gout_detach(g);
 	atomic64_inc(&gntsock_grant_stats.quarantined);
 	atomic_inc(&gntsock_grant_stats.deferred);
 	atomic_add(g->npages, &gntsock_grant_stats.deferred_pages);
+	/* Counted first: whoever reads the event sees the counters agree. */
+	if (g->sk)
+		gntsock_grant_event(g->sk, GNTSOCK_EV_QUARANTINED, g->id,
+				    g->cookie, g->npages);
+	gntsock_gout_detach(g);
 	pr_warn_ratelimited("gntsock: grant %u (%u pages) to domain %u is still mapped: quarantined\n",
 			    g->id, g->npages, g->link->peer);
 	gntsock_reclaim_kick();
@@ -338,10 +339,10 @@ static void gntsock_gout_tomb_free(struct gntsock_gout *g)
  */
 void gntsock_gout_forced(struct gntsock_gout *g)
 {
+	atomic64_inc(&gntsock_grant_stats.forced);
 	if (g->sk)
 		gntsock_grant_event(g->sk, GNTSOCK_EV_FORCED, g->id, g->cookie,
 				    g->npages);
-	atomic64_inc(&gntsock_grant_stats.forced);
 	list_del(&g->reclaim_node);
 	gntsock_gout_detach(g);
 	gntsock_gout_unaccount(g);
