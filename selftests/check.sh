@@ -13,7 +13,8 @@
 #            release and debug=y, cached by source version and patch hash)
 #   rig-xen  the VM suite again on the patched debug=y hypervisor, with
 #            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}
-# Every result line goes to build/check/results.txt; the last line printed is
+# Every result line goes to build/check/results.txt; the failed ones are
+# repeated at the end, and the last line printed is
 # "N passed, N failed[, N skipped]". Exits 1 if anything failed.
 # GNTSOCK_CHECK_STAGES limits the stages (e.g. "build unit"); the count line
 # then covers only those.
@@ -160,6 +161,11 @@ skip=$(grep -acE '^(\[[^]]*\] )+ok .*# *SKIP' "$RESULTS")
 fail=$(grep -acE '^(\[[^]]*\] )+not ok ' "$RESULTS")
 pass=$((pass - skip))
 echo
+if [ "$fail" -gt 0 ]; then
+	# Repeat the failures last, so the end of the log names them.
+	echo "Failed results (details above and in build/check/):"
+	grep -aE '^(\[[^]]*\] )+not ok ' "$RESULTS" | head -n 40
+fi
 if [ "$skip" -gt 0 ]; then
 	echo "$pass passed, $fail failed, $skip skipped"
 else

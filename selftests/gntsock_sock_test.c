@@ -354,7 +354,8 @@ TEST_F_TIMEOUT(sock, seqpacket_rcvtimeo, 60)
 	EXPECT_EQ(-EAGAIN, xrecv(fd, &c, 1, 0));
 	dt = gnt_now_ms() - t0;
 	EXPECT_LE(950, dt);
-	EXPECT_GE(3000, dt);
+	/* Generous: the guests share two emulated CPUs. */
+	EXPECT_GE(15000, dt);
 	close(fd);
 }
 
@@ -570,7 +571,8 @@ TEST_F_TIMEOUT(sock, stream_rcvtimeo, 60)
 	EXPECT_EQ(-EAGAIN, xrecv(fd, &c, 1, 0));
 	dt = gnt_now_ms() - t0;
 	EXPECT_LE(950, dt);
-	EXPECT_GE(3000, dt);
+	/* Generous: the guests share two emulated CPUs. */
+	EXPECT_GE(15000, dt);
 	close(fd);
 }
 
@@ -605,7 +607,7 @@ TEST_F_TIMEOUT(sock, sndtimeo_without_credit, 60)
 		dt = gnt_now_ms() - t0;
 		EXPECT_EQ(-EAGAIN, n);
 		EXPECT_LE(950, dt);
-		EXPECT_GE(3000, dt);
+		EXPECT_GE(15000, dt);
 		EXPECT_EQ(GNTSOCK_BUFFER_SIZE_DEFAULT, total);
 		EXPECT_EQ((int)total, outq(fd));
 		close(fd);
@@ -629,7 +631,7 @@ TEST_F_TIMEOUT(sock, so_linger_unread, 60)
 	ASSERT_EQ(0, close(fd));
 	dt = gnt_now_ms() - t0;
 	EXPECT_LE(1900, dt);
-	EXPECT_GE(5000, dt);
+	EXPECT_GE(20000, dt);
 }
 
 /* SO_LINGER: close() returns once the peer read everything. */
@@ -648,14 +650,15 @@ TEST_F_TIMEOUT(sock, so_linger_consumed, 60)
 	t0 = gnt_now_ms();
 	ASSERT_EQ(0, close(fd));
 	dt = gnt_now_ms() - t0;
-	EXPECT_GE(10000, dt);
+	/* Well before l_linger (15 s) runs out. */
+	EXPECT_GE(12000, dt);
 	/* Without SO_LINGER close() never waits. */
 	fd = sconnect(SOCK_STREAM, self->peer, GNTSOCK_PEER_PORT_HOLD);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(4096, xsend(fd, buf, 4096, 0));
 	t0 = gnt_now_ms();
 	ASSERT_EQ(0, close(fd));
-	EXPECT_GE(500, gnt_now_ms() - t0);
+	EXPECT_GE(1900, gnt_now_ms() - t0);
 }
 
 /* Closing with unread received data frees it and leaves no socket. */
