@@ -591,10 +591,10 @@ TEST_F_TIMEOUT(gntsock, nonblocking_eagain, 60)
 {
 	const uint64_t limit = 64 * MiB;
 	uint64_t total = 0;
+	int fd, r, transient = 0;
 	int64_t end;
 	char *buf;
 	ssize_t n;
-	int fd, r;
 
 	NEED_PEER();
 	buf = calloc(1, CHUNK);
@@ -609,21 +609,33 @@ TEST_F_TIMEOUT(gntsock, nonblocking_eagain, 60)
 
 	end = gnt_now_ms() + 20000;
 	for (;;) {
+		ASSERT_GT(end, gnt_now_ms()) TH_LOG("not full in 20 s");
 		n = send(fd, buf, CHUNK, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n < 0)
-			break;
+		if (n < 0) {
+			ASSERT_EQ(EAGAIN, errno)
+				TH_LOG("send: %s after %" PRIu64 " bytes",
+				       strerror(errno), total);
+			/* The link's ring, shared by every connection, may be
+			 * full for a moment; the connection is full when it
+			 * stays unwritable.
+			 */
+			r = gnt_poll1(fd, POLLOUT, 1000);
+			if (r == 0)
+				break;
+			ASSERT_LT(0, r) TH_LOG("poll: %s", strerror(-r));
+			transient++;
+			continue;
+		}
 		ASSERT_LT(0, n);
 		total += (uint64_t)n;
 		ASSERT_GT(limit, total) TH_LOG("sent %" PRIu64 " bytes to a "
 					       "peer that never reads",
 					       total);
-		ASSERT_GT(end, gnt_now_ms()) TH_LOG("no EAGAIN in 20 s");
 	}
-	ASSERT_EQ(EAGAIN, errno) TH_LOG("send: %s after %" PRIu64 " bytes",
-					strerror(errno), total);
-	TH_LOG("EAGAIN after %" PRIu64 " bytes", total);
+	TH_LOG("EAGAIN after %" PRIu64 " bytes (%d transient before)", total,
+	       transient);
 	EXPECT_LT(0ULL, total);
 
 	EXPECT_EQ(-1, send(fd, buf, 1, MSG_NOSIGNAL | MSG_DONTWAIT));
