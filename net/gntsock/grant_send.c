@@ -748,12 +748,21 @@ void gntsock_grant_out_link_down(struct gntsock_link *link)
 	}
 }
 
-/* No answer can come for @g any more. gntsock_grant_lock held. */
+/* No answer can come for @g any more. A mapping the peer still holds
+ * would pin our pages until its kernel or Xen lets go: with the
+ * hypervisor extension it is revoked at once (there is nobody left to
+ * wait for), otherwise quarantined. No tombstone: no late release can
+ * come over a dead link. gntsock_grant_lock held.
+ */
 static void gntsock_gout_link_dead(struct gntsock_gout *g)
 {
 	if (gntsock_gout_end_access(g)) {
 		atomic64_inc(&gntsock_grant_stats.revoked);
 		gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
+	} else if (!gntsock_grant_force_revoke(g) &&
+		   gntsock_gout_end_access(g)) {
+		atomic64_inc(&gntsock_grant_stats.forced);
+		gntsock_gout_finish(g, GNTSOCK_EV_FORCED);
 	} else {
 		gntsock_gout_quarantine(g);
 	}
