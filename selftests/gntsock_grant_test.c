@@ -831,6 +831,83 @@ TEST_F_TIMEOUT(grant, errors_and_limits, 120)
 	EXPECT_IDLE(self->peer);
 }
 
+/*
+ * net.gntsock.max_pages_peer holds for concurrent senders: eight
+ * processes, each on its own connection, send a one-page grant to the same
+ * peer at once, with room for four. Exactly four get through and stay in
+ * flight (the peer keeps them), the others get ENOBUFS, and the four
+ * survive the refusals.
+ */
+TEST_F_TIMEOUT(grant, peer_limit_concurrent, 120)
+{
+	enum { NPROC = 8, LIMIT = 4 };
+	int go[2], res[2], done[2], i, rc, ok = 0, nobufs = 0, st;
+	unsigned int old = 0;
+	unsigned char *buf;
+	pid_t pids[NPROC];
+	char gobuf[NPROC];
+
+	NEED_PEER();
+	buf = grant_buf(NPROC);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, pipe(go));
+	ASSERT_EQ(0, pipe(res));
+	ASSERT_EQ(0, pipe(done));
+	ASSERT_EQ(0, sysctl_set("max_pages_peer", LIMIT, &old));
+	for (i = 0; i < NPROC; i++) {
+		pids[i] = fork();
+		ASSERT_LE(0, pids[i]);
+		if (!pids[i]) {
+			struct gnt_grant_reply r;
+			int fd;
+			char c;
+
+			close(go[1]);
+			close(res[0]);
+			close(done[1]);
+			fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+					 IO_TIMEOUT_S);
+			if (read(go[0], &c, 1) != 1)
+				_exit(2);
+			rc = fd < 0 ? fd :
+			     req_grant(fd, buf + i * page_size, page_size, 0,
+				       100 + i, GR_KEEP, 0, 0);
+			if (!rc)
+				rc = get_reply(fd, &r) ? -EIO :
+				     r.err ? -(int)r.err : 0;
+			if (write(res[1], &rc, sizeof(rc)) != sizeof(rc))
+				_exit(2);
+			/* Keep the grant in flight until every sender tried. */
+			(void)!read(done[0], &c, 1);
+			_exit(0);
+		}
+	}
+	close(go[0]);
+	close(res[1]);
+	close(done[0]);
+	memset(gobuf, 'g', sizeof(gobuf));
+	ASSERT_EQ(NPROC, write(go[1], gobuf, sizeof(gobuf)));
+	for (i = 0; i < NPROC; i++) {
+		ASSERT_EQ(sizeof(rc), read(res[0], &rc, sizeof(rc)));
+		if (!rc)
+			ok++;
+		else if (rc == -ENOBUFS)
+			nobufs++;
+		else
+			TH_LOG("a sender got %s", strerror(-rc));
+	}
+	close(done[1]);
+	for (i = 0; i < NPROC; i++)
+		ASSERT_EQ(pids[i], waitpid(pids[i], &st, 0));
+	close(go[1]);
+	close(res[0]);
+	ASSERT_EQ(0, sysctl_set("max_pages_peer", old, NULL));
+	EXPECT_EQ(LIMIT, ok);
+	EXPECT_EQ(NPROC - LIMIT, nobufs);
+	munmap(buf, NPROC * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
 /* Kill -9 the receiving process while it maps, many times. */
 TEST_F_TIMEOUT(grant, receiver_killed_while_mapped, 120)
 {

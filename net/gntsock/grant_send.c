@@ -249,16 +249,33 @@ grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n)
 	return g->revocable ? g->refs : NULL;
 }
 
-static void gntsock_gout_unaccount(struct gntsock_gout *g)
+/* Count (@add) or uncount one grant of @npages pages to @peer in flight.
+ * gntsock_grant_lock held.
+ */
+static void gntsock_acct(domid_t peer, u32 npages, bool add)
 {
-	struct gntsock_peer_acct *pa = gntsock_peer_acct(g->link->peer);
+	struct gntsock_peer_acct *pa = gntsock_peer_acct(peer);
 
+	if (add) {
+		if (pa) {
+			pa->out_pages += npages;
+			pa->out_grants++;
+		}
+		atomic_inc(&gntsock_grant_stats.out_grants);
+		atomic_add(npages, &gntsock_grant_stats.out_pages);
+		return;
+	}
 	if (pa) {
-		pa->out_pages -= g->npages;
+		pa->out_pages -= npages;
 		pa->out_grants--;
 	}
 	atomic_dec(&gntsock_grant_stats.out_grants);
-	atomic_sub(g->npages, &gntsock_grant_stats.out_pages);
+	atomic_sub(npages, &gntsock_grant_stats.out_pages);
+}
+
+static void gntsock_gout_unaccount(struct gntsock_gout *g)
+{
+	gntsock_acct(g->link->peer, g->npages, false);
 }
 
 static void gntsock_gout_detach(struct gntsock_gout *g)
@@ -406,7 +423,6 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 			  struct gntsock_gout **out)
 {
 	struct gntsock_grant_send req;
-	struct gntsock_peer_acct *pa;
 	struct gntsock_gout *g;
 	u32 npages, i;
 	int err, n;
@@ -415,19 +431,27 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	err = gntsock_grant_parse(msg, &req);
 	if (err <= 0)
 		return err;
+	npages = req.len >> PAGE_SHIFT;
+	/* Checked and counted in one step, so that concurrent senders to one
+	 * peer cannot together pass a limit each of them checked alone.
+	 */
 	mutex_lock(&gntsock_grant_lock);
 	err = gntsock_grant_check(gs, link, &req);
+	if (!err)
+		gntsock_acct(link->peer, npages, true);
 	mutex_unlock(&gntsock_grant_lock);
 	if (err)
 		return err;
-	npages = req.len >> PAGE_SHIFT;
 	g = kvzalloc(struct_size(g, refs, npages), GFP_KERNEL);
-	if (!g)
-		return -ENOMEM;
+	if (!g) {
+		err = -ENOMEM;
+		goto unreserve;
+	}
 	g->pages = kvcalloc(npages, sizeof(*g->pages), GFP_KERNEL);
 	if (!g->pages) {
 		kvfree(g);
-		return -ENOMEM;
+		err = -ENOMEM;
+		goto unreserve;
 	}
 	INIT_HLIST_NODE(&g->hnode);
 	INIT_LIST_HEAD(&g->sock_node);
@@ -455,7 +479,8 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		kvfree(g->pages);
 		gntsock_link_put(link);
 		kvfree(g);
-		return n < 0 ? n : -EFAULT;
+		err = n < 0 ? n : -EFAULT;
+		goto unreserve;
 	}
 	for (i = 0; i < npages; i++) {
 		int ref = gnttab_grant_foreign_access(link->peer,
@@ -477,13 +502,6 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	}
 
 	mutex_lock(&gntsock_grant_lock);
-	pa = gntsock_peer_acct(link->peer);
-	if (pa) {
-		pa->out_pages += npages;
-		pa->out_grants++;
-	}
-	atomic_inc(&gntsock_grant_stats.out_grants);
-	atomic_add(npages, &gntsock_grant_stats.out_pages);
 	g->state = GOUT_OFFERED;
 	g->sending = true;
 	do {
@@ -507,6 +525,12 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	mutex_unlock(&gntsock_grant_lock);
 	*out = g;
 	return 0;
+
+unreserve:
+	mutex_lock(&gntsock_grant_lock);
+	gntsock_acct(link->peer, npages, false);
+	mutex_unlock(&gntsock_grant_lock);
+	return err;
 }
 
 static int gntsock_grant_copy(void *ring_mem, u32 len, void *ctx)
