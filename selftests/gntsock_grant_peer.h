@@ -39,9 +39,11 @@
  *		/dev/xen/gntdev and answer again: e1 = errno of the map
  *		ioctl, e2 = errno of mmap, val = the first 8 bytes mapped.
  * GR_STUBBORN	as GR_HOLD, but first tells this domain's kernel to ignore
- *		the next revoke (module parameter fault_ignore_revoke), as an
- *		uncooperative peer kernel would; e1 of the first answer is
- *		the mmap errno, e3 the errno of setting the parameter.
+ *		the next revoke or link loss (module parameter
+ *		fault_ignore_revoke), as an uncooperative peer kernel would;
+ *		e1 of the first answer is the mmap errno, e3 the errno of
+ *		setting the parameter. If the connection breaks, it keeps the
+ *		mapping GR_STUBBORN_LINGER_S seconds more.
  * GR_STUBBORN_RW as GR_STUBBORN, but at GR_REPORT (req.val = seed) it first
  *		answers val = FNV-1a of what the mapping shows now, e2 = the
  *		signal that reading raised, then fills the mapping with the
@@ -117,6 +119,10 @@ _Static_assert(sizeof(struct gnt_grant_reply) == 32, "wire size");
 #include <xen/sys/gntdev.h>
 
 #define GR_RACE_SLOTS	16
+
+/* Seconds a stubborn holder keeps its mapping after its connection broke. */
+#define GR_STUBBORN_LINGER_S	3
+
 static struct {
 	uint64_t token;
 	int done;
@@ -386,7 +392,7 @@ static int gr_counts(struct gnt_grant_reply *r)
 }
 
 static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
-		    bool rw, struct gnt_grant_reply *r)
+		    bool rw, bool stubborn, struct gnt_grant_reply *r)
 {
 	int prot = PROT_READ | ((gi->flags & GNTSOCK_GRANT_WRITABLE) ?
 				PROT_WRITE : 0);
@@ -434,6 +440,12 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 	send_all(fd, r, sizeof(*r));
 	r->err = -1;	/* answered */
 out:
+	/* A stubborn peer keeps its mapping a while after losing the
+	 * connection (its kernel ignored the link's loss): time for the
+	 * granter to see the mapping still there.
+	 */
+	if (p && stubborn)
+		sleep(GR_STUBBORN_LINGER_S);
 	if (p)
 		munmap(p, gi->len);
 }
@@ -520,7 +532,9 @@ static int do_grant(int fd)
 		case GR_HOLD:
 		case GR_KEEP:
 			gr_hold(fd, &gi, req.op != GR_KEEP,
-				req.op == GR_STUBBORN_RW, &r);
+				req.op == GR_STUBBORN_RW,
+				req.op == GR_STUBBORN || req.op == GR_STUBBORN_RW,
+				&r);
 			if (r.err == -1)
 				continue;
 			break;

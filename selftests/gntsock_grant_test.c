@@ -626,6 +626,79 @@ TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 	EXPECT_IDLE(self->peer);
 }
 
+/*
+ * As above, but the receiving kernel does not let go when the link goes
+ * (fault_ignore_revoke) and its process keeps the mapping a few seconds
+ * more: with the hypervisor extension the grant is revoked by force at
+ * once (FORCED; nothing pinned, granted or deferred right after the
+ * event); on a stock hypervisor it is quarantined and reclaimed once the
+ * receiver unmaps.
+ */
+TEST_F_TIMEOUT(grant, link_teardown_stubborn_receiver, 240)
+{
+	struct gntsock_grant_event ev;
+	struct gnt_link_info li;
+	struct gnt_grant_reply r;
+	uint64_t out = 1, def = 1, f0 = 0, f1 = 0;
+	unsigned char *buf;
+	int fd, ret, xr;
+	int64_t end;
+
+	NEED_PEER();
+	if (!getenv("GNTSOCK_LINK_TOOL"))
+		SKIP(return, "GNTSOCK_LINK_TOOL not set (dom0 only)");
+	xr = xen_revoke_present();
+	ASSERT_LE(0, xr);
+	buf = grant_buf(4);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, grants_get("forced", &f0));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, 4 * page_size, GNTSOCK_GRANT_WRITABLE,
+			       19, GR_STUBBORN, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	ASSERT_EQ(0, r.e1) TH_LOG("peer could not map: %s", strerror(r.e1));
+	ASSERT_EQ(0, r.e3) TH_LOG("peer could not set fault_ignore_revoke: %s",
+				  strerror(r.e3));
+	ASSERT_EQ(0, run_link_tool("del", self->peer));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	TH_LOG("event %u (xen_revoke %d)", ev.type, xr);
+	EXPECT_EQ(19, ev.cookie);
+	EXPECT_EQ(4, ev.pages);
+	if (xr) {
+		EXPECT_EQ(GNTSOCK_EV_FORCED, ev.type);
+		ASSERT_EQ(0, grants_get("forced", &f1));
+		EXPECT_EQ(f0 + 1, f1);
+		ASSERT_EQ(0, grants_get("out_grants", &out));
+		EXPECT_EQ(0, out);
+		ASSERT_EQ(0, grants_get("deferred", &def));
+		EXPECT_EQ(0, def);
+	} else {
+		EXPECT_EQ(GNTSOCK_EV_QUARANTINED, ev.type);
+	}
+	/* Either way nothing is left once the receiver has unmapped. */
+	end = gnt_now_ms() + 15000;
+	while ((out || def) && gnt_now_ms() < end) {
+		grants_get("out_grants", &out);
+		grants_get("deferred", &def);
+		gnt_sleep_ms(100);
+	}
+	EXPECT_EQ(0, out);
+	EXPECT_EQ(0, def);
+	close(fd);
+	ASSERT_EQ(0, run_link_tool("add", self->peer));
+	ret = gnt_wait_link_state(self->peer, "connected", 60000, &li);
+	ASSERT_EQ(0, ret) TH_LOG("link not back 60 s after re-adding");
+	end = gnt_now_ms() + 30000;
+	while ((fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
+		gnt_sleep_ms(250);
+	ASSERT_LE(0, fd);
+	close(fd);
+	munmap(buf, 4 * page_size);
+	EXPECT_IDLE(self->peer);
+}
+
 /* The grant is ordered with the bytes it travels with. */
 TEST_F_TIMEOUT(grant, stream_ordering, 60)
 {

@@ -100,15 +100,28 @@ struct gntsock_gin {
 
 static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
 
-/* Testing the granter's quarantine end to end: writing N here (root only)
- * makes this kernel ignore the next N GRANT_REVOKE messages, as a peer
- * kernel that does not cooperate would. Reads back what is left.
+/* Testing the granter's quarantine and forced revoke end to end: writing
+ * N here (root only) makes this kernel ignore the next N GRANT_REVOKE
+ * messages, or losses of a link under a mapped grant, as a peer kernel
+ * that does not cooperate would. Reads back what is left.
  */
 static int gntsock_fault_ignore_revoke;
 module_param_named(fault_ignore_revoke, gntsock_fault_ignore_revoke, int,
 		   0600);
 MODULE_PARM_DESC(fault_ignore_revoke,
-		 "testing: ignore the next N grant revokes from peers (0: off)");
+		 "testing: ignore the next N grant revokes or link losses (0: off)");
+
+/* fault_ignore_revoke: should this revoke (@what) of @gin be ignored? */
+static bool gntsock_gin_stubborn(struct gntsock_gin *gin, const char *what)
+{
+	if (READ_ONCE(gntsock_fault_ignore_revoke) <= 0)
+		return false;
+	WRITE_ONCE(gntsock_fault_ignore_revoke,
+		   gntsock_fault_ignore_revoke - 1);
+	pr_info("gntsock: ignoring the %s of grant %u from domain %u (fault_ignore_revoke)\n",
+		what, gin->id, gin->link->peer);
+	return true;
+}
 
 /* Testing the revocable-only mark end to end: writing N here (root only)
  * makes this kernel map the next N grants plainly, as a kernel without
@@ -743,14 +756,7 @@ void gntsock_grant_in_revoke(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	gin = gntsock_gin_find(link, h->grant_id);
-	if (gin && READ_ONCE(gntsock_fault_ignore_revoke) > 0) {
-		WRITE_ONCE(gntsock_fault_ignore_revoke,
-			   gntsock_fault_ignore_revoke - 1);
-		pr_info("gntsock: ignoring the revoke of grant %u from domain %u (fault_ignore_revoke)\n",
-			gin->id, link->peer);
-		gin = NULL;
-	}
-	if (gin)
+	if (gin && !gntsock_gin_stubborn(gin, "revoke"))
 		gntsock_gin_kill(gin, true);
 	mutex_unlock(&gntsock_grant_lock);
 }
@@ -782,7 +788,14 @@ void gntsock_grant_in_link_down(struct gntsock_link *link)
 	struct hlist_node *tmp;
 	int bkt;
 
-	hash_for_each_safe(gntsock_gin_hash, bkt, tmp, gin, hnode)
-		if (gin->link == link)
+	hash_for_each_safe(gntsock_gin_hash, bkt, tmp, gin, hnode) {
+		if (gin->link != link)
+			continue;
+		/* A stubborn kernel keeps the mapping; nothing to answer. */
+		if (gin->state == GIN_MAPPED &&
+		    gntsock_gin_stubborn(gin, "link loss"))
+			gntsock_gin_unhash(gin);
+		else
 			gntsock_gin_kill(gin, false);
+	}
 }
