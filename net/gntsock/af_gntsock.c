@@ -511,6 +511,11 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		gntsock_reset(sk, ENOMEM);
 		return;
 	}
+	atomic64_inc(&gntsock_stats.rx_buf_msgs);
+	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
+	if (is_vmalloc_addr(b))
+		atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
+	b->grant = NULL;
 	b->len = h->len;
 	b->off = 0;
 	b->flags = h->flags;
@@ -1034,12 +1039,24 @@ static int gntsock_send_check(struct sock *sk)
  */
 #define GNTSOCK_RECORD_WAIT	(30 * HZ)
 
+static bool gntsock_ring_moved(struct gntsock_link *link, int kick)
+{
+	return atomic_read(&link->tx_kick) != kick ||
+	       READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED;
+}
+
 /* Wait, without the socket lock, until the peer consumed from the ring. */
 static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
 {
-	return wait_event_interruptible_timeout(link->tx_wq,
-		atomic_read(&link->tx_kick) != kick ||
-		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED, timeo);
+	long left;
+
+	atomic64_inc(&gntsock_stats.tx_ring_waits);
+	left = wait_event_interruptible_timeout(link->tx_wq,
+						gntsock_ring_moved(link, kick),
+						timeo);
+	if (left > 0)
+		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
+	return left;
 }
 
 /* Can a writer not go on? Unlike gntsock_send_check(), clears nothing. */
@@ -1526,6 +1543,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	int target, err = 0, n;
 	bool stop = false;
 	long timeo;
+	u64 t0;
 
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
@@ -1549,12 +1567,16 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
 		if (!list_empty(&vsk->rx_queue)) {
+			t0 = ktime_get_ns();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
 					    copied, &stop);
+			atomic64_add(ktime_get_ns() - t0,
+				     &gntsock_stats.rx_user_ns);
 			if (n < 0) {
 				err = n;
 				break;
 			}
+			atomic64_add(n, &gntsock_stats.rx_user_bytes);
 			copied += n;
 			if (peek || stop || copied >= target)
 				break;

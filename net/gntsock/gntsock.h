@@ -140,6 +140,16 @@ struct gntsock_stats {
 	atomic64_t violations;
 	atomic64_t violation[GNTSOCK_V_MAX];
 	atomic64_t ctl_dropped;
+	/* profile: where a received byte goes and what it costs */
+	atomic64_t rx_buf_msgs;
+	atomic64_t rx_buf_bytes;
+	atomic64_t rx_buf_vmalloc;
+	atomic64_t rx_user_bytes;
+	atomic64_t rx_user_ns;
+	atomic64_t rx_work_runs;
+	atomic64_t rx_work_ns;
+	atomic64_t tx_ring_waits;
+	atomic64_t tx_ring_wakeups;
 };
 
 extern struct gntsock_stats gntsock_stats;

@@ -494,6 +494,7 @@ static void gntsock_rx_work(struct work_struct *work)
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
+	u64 t0 = ktime_get_ns();
 	u32 avail;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
@@ -520,6 +521,8 @@ static void gntsock_rx_work(struct work_struct *work)
 		mutex_unlock(&link->tx_lock);
 	}
 	gntsock_tx_kick(link);
+	atomic64_inc(&gntsock_stats.rx_work_runs);
+	atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
 out:
 	if (eoi_irq)
 		xen_irq_lateeoi(eoi_irq, 0);
