@@ -38,7 +38,10 @@
  * @len: payload bytes (zero for an empty SEQPACKET record or a grant)
  * @off: bytes already read
  * @flags: the message's GNTSOCK_RW_* flags (SEQPACKET record boundaries)
- * @data: the payload
+ * @npages: 0: the payload is in @data; else it is in @pages, one page each
+ *	%PAGE_SIZE bytes (see gntsock_rxbuf_alloc())
+ * @data: the payload, small ones
+ * @pages: the payload, larger ones
  *
  * One entry per received message, in arrival order; anything else a
  * message carries is to be kept in the entry too, so that it stays with
@@ -50,8 +53,166 @@ struct gntsock_rxbuf {
 	u32 len;
 	u32 off;
 	u16 flags;
-	u8 data[];
+	u16 npages;
+	union {
+		DECLARE_FLEX_ARRAY(u8, data);
+		DECLARE_FLEX_ARRAY(struct page *, pages);
+	};
 };
+
+/* Received payloads above this size are kept in order-0 pages: a 64 KiB
+ * message in one piece was a kvmalloc() of 17 pages, an order-5 page
+ * allocation that often fell back to vmalloc(), whose page-table updates
+ * and TLB flushes are hypercalls in a PV guest.
+ */
+static bool gntsock_rx_page_bufs = true;
+module_param_named(rx_page_bufs, gntsock_rx_page_bufs, bool, 0644);
+MODULE_PARM_DESC(rx_page_bufs,
+		 "keep received payloads over 2 KiB in single pages, never vmalloc (default Y)");
+
+#define GNTSOCK_RXBUF_INLINE_MAX	2048U
+
+/* Freed rx buffer pages are kept for reuse, up to a ring's worth (1 MiB):
+ * a fresh page costs the page allocator and, with init_on_alloc (Debian's
+ * default), clearing it: one more pass over every received byte.
+ */
+#define GNTSOCK_RX_POOL_MAX	256U
+
+static LIST_HEAD(gntsock_rx_pool);
+static DEFINE_SPINLOCK(gntsock_rx_pool_lock);
+static unsigned int gntsock_rx_pool_len;
+
+static struct page *gntsock_rx_page_get(void)
+{
+	struct page *pg;
+
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	pg = list_first_entry_or_null(&gntsock_rx_pool, struct page, lru);
+	if (pg) {
+		list_del(&pg->lru);
+		gntsock_rx_pool_len--;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		return pg;
+	atomic64_inc(&gntsock_stats.rx_page_allocs);
+	return alloc_page(GFP_KERNEL);
+}
+
+static void gntsock_rx_page_put(struct page *pg)
+{
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	if (gntsock_rx_pool_len < GNTSOCK_RX_POOL_MAX) {
+		list_add(&pg->lru, &gntsock_rx_pool);
+		gntsock_rx_pool_len++;
+		pg = NULL;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		__free_page(pg);
+}
+
+static void gntsock_rx_pool_drain(void)
+{
+	struct page *pg, *tmp;
+
+	list_for_each_entry_safe(pg, tmp, &gntsock_rx_pool, lru) {
+		list_del(&pg->lru);
+		__free_page(pg);
+	}
+	gntsock_rx_pool_len = 0;
+}
+
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc(u32 len)
+{
+	unsigned int i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct gntsock_rxbuf *b;
+
+	if (len <= GNTSOCK_RXBUF_INLINE_MAX ||
+	    !READ_ONCE(gntsock_rx_page_bufs)) {
+		b = kvmalloc(struct_size(b, data, len), GFP_KERNEL);
+		if (b) {
+			b->npages = 0;
+			if (is_vmalloc_addr(b))
+				atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
+		}
+		return b;
+	}
+	b = kmalloc(struct_size(b, pages, npages), GFP_KERNEL);
+	if (!b)
+		return NULL;
+	for (i = 0; i < npages; i++) {
+		b->pages[i] = gntsock_rx_page_get();
+		if (!b->pages[i]) {
+			while (i--)
+				gntsock_rx_page_put(b->pages[i]);
+			kfree(b);
+			return NULL;
+		}
+	}
+	b->npages = npages;
+	return b;
+}
+
+static void gntsock_rxbuf_free(struct gntsock_rxbuf *b)
+{
+	unsigned int i;
+
+	if (!b->npages) {
+		kvfree(b);
+		return;
+	}
+	for (i = 0; i < b->npages; i++)
+		gntsock_rx_page_put(b->pages[i]);
+	kfree(b);
+}
+
+/* Copy @n bytes at @off of a payload to @to. Return: bytes copied. */
+static size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
+				 struct iov_iter *to)
+{
+	size_t done = 0, c, piece;
+
+	if (!b->npages)
+		return copy_to_iter(b->data + off, n, to);
+	while (done < n) {
+		piece = min_t(size_t, n - done,
+			      PAGE_SIZE - offset_in_page(off + done));
+		c = copy_page_to_iter(b->pages[(off + done) >> PAGE_SHIFT],
+				      offset_in_page(off + done), piece, to);
+		done += c;
+		if (c != piece)
+			break;
+	}
+	return done;
+}
+
+struct gntsock_rxbuf_fill {
+	struct gntsock_rxbuf *b;
+	u32 pos;
+};
+
+static int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rxbuf_fill *f = ctx;
+	struct gntsock_rxbuf *b = f->b;
+	u32 n;
+
+	while (len) {
+		if (!b->npages) {
+			memcpy(b->data + f->pos, src, len);
+			f->pos += len;
+			return 0;
+		}
+		n = min_t(u32, len, PAGE_SIZE - offset_in_page(f->pos));
+		memcpy(page_address(b->pages[f->pos >> PAGE_SHIFT]) +
+		       offset_in_page(f->pos), src, n);
+		f->pos += n;
+		src += n;
+		len -= n;
+	}
+	return 0;
+}
 
 /**
  * struct gntsock_sock - an AF_GNTSOCK socket
@@ -346,7 +507,7 @@ static void gntsock_purge_rx(struct gntsock_sock *vsk)
 		list_del(&b->node);
 		if (b->grant)
 			gntsock_grant_in_drop(b->grant);
-		kvfree(b);
+		gntsock_rxbuf_free(b);
 	}
 	vsk->rx_bytes = 0;
 	vsk->rx_msgs = 0;
@@ -486,6 +647,7 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	u32 charge = gntsock_rw_charge(h->len);
+	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
@@ -504,7 +666,7 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		gntsock_maybe_credit_update(vsk);
 		return;
 	}
-	b = kvmalloc(struct_size(b, data, h->len), GFP_KERNEL);
+	b = gntsock_rxbuf_alloc(h->len);
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
@@ -513,14 +675,15 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	}
 	atomic64_inc(&gntsock_stats.rx_buf_msgs);
 	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
-	if (is_vmalloc_addr(b))
-		atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
 	b->grant = NULL;
 	b->len = h->len;
 	b->off = 0;
 	b->flags = h->flags;
+	fill.b = b;
+	fill.pos = 0;
 	if (h->len)
-		gntsock_link_rx_payload(link, b->data, h->len);
+		gntsock_link_rx_payload_cb(link, 0, h->len,
+					   gntsock_fill_rxbuf, &fill);
 	list_add_tail(&b->node, &vsk->rx_queue);
 	vsk->rx_bytes += h->len;
 	if (h->flags & GNTSOCK_RW_EOM)
@@ -541,11 +704,11 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 		      !sock_flag(sk, SOCK_DEAD);
 	struct gntsock_gin *gin;
 
-	b = accept ? kvzalloc(sizeof(*b), GFP_KERNEL) : NULL;
+	b = accept ? kzalloc(sizeof(*b), GFP_KERNEL) : NULL;
 	gin = gntsock_grant_in_new(link, sk, vsk ? &vsk->grants : NULL, h,
 				   accept && b);
 	if (!gin) {
-		kvfree(b);
+		kfree(b);
 		return;
 	}
 	b->grant = gin;
@@ -1433,13 +1596,13 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			}
 			list_del(&b->node);
 			gntsock_grant_in_deliver(b->grant, msg);
-			kvfree(b);
+			gntsock_rxbuf_free(b);
 			continue;
 		}
 
 		if (!n)
 			break;
-		if (copy_to_iter(b->data + b->off, n, &msg->msg_iter) != n)
+		if (gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter) != n)
 			return copied ? copied : -EFAULT;
 		copied += n;
 		if (!peek) {
@@ -1448,7 +1611,7 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			vsk->fwd_cnt += n;
 			if (b->off == b->len) {
 				list_del(&b->node);
-				kvfree(b);
+				gntsock_rxbuf_free(b);
 			}
 		}
 		if (copied == len)
@@ -1494,7 +1657,7 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 
 		if (b->grant)	/* delivered below, once the bytes are out */
 			continue;
-		if (n && copy_to_iter(b->data, n, &msg->msg_iter) != n)
+		if (n && gntsock_rxbuf_copy(b, 0, n, &msg->msg_iter) != n)
 			return -EFAULT;
 		copied += n;
 		rec += b->len;
@@ -1511,12 +1674,12 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 				/* Sent right before the record's bytes. */
 				list_del(&b->node);
 				gntsock_grant_in_deliver(b->grant, msg);
-				kvfree(b);
+				gntsock_rxbuf_free(b);
 				continue;
 			}
 			charge += gntsock_rw_charge(b->len);
 			list_del(&b->node);
-			kvfree(b);
+			gntsock_rxbuf_free(b);
 			if (last)
 				break;
 		}
@@ -1929,4 +2092,5 @@ void gntsock_sock_unregister(void)
 {
 	sock_unregister(AF_GNTSOCK);
 	proto_unregister(&gntsock_proto);
+	gntsock_rx_pool_drain();
 }

@@ -144,6 +144,7 @@ struct gntsock_stats {
 	atomic64_t rx_buf_msgs;
 	atomic64_t rx_buf_bytes;
 	atomic64_t rx_buf_vmalloc;
+	atomic64_t rx_page_allocs;
 	atomic64_t rx_user_bytes;
 	atomic64_t rx_user_ns;
 	atomic64_t rx_work_runs;
@@ -167,6 +168,8 @@ int gntsock_link_send(struct gntsock_link *link,
 int gntsock_link_send_ctl(struct gntsock_link *link,
 			  const struct gntsock_msg_hdr *h);
 void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
+void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
+				gntsock_copy_fn fn, void *ctx);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
 domid_t gntsock_local_domid(void);

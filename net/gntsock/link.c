@@ -434,6 +434,25 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 }
 
 /**
+ * gntsock_link_rx_payload_cb() - hand part of the current payload to @fn
+ * @link: the link, from inside gntsock_sock_recv()
+ * @off: offset in the payload
+ * @len: bytes, @off + @len at most the validated payload length
+ * @fn: called on consecutive pieces (ring pages, or the loopback copy)
+ * @ctx: for @fn
+ */
+void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
+				gntsock_copy_fn fn, void *ctx)
+{
+	if (link->loopback) {
+		fn((void *)link->loop_payload + off, len, ctx);
+		return;
+	}
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr) + off,
+			     len, fn, ctx);
+}
+
+/**
  * gntsock_link_violation() - the peer broke the protocol: reset the link
  * @link: the link
  * @v: what was wrong

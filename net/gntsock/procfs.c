@@ -27,6 +27,8 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_buf_bytes %lld\n", atomic64_read(&s->rx_buf_bytes));
 	seq_printf(m, "rx_buf_vmalloc %lld\n",
 		   atomic64_read(&s->rx_buf_vmalloc));
+	seq_printf(m, "rx_page_allocs %lld\n",
+		   atomic64_read(&s->rx_page_allocs));
 	seq_printf(m, "rx_user_bytes %lld\n", atomic64_read(&s->rx_user_bytes));
 	seq_printf(m, "rx_user_ns %lld\n", atomic64_read(&s->rx_user_ns));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
