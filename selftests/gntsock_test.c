@@ -749,6 +749,77 @@ TEST_F_TIMEOUT(gntsock, concurrent_64, 120)
 	free(buf);
 }
 
+#define NWRITERS	32
+#define WRITER_BYTES	(2 * MiB)
+
+struct writer {
+	unsigned int peer;
+	uint64_t seed;
+	uint64_t checksum;
+	struct gnt_sink_reply reply;
+	int err;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	uint64_t off = 0, h = GNT_FNV1A64_INIT;
+	char *buf = malloc(CHUNK);
+	int fd;
+
+	w->err = -ENOMEM;
+	if (!buf)
+		return NULL;
+	fd = gnt_connect(w->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	w->err = fd < 0 ? fd : 0;
+	while (!w->err && off < WRITER_BYTES) {
+		gnt_pattern_fill(w->seed, off, buf, CHUNK);
+		h = gnt_fnv1a64(h, buf, CHUNK);
+		w->err = gnt_send_all(fd, buf, CHUNK, NULL);
+		off += CHUNK;
+	}
+	if (!w->err && shutdown(fd, SHUT_WR))
+		w->err = -errno;
+	if (!w->err)
+		w->err = gnt_recv_all(fd, &w->reply, sizeof(w->reply), NULL);
+	w->checksum = h;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Many blocking writers on one link fill its ring and wait for space (one
+ * of them is woken per freed space and hands the wake-up on): every one of
+ * them gets all its bytes through, none is left asleep (the sockets' send
+ * timeouts would fail it).
+ */
+TEST_F_TIMEOUT(gntsock, blocked_writers_all_finish, 150)
+{
+	struct writer w[NWRITERS];
+	pthread_t t[NWRITERS];
+	int i;
+
+	NEED_PEER();
+	for (i = 0; i < NWRITERS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].peer = self->peer;
+		w[i].seed = test_seed() + (uint64_t)i * 0x100000001b3ULL;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, writer_fn, &w[i]));
+	}
+	for (i = 0; i < NWRITERS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < NWRITERS; i++) {
+		EXPECT_EQ(0, w[i].err) TH_LOG("writer %d: %s", i,
+					       strerror(-w[i].err));
+		EXPECT_EQ(WRITER_BYTES, gnt_le64(w[i].reply.bytes))
+			TH_LOG("writer %d", i);
+		EXPECT_EQ(w[i].checksum, gnt_le64(w[i].reply.checksum))
+			TH_LOG("writer %d", i);
+	}
+}
+
 TEST_F_TIMEOUT(gntsock, half_close, 60)
 {
 	const size_t total = 1 * MiB;

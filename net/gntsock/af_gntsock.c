@@ -1202,24 +1202,12 @@ static int gntsock_send_check(struct sock *sk)
  */
 #define GNTSOCK_RECORD_WAIT	(30 * HZ)
 
-static bool gntsock_ring_moved(struct gntsock_link *link, int kick)
-{
-	return atomic_read(&link->tx_kick) != kick ||
-	       READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED;
-}
-
 /* Wait, without the socket lock, until the peer consumed from the ring. */
 static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
 {
-	long left;
-
-	atomic64_inc(&gntsock_stats.tx_ring_waits);
-	left = wait_event_interruptible_timeout(link->tx_wq,
-						gntsock_ring_moved(link, kick),
-						timeo);
-	if (left > 0)
-		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
-	return left;
+	return wait_event_interruptible_timeout(link->tx_wq,
+		atomic_read(&link->tx_kick) != kick ||
+		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED, timeo);
 }
 
 /* Can a writer not go on? Unlike gntsock_send_check(), clears nothing. */
@@ -1429,9 +1417,10 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = NULL;
 	struct gntsock_msg_hdr h;
-	struct gntsock_link *link;
 	bool ring_waited = false;
+	bool woken = false;	/* holds a ring-space wake-up to pass on */
 	size_t total = 0;
 	long timeo;
 	int err = 0;
@@ -1457,6 +1446,10 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		link = vsk->link;
 		credit = gntsock_peer_credit(vsk);
 		if (!credit) {
+			if (woken) {
+				gntsock_link_pass_wake(link);
+				woken = false;
+			}
 			if (!vsk->credit_requested) {
 				vsk->credit_requested = true;
 				gntsock_send_ctl(vsk,
@@ -1482,6 +1475,12 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		h.len = chunk;
 		kick = atomic_read(&link->tx_kick);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
+		if (err == -ENOSPC && woken)
+			atomic64_inc(&gntsock_stats.tx_ring_futile);
+		/* Sent: gntsock_link_send() woke the next writer if room is
+		 * left. Full again: a new space event is requested.
+		 */
+		woken = false;
 		if (err == -ENOSPC) {
 			long left, wait = timeo;
 
@@ -1499,12 +1498,13 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 				ring_waited = true;
 			}
 			release_sock(sk);
-			left = gntsock_wait_ring(link, kick, wait);
+			left = gntsock_link_wait_space(link, kick, wait);
 			lock_sock(sk);
 			if (left < 0) {
 				err = sock_intr_errno(timeo);
 				break;
 			}
+			woken = left > 0;
 			if (timeo)
 				timeo = left;
 			err = 0;
@@ -1518,6 +1518,8 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		total += chunk;
 	}
 out:
+	if (woken)
+		gntsock_link_pass_wake(link);
 	if (!total && err && err == -sk->sk_err)
 		sk->sk_err = 0;
 	release_sock(sk);

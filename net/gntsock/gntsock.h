@@ -79,6 +79,8 @@ enum gntsock_link_state {
  * @loop_queue: loopback messages not yet delivered
  * @loop_payload: loopback: the payload of the message being delivered
  * @stat_*: counters shown in /proc/net/gntsock_links
+ * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
+ *	woken: an event that did not move it frees no ring space
  */
 struct gntsock_link {
 	struct kref kref;
@@ -127,6 +129,7 @@ struct gntsock_link {
 	atomic64_t stat_events_rx;
 	atomic64_t stat_events_tx;
 	atomic_t stat_sockets;
+	u32 tx_cons_seen;
 };
 
 /* Global counters, /proc/net/gntsock_stat. */
@@ -151,9 +154,11 @@ struct gntsock_stats {
 	atomic64_t rx_work_ns;
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
+	atomic64_t tx_ring_futile;
 };
 
 extern struct gntsock_stats gntsock_stats;
+extern bool gntsock_tx_wake_one;
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 
@@ -170,6 +175,9 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
 void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 				gntsock_copy_fn fn, void *ctx);
+long gntsock_link_wait_space(struct gntsock_link *link, int kick,
+			     long timeo);
+void gntsock_link_pass_wake(struct gntsock_link *link);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
 domid_t gntsock_local_domid(void);

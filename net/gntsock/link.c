@@ -51,6 +51,14 @@ module_param_named(fault_inject_peer, gntsock_fault_peer, int, 0600);
 MODULE_PARM_DESC(fault_inject_peer,
 		 "testing: corrupt the next data message sent to this domain id (-1: off)");
 
+/* Writers waiting for ring space: wake one per freed space (each passes
+ * the wake-up on while space remains) instead of all of them.
+ */
+bool gntsock_tx_wake_one = true;
+module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
+MODULE_PARM_DESC(tx_wake_one,
+		 "wake one writer waiting for ring space per freed space, not all (default Y)");
+
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
 
@@ -155,11 +163,66 @@ static void gntsock_notify(struct gntsock_link *link)
 	}
 }
 
-/* Wake everybody waiting for ring space; they re-check under tx_lock. */
+/* The ring has room again: wake the waiters; they re-check under tx_lock.
+ * Stream writers wait exclusively: with tx_wake_one only one of them
+ * wakes, and passes the wake-up on (gntsock_link_pass_wake()) once it has
+ * written while room remains. Other waiters (records, grants) always wake.
+ */
 static void gntsock_tx_kick(struct gntsock_link *link)
 {
 	atomic_inc(&link->tx_kick);
-	wake_up_all(&link->tx_wq);
+	if (READ_ONCE(gntsock_tx_wake_one))
+		wake_up(&link->tx_wq);
+	else
+		wake_up_all(&link->tx_wq);
+}
+
+/**
+ * gntsock_link_pass_wake() - hand a ring-space wake-up on to the next writer
+ * @link: the link
+ *
+ * For a writer that was woken for ring space and will not write now (or
+ * has written and room remains): the next waiter gets its chance.
+ */
+void gntsock_link_pass_wake(struct gntsock_link *link)
+{
+	if (wq_has_sleeper(&link->tx_wq))
+		wake_up(&link->tx_wq);
+}
+
+/**
+ * gntsock_link_wait_space() - wait until the peer freed room in the ring
+ * @link: the link
+ * @kick: link->tx_kick read before the send that found the ring full
+ * @timeo: jiffies to wait at most
+ *
+ * Interruptible. With tx_wake_one the wait is exclusive: a caller that
+ * returns > 0 and then does not write must call gntsock_link_pass_wake().
+ *
+ * Return: as wait_event_interruptible_timeout().
+ */
+long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
+{
+	long __ret = timeo;
+
+#define gntsock_space_cond \
+	(atomic_read(&link->tx_kick) != kick || \
+	 READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+	might_sleep();
+	atomic64_inc(&gntsock_stats.tx_ring_waits);
+	if (!READ_ONCE(gntsock_tx_wake_one))
+		return wait_event_interruptible_timeout(link->tx_wq,
+							gntsock_space_cond,
+							timeo);
+	if (!___wait_cond_timeout(gntsock_space_cond))
+		__ret = ___wait_event(link->tx_wq,
+				      ___wait_cond_timeout(gntsock_space_cond),
+				      TASK_INTERRUPTIBLE, 1, timeo,
+				      __ret = schedule_timeout(__ret));
+#undef gntsock_space_cond
+	if (__ret > 0)
+		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
+	return __ret;
 }
 
 static void gntsock_tx_wait_space(struct gntsock_link *link)
@@ -208,6 +271,26 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 	if (gntsock_ring_consumer_waiting(&link->tx))
 		gntsock_notify(link);
 	return err;
+}
+
+/* Called with tx_lock held by a writer that has just written while others
+ * sleep for ring space (tx_wake_one): room for another full message wakes
+ * the next one; otherwise ask the peer for a space event on their behalf
+ * (the event that woke us cleared the request), then look again.
+ */
+static void gntsock_tx_pass_on(struct gntsock_link *link)
+{
+	u32 need = gntsock_msg_size(link->max_payload), space;
+
+	if (gntsock_ring_space(&link->tx, &space))
+		return;
+	if (space < need) {
+		gntsock_tx_wait_space(link);
+		if (gntsock_ring_space(&link->tx, &space))
+			return;
+	}
+	if (space >= need)
+		wake_up(&link->tx_wq);
 }
 
 /* Loopback: queue a copy of the message for the rx work. */
@@ -334,6 +417,9 @@ int gntsock_link_send(struct gntsock_link *link,
 		atomic64_add(h->len, &link->stat_tx_bytes);
 	}
 	err = gntsock_tx_done(link, err);
+	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
+	    wq_has_sleeper(&link->tx_wq))
+		gntsock_tx_pass_on(link);
 out:
 	mutex_unlock(&link->tx_lock);
 	return err;
@@ -514,7 +600,7 @@ static void gntsock_rx_work(struct work_struct *work)
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
 	u64 t0 = ktime_get_ns();
-	u32 avail;
+	u32 avail, cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
@@ -529,17 +615,24 @@ static void gntsock_rx_work(struct work_struct *work)
 			break;
 	}
 	/* The event may also mean the peer consumed from our tx ring: stop
-	 * asking for space events, then wake every waiter; each re-checks
-	 * and asks again if it still lacks space.
+	 * asking for space events, then wake the waiters; each re-checks
+	 * and asks again if it still lacks space. With tx_wake_one an event
+	 * that freed nothing (the peer's cons did not move) wakes nobody and
+	 * leaves their request for a space event standing.
 	 */
-	gntsock_ring_set_prod_waiting(&link->tx, false);
-	if (link->ctl_len) {
-		mutex_lock(&link->tx_lock);
-		if (link->state == GNTSOCK_LINK_CONNECTED)
-			gntsock_tx_done(link, gntsock_ctl_flush(link));
-		mutex_unlock(&link->tx_lock);
+	cons = READ_ONCE(link->tx.idx->cons);
+	if (!READ_ONCE(gntsock_tx_wake_one) || cons != link->tx_cons_seen ||
+	    link->ctl_len) {
+		link->tx_cons_seen = cons;
+		gntsock_ring_set_prod_waiting(&link->tx, false);
+		if (link->ctl_len) {
+			mutex_lock(&link->tx_lock);
+			if (link->state == GNTSOCK_LINK_CONNECTED)
+				gntsock_tx_done(link, gntsock_ctl_flush(link));
+			mutex_unlock(&link->tx_lock);
+		}
+		gntsock_tx_kick(link);
 	}
-	gntsock_tx_kick(link);
 	atomic64_inc(&gntsock_stats.rx_work_runs);
 	atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
 out:
@@ -583,6 +676,7 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	unsigned int half = 1U << link->order;
 	int f2b = GNTSOCK_DIR_F2B, b2f = GNTSOCK_DIR_B2F;
 
+	link->tx_cons_seen = 0;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
@@ -905,7 +999,8 @@ static void gntsock_link_down(struct gntsock_link *link)
 	}
 	cancel_work_sync(&link->rx_work);
 	atomic_set(&link->eoi_irq, 0);
-	gntsock_tx_kick(link);
+	atomic_inc(&link->tx_kick);
+	wake_up_all(&link->tx_wq);
 	gntsock_sock_link_down(link);
 	if (link->frontend)
 		gntsock_front_free(link);

@@ -36,6 +36,8 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "tx_ring_waits %lld\n", atomic64_read(&s->tx_ring_waits));
 	seq_printf(m, "tx_ring_wakeups %lld\n",
 		   atomic64_read(&s->tx_ring_wakeups));
+	seq_printf(m, "tx_ring_futile %lld\n",
+		   atomic64_read(&s->tx_ring_futile));
 	for (i = GNTSOCK_V_NONE + 1; i < GNTSOCK_V_MAX; i++)
 		seq_printf(m, "violation_%s %lld\n", gntsock_violation_names[i],
 			   atomic64_read(&s->violation[i]));
