@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
@@ -747,6 +748,243 @@ TEST_F_TIMEOUT(gntsock, concurrent_64, 120)
 	for (i = 0; i < NCONC; i++)
 		EXPECT_EQ(0, close(c[i].fd));
 	free(buf);
+}
+
+/* Is the module's direct receive (module parameter rx_direct) on? */
+static bool rx_direct_on(void)
+{
+	char buf[8];
+
+	return !gnt_read_file("/sys/module/gntsock/parameters/rx_direct", buf,
+			      sizeof(buf)) && buf[0] == 'Y';
+}
+
+/* Bytes this kernel received without an rx buffer: into a blocked reader's
+ * pinned buffer, or taken by the reader straight from the ring.
+ */
+static int direct_bytes(uint64_t *n)
+{
+	uint64_t a, b;
+	int ret;
+
+	ret = gnt_stat_get("rx_direct_bytes", &a);
+	if (!ret)
+		ret = gnt_stat_get("rx_ring_bytes", &b);
+	*n = ret ? 0 : a + b;
+	return ret;
+}
+
+/* A SOURCE connection asking for nbytes of the pattern keyed by seed. */
+static int source_open(unsigned int peer, uint64_t seed, uint64_t nbytes)
+{
+	struct gnt_source_req req;
+	int fd, ret;
+
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	if (fd < 0)
+		return fd;
+	req.nbytes = gnt_le64(nbytes);
+	req.seed = gnt_le64(seed);
+	ret = gnt_send_all(fd, &req, sizeof(req), NULL);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * Read a SOURCE stream to EOF through buffers that fault: a page followed
+ * by an inaccessible one (the reader's pinned buffer is cut short, a copy
+ * from the queue stops at the hole), only the inaccessible page (EFAULT,
+ * nothing consumed), and fresh never-touched pages (pinning faults them
+ * in). Every byte must still arrive, once, in order. Returns 0, or -1
+ * with why filled in.
+ */
+static int recv_faulting(int fd, uint64_t seed, uint64_t total,
+			 uint64_t *faults, char *why, size_t whylen)
+{
+	long pg = sysconf(_SC_PAGESIZE), bad;
+	char *base, *fresh, scratch[256];
+	uint64_t off = 0;
+	unsigned int i;
+	ssize_t n;
+	size_t len;
+	char *buf;
+	int ret = -1;
+
+	*faults = 0;
+	base = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED || mprotect(base + pg, pg, PROT_NONE)) {
+		snprintf(why, whylen, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0;; i++) {
+		fresh = NULL;
+		switch (i % 3) {
+		case 0:		/* one good page, then the hole */
+			buf = base;
+			len = 2 * pg;
+			break;
+		case 1:		/* only the hole */
+			buf = base + pg;
+			len = pg;
+			break;
+		default:	/* 64 KiB never touched before */
+			fresh = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (fresh == MAP_FAILED) {
+				snprintf(why, whylen, "mmap: %s",
+					 strerror(errno));
+				goto out;
+			}
+			buf = fresh;
+			len = CHUNK;
+			break;
+		}
+		n = recv(fd, buf, len, 0);
+		if (n < 0 && errno == EFAULT) {
+			(*faults)++;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "recv at offset %" PRIu64 ": %s",
+				 off, strerror(errno));
+			goto unmap;
+		}
+		if (!n) {
+			ret = 0;
+			goto unmap;
+		}
+		if (off + (uint64_t)n > total || (size_t)n > len ||
+		    (buf == base && n > pg)) {
+			snprintf(why, whylen, "%zd bytes at offset %" PRIu64
+				 " into a %zu-byte buffer", n, off, len);
+			goto unmap;
+		}
+		bad = gnt_pattern_check(seed, off, buf, (size_t)n, scratch,
+					sizeof(scratch));
+		if (bad >= 0) {
+			snprintf(why, whylen, "byte %" PRIu64 " is 0x%02x, "
+				 "want 0x%02x", off + (uint64_t)bad,
+				 (unsigned char)buf[bad],
+				 gnt_pattern_byte(seed, off + (uint64_t)bad));
+			goto unmap;
+		}
+		off += (uint64_t)n;
+unmap:
+		if (fresh)
+			munmap(fresh, CHUNK);
+		if (ret == 0 || why[0])
+			break;
+	}
+	if (!ret && off != total) {
+		snprintf(why, whylen, "EOF after %" PRIu64 " of %" PRIu64
+			 " bytes", off, total);
+		ret = -1;
+	}
+out:
+	munmap(base, 2 * pg);
+	return ret;
+}
+
+/*
+ * Direct receive with buffers that fault: every byte in order, faults
+ * reported as EFAULT without losing data, and (module parameter
+ * rx_direct on) payload did go straight to the reader's buffer (from the
+ * ring, or into its pinned pages).
+ */
+TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
+{
+	const uint64_t total = 8 * MiB;
+	uint64_t seed = test_seed(), faults, d0 = 0, d1 = 0;
+	char why[160] = "";
+	int fd, sret;
+
+	NEED_PEER();
+	sret = direct_bytes(&d0);
+	EXPECT_EQ(0, sret) TH_LOG("no rx_direct_bytes/rx_ring_bytes in gntsock_stat");
+	fd = source_open(self->peer, seed, total);
+	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
+	ASSERT_EQ(0, recv_faulting(fd, seed, total, &faults, why,
+				   sizeof(why))) TH_LOG("%s", why);
+	EXPECT_TRUE(faults > 0) TH_LOG("a buffer of only the hole never faulted");
+	close(fd);
+	if (!sret && rx_direct_on()) {
+		ASSERT_EQ(0, direct_bytes(&d1));
+		EXPECT_LT(d0, d1) TH_LOG("nothing was received directly");
+	}
+}
+
+#define NREADERS	8
+#define READER_BYTES	(16 * MiB)
+
+struct reader {
+	unsigned int peer;
+	uint64_t seed;
+	bool faulting;
+	uint64_t off;
+	int err;
+	char why[160];
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+	uint64_t faults;
+	char *buf = NULL;
+	int fd;
+
+	fd = source_open(r->peer, r->seed, READER_BYTES);
+	if (fd < 0) {
+		snprintf(r->why, sizeof(r->why), "SOURCE: %s", strerror(-fd));
+		r->err = -1;
+		return NULL;
+	}
+	if (r->faulting) {
+		r->err = recv_faulting(fd, r->seed, READER_BYTES, &faults,
+				       r->why, sizeof(r->why));
+		r->off = r->err ? 0 : READER_BYTES;
+	} else {
+		buf = malloc(CHUNK);
+		r->err = !buf ? -1 :
+			 recv_pattern_to_eof(fd, r->seed, READER_BYTES, buf,
+					     CHUNK, &r->off, r->why,
+					     sizeof(r->why));
+	}
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Several blocked readers on one link at once (their messages interleave
+ * in the ring), one of them with faulting buffers: each stream arrives
+ * whole and in order, and the faulting reader holds nobody up.
+ */
+TEST_F_TIMEOUT(gntsock, interleaved_blocking_readers, 120)
+{
+	struct reader r[NREADERS];
+	pthread_t t[NREADERS];
+	int i;
+
+	NEED_PEER();
+	for (i = 0; i < NREADERS; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].peer = self->peer;
+		r[i].seed = test_seed() + (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+		r[i].faulting = i == 0;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, reader_fn, &r[i]));
+	}
+	for (i = 0; i < NREADERS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < NREADERS; i++) {
+		EXPECT_EQ(0, r[i].err) TH_LOG("reader %d: %s", i, r[i].why);
+		EXPECT_EQ(READER_BYTES, r[i].off) TH_LOG("reader %d", i);
+	}
 }
 
 #define NWRITERS	32

@@ -214,6 +214,36 @@ static int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
 	return 0;
 }
 
+/* Direct receive: a STREAM reader about to sleep in recvmsg() pins its
+ * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
+ * arriving payload straight from the ring into those pages instead of into
+ * an rx buffer: one copy and one allocation less per message, and the rx
+ * work never waits for the reader nor takes a page fault.
+ */
+bool gntsock_rx_direct = true;
+module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
+MODULE_PARM_DESC(rx_direct,
+		 "copy received data straight into a blocked reader's pinned buffer (default Y)");
+
+#define GNTSOCK_POST_MAX	(256 * 1024)
+#define GNTSOCK_POST_PAGES	(GNTSOCK_POST_MAX / PAGE_SIZE + 1)
+
+/**
+ * struct gntsock_rx_post - the pinned buffer of a reader blocked in recvmsg()
+ * @pages: the pages of the user buffer, a reference held on each
+ * @npages: number of @pages
+ * @start: offset of the buffer in @pages[0]
+ * @len: bytes of the buffer
+ * @filled: bytes the rx work copied in so far, in stream order
+ */
+struct gntsock_rx_post {
+	struct page *pages[GNTSOCK_POST_PAGES];
+	unsigned int npages;
+	size_t start;
+	size_t len;
+	size_t filled;
+};
+
 /**
  * struct gntsock_sock - an AF_GNTSOCK socket
  * @sk: must be first
@@ -248,6 +278,11 @@ static int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
  * @tx_mutex: one sender at a time, so a record is never interleaved with
  *	another writer's bytes; taken before lock_sock()
  * @grants: grants sent and received (grant.h)
+ * @post: the pinned buffer of a reader blocked in recvmsg(), or NULL;
+ *	filled only while @rx_queue is empty, so its bytes come first
+ * @rx_hint: the reader takes its data from the ring itself
+ *	(gntsock_rx_from_ring()): the link's rx work leaves it there
+ * @rx_deferred: the rx work left data in the ring for the reader
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -278,6 +313,9 @@ struct gntsock_sock {
 	long connect_timeout;
 	struct mutex tx_mutex;		/* one sender */
 	struct gntsock_grants grants;
+	struct gntsock_rx_post *post;
+	bool rx_hint;
+	bool rx_deferred;
 };
 
 /* Longest a non-blocking send with credit waits for the peer kernel to drain
@@ -642,21 +680,78 @@ refuse:
 	gntsock_reply_rst(link, h);
 }
 
-static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
-			    const struct gntsock_msg_hdr *h)
+static int gntsock_fill_post(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rx_post *p = ctx;
+
+	while (len) {
+		size_t pos = p->start + p->filled;
+		size_t in = offset_in_page(pos);
+		size_t n = min_t(size_t, len, PAGE_SIZE - in);
+
+		memcpy(page_address(p->pages[pos >> PAGE_SHIFT]) + in, src, n);
+		src += n;
+		len -= n;
+		p->filled += n;
+	}
+	return 0;
+}
+
+/* Copy what fits of an RW payload into the blocked reader's pinned buffer.
+ * Only while nothing is queued, so the stream stays in order.
+ * Return: bytes taken.
+ */
+static u32 gntsock_recv_direct(struct gntsock_link *link,
+			       struct gntsock_sock *vsk,
+			       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	u32 take;
+
+	if (!p || !list_empty(&vsk->rx_queue) || p->filled >= p->len)
+		return 0;
+	take = min_t(size_t, h->len, p->len - p->filled);
+	gntsock_link_rx_payload_cb(link, 0, take, gntsock_fill_post, p);
+	atomic64_inc(&gntsock_stats.rx_direct_msgs);
+	atomic64_add(take, &gntsock_stats.rx_direct_bytes);
+	return take;
+}
+
+static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
+			    const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	u32 charge = gntsock_rw_charge(h->len);
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
+	u32 off = 0;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		gntsock_reply_rst(link, h);
-		return;
+		return false;
 	}
 	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-		return;
+		return false;
+	}
+	if (sk->sk_type == SOCK_STREAM && h->len && list_empty(&vsk->rx_queue) &&
+	    !(sk->sk_shutdown & RCV_SHUTDOWN) && !sock_flag(sk, SOCK_DEAD)) {
+		/* A blocked reader's pinned buffer takes it, or the reader
+		 * that last took its data from the ring takes it from there
+		 * (unless messages for several sockets take turns in the
+		 * ring: each would wait for its reader in turn).
+		 */
+		if (vsk->post && vsk->post->filled < vsk->post->len) {
+			off = gntsock_recv_direct(link, vsk, h);
+		} else if (defer && vsk->rx_hint &&
+			   h->dst_port == link->rx_last_dst) {
+			vsk->rx_deferred = true;
+			sk->sk_data_ready(sk);
+			return true;
+		} else if (vsk->rx_hint) {
+			/* The fallback work: the reader did not come. */
+			vsk->rx_hint = false;
+		}
 	}
 	vsk->rx_cnt += charge;
 	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
@@ -664,33 +759,38 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		/* Nobody will read it: consume at once. */
 		vsk->fwd_cnt += charge;
 		gntsock_maybe_credit_update(vsk);
-		return;
+		return false;
 	}
-	b = gntsock_rxbuf_alloc(h->len);
+	if (off && off == h->len) {
+		sk->sk_data_ready(sk);
+		return false;
+	}
+	b = gntsock_rxbuf_alloc(h->len - off);
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
 		gntsock_reset(sk, ENOMEM);
-		return;
+		return false;
 	}
 	atomic64_inc(&gntsock_stats.rx_buf_msgs);
-	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
+	atomic64_add(h->len - off, &gntsock_stats.rx_buf_bytes);
 	b->grant = NULL;
-	b->len = h->len;
+	b->len = h->len - off;
 	b->off = 0;
 	b->flags = h->flags;
 	fill.b = b;
 	fill.pos = 0;
-	if (h->len)
-		gntsock_link_rx_payload_cb(link, 0, h->len,
+	if (b->len)
+		gntsock_link_rx_payload_cb(link, off, b->len,
 					   gntsock_fill_rxbuf, &fill);
 	list_add_tail(&b->node, &vsk->rx_queue);
-	vsk->rx_bytes += h->len;
+	vsk->rx_bytes += b->len;
 	if (h->flags & GNTSOCK_RW_EOM)
 		vsk->rx_msgs++;
 	/* A SEQPACKET reader waits for whole records. */
 	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
 		sk->sk_data_ready(sk);
+	return false;
 }
 
 /* A GRANT message: queue the grant in order with the data (grant.h). */
@@ -720,21 +820,27 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
  * @h: local copy of its header; an RW payload is still in the ring
+ * @defer: an RW message for a socket whose reader takes its data from the
+ *	ring itself (gntsock_rx_from_ring()) may be left there
  *
  * Called from the link's rx work, in process context.
+ *
+ * Return: true if the message was left in the ring (the caller stops
+ * there, without consuming it).
  */
-void gntsock_sock_recv(struct gntsock_link *link,
-		       const struct gntsock_msg_hdr *h)
+bool gntsock_sock_recv(struct gntsock_link *link,
+		       const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk = NULL;
+	bool deferred = false;
 
 	if (h->op == GNTSOCK_OP_REQUEST) {
 		gntsock_recv_request(link, h);
-		return;
+		return false;
 	}
 	if (gntsock_grant_link_msg(link, h))
-		return;
+		return false;
 	spin_lock_bh(&gntsock_table_lock);
 	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
 	if (vsk) {
@@ -752,7 +858,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
 		    h->op == GNTSOCK_OP_GRANT)
 			gntsock_reply_rst(link, h);
-		return;
+		return false;
 	}
 
 	lock_sock(sk);
@@ -793,7 +899,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
-		gntsock_recv_rw(link, sk, h);
+		deferred = gntsock_recv_rw(link, sk, h, defer);
 		break;
 	case GNTSOCK_OP_GRANT:
 		gntsock_recv_grant(link, sk, h);
@@ -812,6 +918,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 out:
 	release_sock(sk);
 	sock_put(sk);
+	return deferred;
 }
 
 /**
@@ -1157,7 +1264,8 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 		return mask;
 	}
 	if (sk->sk_type == SOCK_SEQPACKET ? READ_ONCE(vsk->rx_msgs) != 0 :
-	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX))
+	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX) ||
+	    READ_ONCE(vsk->rx_deferred))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (state == TCP_ESTABLISHED) {
 		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
@@ -1697,6 +1805,191 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	return flags & MSG_TRUNC ? rec : copied;
 }
 
+/* A reader about to sleep: pin up to @size bytes of its buffer for the rx
+ * work to fill (gntsock_recv_direct()). lock_sock held.
+ * Return: true if the buffer is posted.
+ */
+static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
+			    size_t size)
+{
+	struct gntsock_rx_post *p;
+	unsigned int i;
+	ssize_t n;
+
+	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
+	    !user_backed_iter(&msg->msg_iter))
+		return false;
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return false;
+	/* Faults the pages in, in the reader's context and without the
+	 * socket lock (a fault may take long, and the rx work needs the
+	 * lock). A bad buffer gives nothing or fewer bytes; the copy from
+	 * the queue then reports the fault.
+	 */
+	release_sock(&vsk->sk);
+	n = iov_iter_get_pages2(&msg->msg_iter, p->pages,
+				min_t(size_t, size, GNTSOCK_POST_MAX),
+				GNTSOCK_POST_PAGES, &p->start);
+	lock_sock(&vsk->sk);
+	if (n <= 0) {
+		kfree(p);
+		return false;
+	}
+	p->len = n;
+	p->npages = DIV_ROUND_UP(p->start + n, PAGE_SIZE);
+	p->filled = 0;
+	/* Another reader posted, or data was queued, meanwhile. */
+	if (vsk->post || !list_empty(&vsk->rx_queue)) {
+		for (i = 0; i < p->npages; i++)
+			put_page(p->pages[i]);
+		iov_iter_revert(&msg->msg_iter, n);
+		kfree(p);
+		return false;
+	}
+	vsk->post = p;
+	atomic64_inc(&gntsock_stats.rx_posts);
+	atomic64_add(p->npages, &gntsock_stats.rx_post_pages);
+	return true;
+}
+
+/* Take the posted buffer back: its filled bytes are received (and
+ * consumed), the iterator goes back over the rest. lock_sock held.
+ * Return: the bytes received.
+ */
+static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	unsigned int i, dirty;
+	size_t filled;
+
+	vsk->post = NULL;
+	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
+	for (i = 0; i < p->npages; i++) {
+		if (p->filled && i < dirty)
+			set_page_dirty_lock(p->pages[i]);
+		put_page(p->pages[i]);
+	}
+	iov_iter_revert(&msg->msg_iter, p->len - p->filled);
+	vsk->fwd_cnt += p->filled;
+	filled = p->filled;
+	kfree(p);
+	return filled;
+}
+
+/* A STREAM reader with nothing queued takes its data straight from the
+ * link's ring into its buffer: one copy, no rx buffer, no work item. Its
+ * messages only, from the head of the ring while they are its own; a
+ * message for another socket (or any other kind) is left to the rx work,
+ * queued at once. Copies run with page faults disabled: a buffer that
+ * faults sends that message down the buffered path, where the copy may
+ * fault (and sleep) without holding the ring. lock_sock held, dropped and
+ * taken again (rx_lock comes first).
+ * Return: bytes received, or 0.
+ */
+static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
+				   size_t size)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+	bool others = false, leftover = false;
+	struct gntsock_rxbuf_fill fill;
+	struct gntsock_msg_hdr h;
+	struct gntsock_rxbuf *b;
+	enum gntsock_violation v;
+	size_t done = 0;
+	u32 n, c;
+
+	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
+	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
+		return 0;
+	release_sock(sk);
+	if (gntsock_link_rx_begin(link)) {
+		lock_sock(sk);
+		return 0;
+	}
+	lock_sock(sk);
+	vsk->rx_deferred = false;
+	for (;;) {
+		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN)) {
+			others = true;
+			break;
+		}
+		v = gntsock_link_rx_peek(link, &h);
+		if (v != GNTSOCK_V_NONE)
+			break;
+		if (h.op != GNTSOCK_OP_RW || h.type != GNTSOCK_TYPE_STREAM ||
+		    !h.len || h.dst_port != vsk->local_port ||
+		    h.src_port != vsk->peer_port) {
+			others = true;
+			break;
+		}
+		if (done == size || !list_empty(&vsk->rx_queue)) {
+			/* More for us: it waits for our next call. */
+			leftover = true;
+			break;
+		}
+		if (!gntsock_update_credit(vsk, &h) ||
+		    vsk->rx_cnt - vsk->fwd_cnt + h.len > vsk->buf_alloc_max) {
+			gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+			break;
+		}
+		n = min_t(size_t, h.len, size - done);
+		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
+		if (c < n)
+			atomic64_inc(&gntsock_stats.rx_ring_faults);
+		if (c < h.len) {
+			/* The rest waits in an rx buffer, in order. */
+			b = gntsock_rxbuf_alloc(h.len - c);
+			if (!b) {
+				iov_iter_revert(&msg->msg_iter, c);
+				others = true;
+				break;
+			}
+			atomic64_inc(&gntsock_stats.rx_buf_msgs);
+			atomic64_add(h.len - c, &gntsock_stats.rx_buf_bytes);
+			b->grant = NULL;
+			b->len = h.len - c;
+			b->off = 0;
+			b->flags = 0;
+			fill.b = b;
+			fill.pos = 0;
+			gntsock_link_rx_payload_cb(link, c, b->len,
+						   gntsock_fill_rxbuf, &fill);
+			list_add_tail(&b->node, &vsk->rx_queue);
+			vsk->rx_bytes += b->len;
+		}
+		vsk->rx_cnt += h.len;
+		vsk->fwd_cnt += c;
+		done += c;
+		atomic64_inc(&gntsock_stats.rx_ring_msgs);
+		atomic64_add(c, &gntsock_stats.rx_ring_bytes);
+		gntsock_link_rx_consume(link, &h);
+	}
+	vsk->rx_hint = true;
+	gntsock_link_rx_end(link, others, leftover);
+	return done;
+}
+
+/* Queue whatever the ring holds for a reader that takes its data from
+ * there, so that it can be counted or peeked at. lock_sock held, dropped
+ * and taken again.
+ */
+static void gntsock_rx_flush(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+
+	if (!vsk->rx_hint || !link || link->loopback)
+		return;
+	vsk->rx_hint = false;
+	vsk->rx_deferred = false;
+	release_sock(sk);
+	gntsock_link_rx_flush(link);
+	lock_sock(sk);
+}
+
 static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			   size_t len, int flags)
 {
@@ -1706,7 +1999,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	bool peek = flags & MSG_PEEK;
 	size_t copied = 0;
 	int target, err = 0, n;
-	bool stop = false;
+	bool stop = false, posted;
 	long timeo;
 	u64 t0;
 
@@ -1747,6 +2040,15 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 				break;
 			continue;
 		}
+		if (!peek) {
+			n = gntsock_rx_from_ring(sk, msg, len - copied);
+			copied += n;
+			if (n || !list_empty(&vsk->rx_queue))
+				continue;
+		} else if (vsk->rx_hint) {
+			gntsock_rx_flush(sk);
+			continue;
+		}
 		if (copied >= target)
 			break;
 		err = gntsock_rx_wait_check(sk, timeo);
@@ -1755,8 +2057,12 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		gntsock_maybe_credit_update(vsk);
+		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
 		sk_wait_event(sk, &timeo, !list_empty(&vsk->rx_queue) ||
-			      gntsock_rx_done(sk), &wait);
+			      gntsock_rx_done(sk) || vsk->rx_deferred ||
+			      (posted && vsk->post->filled), &wait);
+		if (posted)
+			copied += gntsock_rx_unpost(vsk, msg);
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (copied && !peek)
@@ -2007,6 +2313,7 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 		return gntsock_grant_release_id(&vsk->grants, id);
 	case SIOCINQ:
 		lock_sock(sk);
+		gntsock_rx_flush(sk);
 		n = vsk->rx_bytes;
 		release_sock(sk);
 		break;

@@ -29,8 +29,20 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 		   atomic64_read(&s->rx_buf_vmalloc));
 	seq_printf(m, "rx_page_allocs %lld\n",
 		   atomic64_read(&s->rx_page_allocs));
+	seq_printf(m, "rx_direct_msgs %lld\n",
+		   atomic64_read(&s->rx_direct_msgs));
+	seq_printf(m, "rx_direct_bytes %lld\n",
+		   atomic64_read(&s->rx_direct_bytes));
+	seq_printf(m, "rx_posts %lld\n", atomic64_read(&s->rx_posts));
+	seq_printf(m, "rx_post_pages %lld\n", atomic64_read(&s->rx_post_pages));
 	seq_printf(m, "rx_user_bytes %lld\n", atomic64_read(&s->rx_user_bytes));
 	seq_printf(m, "rx_user_ns %lld\n", atomic64_read(&s->rx_user_ns));
+	seq_printf(m, "rx_ring_msgs %lld\n", atomic64_read(&s->rx_ring_msgs));
+	seq_printf(m, "rx_ring_bytes %lld\n", atomic64_read(&s->rx_ring_bytes));
+	seq_printf(m, "rx_ring_faults %lld\n",
+		   atomic64_read(&s->rx_ring_faults));
+	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
+	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
 	seq_printf(m, "rx_work_ns %lld\n", atomic64_read(&s->rx_work_ns));
 	seq_printf(m, "tx_ring_waits %lld\n", atomic64_read(&s->tx_ring_waits));

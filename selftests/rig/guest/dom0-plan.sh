@@ -344,6 +344,13 @@ prof_show() {
 	domu_cmd "$1" shell "echo BENCH-BEGIN; echo '   $2 (domid $1), per MiB moved:'; awk 'NR == FNR { a[\$1] = \$2; next } { d[\$1] = \$2 - a[\$1]; k[++n] = \$1 } END { m = (d[\"link_tx_bytes\"] + d[\"link_rx_bytes\"]) / 1048576; if (m <= 0) m = 1; printf \"      MiB moved %.1f\\n\", m; for (i = 1; i <= n; i++) if (d[k[i]] != 0) printf \"      %-18s %14.1f\\n\", k[i], d[k[i]] / m }' /tmp/gntsock-prof.0 /tmp/gntsock-prof.1; echo BENCH-END"
 }
 
+# Module parameters of both domUs: rx_direct $1, tx_wake_one $2, rx_page_bufs $3.
+bench_params() {
+	for _d in "$D1" "$D2"; do
+		domu_cmd "$_d" shell "P=/sys/module/gntsock/parameters; echo $1 >\$P/rx_direct; echo $2 >\$P/tx_wake_one; echo $3 >\$P/rx_page_bufs"
+	done
+}
+
 # One profiled gntsock run (64 KiB writes): both sides' counters per MiB.
 bench_profile() {
 	prof_snap "$D1" 0 "$D2"
@@ -367,7 +374,7 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..4\n'
+	printf '[dom0 bench] 1..12\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
@@ -375,7 +382,24 @@ s_bench() {
 		_rc=1
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
-	bench_profile "module defaults" 4
+	# Each receive-path and wake-up change switched off, same boot (module parameters).
+	_s="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults)" 4
+	bench_params 0 1 1
+	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=1" 5
+	bench_params 0 1 0
+	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=0" 6
+	bench_params 0 0 0
+	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" 7
+	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" "$_s" 8
+	bench_params 1 0 1
+	bench_run "scale, rx_direct=1 tx_wake_one=0 rx_page_bufs=1" "$_s" 9
+	bench_params 1 1 1
+	bench_run "scale, rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults)" "$_s" 10
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults), again" 11
+	bench_params 0 0 0
+	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before), again" 12
+	bench_params 1 1 1
 	perf_server_stop
 	return $_rc
 }
