@@ -218,12 +218,14 @@ static int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
  * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
  * arriving payload straight from the ring into those pages instead of into
  * an rx buffer: one copy and one allocation less per message, and the rx
- * work never waits for the reader nor takes a page fault.
+ * work never waits for the reader nor takes a page fault. With
+ * gntsock_rx_from_ring() below. Off by default: measured, it gave no
+ * throughput beyond the noise (Documentation/performance.rst).
  */
-bool gntsock_rx_direct = true;
+bool gntsock_rx_direct;
 module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
 MODULE_PARM_DESC(rx_direct,
-		 "copy received data straight into a blocked reader's pinned buffer (default Y)");
+		 "received stream data straight to the reader's buffer, from the ring or into its pinned pages (default N)");
 
 #define GNTSOCK_POST_MAX	(256 * 1024)
 #define GNTSOCK_POST_PAGES	(GNTSOCK_POST_MAX / PAGE_SIZE + 1)

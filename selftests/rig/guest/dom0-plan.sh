@@ -382,24 +382,26 @@ s_bench() {
 		_rc=1
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
-	# Each receive-path and wake-up change switched off, same boot (module parameters).
-	_s="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
-	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults)" 4
+	# Each receive-path and wake-up change switched on or off, same boot (module parameters).
+	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
+	bench_params 1 1 1
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1" 4
 	bench_params 0 1 1
-	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=1" 5
+	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" 5
 	bench_params 0 1 0
 	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=0" 6
 	bench_params 0 0 0
 	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" 7
-	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" "$_s" 8
-	bench_params 1 0 1
-	bench_run "scale, rx_direct=1 tx_wake_one=0 rx_page_bufs=1" "$_s" 9
+	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" "$_sc" 8
+	bench_params 0 0 1
+	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=1" "$_sc" 9
+	bench_params 0 1 1
+	bench_run "scale, rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" "$_sc" 10
 	bench_params 1 1 1
-	bench_run "scale, rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults)" "$_s" 10
-	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1 (defaults), again" 11
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1, again" 11
 	bench_params 0 0 0
 	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before), again" 12
-	bench_params 1 1 1
+	bench_params 0 1 1
 	perf_server_stop
 	return $_rc
 }
