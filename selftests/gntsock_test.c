@@ -915,29 +915,65 @@ out:
  * rx_direct on) payload did go straight to the reader's buffer (from the
  * ring, or into its pinned pages).
  */
+struct late_req {
+	int fd;
+	uint64_t seed;
+	uint64_t nbytes;
+	int err;
+};
+
+/* Send a SOURCE request after half a second: the reader is blocked by then. */
+static void *late_req_fn(void *arg)
+{
+	struct late_req *l = arg;
+	struct gnt_source_req req = {
+		.nbytes = gnt_le64(l->nbytes),
+		.seed = gnt_le64(l->seed),
+	};
+
+	gnt_sleep_ms(500);
+	l->err = gnt_send_all(l->fd, &req, sizeof(req), NULL);
+	return NULL;
+}
+
 TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
 {
 	const uint64_t total = 8 * MiB;
 	uint64_t seed = test_seed(), faults = 0, d0 = 0, d1 = 0;
+	struct late_req late;
 	bool was, direct;
 	char why[160] = "";
 	int fd, ret, sret;
+	pthread_t t;
 
 	NEED_PEER();
 	was = rx_direct_set(true);
 	direct = rx_direct_on();
 	sret = direct_bytes(&d0);
 	EXPECT_EQ(0, sret) TH_LOG("no rx_direct_bytes/rx_ring_bytes in gntsock_stat");
-	fd = source_open(self->peer, seed, total);
-	ret = fd < 0 ? fd : recv_faulting(fd, seed, total, &faults, why,
-					  sizeof(why));
-	if (fd >= 0)
+	/* The stream starts while our first recv() is blocked, so that at
+	 * least its first bytes take the direct way when it is on.
+	 */
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	ret = fd;
+	if (fd >= 0) {
+		late.fd = fd;
+		late.seed = seed;
+		late.nbytes = total;
+		late.err = 0;
+		ret = pthread_create(&t, NULL, late_req_fn, &late) ? -EAGAIN :
+		      recv_faulting(fd, seed, total, &faults, why, sizeof(why));
+		if (ret != -EAGAIN)
+			pthread_join(t, NULL);
+		if (!ret)
+			ret = late.err;
 		close(fd);
+	}
 	if (!sret)
 		sret = direct_bytes(&d1);
 	rx_direct_set(was);
-	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
-	ASSERT_EQ(0, ret) TH_LOG("%s", why);
+	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
+	ASSERT_EQ(0, ret) TH_LOG("%s", why[0] ? why : strerror(-ret));
 	EXPECT_TRUE(faults > 0) TH_LOG("a buffer of only the hole never faulted");
 	if (!sret && direct)
 		EXPECT_LT(d0, d1) TH_LOG("nothing was received directly");
