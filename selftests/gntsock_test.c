@@ -15,6 +15,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 
 #include <sys/ioctl.h>
 #include <linux/sockios.h>
@@ -759,6 +760,377 @@ TEST_F_TIMEOUT(gntsock, concurrent_64, 120)
 	for (i = 0; i < NCONC; i++)
 		EXPECT_EQ(0, close(c[i].fd));
 	free(buf);
+}
+
+#define RX_DIRECT_PARAM	"/sys/module/gntsock/parameters/rx_direct"
+
+/* Is the module's direct receive (module parameter rx_direct) on? */
+static bool rx_direct_on(void)
+{
+	char buf[8];
+
+	return !gnt_read_file(RX_DIRECT_PARAM, buf, sizeof(buf)) &&
+	       buf[0] == 'Y';
+}
+
+/* Switch direct receive on or off in this domain (root only; the receive
+ * paths are correct either way). Returns the previous setting.
+ */
+static bool rx_direct_set(bool on)
+{
+	bool was = rx_direct_on();
+	int fd = open(RX_DIRECT_PARAM, O_WRONLY | O_CLOEXEC);
+
+	if (fd >= 0) {
+		if (write(fd, on ? "Y" : "N", 1) != 1)
+			was = on;
+		close(fd);
+	}
+	return was;
+}
+
+/* Bytes this kernel received without an rx buffer: into a blocked reader's
+ * pinned buffer, or taken by the reader straight from the ring.
+ */
+static int direct_bytes(uint64_t *n)
+{
+	uint64_t a, b;
+	int ret;
+
+	ret = gnt_stat_get("rx_direct_bytes", &a);
+	if (!ret)
+		ret = gnt_stat_get("rx_ring_bytes", &b);
+	*n = ret ? 0 : a + b;
+	return ret;
+}
+
+/* A SOURCE connection asking for nbytes of the pattern keyed by seed. */
+static int source_open(unsigned int peer, uint64_t seed, uint64_t nbytes)
+{
+	struct gnt_source_req req;
+	int fd, ret;
+
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	if (fd < 0)
+		return fd;
+	req.nbytes = gnt_le64(nbytes);
+	req.seed = gnt_le64(seed);
+	ret = gnt_send_all(fd, &req, sizeof(req), NULL);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/*
+ * Read a SOURCE stream to EOF through buffers that fault: a page followed
+ * by an inaccessible one (the reader's pinned buffer is cut short, a copy
+ * from the queue stops at the hole), only the inaccessible page (EFAULT,
+ * nothing consumed), and fresh never-touched pages (pinning faults them
+ * in). Every byte must still arrive, once, in order. Returns 0, or -1
+ * with why filled in.
+ */
+static int recv_faulting(int fd, uint64_t seed, uint64_t total,
+			 uint64_t *faults, char *why, size_t whylen)
+{
+	long pg = sysconf(_SC_PAGESIZE), bad;
+	char *base, *fresh, scratch[256];
+	uint64_t off = 0;
+	unsigned int i;
+	ssize_t n;
+	size_t len;
+	char *buf;
+	int ret = -1;
+
+	*faults = 0;
+	base = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED || mprotect(base + pg, pg, PROT_NONE)) {
+		snprintf(why, whylen, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	for (i = 0;; i++) {
+		fresh = NULL;
+		switch (i % 3) {
+		case 0:		/* one good page, then the hole */
+			buf = base;
+			len = 2 * pg;
+			break;
+		case 1:		/* only the hole */
+			buf = base + pg;
+			len = pg;
+			break;
+		default:	/* 64 KiB never touched before */
+			fresh = mmap(NULL, CHUNK, PROT_READ | PROT_WRITE,
+				     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (fresh == MAP_FAILED) {
+				snprintf(why, whylen, "mmap: %s",
+					 strerror(errno));
+				goto out;
+			}
+			buf = fresh;
+			len = CHUNK;
+			break;
+		}
+		n = recv(fd, buf, len, 0);
+		if (n < 0 && errno == EFAULT) {
+			(*faults)++;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, whylen, "recv at offset %" PRIu64 ": %s",
+				 off, strerror(errno));
+			goto unmap;
+		}
+		if (!n) {
+			ret = 0;
+			goto unmap;
+		}
+		if (off + (uint64_t)n > total || (size_t)n > len ||
+		    (buf == base && n > pg)) {
+			snprintf(why, whylen, "%zd bytes at offset %" PRIu64
+				 " into a %zu-byte buffer", n, off, len);
+			goto unmap;
+		}
+		bad = gnt_pattern_check(seed, off, buf, (size_t)n, scratch,
+					sizeof(scratch));
+		if (bad >= 0) {
+			snprintf(why, whylen, "byte %" PRIu64 " is 0x%02x, "
+				 "want 0x%02x", off + (uint64_t)bad,
+				 (unsigned char)buf[bad],
+				 gnt_pattern_byte(seed, off + (uint64_t)bad));
+			goto unmap;
+		}
+		off += (uint64_t)n;
+unmap:
+		if (fresh)
+			munmap(fresh, CHUNK);
+		if (ret == 0 || why[0])
+			break;
+	}
+	if (!ret && off != total) {
+		snprintf(why, whylen, "EOF after %" PRIu64 " of %" PRIu64
+			 " bytes", off, total);
+		ret = -1;
+	}
+out:
+	munmap(base, 2 * pg);
+	return ret;
+}
+
+/*
+ * Direct receive with buffers that fault: every byte in order, faults
+ * reported as EFAULT without losing data, and (module parameter
+ * rx_direct on) payload did go straight to the reader's buffer (from the
+ * ring, or into its pinned pages).
+ */
+struct late_req {
+	int fd;
+	uint64_t seed;
+	uint64_t nbytes;
+	int err;
+};
+
+/* Send a SOURCE request after half a second: the reader is blocked by then. */
+static void *late_req_fn(void *arg)
+{
+	struct late_req *l = arg;
+	struct gnt_source_req req = {
+		.nbytes = gnt_le64(l->nbytes),
+		.seed = gnt_le64(l->seed),
+	};
+
+	gnt_sleep_ms(500);
+	l->err = gnt_send_all(l->fd, &req, sizeof(req), NULL);
+	return NULL;
+}
+
+TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
+{
+	const uint64_t total = 8 * MiB;
+	uint64_t seed = test_seed(), faults = 0, d0 = 0, d1 = 0;
+	struct late_req late;
+	bool was, direct;
+	char why[160] = "";
+	int fd, ret, sret;
+	pthread_t t;
+
+	NEED_PEER();
+	was = rx_direct_set(true);
+	direct = rx_direct_on();
+	sret = direct_bytes(&d0);
+	EXPECT_EQ(0, sret) TH_LOG("no rx_direct_bytes/rx_ring_bytes in gntsock_stat");
+	/* The stream starts while our first recv() is blocked, so that at
+	 * least its first bytes take the direct way when it is on.
+	 */
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	ret = fd;
+	if (fd >= 0) {
+		late.fd = fd;
+		late.seed = seed;
+		late.nbytes = total;
+		late.err = 0;
+		ret = pthread_create(&t, NULL, late_req_fn, &late) ? -EAGAIN :
+		      recv_faulting(fd, seed, total, &faults, why, sizeof(why));
+		if (ret != -EAGAIN)
+			pthread_join(t, NULL);
+		if (!ret)
+			ret = late.err;
+		close(fd);
+	}
+	if (!sret)
+		sret = direct_bytes(&d1);
+	rx_direct_set(was);
+	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
+	ASSERT_EQ(0, ret) TH_LOG("%s", why[0] ? why : strerror(-ret));
+	EXPECT_TRUE(faults > 0) TH_LOG("a buffer of only the hole never faulted");
+	if (!sret && direct)
+		EXPECT_LT(d0, d1) TH_LOG("nothing was received directly");
+}
+
+#define NREADERS	8
+#define READER_BYTES	(16 * MiB)
+
+struct reader {
+	unsigned int peer;
+	uint64_t seed;
+	bool faulting;
+	uint64_t off;
+	int err;
+	char why[160];
+};
+
+static void *reader_fn(void *arg)
+{
+	struct reader *r = arg;
+	uint64_t faults;
+	char *buf = NULL;
+	int fd;
+
+	fd = source_open(r->peer, r->seed, READER_BYTES);
+	if (fd < 0) {
+		snprintf(r->why, sizeof(r->why), "SOURCE: %s", strerror(-fd));
+		r->err = -1;
+		return NULL;
+	}
+	if (r->faulting) {
+		r->err = recv_faulting(fd, r->seed, READER_BYTES, &faults,
+				       r->why, sizeof(r->why));
+		r->off = r->err ? 0 : READER_BYTES;
+	} else {
+		buf = malloc(CHUNK);
+		r->err = !buf ? -1 :
+			 recv_pattern_to_eof(fd, r->seed, READER_BYTES, buf,
+					     CHUNK, &r->off, r->why,
+					     sizeof(r->why));
+	}
+	free(buf);
+	close(fd);
+	return NULL;
+}
+
+/*
+ * Several blocked readers on one link at once (their messages interleave
+ * in the ring), one of them with faulting buffers: each stream arrives
+ * whole and in order, and the faulting reader holds nobody up.
+ */
+TEST_F_TIMEOUT(gntsock, interleaved_blocking_readers, 120)
+{
+	struct reader r[NREADERS];
+	pthread_t t[NREADERS];
+	bool was;
+	int i;
+
+	NEED_PEER();
+	was = rx_direct_set(true);
+	for (i = 0; i < NREADERS; i++) {
+		memset(&r[i], 0, sizeof(r[i]));
+		r[i].peer = self->peer;
+		r[i].seed = test_seed() + (uint64_t)i * 0x9e3779b97f4a7c15ULL;
+		r[i].faulting = i == 0;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, reader_fn, &r[i]));
+	}
+	for (i = 0; i < NREADERS; i++)
+		pthread_join(t[i], NULL);
+	rx_direct_set(was);
+	for (i = 0; i < NREADERS; i++) {
+		EXPECT_EQ(0, r[i].err) TH_LOG("reader %d: %s", i, r[i].why);
+		EXPECT_EQ(READER_BYTES, r[i].off) TH_LOG("reader %d", i);
+	}
+}
+
+#define NWRITERS	32
+#define WRITER_BYTES	(2 * MiB)
+
+struct writer {
+	unsigned int peer;
+	uint64_t seed;
+	uint64_t checksum;
+	struct gnt_sink_reply reply;
+	int err;
+};
+
+static void *writer_fn(void *arg)
+{
+	struct writer *w = arg;
+	uint64_t off = 0, h = GNT_FNV1A64_INIT;
+	char *buf = malloc(CHUNK);
+	int fd;
+
+	w->err = -ENOMEM;
+	if (!buf)
+		return NULL;
+	fd = gnt_connect(w->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	w->err = fd < 0 ? fd : 0;
+	while (!w->err && off < WRITER_BYTES) {
+		gnt_pattern_fill(w->seed, off, buf, CHUNK);
+		h = gnt_fnv1a64(h, buf, CHUNK);
+		w->err = gnt_send_all(fd, buf, CHUNK, NULL);
+		off += CHUNK;
+	}
+	if (!w->err && shutdown(fd, SHUT_WR))
+		w->err = -errno;
+	if (!w->err)
+		w->err = gnt_recv_all(fd, &w->reply, sizeof(w->reply), NULL);
+	w->checksum = h;
+	if (fd >= 0)
+		close(fd);
+	free(buf);
+	return NULL;
+}
+
+/*
+ * Many blocking writers on one link fill its ring and wait for space (one
+ * of them is woken per freed space and hands the wake-up on): every one of
+ * them gets all its bytes through, none is left asleep (the sockets' send
+ * timeouts would fail it).
+ */
+TEST_F_TIMEOUT(gntsock, blocked_writers_all_finish, 150)
+{
+	struct writer w[NWRITERS];
+	pthread_t t[NWRITERS];
+	int i;
+
+	NEED_PEER();
+	for (i = 0; i < NWRITERS; i++) {
+		memset(&w[i], 0, sizeof(w[i]));
+		w[i].peer = self->peer;
+		w[i].seed = test_seed() + (uint64_t)i * 0x100000001b3ULL;
+		ASSERT_EQ(0, pthread_create(&t[i], NULL, writer_fn, &w[i]));
+	}
+	for (i = 0; i < NWRITERS; i++)
+		pthread_join(t[i], NULL);
+	for (i = 0; i < NWRITERS; i++) {
+		EXPECT_EQ(0, w[i].err) TH_LOG("writer %d: %s", i,
+					       strerror(-w[i].err));
+		EXPECT_EQ(WRITER_BYTES, gnt_le64(w[i].reply.bytes))
+			TH_LOG("writer %d", i);
+		EXPECT_EQ(w[i].checksum, gnt_le64(w[i].reply.checksum))
+			TH_LOG("writer %d", i);
+	}
 }
 
 TEST_F_TIMEOUT(gntsock, half_close, 60)

@@ -38,7 +38,10 @@
  * @len: payload bytes (zero for an empty SEQPACKET record or a grant)
  * @off: bytes already read
  * @flags: the message's GNTSOCK_RW_* flags (SEQPACKET record boundaries)
- * @data: the payload
+ * @npages: 0: the payload is in @data; else it is in @pages, one page each
+ *	%PAGE_SIZE bytes (see gntsock_rxbuf_alloc())
+ * @data: the payload, small ones
+ * @pages: the payload, larger ones
  *
  * One entry per received message, in arrival order; anything else a
  * message carries is to be kept in the entry too, so that it stays with
@@ -50,7 +53,197 @@ struct gntsock_rxbuf {
 	u32 len;
 	u32 off;
 	u16 flags;
-	u8 data[];
+	u16 npages;
+	union {
+		DECLARE_FLEX_ARRAY(u8, data);
+		DECLARE_FLEX_ARRAY(struct page *, pages);
+	};
+};
+
+/* Received payloads above this size are kept in order-0 pages: a 64 KiB
+ * message in one piece was a kvmalloc() of 17 pages, an order-5 page
+ * allocation that often fell back to vmalloc(), whose page-table updates
+ * and TLB flushes are hypercalls in a PV guest.
+ */
+static bool gntsock_rx_page_bufs = true;
+module_param_named(rx_page_bufs, gntsock_rx_page_bufs, bool, 0644);
+MODULE_PARM_DESC(rx_page_bufs,
+		 "keep received payloads over 2 KiB in single pages, never vmalloc (default Y)");
+
+#define GNTSOCK_RXBUF_INLINE_MAX	2048U
+
+/* Freed rx buffer pages are kept for reuse, up to a ring's worth (1 MiB):
+ * a fresh page costs the page allocator and, with init_on_alloc (Debian's
+ * default), clearing it: one more pass over every received byte.
+ */
+#define GNTSOCK_RX_POOL_MAX	256U
+
+static LIST_HEAD(gntsock_rx_pool);
+static DEFINE_SPINLOCK(gntsock_rx_pool_lock);
+static unsigned int gntsock_rx_pool_len;
+
+static struct page *gntsock_rx_page_get(void)
+{
+	struct page *pg;
+
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	pg = list_first_entry_or_null(&gntsock_rx_pool, struct page, lru);
+	if (pg) {
+		list_del(&pg->lru);
+		gntsock_rx_pool_len--;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		return pg;
+	atomic64_inc(&gntsock_stats.rx_page_allocs);
+	return alloc_page(GFP_KERNEL);
+}
+
+static void gntsock_rx_page_put(struct page *pg)
+{
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	if (gntsock_rx_pool_len < GNTSOCK_RX_POOL_MAX) {
+		list_add(&pg->lru, &gntsock_rx_pool);
+		gntsock_rx_pool_len++;
+		pg = NULL;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		__free_page(pg);
+}
+
+static void gntsock_rx_pool_drain(void)
+{
+	struct page *pg, *tmp;
+
+	list_for_each_entry_safe(pg, tmp, &gntsock_rx_pool, lru) {
+		list_del(&pg->lru);
+		__free_page(pg);
+	}
+	gntsock_rx_pool_len = 0;
+}
+
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc(u32 len)
+{
+	unsigned int i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	struct gntsock_rxbuf *b;
+
+	if (len <= GNTSOCK_RXBUF_INLINE_MAX ||
+	    !READ_ONCE(gntsock_rx_page_bufs)) {
+		b = kvmalloc(struct_size(b, data, len), GFP_KERNEL);
+		if (b) {
+			b->npages = 0;
+			if (is_vmalloc_addr(b))
+				atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
+		}
+		return b;
+	}
+	b = kmalloc(struct_size(b, pages, npages), GFP_KERNEL);
+	if (!b)
+		return NULL;
+	for (i = 0; i < npages; i++) {
+		b->pages[i] = gntsock_rx_page_get();
+		if (!b->pages[i]) {
+			while (i--)
+				gntsock_rx_page_put(b->pages[i]);
+			kfree(b);
+			return NULL;
+		}
+	}
+	b->npages = npages;
+	return b;
+}
+
+static void gntsock_rxbuf_free(struct gntsock_rxbuf *b)
+{
+	unsigned int i;
+
+	if (!b->npages) {
+		kvfree(b);
+		return;
+	}
+	for (i = 0; i < b->npages; i++)
+		gntsock_rx_page_put(b->pages[i]);
+	kfree(b);
+}
+
+/* Copy @n bytes at @off of a payload to @to. Return: bytes copied. */
+static size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
+				 struct iov_iter *to)
+{
+	size_t done = 0, c, piece;
+
+	if (!b->npages)
+		return copy_to_iter(b->data + off, n, to);
+	while (done < n) {
+		piece = min_t(size_t, n - done,
+			      PAGE_SIZE - offset_in_page(off + done));
+		c = copy_page_to_iter(b->pages[(off + done) >> PAGE_SHIFT],
+				      offset_in_page(off + done), piece, to);
+		done += c;
+		if (c != piece)
+			break;
+	}
+	return done;
+}
+
+struct gntsock_rxbuf_fill {
+	struct gntsock_rxbuf *b;
+	u32 pos;
+};
+
+static int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rxbuf_fill *f = ctx;
+	struct gntsock_rxbuf *b = f->b;
+	u32 n;
+
+	while (len) {
+		if (!b->npages) {
+			memcpy(b->data + f->pos, src, len);
+			f->pos += len;
+			return 0;
+		}
+		n = min_t(u32, len, PAGE_SIZE - offset_in_page(f->pos));
+		memcpy(page_address(b->pages[f->pos >> PAGE_SHIFT]) +
+		       offset_in_page(f->pos), src, n);
+		f->pos += n;
+		src += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* Direct receive: a STREAM reader about to sleep in recvmsg() pins its
+ * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
+ * arriving payload straight from the ring into those pages instead of into
+ * an rx buffer: one copy and one allocation less per message, and the rx
+ * work never waits for the reader nor takes a page fault. With
+ * gntsock_rx_from_ring() below. Off by default: measured, it gave no
+ * throughput beyond the noise (Documentation/performance.rst).
+ */
+bool gntsock_rx_direct;
+module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
+MODULE_PARM_DESC(rx_direct,
+		 "received stream data straight to the reader's buffer, from the ring or into its pinned pages (default N)");
+
+#define GNTSOCK_POST_MAX	(256 * 1024)
+#define GNTSOCK_POST_PAGES	(GNTSOCK_POST_MAX / PAGE_SIZE + 1)
+
+/**
+ * struct gntsock_rx_post - the pinned buffer of a reader blocked in recvmsg()
+ * @pages: the pages of the user buffer, a reference held on each
+ * @npages: number of @pages
+ * @start: offset of the buffer in @pages[0]
+ * @len: bytes of the buffer
+ * @filled: bytes the rx work copied in so far, in stream order
+ */
+struct gntsock_rx_post {
+	struct page *pages[GNTSOCK_POST_PAGES];
+	unsigned int npages;
+	size_t start;
+	size_t len;
+	size_t filled;
 };
 
 /**
@@ -87,6 +280,11 @@ struct gntsock_rxbuf {
  * @tx_mutex: one sender at a time, so a record is never interleaved with
  *	another writer's bytes; taken before lock_sock()
  * @grants: grants sent and received (grant.h)
+ * @post: the pinned buffer of a reader blocked in recvmsg(), or NULL;
+ *	filled only while @rx_queue is empty, so its bytes come first
+ * @rx_hint: the reader takes its data from the ring itself
+ *	(gntsock_rx_from_ring()): the link's rx work leaves it there
+ * @rx_deferred: the rx work left data in the ring for the reader
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -117,6 +315,9 @@ struct gntsock_sock {
 	long connect_timeout;
 	struct mutex tx_mutex;		/* one sender */
 	struct gntsock_grants grants;
+	struct gntsock_rx_post *post;
+	bool rx_hint;
+	bool rx_deferred;
 };
 
 /* Longest a non-blocking send with credit waits for the peer kernel to drain
@@ -346,7 +547,7 @@ static void gntsock_purge_rx(struct gntsock_sock *vsk)
 		list_del(&b->node);
 		if (b->grant)
 			gntsock_grant_in_drop(b->grant);
-		kvfree(b);
+		gntsock_rxbuf_free(b);
 	}
 	vsk->rx_bytes = 0;
 	vsk->rx_msgs = 0;
@@ -481,20 +682,78 @@ refuse:
 	gntsock_reply_rst(link, h);
 }
 
-static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
-			    const struct gntsock_msg_hdr *h)
+static int gntsock_fill_post(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rx_post *p = ctx;
+
+	while (len) {
+		size_t pos = p->start + p->filled;
+		size_t in = offset_in_page(pos);
+		size_t n = min_t(size_t, len, PAGE_SIZE - in);
+
+		memcpy(page_address(p->pages[pos >> PAGE_SHIFT]) + in, src, n);
+		src += n;
+		len -= n;
+		p->filled += n;
+	}
+	return 0;
+}
+
+/* Copy what fits of an RW payload into the blocked reader's pinned buffer.
+ * Only while nothing is queued, so the stream stays in order.
+ * Return: bytes taken.
+ */
+static u32 gntsock_recv_direct(struct gntsock_link *link,
+			       struct gntsock_sock *vsk,
+			       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	u32 take;
+
+	if (!p || !list_empty(&vsk->rx_queue) || p->filled >= p->len)
+		return 0;
+	take = min_t(size_t, h->len, p->len - p->filled);
+	gntsock_link_rx_payload_cb(link, 0, take, gntsock_fill_post, p);
+	atomic64_inc(&gntsock_stats.rx_direct_msgs);
+	atomic64_add(take, &gntsock_stats.rx_direct_bytes);
+	return take;
+}
+
+static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
+			    const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	u32 charge = gntsock_rw_charge(h->len);
+	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
+	u32 off = 0;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		gntsock_reply_rst(link, h);
-		return;
+		return false;
 	}
 	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-		return;
+		return false;
+	}
+	if (sk->sk_type == SOCK_STREAM && h->len && list_empty(&vsk->rx_queue) &&
+	    !(sk->sk_shutdown & RCV_SHUTDOWN) && !sock_flag(sk, SOCK_DEAD)) {
+		/* A blocked reader's pinned buffer takes it, or the reader
+		 * that last took its data from the ring takes it from there
+		 * (unless messages for several sockets take turns in the
+		 * ring: each would wait for its reader in turn).
+		 */
+		if (vsk->post && vsk->post->filled < vsk->post->len) {
+			off = gntsock_recv_direct(link, vsk, h);
+		} else if (defer && vsk->rx_hint &&
+			   h->dst_port == link->rx_last_dst) {
+			vsk->rx_deferred = true;
+			sk->sk_data_ready(sk);
+			return true;
+		} else if (vsk->rx_hint) {
+			/* The fallback work: the reader did not come. */
+			vsk->rx_hint = false;
+		}
 	}
 	vsk->rx_cnt += charge;
 	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
@@ -502,27 +761,38 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		/* Nobody will read it: consume at once. */
 		vsk->fwd_cnt += charge;
 		gntsock_maybe_credit_update(vsk);
-		return;
+		return false;
 	}
-	b = kvmalloc(struct_size(b, data, h->len), GFP_KERNEL);
+	if (off && off == h->len) {
+		sk->sk_data_ready(sk);
+		return false;
+	}
+	b = gntsock_rxbuf_alloc(h->len - off);
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
 		gntsock_reset(sk, ENOMEM);
-		return;
+		return false;
 	}
-	b->len = h->len;
+	atomic64_inc(&gntsock_stats.rx_buf_msgs);
+	atomic64_add(h->len - off, &gntsock_stats.rx_buf_bytes);
+	b->grant = NULL;
+	b->len = h->len - off;
 	b->off = 0;
 	b->flags = h->flags;
-	if (h->len)
-		gntsock_link_rx_payload(link, b->data, h->len);
+	fill.b = b;
+	fill.pos = 0;
+	if (b->len)
+		gntsock_link_rx_payload_cb(link, off, b->len,
+					   gntsock_fill_rxbuf, &fill);
 	list_add_tail(&b->node, &vsk->rx_queue);
-	vsk->rx_bytes += h->len;
+	vsk->rx_bytes += b->len;
 	if (h->flags & GNTSOCK_RW_EOM)
 		vsk->rx_msgs++;
 	/* A SEQPACKET reader waits for whole records. */
 	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
 		sk->sk_data_ready(sk);
+	return false;
 }
 
 /* A GRANT message: queue the grant in order with the data (grant.h). */
@@ -536,11 +806,11 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 		      !sock_flag(sk, SOCK_DEAD);
 	struct gntsock_gin *gin;
 
-	b = accept ? kvzalloc(sizeof(*b), GFP_KERNEL) : NULL;
+	b = accept ? kzalloc(sizeof(*b), GFP_KERNEL) : NULL;
 	gin = gntsock_grant_in_new(link, sk, vsk ? &vsk->grants : NULL, h,
 				   accept && b);
 	if (!gin) {
-		kvfree(b);
+		kfree(b);
 		return;
 	}
 	b->grant = gin;
@@ -552,21 +822,27 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
  * @h: local copy of its header; an RW payload is still in the ring
+ * @defer: an RW message for a socket whose reader takes its data from the
+ *	ring itself (gntsock_rx_from_ring()) may be left there
  *
  * Called from the link's rx work, in process context.
+ *
+ * Return: true if the message was left in the ring (the caller stops
+ * there, without consuming it).
  */
-void gntsock_sock_recv(struct gntsock_link *link,
-		       const struct gntsock_msg_hdr *h)
+bool gntsock_sock_recv(struct gntsock_link *link,
+		       const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk = NULL;
+	bool deferred = false;
 
 	if (h->op == GNTSOCK_OP_REQUEST) {
 		gntsock_recv_request(link, h);
-		return;
+		return false;
 	}
 	if (gntsock_grant_link_msg(link, h))
-		return;
+		return false;
 	spin_lock_bh(&gntsock_table_lock);
 	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
 	if (vsk) {
@@ -584,7 +860,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
 		    h->op == GNTSOCK_OP_GRANT)
 			gntsock_reply_rst(link, h);
-		return;
+		return false;
 	}
 
 	lock_sock(sk);
@@ -625,7 +901,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 		sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
-		gntsock_recv_rw(link, sk, h);
+		deferred = gntsock_recv_rw(link, sk, h, defer);
 		break;
 	case GNTSOCK_OP_GRANT:
 		gntsock_recv_grant(link, sk, h);
@@ -644,6 +920,7 @@ void gntsock_sock_recv(struct gntsock_link *link,
 out:
 	release_sock(sk);
 	sock_put(sk);
+	return deferred;
 }
 
 /**
@@ -989,7 +1266,8 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 		return mask;
 	}
 	if (sk->sk_type == SOCK_SEQPACKET ? READ_ONCE(vsk->rx_msgs) != 0 :
-	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX))
+	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX) ||
+	    READ_ONCE(vsk->rx_deferred))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (state == TCP_ESTABLISHED) {
 		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
@@ -1249,9 +1527,10 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = NULL;
 	struct gntsock_msg_hdr h;
-	struct gntsock_link *link;
 	bool ring_waited = false;
+	bool woken = false;	/* holds a ring-space wake-up to pass on */
 	size_t total = 0;
 	long timeo;
 	int err = 0;
@@ -1277,6 +1556,10 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		link = vsk->link;
 		credit = gntsock_peer_credit(vsk);
 		if (!credit) {
+			if (woken) {
+				gntsock_link_pass_wake(link);
+				woken = false;
+			}
 			if (!vsk->credit_requested) {
 				vsk->credit_requested = true;
 				gntsock_send_ctl(vsk,
@@ -1302,6 +1585,12 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		h.len = chunk;
 		kick = atomic_read(&link->tx_kick);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
+		if (err == -ENOSPC && woken)
+			atomic64_inc(&gntsock_stats.tx_ring_futile);
+		/* Sent: gntsock_link_send() woke the next writer if room is
+		 * left. Full again: a new space event is requested.
+		 */
+		woken = false;
 		if (err == -ENOSPC) {
 			long left, wait = timeo;
 
@@ -1319,12 +1608,13 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 				ring_waited = true;
 			}
 			release_sock(sk);
-			left = gntsock_wait_ring(link, kick, wait);
+			left = gntsock_link_wait_space(link, kick, wait);
 			lock_sock(sk);
 			if (left < 0) {
 				err = sock_intr_errno(timeo);
 				break;
 			}
+			woken = left > 0;
 			if (timeo)
 				timeo = left;
 			err = 0;
@@ -1338,6 +1628,8 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		total += chunk;
 	}
 out:
+	if (woken)
+		gntsock_link_pass_wake(link);
 	if (!total && err && err == -sk->sk_err)
 		sk->sk_err = 0;
 	release_sock(sk);
@@ -1416,13 +1708,13 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			}
 			list_del(&b->node);
 			gntsock_grant_in_deliver(b->grant, msg);
-			kvfree(b);
+			gntsock_rxbuf_free(b);
 			continue;
 		}
 
 		if (!n)
 			break;
-		if (copy_to_iter(b->data + b->off, n, &msg->msg_iter) != n)
+		if (gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter) != n)
 			return copied ? copied : -EFAULT;
 		copied += n;
 		if (!peek) {
@@ -1431,7 +1723,7 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			vsk->fwd_cnt += n;
 			if (b->off == b->len) {
 				list_del(&b->node);
-				kvfree(b);
+				gntsock_rxbuf_free(b);
 			}
 		}
 		if (copied == len)
@@ -1477,7 +1769,7 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 
 		if (b->grant)	/* delivered below, once the bytes are out */
 			continue;
-		if (n && copy_to_iter(b->data, n, &msg->msg_iter) != n)
+		if (n && gntsock_rxbuf_copy(b, 0, n, &msg->msg_iter) != n)
 			return -EFAULT;
 		copied += n;
 		rec += b->len;
@@ -1494,12 +1786,12 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 				/* Sent right before the record's bytes. */
 				list_del(&b->node);
 				gntsock_grant_in_deliver(b->grant, msg);
-				kvfree(b);
+				gntsock_rxbuf_free(b);
 				continue;
 			}
 			charge += gntsock_rw_charge(b->len);
 			list_del(&b->node);
-			kvfree(b);
+			gntsock_rxbuf_free(b);
 			if (last)
 				break;
 		}
@@ -1515,6 +1807,191 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	return flags & MSG_TRUNC ? rec : copied;
 }
 
+/* A reader about to sleep: pin up to @size bytes of its buffer for the rx
+ * work to fill (gntsock_recv_direct()). lock_sock held.
+ * Return: true if the buffer is posted.
+ */
+static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
+			    size_t size)
+{
+	struct gntsock_rx_post *p;
+	unsigned int i;
+	ssize_t n;
+
+	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
+	    !user_backed_iter(&msg->msg_iter))
+		return false;
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return false;
+	/* Faults the pages in, in the reader's context and without the
+	 * socket lock (a fault may take long, and the rx work needs the
+	 * lock). A bad buffer gives nothing or fewer bytes; the copy from
+	 * the queue then reports the fault.
+	 */
+	release_sock(&vsk->sk);
+	n = iov_iter_get_pages2(&msg->msg_iter, p->pages,
+				min_t(size_t, size, GNTSOCK_POST_MAX),
+				GNTSOCK_POST_PAGES, &p->start);
+	lock_sock(&vsk->sk);
+	if (n <= 0) {
+		kfree(p);
+		return false;
+	}
+	p->len = n;
+	p->npages = DIV_ROUND_UP(p->start + n, PAGE_SIZE);
+	p->filled = 0;
+	/* Another reader posted, or data was queued, meanwhile. */
+	if (vsk->post || !list_empty(&vsk->rx_queue)) {
+		for (i = 0; i < p->npages; i++)
+			put_page(p->pages[i]);
+		iov_iter_revert(&msg->msg_iter, n);
+		kfree(p);
+		return false;
+	}
+	vsk->post = p;
+	atomic64_inc(&gntsock_stats.rx_posts);
+	atomic64_add(p->npages, &gntsock_stats.rx_post_pages);
+	return true;
+}
+
+/* Take the posted buffer back: its filled bytes are received (and
+ * consumed), the iterator goes back over the rest. lock_sock held.
+ * Return: the bytes received.
+ */
+static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	unsigned int i, dirty;
+	size_t filled;
+
+	vsk->post = NULL;
+	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
+	for (i = 0; i < p->npages; i++) {
+		if (p->filled && i < dirty)
+			set_page_dirty_lock(p->pages[i]);
+		put_page(p->pages[i]);
+	}
+	iov_iter_revert(&msg->msg_iter, p->len - p->filled);
+	vsk->fwd_cnt += p->filled;
+	filled = p->filled;
+	kfree(p);
+	return filled;
+}
+
+/* A STREAM reader with nothing queued takes its data straight from the
+ * link's ring into its buffer: one copy, no rx buffer, no work item. Its
+ * messages only, from the head of the ring while they are its own; a
+ * message for another socket (or any other kind) is left to the rx work,
+ * queued at once. Copies run with page faults disabled: a buffer that
+ * faults sends that message down the buffered path, where the copy may
+ * fault (and sleep) without holding the ring. lock_sock held, dropped and
+ * taken again (rx_lock comes first).
+ * Return: bytes received, or 0.
+ */
+static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
+				   size_t size)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+	bool others = false, leftover = false;
+	struct gntsock_rxbuf_fill fill;
+	struct gntsock_msg_hdr h;
+	struct gntsock_rxbuf *b;
+	enum gntsock_violation v;
+	size_t done = 0;
+	u32 n, c;
+
+	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
+	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
+		return 0;
+	release_sock(sk);
+	if (gntsock_link_rx_begin(link)) {
+		lock_sock(sk);
+		return 0;
+	}
+	lock_sock(sk);
+	vsk->rx_deferred = false;
+	for (;;) {
+		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN)) {
+			others = true;
+			break;
+		}
+		v = gntsock_link_rx_peek(link, &h);
+		if (v != GNTSOCK_V_NONE)
+			break;
+		if (h.op != GNTSOCK_OP_RW || h.type != GNTSOCK_TYPE_STREAM ||
+		    !h.len || h.dst_port != vsk->local_port ||
+		    h.src_port != vsk->peer_port) {
+			others = true;
+			break;
+		}
+		if (done == size || !list_empty(&vsk->rx_queue)) {
+			/* More for us: it waits for our next call. */
+			leftover = true;
+			break;
+		}
+		if (!gntsock_update_credit(vsk, &h) ||
+		    vsk->rx_cnt - vsk->fwd_cnt + h.len > vsk->buf_alloc_max) {
+			gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+			break;
+		}
+		n = min_t(size_t, h.len, size - done);
+		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
+		if (c < n)
+			atomic64_inc(&gntsock_stats.rx_ring_faults);
+		if (c < h.len) {
+			/* The rest waits in an rx buffer, in order. */
+			b = gntsock_rxbuf_alloc(h.len - c);
+			if (!b) {
+				iov_iter_revert(&msg->msg_iter, c);
+				others = true;
+				break;
+			}
+			atomic64_inc(&gntsock_stats.rx_buf_msgs);
+			atomic64_add(h.len - c, &gntsock_stats.rx_buf_bytes);
+			b->grant = NULL;
+			b->len = h.len - c;
+			b->off = 0;
+			b->flags = 0;
+			fill.b = b;
+			fill.pos = 0;
+			gntsock_link_rx_payload_cb(link, c, b->len,
+						   gntsock_fill_rxbuf, &fill);
+			list_add_tail(&b->node, &vsk->rx_queue);
+			vsk->rx_bytes += b->len;
+		}
+		vsk->rx_cnt += h.len;
+		vsk->fwd_cnt += c;
+		done += c;
+		atomic64_inc(&gntsock_stats.rx_ring_msgs);
+		atomic64_add(c, &gntsock_stats.rx_ring_bytes);
+		gntsock_link_rx_consume(link, &h);
+	}
+	vsk->rx_hint = true;
+	gntsock_link_rx_end(link, others, leftover);
+	return done;
+}
+
+/* Queue whatever the ring holds for a reader that takes its data from
+ * there, so that it can be counted or peeked at. lock_sock held, dropped
+ * and taken again.
+ */
+static void gntsock_rx_flush(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+
+	if (!vsk->rx_hint || !link || link->loopback)
+		return;
+	vsk->rx_hint = false;
+	vsk->rx_deferred = false;
+	release_sock(sk);
+	gntsock_link_rx_flush(link);
+	lock_sock(sk);
+}
+
 static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			   size_t len, int flags)
 {
@@ -1524,8 +2001,9 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	bool peek = flags & MSG_PEEK;
 	size_t copied = 0;
 	int target, err = 0, n;
-	bool stop = false;
+	bool stop = false, posted;
 	long timeo;
+	u64 t0;
 
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
@@ -1549,15 +2027,28 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
 		if (!list_empty(&vsk->rx_queue)) {
+			t0 = ktime_get_ns();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
 					    copied, &stop);
+			atomic64_add(ktime_get_ns() - t0,
+				     &gntsock_stats.rx_user_ns);
 			if (n < 0) {
 				err = n;
 				break;
 			}
+			atomic64_add(n, &gntsock_stats.rx_user_bytes);
 			copied += n;
 			if (peek || stop || copied >= target)
 				break;
+			continue;
+		}
+		if (!peek) {
+			n = gntsock_rx_from_ring(sk, msg, len - copied);
+			copied += n;
+			if (n || !list_empty(&vsk->rx_queue))
+				continue;
+		} else if (vsk->rx_hint) {
+			gntsock_rx_flush(sk);
 			continue;
 		}
 		if (copied >= target)
@@ -1568,8 +2059,12 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		gntsock_maybe_credit_update(vsk);
+		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
 		sk_wait_event(sk, &timeo, !list_empty(&vsk->rx_queue) ||
-			      gntsock_rx_done(sk), &wait);
+			      gntsock_rx_done(sk) || vsk->rx_deferred ||
+			      (posted && vsk->post->filled), &wait);
+		if (posted)
+			copied += gntsock_rx_unpost(vsk, msg);
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (copied && !peek)
@@ -1820,6 +2315,7 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 		return gntsock_grant_release_id(&vsk->grants, id);
 	case SIOCINQ:
 		lock_sock(sk);
+		gntsock_rx_flush(sk);
 		n = vsk->rx_bytes;
 		release_sock(sk);
 		break;
@@ -1907,4 +2403,5 @@ void gntsock_sock_unregister(void)
 {
 	sock_unregister(AF_GNTSOCK);
 	proto_unregister(&gntsock_proto);
+	gntsock_rx_pool_drain();
 }

@@ -63,6 +63,11 @@ enum gntsock_link_state {
  * @ctl_queue: control messages waiting for ring space (struct gntsock_ctl)
  * @ctl_len: length of @ctl_queue
  * @rx_work: drains @rx
+ * @rx_lock: held by whoever consumes from @rx: @rx_work, @rx_fallback, or a
+ *	reader taking its own data straight from the ring (af_gntsock.c);
+ *	taken before lock_sock()
+ * @rx_fallback: drains @rx, leaving nothing for readers, when data left in
+ *	the ring for a reader was not taken in time (GNTSOCK_RX_DEFER)
  * @reset_work: tears the link down after a protocol violation
  * @eoi_irq: irq of an event waiting for its late EOI, or 0; set by the
  *	handler itself, since an event can fire before bind returns the irq
@@ -79,6 +84,9 @@ enum gntsock_link_state {
  * @loop_queue: loopback messages not yet delivered
  * @loop_payload: loopback: the payload of the message being delivered
  * @stat_*: counters shown in /proc/net/gntsock_links
+ * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
+ *	woken: an event that did not move it frees no ring space
+ * @rx_last_dst: destination port of the last data message consumed from @rx
  */
 struct gntsock_link {
 	struct kref kref;
@@ -106,6 +114,8 @@ struct gntsock_link {
 	struct list_head ctl_queue;
 	unsigned int ctl_len;
 	struct work_struct rx_work;
+	struct mutex rx_lock;		/* consumers of rx */
+	struct delayed_work rx_fallback;
 	struct work_struct reset_work;
 	atomic_t eoi_irq;
 	unsigned long violated;
@@ -127,7 +137,14 @@ struct gntsock_link {
 	atomic64_t stat_events_rx;
 	atomic64_t stat_events_tx;
 	atomic_t stat_sockets;
+	u32 tx_cons_seen;
+	u32 rx_last_dst;
 };
+
+/* Longest a message stays in the ring for a reader that takes its data
+ * straight from there before the link's work queues it anyway (jiffies).
+ */
+#define GNTSOCK_RX_DEFER	max(HZ / 100, 2)
 
 /* Global counters, /proc/net/gntsock_stat. */
 struct gntsock_stats {
@@ -140,9 +157,32 @@ struct gntsock_stats {
 	atomic64_t violations;
 	atomic64_t violation[GNTSOCK_V_MAX];
 	atomic64_t ctl_dropped;
+	/* profile: where a received byte goes and what it costs */
+	atomic64_t rx_buf_msgs;
+	atomic64_t rx_buf_bytes;
+	atomic64_t rx_buf_vmalloc;
+	atomic64_t rx_page_allocs;
+	atomic64_t rx_direct_msgs;
+	atomic64_t rx_direct_bytes;
+	atomic64_t rx_posts;
+	atomic64_t rx_post_pages;
+	atomic64_t rx_user_bytes;
+	atomic64_t rx_user_ns;
+	atomic64_t rx_ring_msgs;
+	atomic64_t rx_ring_bytes;
+	atomic64_t rx_ring_faults;
+	atomic64_t rx_deferred;
+	atomic64_t rx_fallbacks;
+	atomic64_t rx_work_runs;
+	atomic64_t rx_work_ns;
+	atomic64_t tx_ring_waits;
+	atomic64_t tx_ring_wakeups;
+	atomic64_t tx_ring_futile;
 };
 
 extern struct gntsock_stats gntsock_stats;
+extern bool gntsock_rx_direct;
+extern bool gntsock_tx_wake_one;
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 
@@ -157,6 +197,21 @@ int gntsock_link_send(struct gntsock_link *link,
 int gntsock_link_send_ctl(struct gntsock_link *link,
 			  const struct gntsock_msg_hdr *h);
 void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
+void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
+				gntsock_copy_fn fn, void *ctx);
+long gntsock_link_wait_space(struct gntsock_link *link, int kick,
+			     long timeo);
+int gntsock_link_rx_begin(struct gntsock_link *link);
+enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
+					    struct gntsock_msg_hdr *h);
+int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
+			    struct iov_iter *to);
+void gntsock_link_rx_consume(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h);
+void gntsock_link_rx_end(struct gntsock_link *link, bool others,
+			 bool leftover);
+void gntsock_link_rx_flush(struct gntsock_link *link);
+void gntsock_link_pass_wake(struct gntsock_link *link);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
 domid_t gntsock_local_domid(void);
@@ -164,8 +219,8 @@ bool gntsock_domid_is_local(u32 domid);
 void gntsock_links_show(struct seq_file *m);
 
 /* af_gntsock.c: called by a link's rx work and on link teardown */
-void gntsock_sock_recv(struct gntsock_link *link,
-		       const struct gntsock_msg_hdr *h);
+bool gntsock_sock_recv(struct gntsock_link *link,
+		       const struct gntsock_msg_hdr *h, bool defer);
 void gntsock_sock_link_down(struct gntsock_link *link);
 void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);

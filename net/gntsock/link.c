@@ -29,6 +29,8 @@
 #include <linux/interrupt.h>
 #include <linux/seq_file.h>
 #include <linux/skbuff.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <xen/xen.h>
 #include <xen/events.h>
 #include <xen/page.h>
@@ -50,6 +52,14 @@ static int gntsock_fault_peer = -1;
 module_param_named(fault_inject_peer, gntsock_fault_peer, int, 0600);
 MODULE_PARM_DESC(fault_inject_peer,
 		 "testing: corrupt the next data message sent to this domain id (-1: off)");
+
+/* Writers waiting for ring space: wake one per freed space (each passes
+ * the wake-up on while space remains) instead of all of them.
+ */
+bool gntsock_tx_wake_one = true;
+module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
+MODULE_PARM_DESC(tx_wake_one,
+		 "wake one writer waiting for ring space per freed space, not all (default Y)");
 
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
@@ -155,11 +165,66 @@ static void gntsock_notify(struct gntsock_link *link)
 	}
 }
 
-/* Wake everybody waiting for ring space; they re-check under tx_lock. */
+/* The ring has room again: wake the waiters; they re-check under tx_lock.
+ * Stream writers wait exclusively: with tx_wake_one only one of them
+ * wakes, and passes the wake-up on (gntsock_link_pass_wake()) once it has
+ * written while room remains. Other waiters (records, grants) always wake.
+ */
 static void gntsock_tx_kick(struct gntsock_link *link)
 {
 	atomic_inc(&link->tx_kick);
-	wake_up_all(&link->tx_wq);
+	if (READ_ONCE(gntsock_tx_wake_one))
+		wake_up(&link->tx_wq);
+	else
+		wake_up_all(&link->tx_wq);
+}
+
+/**
+ * gntsock_link_pass_wake() - hand a ring-space wake-up on to the next writer
+ * @link: the link
+ *
+ * For a writer that was woken for ring space and will not write now (or
+ * has written and room remains): the next waiter gets its chance.
+ */
+void gntsock_link_pass_wake(struct gntsock_link *link)
+{
+	if (wq_has_sleeper(&link->tx_wq))
+		wake_up(&link->tx_wq);
+}
+
+/**
+ * gntsock_link_wait_space() - wait until the peer freed room in the ring
+ * @link: the link
+ * @kick: link->tx_kick read before the send that found the ring full
+ * @timeo: jiffies to wait at most
+ *
+ * Interruptible. With tx_wake_one the wait is exclusive: a caller that
+ * returns > 0 and then does not write must call gntsock_link_pass_wake().
+ *
+ * Return: as wait_event_interruptible_timeout().
+ */
+long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
+{
+	long __ret = timeo;
+
+#define gntsock_space_cond \
+	(atomic_read(&link->tx_kick) != kick || \
+	 READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+	might_sleep();
+	atomic64_inc(&gntsock_stats.tx_ring_waits);
+	if (!READ_ONCE(gntsock_tx_wake_one))
+		return wait_event_interruptible_timeout(link->tx_wq,
+							gntsock_space_cond,
+							timeo);
+	if (!___wait_cond_timeout(gntsock_space_cond))
+		__ret = ___wait_event(link->tx_wq,
+				      ___wait_cond_timeout(gntsock_space_cond),
+				      TASK_INTERRUPTIBLE, 1, timeo,
+				      __ret = schedule_timeout(__ret));
+#undef gntsock_space_cond
+	if (__ret > 0)
+		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
+	return __ret;
 }
 
 static void gntsock_tx_wait_space(struct gntsock_link *link)
@@ -208,6 +273,26 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 	if (gntsock_ring_consumer_waiting(&link->tx))
 		gntsock_notify(link);
 	return err;
+}
+
+/* Called with tx_lock held by a writer that has just written while others
+ * sleep for ring space (tx_wake_one): room for another full message wakes
+ * the next one; otherwise ask the peer for a space event on their behalf
+ * (the event that woke us cleared the request), then look again.
+ */
+static void gntsock_tx_pass_on(struct gntsock_link *link)
+{
+	u32 need = gntsock_msg_size(link->max_payload), space;
+
+	if (gntsock_ring_space(&link->tx, &space))
+		return;
+	if (space < need) {
+		gntsock_tx_wait_space(link);
+		if (gntsock_ring_space(&link->tx, &space))
+			return;
+	}
+	if (space >= need)
+		wake_up(&link->tx_wq);
 }
 
 /* Loopback: queue a copy of the message for the rx work. */
@@ -260,7 +345,7 @@ static void gntsock_loop_work(struct work_struct *work)
 			atomic64_inc(&link->stat_rx_msgs);
 			atomic64_add(m->h.len, &link->stat_rx_bytes);
 			link->loop_payload = m->data;
-			gntsock_sock_recv(link, &m->h);
+			gntsock_sock_recv(link, &m->h, false);
 			link->loop_payload = NULL;
 		} else {
 			gntsock_link_violation(link, v);
@@ -334,6 +419,9 @@ int gntsock_link_send(struct gntsock_link *link,
 		atomic64_add(h->len, &link->stat_tx_bytes);
 	}
 	err = gntsock_tx_done(link, err);
+	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
+	    wq_has_sleeper(&link->tx_wq))
+		gntsock_tx_pass_on(link);
 out:
 	mutex_unlock(&link->tx_lock);
 	return err;
@@ -434,6 +522,25 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 }
 
 /**
+ * gntsock_link_rx_payload_cb() - hand part of the current payload to @fn
+ * @link: the link, from inside gntsock_sock_recv()
+ * @off: offset in the payload
+ * @len: bytes, @off + @len at most the validated payload length
+ * @fn: called on consecutive pieces (ring pages, or the loopback copy)
+ * @ctx: for @fn
+ */
+void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
+				gntsock_copy_fn fn, void *ctx)
+{
+	if (link->loopback) {
+		fn((void *)link->loop_payload + off, len, ctx);
+		return;
+	}
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr) + off,
+			     len, fn, ctx);
+}
+
+/**
  * gntsock_link_violation() - the peer broke the protocol: reset the link
  * @link: the link
  * @v: what was wrong
@@ -463,30 +570,195 @@ void gntsock_link_violation(struct gntsock_link *link,
 	queue_work(gntsock_wq, &link->reset_work);
 }
 
-static int gntsock_rx_drain(struct gntsock_link *link)
+/**
+ * gntsock_link_rx_peek() - the next message of the rx ring, validated
+ * @link: the link, rx_lock held
+ * @h: out: local copy of its header
+ *
+ * A violation is reported (the link will reset).
+ *
+ * Return: %GNTSOCK_V_NONE, %GNTSOCK_V_MAX if the ring is empty, or the
+ * violation.
+ */
+enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
+					    struct gntsock_msg_hdr *h)
+{
+	enum gntsock_violation v;
+
+	if (test_bit(0, &link->violated))
+		return GNTSOCK_V_RING_INDEX;
+	v = gntsock_msg_peek(&link->rx, h, link->max_payload);
+	if (v != GNTSOCK_V_NONE && v != GNTSOCK_V_MAX)
+		gntsock_link_violation(link, v);
+	return v;
+}
+
+/**
+ * gntsock_link_rx_consume() - done with the message gntsock_link_rx_peek()
+ *	returned: give its ring space back
+ * @link: the link, rx_lock held
+ * @h: its header
+ */
+void gntsock_link_rx_consume(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h)
+{
+	atomic64_inc(&link->stat_rx_msgs);
+	atomic64_add(h->len, &link->stat_rx_bytes);
+	if (h->op == GNTSOCK_OP_RW)
+		link->rx_last_dst = h->dst_port;
+	gntsock_ring_consume(&link->rx, gntsock_msg_size(h->len));
+	if (gntsock_ring_producer_waiting(&link->rx))
+		gntsock_notify(link);
+}
+
+struct gntsock_iter_fill {
+	struct iov_iter *to;
+	u32 done;
+};
+
+static int gntsock_fill_iter(void *ring_mem, u32 len, void *ctx)
+{
+	struct gntsock_iter_fill *f = ctx;
+	size_t n = copy_to_iter(ring_mem, len, f->to);
+
+	f->done += n;
+	return n == len ? 0 : -EFAULT;
+}
+
+/**
+ * gntsock_link_rx_to_iter() - copy the start of the current message's
+ *	payload to a reader's buffer, without taking page faults
+ * @link: the link, rx_lock held
+ * @len: bytes, at most the validated payload length
+ * @to: the reader's buffer
+ *
+ * Return: the bytes copied; fewer than @len if the buffer faulted.
+ */
+int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
+			    struct iov_iter *to)
+{
+	struct gntsock_iter_fill f = { .to = to };
+
+	pagefault_disable();
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
+			     gntsock_fill_iter, &f);
+	pagefault_enable();
+	return f.done;
+}
+
+/**
+ * gntsock_link_rx_begin() - a reader wants to consume from the rx ring
+ * @link: the link (not the loopback one); the caller holds no socket lock
+ *
+ * Return: 0 with rx_lock held, or -ENOTCONN / -EINTR.
+ */
+int gntsock_link_rx_begin(struct gntsock_link *link)
+{
+	if (mutex_lock_interruptible(&link->rx_lock))
+		return -EINTR;
+	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED ||
+	    test_bit(0, &link->violated)) {
+		mutex_unlock(&link->rx_lock);
+		return -ENOTCONN;
+	}
+	return 0;
+}
+
+/**
+ * gntsock_link_rx_end() - the reader is done with the rx ring
+ * @link: the link, rx_lock held (released here)
+ * @others: the ring holds a message the reader could not take: the rx work
+ *	takes it now
+ * @leftover: the ring holds more of the reader's own data, left for its
+ *	next call; the fallback work takes it if that does not come soon
+ */
+void gntsock_link_rx_end(struct gntsock_link *link, bool others,
+			 bool leftover)
+{
+	u32 avail;
+
+	if (others) {
+		queue_work(gntsock_wq, &link->rx_work);
+	} else if (leftover && !gntsock_ring_avail(&link->rx, &avail) &&
+		   avail) {
+		/* No events for data the reader will come back for. */
+		gntsock_ring_set_cons_waiting(&link->rx, false);
+		queue_delayed_work(gntsock_wq, &link->rx_fallback,
+				   GNTSOCK_RX_DEFER);
+	} else {
+		gntsock_ring_set_cons_waiting(&link->rx, true);
+		if (!gntsock_ring_avail(&link->rx, &avail) && avail)
+			queue_work(gntsock_wq, &link->rx_work);
+	}
+	mutex_unlock(&link->rx_lock);
+}
+
+/* Hand every message to its socket. With @defer a socket whose reader
+ * takes its data from the ring itself may have a message left in place:
+ * then stop (return true) and leave the rest for that reader.
+ */
+static bool gntsock_rx_drain(struct gntsock_link *link, bool defer)
 {
 	struct gntsock_msg_hdr h;
-	enum gntsock_violation v;
 	int n = 0;
 
-	while (!test_bit(0, &link->violated)) {
-		v = gntsock_msg_peek(&link->rx, &h, link->max_payload);
-		if (v == GNTSOCK_V_MAX)
-			break;
-		if (v != GNTSOCK_V_NONE) {
-			gntsock_link_violation(link, v);
-			break;
-		}
-		atomic64_inc(&link->stat_rx_msgs);
-		atomic64_add(h.len, &link->stat_rx_bytes);
-		gntsock_sock_recv(link, &h);
-		gntsock_ring_consume(&link->rx, gntsock_msg_size(h.len));
-		if (gntsock_ring_producer_waiting(&link->rx))
-			gntsock_notify(link);
+	while (gntsock_link_rx_peek(link, &h) == GNTSOCK_V_NONE) {
+		if (gntsock_sock_recv(link, &h, defer))
+			return true;
+		gntsock_link_rx_consume(link, &h);
 		if (!(++n % 64))
 			cond_resched();
 	}
-	return n;
+	return false;
+}
+
+/* Drain the rx ring until it stays empty, then ask for events. rx_lock. */
+static void gntsock_rx_run(struct gntsock_link *link, bool defer)
+{
+	u32 avail;
+
+	for (;;) {
+		gntsock_ring_set_cons_waiting(&link->rx, false);
+		if (gntsock_rx_drain(link, defer)) {
+			atomic64_inc(&gntsock_stats.rx_deferred);
+			queue_delayed_work(gntsock_wq, &link->rx_fallback,
+					   GNTSOCK_RX_DEFER);
+			break;
+		}
+		if (test_bit(0, &link->violated))
+			break;
+		gntsock_ring_set_cons_waiting(&link->rx, true);
+		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
+			break;
+	}
+}
+
+/**
+ * gntsock_link_rx_flush() - hand everything in the rx ring to its sockets
+ * @link: the link (not the loopback one); no socket lock held
+ */
+void gntsock_link_rx_flush(struct gntsock_link *link)
+{
+	mutex_lock(&link->rx_lock);
+	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
+		gntsock_rx_run(link, false);
+	mutex_unlock(&link->rx_lock);
+}
+
+static void gntsock_rx_fallback_work(struct work_struct *work)
+{
+	struct gntsock_link *link = container_of(to_delayed_work(work),
+						 struct gntsock_link,
+						 rx_fallback);
+	u32 avail;
+
+	mutex_lock(&link->rx_lock);
+	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED &&
+	    !gntsock_ring_avail(&link->rx, &avail) && avail) {
+		atomic64_inc(&gntsock_stats.rx_fallbacks);
+		gntsock_rx_run(link, false);
+	}
+	mutex_unlock(&link->rx_lock);
 }
 
 static void gntsock_rx_work(struct work_struct *work)
@@ -494,32 +766,37 @@ static void gntsock_rx_work(struct work_struct *work)
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
-	u32 avail;
+	u64 t0 = ktime_get_ns();
+	u32 cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
 		goto out;
-	for (;;) {
-		gntsock_ring_set_cons_waiting(&link->rx, false);
-		gntsock_rx_drain(link);
-		if (test_bit(0, &link->violated))
-			break;
-		gntsock_ring_set_cons_waiting(&link->rx, true);
-		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
-			break;
-	}
+	mutex_lock(&link->rx_lock);
+	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
+		gntsock_rx_run(link, true);
+	mutex_unlock(&link->rx_lock);
 	/* The event may also mean the peer consumed from our tx ring: stop
-	 * asking for space events, then wake every waiter; each re-checks
-	 * and asks again if it still lacks space.
+	 * asking for space events, then wake the waiters; each re-checks
+	 * and asks again if it still lacks space. With tx_wake_one an event
+	 * that freed nothing (the peer's cons did not move) wakes nobody and
+	 * leaves their request for a space event standing.
 	 */
-	gntsock_ring_set_prod_waiting(&link->tx, false);
-	if (link->ctl_len) {
-		mutex_lock(&link->tx_lock);
-		if (link->state == GNTSOCK_LINK_CONNECTED)
-			gntsock_tx_done(link, gntsock_ctl_flush(link));
-		mutex_unlock(&link->tx_lock);
+	cons = READ_ONCE(link->tx.idx->cons);
+	if (!READ_ONCE(gntsock_tx_wake_one) || cons != link->tx_cons_seen ||
+	    link->ctl_len) {
+		link->tx_cons_seen = cons;
+		gntsock_ring_set_prod_waiting(&link->tx, false);
+		if (link->ctl_len) {
+			mutex_lock(&link->tx_lock);
+			if (link->state == GNTSOCK_LINK_CONNECTED)
+				gntsock_tx_done(link, gntsock_ctl_flush(link));
+			mutex_unlock(&link->tx_lock);
+		}
+		gntsock_tx_kick(link);
 	}
-	gntsock_tx_kick(link);
+	atomic64_inc(&gntsock_stats.rx_work_runs);
+	atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
 out:
 	if (eoi_irq)
 		xen_irq_lateeoi(eoi_irq, 0);
@@ -561,6 +838,7 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	unsigned int half = 1U << link->order;
 	int f2b = GNTSOCK_DIR_F2B, b2f = GNTSOCK_DIR_B2F;
 
+	link->tx_cons_seen = 0;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
@@ -877,13 +1155,19 @@ static void gntsock_link_down(struct gntsock_link *link)
 	mutex_unlock(&link->tx_lock);
 	/* rx_work sees CLOSED and stops; then no event can queue it again. */
 	cancel_work_sync(&link->rx_work);
+	cancel_delayed_work_sync(&link->rx_fallback);
+	/* A reader inside the ring (gntsock_link_rx_begin()) has left it. */
+	mutex_lock(&link->rx_lock);
+	mutex_unlock(&link->rx_lock);
 	if (link->irq) {
 		unbind_from_irqhandler(link->irq, link);
 		WRITE_ONCE(link->irq, 0);
 	}
 	cancel_work_sync(&link->rx_work);
+	cancel_delayed_work_sync(&link->rx_fallback);
 	atomic_set(&link->eoi_irq, 0);
-	gntsock_tx_kick(link);
+	atomic_inc(&link->tx_kick);
+	wake_up_all(&link->tx_wq);
 	gntsock_sock_link_down(link);
 	if (link->frontend)
 		gntsock_front_free(link);
@@ -930,6 +1214,8 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	init_waitqueue_head(&link->tx_wq);
 	INIT_LIST_HEAD(&link->ctl_queue);
 	INIT_WORK(&link->rx_work, gntsock_rx_work);
+	mutex_init(&link->rx_lock);
+	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
 
 	mutex_lock(&gntsock_links_lock);
@@ -1180,6 +1466,8 @@ static int gntsock_loopback_create(void)
 	spin_lock_init(&l->loop_lock);
 	INIT_LIST_HEAD(&l->loop_queue);
 	INIT_WORK(&l->rx_work, gntsock_loop_work);
+	mutex_init(&l->rx_lock);
+	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
 	gntsock_loopback = l;
 	return 0;
 }

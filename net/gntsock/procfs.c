@@ -23,6 +23,33 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "resets %lld\n", atomic64_read(&s->resets));
 	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
 	seq_printf(m, "ctl_dropped %lld\n", atomic64_read(&s->ctl_dropped));
+	seq_printf(m, "rx_buf_msgs %lld\n", atomic64_read(&s->rx_buf_msgs));
+	seq_printf(m, "rx_buf_bytes %lld\n", atomic64_read(&s->rx_buf_bytes));
+	seq_printf(m, "rx_buf_vmalloc %lld\n",
+		   atomic64_read(&s->rx_buf_vmalloc));
+	seq_printf(m, "rx_page_allocs %lld\n",
+		   atomic64_read(&s->rx_page_allocs));
+	seq_printf(m, "rx_direct_msgs %lld\n",
+		   atomic64_read(&s->rx_direct_msgs));
+	seq_printf(m, "rx_direct_bytes %lld\n",
+		   atomic64_read(&s->rx_direct_bytes));
+	seq_printf(m, "rx_posts %lld\n", atomic64_read(&s->rx_posts));
+	seq_printf(m, "rx_post_pages %lld\n", atomic64_read(&s->rx_post_pages));
+	seq_printf(m, "rx_user_bytes %lld\n", atomic64_read(&s->rx_user_bytes));
+	seq_printf(m, "rx_user_ns %lld\n", atomic64_read(&s->rx_user_ns));
+	seq_printf(m, "rx_ring_msgs %lld\n", atomic64_read(&s->rx_ring_msgs));
+	seq_printf(m, "rx_ring_bytes %lld\n", atomic64_read(&s->rx_ring_bytes));
+	seq_printf(m, "rx_ring_faults %lld\n",
+		   atomic64_read(&s->rx_ring_faults));
+	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
+	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
+	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
+	seq_printf(m, "rx_work_ns %lld\n", atomic64_read(&s->rx_work_ns));
+	seq_printf(m, "tx_ring_waits %lld\n", atomic64_read(&s->tx_ring_waits));
+	seq_printf(m, "tx_ring_wakeups %lld\n",
+		   atomic64_read(&s->tx_ring_wakeups));
+	seq_printf(m, "tx_ring_futile %lld\n",
+		   atomic64_read(&s->tx_ring_futile));
 	for (i = GNTSOCK_V_NONE + 1; i < GNTSOCK_V_MAX; i++)
 		seq_printf(m, "violation_%s %lld\n", gntsock_violation_names[i],
 			   atomic64_read(&s->violation[i]));

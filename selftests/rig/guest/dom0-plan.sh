@@ -331,6 +331,37 @@ bench_run() {
 	return 0
 }
 
+# Profile snapshot $2 (0 or 1) in domid $1 of link peer $3: /proc/net/gntsock_stat and the link's
+# counters as "name value" lines in /tmp/gntsock-prof.$2.
+prof_snap() {
+	# shellcheck disable=SC2016
+	domu_cmd "$1" shell "{ cat /proc/net/gntsock_stat; awk -v p=$3 'NR > 1 && \$1 == p { print \"link_tx_msgs\", \$5; print \"link_rx_msgs\", \$6; print \"link_tx_bytes\", \$7; print \"link_rx_bytes\", \$8; print \"link_ev_rx\", \$12; print \"link_ev_tx\", \$13 }' /proc/net/gntsock_links; } >/tmp/gntsock-prof.$2"
+}
+
+# Print, in domid $1, what changed between its snapshots 0 and 1, per MiB moved over the link.
+prof_show() {
+	# shellcheck disable=SC2016
+	domu_cmd "$1" shell "echo BENCH-BEGIN; echo '   $2 (domid $1), per MiB moved:'; awk 'NR == FNR { a[\$1] = \$2; next } { d[\$1] = \$2 - a[\$1]; k[++n] = \$1 } END { m = (d[\"link_tx_bytes\"] + d[\"link_rx_bytes\"]) / 1048576; if (m <= 0) m = 1; printf \"      MiB moved %.1f\\n\", m; for (i = 1; i <= n; i++) if (d[k[i]] != 0) printf \"      %-18s %14.1f\\n\", k[i], d[k[i]] / m }' /tmp/gntsock-prof.0 /tmp/gntsock-prof.1; echo BENCH-END"
+}
+
+# Module parameters of both domUs: rx_direct $1, tx_wake_one $2, rx_page_bufs $3.
+bench_params() {
+	for _d in "$D1" "$D2"; do
+		domu_cmd "$_d" shell "P=/sys/module/gntsock/parameters; echo $1 >\$P/rx_direct; echo $2 >\$P/tx_wake_one; echo $3 >\$P/rx_page_bufs"
+	done
+}
+
+# One profiled gntsock run (64 KiB writes): both sides' counters per MiB.
+bench_profile() {
+	prof_snap "$D1" 0 "$D2"
+	prof_snap "$D2" 0 "$D1"
+	bench_run "profile: $1" "--only gntsock --sizes 64K --scale 0 --rtt-count 200 ${RIG_BENCH_ARGS:-}" "$2"
+	prof_snap "$D1" 1 "$D2"
+	prof_snap "$D2" 1 "$D1"
+	prof_show "$D1" "sender"
+	prof_show "$D2" "receiver"
+}
+
 # j. the benchmark (make bench; only when RIG_TESTS names it): gntsock-perf domU1 -> domU2:
 # the table of all four transports, then gntsock variants measured in the same boot.
 s_bench() {
@@ -343,7 +374,7 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..3\n'
+	printf '[dom0 bench] 1..12\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
@@ -351,6 +382,26 @@ s_bench() {
 		_rc=1
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
+	# Each receive-path and wake-up change switched on or off, same boot (module parameters).
+	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
+	bench_params 1 1 1
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1" 4
+	bench_params 0 1 1
+	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" 5
+	bench_params 0 1 0
+	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=0" 6
+	bench_params 0 0 0
+	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" 7
+	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" "$_sc" 8
+	bench_params 0 0 1
+	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=1" "$_sc" 9
+	bench_params 0 1 1
+	bench_run "scale, rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" "$_sc" 10
+	bench_params 1 1 1
+	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1, again" 11
+	bench_params 0 0 0
+	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before), again" 12
+	bench_params 0 1 1
 	perf_server_stop
 	return $_rc
 }
