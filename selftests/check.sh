@@ -12,9 +12,7 @@
 #   xen      build the gntsock-patched hypervisor (xen-backend/build.sh;
 #            release and debug=y, cached by source version and patch hash)
 #   rig-xen  the VM suite again on the patched debug=y hypervisor, with
-#            2-vCPU domUs and HAP (-cpu ${GNTSOCK_RIG_XEN_CPU:-qemu64,+svm,+npt},
-#            for the PVH domU): steps
-#            ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,pvh}
+#            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}
 # Every result line goes to build/check/results.txt; the last line printed is
 # "N passed, N failed[, N skipped]". Exits 1 if anything failed.
 # GNTSOCK_CHECK_STAGES limits the stages (e.g. "build unit"); the count line
@@ -142,8 +140,7 @@ if want rig-xen; then
 		rm -f build/rig-xen/results.txt
 		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen-debug.bin" \
 			GNTSOCK_RIG_OUT="$REPO/build/rig-xen" GNTSOCK_RIG_DOMU_VCPUS=2 \
-			GNTSOCK_RIG_CPU="${GNTSOCK_RIG_XEN_CPU:-qemu64,+svm,+npt}" \
-			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,pvh}" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}" \
 			selftests/rig/run.sh >"$OUT/rig-xen.log" 2>&1
 		rc=$?
 		if [ -f build/rig-xen/results.txt ]; then
