@@ -141,6 +141,8 @@ void gntsock_grant_in_revoke(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
 void gntsock_grant_in_close(struct gntsock_grants *gs);
 void gntsock_grant_in_link_down(struct gntsock_link *link);
+int gntsock_grant_in_init(void);
+void gntsock_grant_in_exit(void);
 
 /* revoke.c */
 bool gntsock_grant_link_msg(struct gntsock_link *link,

@@ -5,16 +5,25 @@
  * application with mmap() on the socket, unmapping on munmap(), revoke or
  * close, and the GRANT_RELEASE that tells the granter it may end access.
  *
- * Mapping (x86 PV, as the rig's domains): the grant is mapped straight
- * into the user's page table entries with GNTMAP_application_map |
- * GNTMAP_contains_pte, as gntdev does for PV. Xen refuses a foreign frame
- * in a PTE written the ordinary way, and kills a PV domain whose kernel
- * clears a grant-mapped PTE without the grant unmap operation; so an MMU
- * interval notifier unmaps the grant before anything (munmap, exit,
- * mremap, mprotect) zaps the range. The VMA is VM_DONTCOPY (fork does not
- * copy it) and cannot be split. After an unmap the range stays empty: a
- * later access gets SIGBUS from the fault handler, never the granter's
- * frame.
+ * Mapping, x86 PV: the grant is mapped straight into the user's page
+ * table entries with GNTMAP_application_map | GNTMAP_contains_pte, as
+ * gntdev does for PV. Xen refuses a foreign frame in a PTE written the
+ * ordinary way, and kills a PV domain whose kernel clears a grant-mapped
+ * PTE without the grant unmap operation; so an MMU interval notifier unmaps
+ * the grant before anything (munmap, exit, mremap, mprotect) zaps the
+ * range. The VMA is VM_DONTCOPY (fork does not copy it) and cannot be
+ * split. After an unmap the range stays empty: a later access gets SIGBUS
+ * from the fault handler, never the granter's frame.
+ *
+ * Mapping, auto-translated (x86 PVH, HVM): as gntdev does there, each page
+ * of the grant goes into the p2m at the guest frame of an unpopulated page
+ * of ours (GNTMAP_host_map, host_addr = that frame's guest physical
+ * address), and those pages are inserted into the VMA (VM_IO, so
+ * get_user_pages() refuses them as it refuses the PV range). The same
+ * notifier unmaps the grant before the range is zapped. An unmap that is
+ * not the application's doing (revoke, link down) zaps the range
+ * afterwards from a work item, so that it faults (SIGBUS) as on PV; the
+ * unpopulated pages go back to their pool only when the last VMA is gone.
  *
  * When the hypervisor has the xen-backend extension (xen_revoke.c), every
  * page is mapped revocably (GNTTABOP_map_revocable on the same user PTE)
@@ -33,9 +42,13 @@
 #include <linux/slab.h>
 #include <linux/hashtable.h>
 #include <linux/mmu_notifier.h>
+#include <linux/sched/mm.h>
+#include <linux/workqueue.h>
 #include <xen/xen.h>
+#include <xen/features.h>
 #include <xen/grant_table.h>
 #include <xen/page.h>
+#include <xen/xen-ops.h>
 #include <asm/xen/hypercall.h>
 
 #include "gntsock.h"
@@ -68,8 +81,16 @@ enum gntsock_gin_state {
  * @notifier_live: @notifier is registered
  * @start: user address of the mapping
  * @map_flags: GNTMAP_* flags of the mapping
- * @pte: machine addresses of the user PTEs
+ * @pte: per page, the host_addr of its mapping: machine address of the
+ *	user PTE (PV), or guest physical address of @pages[i]
+ *	(auto-translated)
  * @handles: grant handles of the mapping
+ * @pages: auto-translated only: the unpopulated pages whose frames hold
+ *	the grant, inserted into the VMA; NULL on PV
+ * @zap_work: auto-translated only: zaps the VMA after an unmap that the
+ *	application did not ask for
+ * @zap_mm: the mm to zap, held (mmgrab) while @zap_work is pending
+ * @zap_event: @zap_work queues the revoke event once the range is zapped
  * @repl: replacement pages of a revocable mapping, NULL for a plain one;
  *	a read-only grant has one page, in @repl[0]
  * @nrepl: pages in @repl
@@ -93,12 +114,17 @@ struct gntsock_gin {
 	u32 map_flags;
 	u64 *pte;
 	grant_handle_t *handles;
+	struct page **pages;
+	struct work_struct zap_work;
+	struct mm_struct *zap_mm;
+	bool zap_event;
 	struct page **repl;
 	u32 nrepl;
 	grant_ref_t refs[];
 };
 
 static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
+static struct workqueue_struct *gntsock_gin_wq;
 
 /* Testing the granter's quarantine and forced revoke end to end: writing
  * N here (root only) makes this kernel ignore the next N GRANT_REVOKE
@@ -142,10 +168,33 @@ static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 	return NULL;
 }
 
+/* Auto-translated: give the unpopulated pages back, unless Xen may still
+ * have a grant at one of their frames (an unmap failed): those are leaked.
+ */
+static void gntsock_gin_free_pages(struct gntsock_gin *gin)
+{
+	u32 i;
+
+	if (!gin->pages)
+		return;
+	for (i = 0; gin->handles && i < gin->npages; i++) {
+		if (gin->handles[i] != INVALID_GRANT_HANDLE) {
+			pr_warn_ratelimited("gntsock: grant %u of domain %u: frames still mapped, pages not freed\n",
+					    gin->id, gin->link->peer);
+			return;
+		}
+	}
+	xen_free_unpopulated_pages(gin->npages, gin->pages);
+	kvfree(gin->pages);
+	gin->pages = NULL;
+}
+
 static void gntsock_gin_free(struct kref *kref)
 {
 	struct gntsock_gin *gin = container_of(kref, struct gntsock_gin, kref);
 
+	/* No VMA is left: no user PTE points at the pages any more. */
+	gntsock_gin_free_pages(gin);
 	gntsock_link_put(gin->link);
 	kvfree(gin->pte);
 	kvfree(gin->handles);
@@ -212,8 +261,9 @@ static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
 		if (gin->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
 		idx[n] = i;
-		gnttab_set_unmap_op(&ops[n++], gin->pte[i], gin->map_flags,
-				    gin->handles[i]);
+		/* PTE machine address (PV) or guest physical address. */
+		ops[n].host_addr = gin->pte[i];
+		ops[n++].handle = gin->handles[i];
 	}
 	if (n && HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops, n))
 		for (i = 0; i < n; i++)
@@ -416,6 +466,60 @@ void gntsock_grant_in_drop(struct gntsock_gin *gin)
 	gntsock_gin_put(gin);
 }
 
+static const struct vm_operations_struct gntsock_gin_vmops;
+
+/* Auto-translated: empty the VMAs of a grant unmapped behind the
+ * application's back, so that they fault as on PV instead of showing
+ * unpopulated frames. Not under gntsock_grant_lock: zapping calls our
+ * notifier, which takes it.
+ */
+static void gntsock_gin_zap(struct work_struct *work)
+{
+	struct gntsock_gin *gin = container_of(work, struct gntsock_gin,
+					       zap_work);
+	struct mm_struct *mm = gin->zap_mm;
+	struct vm_area_struct *vma;
+
+	if (mmget_not_zero(mm)) {
+		VMA_ITERATOR(vmi, mm, 0);
+
+		mmap_read_lock(mm);
+		for_each_vma(vmi, vma)
+			if (vma->vm_ops == &gntsock_gin_vmops &&
+			    vma->vm_private_data == gin)
+				zap_page_range(vma, vma->vm_start,
+					       vma->vm_end - vma->vm_start);
+		mmap_read_unlock(mm);
+		mmput(mm);
+	}
+	mmdrop(mm);
+	/* A revoke's event follows the zap: the range faults by then. */
+	mutex_lock(&gntsock_grant_lock);
+	if (gin->zap_event && gin->sk)
+		gntsock_grant_event(gin->sk, GNTSOCK_EV_REVOKED, gin->id, 0,
+				    gin->npages);
+	gin->zap_event = false;
+	mutex_unlock(&gntsock_grant_lock);
+	gntsock_gin_put(gin);
+}
+
+/* Undo the mapping, and on an auto-translated guest have its VMAs zapped
+ * (a munmap zaps them anyway; the work then finds none). gntsock_grant_lock
+ * held, state MAPPED. Return: a zap is pending.
+ */
+static bool gntsock_gin_unmap_zap(struct gntsock_gin *gin)
+{
+	gntsock_gin_unmap(gin);
+	if (!gin->pages || !gin->notifier_live)
+		return false;
+	gin->zap_mm = gin->notifier.mm;
+	mmgrab(gin->zap_mm);
+	kref_get(&gin->kref);
+	INIT_WORK(&gin->zap_work, gntsock_gin_zap);
+	queue_work(gntsock_gin_wq, &gin->zap_work);
+	return true;
+}
+
 static bool gntsock_gin_invalidate(struct mmu_interval_notifier *mn,
 				   const struct mmu_notifier_range *range,
 				   unsigned long cur_seq)
@@ -428,7 +532,7 @@ static bool gntsock_gin_invalidate(struct mmu_interval_notifier *mn,
 	mutex_lock(&gntsock_grant_lock);
 	mmu_interval_set_seq(mn, cur_seq);
 	if (gin->state == GIN_MAPPED)
-		gntsock_gin_unmap(gin);
+		gntsock_gin_unmap_zap(gin);
 	mutex_unlock(&gntsock_grant_lock);
 	return true;
 }
@@ -534,7 +638,8 @@ static u32 gntsock_gin_map_revocable(struct gntsock_gin *gin)
 		struct page *repl = gin->repl[ro ? 0 : i];
 
 		ops[i].host_addr = gin->pte[i];
-		ops[i].replace_frame = pfn_to_mfn(page_to_pfn(repl));
+		/* An MFN (PV) or a GFN (auto-translated). */
+		ops[i].replace_frame = xen_page_to_gfn(repl);
 		ops[i].flags = gin->map_flags;
 		ops[i].ref = gin->refs[i];
 		ops[i].dom = gin->link->peer;
@@ -560,9 +665,13 @@ static u32 gntsock_gin_map_plain(struct gntsock_gin *gin)
 	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
 	if (!ops)
 		return 0;
-	for (i = 0; i < gin->npages; i++)
-		gnttab_set_map_op(&ops[i], gin->pte[i], gin->map_flags,
-				  gin->refs[i], gin->link->peer);
+	for (i = 0; i < gin->npages; i++) {
+		/* PTE machine address (PV) or guest physical address. */
+		ops[i].host_addr = gin->pte[i];
+		ops[i].flags = gin->map_flags;
+		ops[i].ref = gin->refs[i];
+		ops[i].dom = gin->link->peer;
+	}
 	gnttab_batch_map(ops, gin->npages);
 	for (i = 0; i < gin->npages; i++) {
 		if (ops[i].status == GNTST_okay) {
@@ -581,15 +690,22 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 	u32 i, ok;
 	int err;
 
-	gin->map_flags = GNTMAP_host_map | GNTMAP_application_map |
-		GNTMAP_contains_pte | (1 << _GNTMAP_guest_avail0);
+	if (gin->pages) {
+		/* Auto-translated: into the p2m at our unpopulated frames. */
+		gin->map_flags = GNTMAP_host_map;
+		for (i = 0; i < gin->npages; i++)
+			gin->pte[i] = PFN_PHYS((u64)xen_page_to_gfn(gin->pages[i]));
+	} else {
+		gin->map_flags = GNTMAP_host_map | GNTMAP_application_map |
+			GNTMAP_contains_pte | (1 << _GNTMAP_guest_avail0);
+		err = apply_to_page_range(vma->vm_mm, vma->vm_start,
+					  vma->vm_end - vma->vm_start,
+					  gntsock_gin_find_pte, &w);
+		if (err)
+			return err;
+	}
 	if (!(vma->vm_flags & VM_WRITE))
 		gin->map_flags |= GNTMAP_readonly;
-	err = apply_to_page_range(vma->vm_mm, vma->vm_start,
-				  vma->vm_end - vma->vm_start,
-				  gntsock_gin_find_pte, &w);
-	if (err)
-		return err;
 	for (i = 0; i < gin->npages; i++)
 		gin->handles[i] = INVALID_GRANT_HANDLE;
 	revocable = gntsock_xen_revoke_supported();
@@ -604,8 +720,17 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 		ok = gntsock_gin_map_revocable(gin);
 	else
 		ok = gntsock_gin_map_plain(gin);
-	if (ok == gin->npages)
-		return 0;
+	if (ok == gin->npages) {
+		if (!gin->pages)
+			return 0;
+		/* The frames hold the grant: show their pages to the user. */
+		err = vm_map_pages_zero(vma, gin->pages, gin->npages);
+		if (!err)
+			return 0;
+		/* Pages inserted so far are zapped when mmap fails. */
+		gntsock_gin_unmap_pages(gin);
+		return err;
+	}
 	pr_warn_ratelimited("gntsock: mapping grant %u of domain %u failed (%u of %u pages)\n",
 			    gin->id, gin->link->peer, gin->npages - ok,
 			    gin->npages);
@@ -624,15 +749,17 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
  * Return: 0; -ENOENT for no such grant on this socket; -EBUSY if it was
  * mapped before (once only); -ENOLINK if revoked; -EINVAL for a wrong
  * length or a private mapping; -EACCES for PROT_WRITE on a read-only
- * grant; -EOPNOTSUPP outside a PV domain; -EFAULT if Xen refused the map.
+ * grant; -EOPNOTSUPP outside an x86 PV or auto-translated (PVH, HVM)
+ * domain; -ENOMEM; -EFAULT if Xen refused the map.
  */
 int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 		       struct vm_area_struct *vma)
 {
+	bool hvm = xen_feature(XENFEAT_auto_translated_physmap);
 	struct gntsock_gin *gin, *found = NULL;
 	int err;
 
-	if (!xen_pv_domain())
+	if (!xen_pv_domain() && !hvm)
 		return -EOPNOTSUPP;
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
@@ -659,16 +786,37 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	err = -EACCES;
 	if (!gin->writable && (vma->vm_flags & VM_WRITE))
 		goto out;
-	if (!gin->pte) {
-		err = -ENOMEM;
+	err = -ENOMEM;
+	if (!gin->pte)
 		gin->pte = kvcalloc(gin->npages, sizeof(*gin->pte), GFP_KERNEL);
-		gin->handles = kvcalloc(gin->npages, sizeof(*gin->handles),
-					GFP_KERNEL);
-		if (!gin->pte || !gin->handles)
-			goto out;
+	if (!gin->handles) {
+		gin->handles = kvmalloc_array(gin->npages,
+					      sizeof(*gin->handles),
+					      GFP_KERNEL);
+		if (gin->handles)
+			memset(gin->handles, 0xff,
+			       gin->npages * sizeof(*gin->handles));
 	}
-	vma->vm_flags |= VM_IO | VM_PFNMAP | VM_DONTCOPY | VM_DONTEXPAND |
-			 VM_DONTDUMP;
+	if (!gin->pte || !gin->handles)
+		goto out;
+	if (hvm && !gin->pages) {
+		err = -ENOMEM;
+		gin->pages = kvcalloc(gin->npages, sizeof(*gin->pages),
+				      GFP_KERNEL);
+		if (!gin->pages)
+			goto out;
+		if (xen_alloc_unpopulated_pages(gin->npages, gin->pages)) {
+			kvfree(gin->pages);
+			gin->pages = NULL;
+			goto out;
+		}
+	}
+	/* PV: PTEs of foreign frames; auto-translated: pages inserted by
+	 * vm_map_pages_zero() (VM_MIXEDMAP). VM_IO keeps get_user_pages()
+	 * off both.
+	 */
+	vma->vm_flags |= VM_IO | VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP |
+			 (hvm ? 0 : VM_PFNMAP);
 	if (!(vma->vm_flags & VM_WRITE))
 		vma->vm_flags &= ~VM_MAYWRITE;
 	err = mmu_interval_notifier_insert_locked(&gin->notifier, vma->vm_mm,
@@ -730,12 +878,16 @@ int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id)
 /* Revoked or link gone: unmap now, forget the id. gntsock_grant_lock held. */
 static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
 {
+	bool zap = false;
+
 	if (gin->state == GIN_MAPPED)
-		gntsock_gin_unmap(gin);
+		zap = gntsock_gin_unmap_zap(gin);
 	if (answer)
 		gntsock_send_release(gin->link, gin->id, GNTSOCK_REL_REVOKED);
 	gntsock_gin_unhash(gin);
-	if (gin->sk)
+	if (zap)
+		gin->zap_event = true;
+	else if (gin->sk)
 		gntsock_grant_event(gin->sk, GNTSOCK_EV_REVOKED, gin->id, 0,
 				    gin->npages);
 	gin->state = GIN_DEAD;
@@ -798,4 +950,23 @@ void gntsock_grant_in_link_down(struct gntsock_link *link)
 		else
 			gntsock_gin_kill(gin, false);
 	}
+}
+
+/**
+ * gntsock_grant_in_init() - module load: the receiving side's work queue
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gntsock_grant_in_init(void)
+{
+	gntsock_gin_wq = alloc_workqueue("gntsock_gin", 0, 0);
+	return gntsock_gin_wq ? 0 : -ENOMEM;
+}
+
+/**
+ * gntsock_grant_in_exit() - module unload: wait for pending VMA zaps
+ */
+void gntsock_grant_in_exit(void)
+{
+	destroy_workqueue(gntsock_gin_wq);
 }

@@ -151,14 +151,23 @@ void gntsock_grant_link_down(struct gntsock_link *link)
 
 int gntsock_grant_init(void)
 {
+	int err;
+
 	WRITE_ONCE(gntsock_reclaim_stopped, false);
-	return gntsock_grant_sysctl_init();
+	err = gntsock_grant_in_init();
+	if (err)
+		return err;
+	err = gntsock_grant_sysctl_init();
+	if (err)
+		gntsock_grant_in_exit();
+	return err;
 }
 
 void gntsock_grant_exit(void)
 {
 	WRITE_ONCE(gntsock_reclaim_stopped, true);
 	cancel_delayed_work_sync(&gntsock_reclaim_work);
+	gntsock_grant_in_exit();
 	gntsock_grant_out_exit();
 	gntsock_grant_sysctl_exit();
 }

@@ -6,15 +6,17 @@
  * to the peer, gntsock_xen_revoke() when the peer does not give it back in
  * time.  Mapper side: gntsock_xen_map_revocable() instead of a plain grant
  * map, gntsock_xen_unmap_revocable() as usual, whether or not the granter
- * revoked in between.  Only PV mappers are supported by the hypervisor
- * side so far; an HVM/PVH kernel sees -EOPNOTSUPP from the map and falls
- * back to plain mappings.
+ * revoked in between.  A PV mapper hands Xen a PTE; an auto-translated
+ * mapper (PVH, HVM) a guest frame, which Xen fills in its p2m, and on a
+ * revoke points at the replacement page's frame instead.
  */
 #include <linux/errno.h>
 #include <linux/mm.h>
 #include <linux/vmalloc.h>
 #include <xen/xen.h>
+#include <xen/features.h>
 #include <xen/page.h>
+#include <xen/xen-ops.h>
 #include <asm/xen/hypercall.h>
 #include <asm/xen/page.h>
 #include <asm/pgtable.h>
@@ -29,8 +31,9 @@ static int revoke_support;
  *
  * Probes once with a zero-length GNTTABOP_revoke, which returns 0 on a
  * hypervisor with the xen-backend extension and -ENOSYS on a stock one,
- * and caches the answer.  Mapping revocably additionally needs a PV
- * kernel (x86 PV guests, including a PV dom0).
+ * and caches the answer.  The extension maps revocably into PV page
+ * tables (x86 PV guests, including a PV dom0) and into the p2m of
+ * auto-translated guests (x86 PVH, HVM).
  *
  * Return: true if gntsock_xen_revoke() and gntsock_xen_map_revocable()
  * can work here.
@@ -43,7 +46,7 @@ bool gntsock_xen_revoke_supported(void)
 		struct gnttab_revoke dummy = { 0 };
 
 		s = -1;
-		if (xen_pv_domain() &&
+		if ((xen_pv_domain() || xen_hvm_domain()) &&
 		    !HYPERVISOR_grant_table_op(GNTTABOP_revoke, &dummy, 0))
 			s = 1;
 		WRITE_ONCE(revoke_support, s);
@@ -123,6 +126,33 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
 	return HYPERVISOR_grant_table_op(GNTTABOP_revoke, ops, count);
 }
 
+/* Auto-translated mapper: the grant goes into the p2m at the guest frame
+ * of an unpopulated page, which the kernel then reaches through its
+ * direct map; a revoke points that frame at the replacement page's.
+ */
+static int gntsock_xen_map_revocable_hvm(struct gntsock_xen_rmap *m,
+					 struct gnttab_map_revocable *op)
+{
+	int rc;
+
+	rc = xen_alloc_unpopulated_pages(1, &m->page);
+	if (rc)
+		return rc;
+	m->host_addr = PFN_PHYS((u64)xen_page_to_gfn(m->page));
+	op->host_addr = m->host_addr;
+	op->replace_frame = xen_page_to_gfn(m->repl);
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_revocable, op, 1);
+	if (!rc)
+		rc = gntsock_xen_gntst_to_errno(op->status);
+	if (rc) {
+		xen_free_unpopulated_pages(1, &m->page);
+		m->page = NULL;
+		return rc;
+	}
+	m->addr = pfn_to_kaddr(page_to_pfn(m->page));
+	return 0;
+}
+
 /**
  * gntsock_xen_map_revocable() - map a foreign grant revocably into the kernel
  * @m:		@m->repl set by the caller to a page of its own (distinct per
@@ -136,21 +166,32 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
  * never see the granter's page again.
  *
  * Return: 0; -ENOSYS on a stock hypervisor; -EOPNOTSUPP where the
- * hypervisor supports only PV mappers; -EPERM for a grant the granter did
- * not allow; another negative errno otherwise.
+ * hypervisor cannot map revocably for this kind of guest; -EPERM for a
+ * grant the granter did not allow; another negative errno otherwise.
  */
 int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
 			      grant_ref_t ref, bool readonly)
 {
-	struct gnttab_map_revocable op = { 0 };
+	struct gnttab_map_revocable op = {
+		.ref = ref,
+		.dom = dom,
+	};
 	unsigned int level;
 	pte_t *pte;
 	int rc;
 
+	m->mapped = false;
+	m->page = NULL;
+	if (xen_feature(XENFEAT_auto_translated_physmap)) {
+		op.flags = GNTMAP_host_map | (readonly ? GNTMAP_readonly : 0);
+		rc = gntsock_xen_map_revocable_hvm(m, &op);
+		if (rc)
+			return rc;
+		goto mapped;
+	}
 	if (!xen_pv_domain())
 		return -EOPNOTSUPP;
 
-	m->mapped = false;
 	/* A kernel mapping of the replacement page gives us a PTE to hand to
 	 * Xen; Xen points it at the granter's frame now and back at the
 	 * replacement page on a revoke, so vmap's idea of it is right again
@@ -164,20 +205,18 @@ int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
 		rc = -EFAULT;
 		goto out_unmap;
 	}
-	m->pte_maddr = arbitrary_virt_to_machine(pte).maddr;
+	m->host_addr = arbitrary_virt_to_machine(pte).maddr;
 
-	op.host_addr = m->pte_maddr;
+	op.host_addr = m->host_addr;
 	op.replace_frame = pfn_to_mfn(page_to_pfn(m->repl));
 	op.flags = GNTMAP_host_map | GNTMAP_contains_pte |
 		   (readonly ? GNTMAP_readonly : 0);
-	op.ref = ref;
-	op.dom = dom;
 	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_revocable, &op, 1);
 	if (!rc)
 		rc = gntsock_xen_gntst_to_errno(op.status);
 	if (rc)
 		goto out_unmap;
-
+mapped:
 	m->handle = op.handle;
 	m->mapped = true;
 	return 0;
@@ -201,7 +240,7 @@ out_unmap:
 int gntsock_xen_unmap_revocable(struct gntsock_xen_rmap *m)
 {
 	struct gnttab_unmap_grant_ref op = {
-		.host_addr = m->pte_maddr,
+		.host_addr = m->host_addr,
 		.handle = m->handle,
 	};
 	int rc;
@@ -214,8 +253,14 @@ int gntsock_xen_unmap_revocable(struct gntsock_xen_rmap *m)
 	if (rc)
 		return rc;
 	m->mapped = false;
-	/* Xen cleared the PTE and flushed; vunmap finds it empty. */
-	vunmap(m->addr);
+	if (m->page) {
+		/* Xen removed the frame from the p2m: it is unpopulated again. */
+		xen_free_unpopulated_pages(1, &m->page);
+		m->page = NULL;
+	} else {
+		/* Xen cleared the PTE and flushed; vunmap finds it empty. */
+		vunmap(m->addr);
+	}
 	m->addr = NULL;
 	return 0;
 }

@@ -3,8 +3,9 @@
  * gntsock: revocable grant mappings through the xen-backend extension.
  *
  * Thin wrappers around the grant-table sub-ops declared in
- * xen-backend/include/public/gntsock_revoke.h, plus the PV plumbing a
- * mapper needs (kernel mappings whose PTE machine addresses Xen fills).
+ * xen-backend/include/public/gntsock_revoke.h, plus the plumbing a mapper
+ * needs: a kernel mapping whose PTE Xen fills (PV), or an unpopulated
+ * guest frame Xen fills in the p2m (auto-translated: PVH, HVM).
  * Every function works on a stock hypervisor too: it then reports
  * -ENOSYS, and the caller falls back to quarantine.
  */
@@ -26,14 +27,18 @@ int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable);
  * @addr:	kernel virtual address of the mapping (valid while mapped)
  * @repl:	the mapper's replacement page, which @addr shows after a
  *		revoke; owned by the caller, kept until after the unmap
- * @pte_maddr:	machine address of the PTE Xen fills
+ * @page:	auto-translated only: the unpopulated page whose guest frame
+ *		Xen fills with the grant (and with @repl after a revoke)
+ * @host_addr:	PV: machine address of the PTE Xen fills; auto-translated:
+ *		guest physical address of @page
  * @handle:	grant handle, for the unmap
  * @mapped:	true between a successful map and the unmap
  */
 struct gntsock_xen_rmap {
 	void *addr;
 	struct page *repl;
-	u64 pte_maddr;
+	struct page *page;
+	u64 host_addr;
 	grant_handle_t handle;
 	bool mapped;
 };

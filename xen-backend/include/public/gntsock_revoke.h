@@ -62,28 +62,38 @@
 /*
  * GNTTABOP_map_revocable: map a grant, naming a replacement frame.
  *
- * IN  host_addr:     machine address of the L1 page-table entry to fill
- *                    (PV mappers; @flags must contain GNTMAP_contains_pte).
- * IN  replace_frame: MFN of a page the mapper owns.  Xen takes a reference
- *                    to it (and a writable type reference for writable
- *                    mappings) until the mapping is unmapped.  A frame used
- *                    for a writable revocable mapping may not be used for
- *                    any other live revocable mapping; read-only mappings
- *                    may share a frame (GNTST_bad_page otherwise).
- * IN  flags:         GNTMAP_host_map | GNTMAP_contains_pte, optionally
+ * IN  host_addr:     PV mapper: machine address of the L1 page-table entry
+ *                    to fill (@flags must contain GNTMAP_contains_pte).
+ *                    Auto-translated (PVH/HVM) mapper: guest physical
+ *                    address whose p2m entry gets the grant, as for
+ *                    GNTTABOP_map_grant_ref in such a domain.
+ * IN  replace_frame: a page the mapper owns: its MFN (PV), or the GFN of
+ *                    one of its RAM pages (auto-translated).  Xen takes a
+ *                    reference to it (and, PV, a writable type reference
+ *                    for writable mappings) until the mapping is unmapped.
+ *                    A frame used for a writable revocable mapping may not
+ *                    be used for any other live revocable mapping;
+ *                    read-only mappings may share a frame (GNTST_bad_page
+ *                    otherwise).
+ * IN  flags:         PV: GNTMAP_host_map | GNTMAP_contains_pte, optionally
  *                    GNTMAP_readonly, GNTMAP_application_map and guest
  *                    available bits (GNTMAP_guest_avail_mask, copied into
- *                    the PTE as for GNTTABOP_map_grant_ref); nothing else
- *                    (no GNTMAP_device_map).
+ *                    the PTE as for GNTTABOP_map_grant_ref).
+ *                    Auto-translated: GNTMAP_host_map, optionally
+ *                    GNTMAP_readonly.  Nothing else (no GNTMAP_device_map).
  * IN  ref, dom:      the grant, as for GNTTABOP_map_grant_ref.
  * OUT status:        GNTST_*.
  * OUT handle:        the mapping handle; unmap it with
  *                    GNTTABOP_unmap_grant_ref as any other mapping, before
  *                    or after a revoke (after one, host_addr must be the
- *                    same PTE address as at map time).
+ *                    same as at map time).
  *
- * The hypercall returns -EOPNOTSUPP when the calling domain is an HVM or
- * PVH guest (p2m path not implemented) and -ENOSYS on a stock hypervisor.
+ * On a revoke, a PV mapper's PTE (flags kept) and an auto-translated
+ * mapper's p2m entry (type kept: the frame stays a grant mapping until it
+ * is unmapped) are pointed at the replacement frame.
+ *
+ * The hypercall returns -EOPNOTSUPP for a PV caller that needs IOMMU grant
+ * mappings (not implemented) and -ENOSYS on a stock hypervisor.
  */
 struct gnttab_map_revocable {
     uint64_t host_addr;
