@@ -48,6 +48,17 @@ ktap_results() {	# ktap_results STAGE FILE
 	grep -aE '^(not )?ok [0-9]+' "$2" | sed "s/^/[$1] /" | tee -a "$RESULTS"
 }
 
+# Copy a rig run's results (DIR/results.txt), prefixed with the stage, and
+# the failure details; a non-zero RC adds a failed result of its own.
+rig_results() {	# rig_results STAGE DIR RC WHAT LOG
+	if [ -f "$2/results.txt" ]; then
+		grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' "$2/results.txt" |
+			sed "s/^/[$1] /" | tee -a "$RESULTS"
+		grep -a '^#   ' "$2/results.txt" | head -n 80 | tee -a "$RESULTS"
+	fi
+	[ "$3" -eq 0 ] || stage_result "$1" "$4" "$3" "$5"
+}
+
 if want deps; then
 	selftests/rig/deps.sh >"$OUT/deps.log" 2>&1
 	rc=$?
@@ -119,13 +130,7 @@ fi
 
 if want rig; then
 	GNTSOCK_RIG_SKIP_DEPS=1 selftests/rig/run.sh >"$OUT/rig.log" 2>&1
-	rc=$?
-	if [ -f build/rig/results.txt ]; then
-		grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' build/rig/results.txt |
-			sed 's/^/[rig] /' | tee -a "$RESULTS"
-		grep -a '^#   ' build/rig/results.txt | head -n 80 | tee -a "$RESULTS"
-	fi
-	[ $rc -eq 0 ] || stage_result rig "VM suite exit status 0" $rc "$OUT/rig.log"
+	rig_results rig build/rig $? "VM suite exit status 0" "$OUT/rig.log"
 fi
 
 XEN_OUT=""
@@ -148,14 +153,8 @@ if want rig-xen; then
 			GNTSOCK_RIG_OUT="$REPO/build/rig-xen" GNTSOCK_RIG_DOMU_VCPUS=2 \
 			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}" \
 			selftests/rig/run.sh >"$OUT/rig-xen.log" 2>&1
-		rc=$?
-		if [ -f build/rig-xen/results.txt ]; then
-			grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' build/rig-xen/results.txt |
-				sed 's/^/[rig-xen] /' | tee -a "$RESULTS"
-			grep -a '^#   ' build/rig-xen/results.txt | head -n 80 | tee -a "$RESULTS"
-		fi
-		[ $rc -eq 0 ] || stage_result rig-xen "VM suite on the patched hypervisor exit status 0" \
-			$rc "$OUT/rig-xen.log"
+		rig_results rig-xen build/rig-xen $? \
+			"VM suite on the patched hypervisor exit status 0" "$OUT/rig-xen.log"
 	else
 		stage_result rig-xen "patched hypervisor available (run the xen stage)" 1
 	fi
@@ -180,13 +179,8 @@ if want rig-pvh; then
 			boot=$((boot + 1))
 		done
 		say "# [rig-pvh] boots: $boot (a boot is repeated only after a PVH triple fault)"
-		if [ -f build/rig-pvh/results.txt ]; then
-			grep -aE '^(\[[^]]*\] )+(not )?ok [0-9]+' build/rig-pvh/results.txt |
-				sed 's/^/[rig-pvh] /' | tee -a "$RESULTS"
-			grep -a '^#   ' build/rig-pvh/results.txt | head -n 80 | tee -a "$RESULTS"
-		fi
-		[ $rc -eq 0 ] || stage_result rig-pvh "PVH mapper suite exit status 0" \
-			$rc "$OUT/rig-pvh.log"
+		rig_results rig-pvh build/rig-pvh $rc "PVH mapper suite exit status 0" \
+			"$OUT/rig-pvh.log"
 	else
 		stage_result rig-pvh "patched hypervisor available (run the xen stage)" 1
 	fi

@@ -558,6 +558,43 @@ static int run_link_tool(const char *op, unsigned int peer)
 	return system(cmd);
 }
 
+/* Re-add the link to @peer and wait until the GRANT service answers. */
+static int relink(unsigned int peer)
+{
+	struct gnt_link_info li;
+	int64_t end;
+	int fd;
+
+	if (run_link_tool("add", peer))
+		return -1;
+	if (gnt_wait_link_state(peer, "connected", 60000, &li))
+		return -1;
+	end = gnt_now_ms() + 30000;
+	while ((fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
+		gnt_sleep_ms(250);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/* Wait until this kernel has no grant out and none deferred. */
+static int wait_out_idle(int timeout_ms, uint64_t *out, uint64_t *def)
+{
+	int64_t end = gnt_now_ms() + timeout_ms;
+
+	for (;;) {
+		if (grants_get("out_grants", out) || grants_get("deferred", def))
+			return -1;
+		if (!*out && !*def)
+			return 0;
+		if (gnt_now_ms() >= end)
+			return -1;
+		gnt_sleep_ms(100);
+	}
+}
+
 /*
  * dom0 removes the link under a mapped grant (GNTSOCK_LINK_TOOL set: dom0
  * only): the receiver unmaps, the granter ends the grant; if the receiver
@@ -567,13 +604,11 @@ static int run_link_tool(const char *op, unsigned int peer)
  */
 TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 {
-	struct gnt_link_info li;
 	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
 	uint64_t out = 1, def = 1;
 	unsigned char *buf;
-	int fd, ret, xr;
-	int64_t end;
+	int fd, xr;
 
 	NEED_PEER();
 	if (!getenv("GNTSOCK_LINK_TOOL"))
@@ -604,24 +639,11 @@ TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 			TH_LOG("event %u", ev.type);
 	}
 	EXPECT_EQ(9, ev.cookie);
-	end = gnt_now_ms() + 15000;
-	while ((out || def) && gnt_now_ms() < end) {
-		grants_get("out_grants", &out);
-		grants_get("deferred", &def);
-		gnt_sleep_ms(100);
-	}
-	EXPECT_EQ(0, out);
-	EXPECT_EQ(0, def);
+	/* Nothing is left (at the latest once the receiver has unmapped). */
+	EXPECT_EQ(0, wait_out_idle(15000, &out, &def))
+		TH_LOG("out_grants %" PRIu64 ", deferred %" PRIu64, out, def);
 	close(fd);
-	ASSERT_EQ(0, run_link_tool("add", self->peer));
-	ret = gnt_wait_link_state(self->peer, "connected", 60000, &li);
-	ASSERT_EQ(0, ret) TH_LOG("link not back 60 s after re-adding");
-	end = gnt_now_ms() + 30000;
-	while ((fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
-				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
-		gnt_sleep_ms(250);
-	ASSERT_LE(0, fd);
-	close(fd);
+	ASSERT_EQ(0, relink(self->peer)) TH_LOG("link not back after re-adding");
 	munmap(buf, 4 * page_size);
 	EXPECT_IDLE(self->peer);
 }
@@ -637,12 +659,10 @@ TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 TEST_F_TIMEOUT(grant, link_teardown_stubborn_receiver, 240)
 {
 	struct gntsock_grant_event ev;
-	struct gnt_link_info li;
 	struct gnt_grant_reply r;
 	uint64_t out = 1, def = 1, f0 = 0, f1 = 0;
 	unsigned char *buf;
-	int fd, ret, xr;
-	int64_t end;
+	int fd, xr;
 
 	NEED_PEER();
 	if (!getenv("GNTSOCK_LINK_TOOL"))
@@ -676,25 +696,11 @@ TEST_F_TIMEOUT(grant, link_teardown_stubborn_receiver, 240)
 	} else {
 		EXPECT_EQ(GNTSOCK_EV_QUARANTINED, ev.type);
 	}
-	/* Either way nothing is left once the receiver has unmapped. */
-	end = gnt_now_ms() + 15000;
-	while ((out || def) && gnt_now_ms() < end) {
-		grants_get("out_grants", &out);
-		grants_get("deferred", &def);
-		gnt_sleep_ms(100);
-	}
-	EXPECT_EQ(0, out);
-	EXPECT_EQ(0, def);
+	/* Nothing is left (at the latest once the receiver has unmapped). */
+	EXPECT_EQ(0, wait_out_idle(15000, &out, &def))
+		TH_LOG("out_grants %" PRIu64 ", deferred %" PRIu64, out, def);
 	close(fd);
-	ASSERT_EQ(0, run_link_tool("add", self->peer));
-	ret = gnt_wait_link_state(self->peer, "connected", 60000, &li);
-	ASSERT_EQ(0, ret) TH_LOG("link not back 60 s after re-adding");
-	end = gnt_now_ms() + 30000;
-	while ((fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
-				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
-		gnt_sleep_ms(250);
-	ASSERT_LE(0, fd);
-	close(fd);
+	ASSERT_EQ(0, relink(self->peer)) TH_LOG("link not back after re-adding");
 	munmap(buf, 4 * page_size);
 	EXPECT_IDLE(self->peer);
 }

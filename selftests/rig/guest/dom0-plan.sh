@@ -441,6 +441,28 @@ xrt_skip() {
 	XRT_T=$((XRT_T + 1))
 	printf '[%s] ok %d %s # SKIP %s\n' "$XRT_TAG" "$XRT_T" "$1" "$2"
 }
+# Concurrency: MAPPER's threads map and unmap 32 pages granted by domU1
+# while domU1's threads revoke them, for SECS seconds, 2 threads each;
+# result names start with PREFIX.
+xrt_stress() { # xrt_stress MAPPER SECS PREFIX
+	xrt "$D1" grant "$1" 32 1 || return 1
+	_idx=$(kv "$XRT" index)
+	xrt "$1" stress-map "$D1" "$_idx" 32 2
+	_s=$XRT
+	[ "$(kv "$_s" threads)" = 2 ]
+	xrt_ok "${3}stress_mapper_threads_started" $? "$_s"
+	xrt "$D1" stress-revoke "$2" 2
+	_r=$XRT
+	xrt "$1" stress-stop
+	_s=$XRT
+	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
+	xrt_ok "${3}stress_revokes_succeed_and_hit_live_mappings" $? "$_r"
+	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
+		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
+	xrt_ok "${3}stress_maps_unmaps_consistent" $? "$_s"
+	xrt "$D1" release
+	return 0
+}
 # One round: N pages granted revocable-only by domU1, mapped revocably by MAPPER (default
 # domU2), force-revoked in one call.
 xrt_round() { # xrt_round N [MAPPER]
@@ -515,23 +537,7 @@ s_revoke() {
 	xrt_round 16
 	xrt_round 1000
 	# Concurrency: mapper threads map/unmap while granter threads revoke, on every vCPU.
-	xrt "$D1" grant "$D2" 32 1 || return 1
-	_g=$XRT
-	_idx=$(kv "$_g" index)
-	xrt "$D2" stress-map "$D1" "$_idx" 32 2
-	_s=$XRT
-	[ "$(kv "$_s" threads)" = 2 ]
-	xrt_ok stress_mapper_threads_started $? "$_s"
-	xrt "$D1" stress-revoke "${RIG_XRT_STRESS_SECS:-30}" 2
-	_r=$XRT
-	xrt "$D2" stress-stop
-	_s=$XRT
-	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
-	xrt_ok stress_revokes_succeed_and_hit_live_mappings $? "$_r"
-	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
-		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
-	xrt_ok stress_maps_unmaps_consistent $? "$_s"
-	xrt "$D1" release
+	xrt_stress "$D2" "${RIG_XRT_STRESS_SECS:-30}" "" || return 1
 	_x=$XRT
 	xen_log_clean
 	xrt_ok hypervisor_log_free_of_assertions $?
@@ -596,22 +602,7 @@ s_pvh() {
 	xrt_round 16 "$PVH_D"
 	xrt_round 1000 "$PVH_D"
 	# Concurrency: PVH mapper threads map/unmap while granter threads revoke.
-	xrt "$D1" grant "$PVH_D" 32 1 || return 1
-	_idx=$(kv "$XRT" index)
-	xrt "$PVH_D" stress-map "$D1" "$_idx" 32 2
-	_s=$XRT
-	[ "$(kv "$_s" threads)" = 2 ]
-	xrt_ok pvh_stress_mapper_threads_started $? "$_s"
-	xrt "$D1" stress-revoke "${RIG_XRT_PVH_STRESS_SECS:-15}" 2
-	_r=$XRT
-	xrt "$PVH_D" stress-stop
-	_s=$XRT
-	[ "$(kv "$_r" errors)" = 0 ] && [ "$(kv "$_r" revoked)" -gt 0 ]
-	xrt_ok pvh_stress_revokes_succeed_and_hit_live_mappings $? "$_r"
-	[ "$(kv "$_s" maps)" -gt 0 ] && [ "$(kv "$_s" map_fail)" = 0 ] &&
-		[ "$(kv "$_s" unmap_fail)" = 0 ] && [ "$(kv "$_s" bad_read)" = 0 ]
-	xrt_ok pvh_stress_maps_unmaps_consistent $? "$_s"
-	xrt "$D1" release
+	xrt_stress "$PVH_D" "${RIG_XRT_PVH_STRESS_SECS:-15}" pvh_ || return 1
 	# gntsock's own grant path with a PVH receiver: dom0 grants, the PVH domU's
 	# gntsock_peer maps into user space (through the p2m); the suite includes the
 	# forced revoke of a peer that ignores GRANT_REVOKE (forced_revoke_reclaims).
