@@ -15,9 +15,9 @@
 #            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}
 #   rig-pvh  the pvh step on the patched debug=y hypervisor with HAP
 #            (-cpu qemu64,+svm,+npt): a PVH domU as the mapper of forced
-#            revokes; booted again (at most 3 boots) only when a PVH domU
+#            revokes; booted again (at most 5 boots) only when a PVH domU
 #            died of a triple fault, which QEMU's nested-SVM emulation
-#            causes now and then
+#            causes now and then (Documentation/xen-backend.rst)
 # Every result line goes to build/check/results.txt; the failed ones are
 # repeated at the end, and the last line printed is
 # "N passed, N failed[, N skipped]". Exits 1 if anything failed.
@@ -32,6 +32,9 @@ RESULTS=$OUT/results.txt
 : >"$RESULTS"
 STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig xen rig-xen rig-pvh}
 export DEBIAN_FRONTEND=noninteractive
+
+# Lines of a serial log that tell of a crash or a hang.
+CRASH_RE='Triple fault|Oops|BUG:|Kernel panic|general protection|WARNING: CPU|blocked for more than|rcu_sched|self-detected stall|domain_crash|crashed|Assertion|is gone while|did not finish|Xen BUG|FATAL'
 
 want() { case " $STAGES " in *" $1 "*) return 0 ;; esac; return 1; }
 say() { printf '%s\n' "$*" | tee -a "$RESULTS"; }
@@ -171,15 +174,16 @@ if want rig-pvh; then
 				GNTSOCK_RIG_CPU=qemu64,+svm,+npt GNTSOCK_RIG_TESTS=pvh \
 				selftests/rig/run.sh >"$OUT/rig-pvh.log" 2>&1
 			rc=$?
-			[ $rc -ne 0 ] && [ $boot -lt 3 ] &&
+			[ $rc -ne 0 ] && [ $boot -lt 5 ] &&
 				grep -aq 'Triple fault' build/rig-pvh/serial.log 2>/dev/null ||
 				break
 			# Kept for the record; the next boot decides.
+			say "# [rig-pvh] boot $boot: $(grep -a -m1 'Triple fault' build/rig-pvh/serial.log)"
 			cp build/rig-pvh/serial.log "$OUT/rig-pvh-boot$boot-serial.log"
 			boot=$((boot + 1))
 		done
 		say "# [rig-pvh] boots: $boot (a boot is repeated only after a PVH triple fault)"
-		rig_results rig-pvh build/rig-pvh $rc "PVH mapper suite exit status 0" \
+		rig_results rig-pvh build/rig-pvh "$rc" "PVH mapper suite exit status 0" \
 			"$OUT/rig-pvh.log"
 	else
 		stage_result rig-pvh "patched hypervisor available (run the xen stage)" 1
@@ -195,6 +199,18 @@ if [ "$fail" -gt 0 ]; then
 	# Repeat the failures last, so the end of the log names them.
 	echo "Failed results (details above and in build/check/):"
 	grep -aE '^(\[[^]]*\] )+not ok ' "$RESULTS" | head -n 40
+	# Often the end of the log is all that is kept of a run: add what
+	# the hypervisor and the kernels said about crashes and hangs in
+	# the rig stages that failed.
+	for st in rig rig-xen rig-pvh; do
+		if ! want "$st" || ! grep -aq "^\[$st\] .*not ok " "$RESULTS"; then
+			continue
+		fi
+		grep -a "^# \[$st\] boots:" "$RESULTS"
+		echo "[$st] crash and hang evidence in build/$st/serial.log:"
+		grep -aE "$CRASH_RE" "build/$st/serial.log" 2>/dev/null |
+			head -n 20 | sed 's/^/#   /'
+	done
 fi
 if [ "$skip" -gt 0 ]; then
 	echo "$pass passed, $fail failed, $skip skipped"
