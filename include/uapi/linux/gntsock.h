@@ -121,7 +121,7 @@ struct sockaddr_gnt {
  * struct gntsock_grant_send - a buffer to grant to the connection's peer
  * @addr: start of the buffer, page aligned
  * @len: length in bytes, a non-zero multiple of the page size, at most
- *	net.gntsock.grant_max_pages pages
+ *	net.gntsock.max_pages_msg pages
  * @flags: %GNTSOCK_GRANT_WRITABLE, or 0 for a read-only grant
  * @reserved: zero
  * @cookie: chosen by the application, returned in every event about this
