@@ -3,12 +3,11 @@
 # sparse (C=2) with no report, checkpatch.pl --strict with no report, and
 # Documentation/*.rst parsed by docutils with no warning (rst_check.py).
 # checkpatch comes from Debian's linux-source package, unpacked once into
-# $GNTSOCK_CACHE. Its include/ seeds checkpatch's CamelCase list; Xen's
+# $GNTSOCK_CACHE (linux-source.sh). Its include/ seeds checkpatch's CamelCase list; Xen's
 # XenbusState* enum constants are not seeded by checkpatch (it reads only
 # defines, typedefs and struct/enum tags), so that one CHECK is allowed.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
-CACHE=${GNTSOCK_CACHE:-/var/cache/gntsock}
 cd "$REPO" || exit 1
 export DEBIAN_FRONTEND=noninteractive
 
@@ -17,21 +16,7 @@ have sparse || apt-get install -y -q -q --no-install-recommends sparse >/dev/nul
 
 KVER=$(selftests/rig/kver.sh) || { echo "Bail out! cannot resolve the kernel ABI"; exit 1; }
 KDIR=/usr/src/linux-headers-$KVER
-SRCVER=$(apt-cache policy linux-source-6.1 | awk '/Candidate:/ {print $2}')
-LSRC=$CACHE/linux-source-$SRCVER
-if [ ! -f "$LSRC/.done" ]; then
-	mkdir -p "$CACHE/debs" "$LSRC"
-	(cd "$CACHE/debs" && apt-get download -q -q "linux-source-6.1=$SRCVER") >/dev/null 2>&1
-	deb=$(ls "$CACHE/debs"/linux-source-6.1_*"${SRCVER##*:}"_all.deb 2>/dev/null | head -n 1)
-	if [ -n "$deb" ]; then
-		dpkg-deb --fsys-tarfile "$deb" | tar -xO ./usr/src/linux-source-6.1.tar.xz |
-			tar -xJ -C "$LSRC" --strip-components=1 --wildcards \
-			'linux-source-6.1/scripts/checkpatch.pl' \
-			'linux-source-6.1/scripts/spelling.txt' \
-			'linux-source-6.1/scripts/const_structs.checkpatch' \
-			'linux-source-6.1/include/*' && touch "$LSRC/.done"
-	fi
-fi
+LSRC=$(selftests/linux-source.sh) || LSRC=/nonexistent
 
 n=0
 fails=0
@@ -49,7 +34,7 @@ result() {	# result OK|FAIL name [log]
 OUT=$REPO/build/lint
 mkdir -p "$OUT"
 echo "TAP version 13"
-echo "1..3"
+echo "1..4"
 
 make -s -C "$KDIR" M="$REPO" clean >/dev/null 2>&1
 make -s -C "$KDIR" M="$REPO/selftests/xrt" clean >/dev/null 2>&1
@@ -74,7 +59,7 @@ else
 	result FAIL "sparse_C2_clean" "$OUT/sparse.log"
 fi
 
-if [ -f "$LSRC/.done" ]; then
+if [ -f "$LSRC/scripts/checkpatch.pl" ]; then
 	# Kernel sources (not kbuild's generated *.mod.c), then the user-space
 	# tools, which have no <linux/compiler_attributes.h> for __printf().
 	kfiles=$(ls net/gntsock/*.c net/gntsock/*.h include/uapi/linux/gntsock.h \

@@ -183,6 +183,17 @@ s_domu() {
 	domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
 	# Socket semantics domU1 -> domU2, then loopback inside domU1.
 	domu_cmd "$D1" socktest "$D2" "$D1" || { say "domU1 sock test run status $?"; _rc=1; }
+	# Linux's own vsock_test, built unchanged as an AF_GNTSOCK program: its
+	# server in domU2, its client in domU1, their control socket TCP over
+	# the dom0 bridge (port 5100). Each side reports its own half.
+	domu_cmd "$D2" vsockserve "$D1" || _rc=1
+	domu_cmd "$D1" vsocktest "$D2" "$RIG_NET.$D2" || { say "domU1 vsock_test run status $?"; _rc=1; }
+	if ! _s=$(rig-xs wait "/local/domain/$D2/data/vsock-served" "$(scaled 60)"); then
+		say "domU2's vsock_test server did not finish"
+		domu_cmd "$D2" shell "kill \$(pidof vsock_test) 2>/dev/null; true"
+		_s=1
+	fi
+	[ "$_s" = 0 ] || { say "domU2 vsock_test server status $_s"; _rc=1; }
 	return $_rc
 }
 
