@@ -16,7 +16,8 @@
  *		read-only; e2 = errno of mprotect(PROT_WRITE); e3 = the signal
  *		a write to the mapping raised (0: the write went through);
  *		val = FNV-1a after the attempt; munmap, release.
- * GR_HOLD	map, val = FNV-1a, answer (e1 = mmap errno); then wait up to
+ * GR_HOLD	map, val = FNV-1a, answer (e1 = mmap errno, flags = errno of a
+ *		second mmap while mapped, 0 if it mapped); then wait up to
  *		10 s for an error-queue event and read the next request
  *		(GR_REPORT), answered with e1 = event type seen, e2 = signal
  *		raised by reading the mapping (0: read worked), e3 = errno of
@@ -403,8 +404,15 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 
 	if (map) {
 		p = gr_map(fd, gi, prot, &r->e1);
-		if (p)
+		if (p) {
+			void *q = gr_map(fd, gi, PROT_READ, &err);
+
 			r->e2 = gr_safe_fnv(p, gi->len, 0, 0, &r->val);
+			/* A grant maps once: a second mmap must fail. */
+			if (q)
+				munmap(q, gi->len);
+			r->flags = q ? 0 : err;
+		}
 	}
 	if (send_all(fd, r, sizeof(*r)))
 		goto out;

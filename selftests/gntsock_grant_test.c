@@ -268,8 +268,12 @@ static void revoke_case(struct __test_metadata *_metadata, unsigned int peer,
 			       mapped ? GR_HOLD : GR_KEEP, 0, 0));
 	ASSERT_EQ(0, get_reply(fd, &r));
 	EXPECT_EQ(0, r.e1);
-	if (mapped)
+	if (mapped) {
 		EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, len), r.val);
+		/* Mapped once only: a second mmap of it is refused. */
+		EXPECT_EQ(EBUSY, r.flags) TH_LOG("second mmap: %s",
+						 strerror(r.flags));
+	}
 	EXPECT_EQ(-1, ioctl(fd, GNTSOCK_IOC_REVOKE, &(uint64_t){ 12345 }));
 	EXPECT_EQ(ENOENT, errno);
 	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &cookie));

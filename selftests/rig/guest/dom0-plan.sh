@@ -208,7 +208,7 @@ xen_active_grants() {
 		END { print last + 0 }'
 }
 
-# Grants as control messages: dom0 -> domU1 and domU1 -> domU2, then Xen's view: no grant
+# Grants as control messages: dom0 -> domU1, domU1 -> domU2 and domU1 -> dom0, then Xen's view: no grant
 # entry left active beyond the links' own rings.
 s_grant() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
@@ -217,7 +217,7 @@ s_grant() {
 	say "xen active grant entries before the grant tests: ${_g0:-unknown}"
 	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" \
 		GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
-	domu_cmd "$D1" grant "$D2" || { say "domU1 grant run status $?"; _rc=1; }
+	domu_cmd "$D1" grant "$D2" 0 || { say "domU1 grant run status $?"; _rc=1; }
 	sleep 2
 	_g1=$(xen_active_grants)
 	say "xen active grant entries after the grant tests: ${_g1:-unknown}"
