@@ -991,6 +991,54 @@ TEST_F_TIMEOUT(grant, peer_limit_concurrent, 120)
 	EXPECT_IDLE(self->peer);
 }
 
+/*
+ * The receiving kernel's own limit (net.gntsock.max_in_pages_sock, at its
+ * default of 4096 pages in the peer): grants queue on a socket whose
+ * reader never takes them (the HOLD service does not read) until it holds
+ * 4096 pages; the next grant is refused, the sender learns it (REFUSED,
+ * with its cookie), and the grants already queued stay out until the
+ * connection closes, when they all come back.
+ */
+#define IN_LIMIT_PAGES	4096	/* max_in_pages_sock's default */
+#define IN_PIECE_PAGES	256	/* max_pages_msg's default */
+TEST_F_TIMEOUT(grant, receiver_refuses_beyond_its_limit, 120)
+{
+	size_t n = IN_LIMIT_PAGES / IN_PIECE_PAGES + 1, piece, i;
+	struct gntsock_grant_event ev;
+	unsigned int old_sock = 0;
+	uint64_t out = 0, refused0 = 0, refused1 = 0;
+	unsigned char *buf;
+	int fd;
+
+	NEED_PEER();
+	piece = IN_PIECE_PAGES * page_size;
+	buf = grant_buf(n * IN_PIECE_PAGES);
+	ASSERT_NE(NULL, buf);
+	/* Our own per-socket limit must not stop us first. */
+	ASSERT_EQ(0, sysctl_set("max_pages_sock", 2 * IN_LIMIT_PAGES,
+				&old_sock));
+	grants_get("refused", &refused0);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_HOLD, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	for (i = 0; i < n; i++)
+		ASSERT_EQ(0, req_grant(fd, buf + i * piece, piece, 0, 500 + i,
+				       GR_KEEP, 0, 0))
+			TH_LOG("grant %zu", i);
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_REFUSED, ev.type) TH_LOG("event %u", ev.type);
+	EXPECT_EQ(500 + n - 1, ev.cookie);
+	EXPECT_EQ(IN_PIECE_PAGES, ev.pages);
+	/* Counted here too; the grants queued before it stay out. */
+	grants_get("refused", &refused1);
+	EXPECT_EQ(refused0 + 1, refused1);
+	ASSERT_EQ(0, grants_get("out_pages", &out));
+	EXPECT_EQ(IN_LIMIT_PAGES, out);
+	ASSERT_EQ(0, sysctl_set("max_pages_sock", old_sock, NULL));
+	close(fd);
+	munmap(buf, n * piece);
+	EXPECT_IDLE(self->peer);
+}
+
 /* Kill -9 the receiving process while it maps, many times. */
 TEST_F_TIMEOUT(grant, receiver_killed_while_mapped, 120)
 {
