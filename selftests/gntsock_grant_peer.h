@@ -44,7 +44,9 @@
  *		fault_ignore_revoke), as an uncooperative peer kernel would;
  *		e1 of the first answer is the mmap errno, e3 the errno of
  *		setting the parameter. If the connection breaks, it keeps the
- *		mapping GR_STUBBORN_LINGER_S seconds more.
+ *		mapping GR_STUBBORN_LINGER_S seconds more. At GR_REPORT it
+ *		releases GR_LATE_RELEASE_MS after unmapping, so that the
+ *		granter's reclaim pass can end the grant first.
  * GR_STUBBORN_RW as GR_STUBBORN, but at GR_REPORT (req.val = seed) it first
  *		answers val = FNV-1a of what the mapping shows now, e2 = the
  *		signal that reading raised, then fills the mapping with the
@@ -123,6 +125,7 @@ _Static_assert(sizeof(struct gnt_grant_reply) == 32, "wire size");
 
 /* Seconds a stubborn holder keeps its mapping after its connection broke. */
 #define GR_STUBBORN_LINGER_S	3
+#define GR_LATE_RELEASE_MS	500
 
 static struct {
 	uint64_t token;
@@ -443,6 +446,11 @@ static void gr_hold(int fd, const struct gntsock_grant_info *gi, bool map,
 		munmap(p, gi->len);
 		p = NULL;
 	}
+	/* A stubborn peer also answers late: the granter's reclaim pass
+	 * sees the grant unmapped before the GRANT_RELEASE comes.
+	 */
+	if (stubborn)
+		usleep(GR_LATE_RELEASE_MS * 1000);
 	err = gr_release(fd, gi->id);
 	r->flags = err;
 	send_all(fd, r, sizeof(*r));

@@ -13,7 +13,8 @@
  * With the xen-backend extension every reference is marked revocable-only
  * before the GRANT message goes out, so the peer can only map it
  * revocably, and a revoke the peer ignores is forced through the
- * hypervisor (revoke.c). A forced grant leaves a small tombstone (no pages,
+ * hypervisor (revoke.c). A forced grant, and a quarantined one reclaimed
+ * before the peer answered the revoke, leaves a small tombstone (no pages,
  * no references) until the peer's late GRANT_RELEASE or the link's end,
  * so that the late answer is accepted quietly.
  */
@@ -33,18 +34,18 @@ enum gntsock_gout_state {
 	GOUT_OFFERED,		/* the peer may map it */
 	GOUT_REVOKING,		/* GRANT_REVOKE sent, waiting for the answer */
 	GOUT_QUARANTINED,	/* on the deferred list */
-	GOUT_FORCED,		/* taken back by force: tombstone only */
+	GOUT_TOMB,		/* ended before the peer answered: tombstone */
 };
 
-/* Tombstones of forced grants kept at most; the oldest go first. */
-#define GNTSOCK_FORCED_TOMBS	1024
+/* Tombstones kept at most; the oldest go first. */
+#define GNTSOCK_MAX_TOMBS	1024
 
 /**
  * struct gntsock_gout - a grant this kernel made
  * @hnode: entry in gntsock_gout_hash, by @id
  * @sock_node: entry in the owning socket's gntsock_grants.out
  * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED),
- *	or in gntsock_forced_list (FORCED)
+ *	or in gntsock_tomb_list (TOMB)
  * @link: link to the peer, reference held
  * @owner: owning socket's grants, NULL once the socket closed
  * @sk: owning socket, valid while @owner is set
@@ -58,6 +59,8 @@ enum gntsock_gout_state {
  * @revoke_pending: a revoke came while @sending
  * @release_flags: a GRANT_RELEASE came while @sending (flags | 0x8000)
  * @link_dead: the link went down while @sending
+ * @late_release: quarantined after an unanswered GRANT_REVOKE on a live
+ *	link: the peer's GRANT_RELEASE may still come
  * @cookie: the application's cookie
  * @deadline: jiffies when a revoke gives up waiting
  * @pages: pinned pages
@@ -78,6 +81,7 @@ struct gntsock_gout {
 	bool sending;
 	bool revoke_pending;
 	bool link_dead;
+	bool late_release;
 	u16 release_flags;
 	u64 cookie;
 	unsigned long deadline;
@@ -89,8 +93,8 @@ struct gntsock_gout {
 DEFINE_MUTEX(gntsock_grant_lock);
 static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
 LIST_HEAD(gntsock_reclaim_list);
-static LIST_HEAD(gntsock_forced_list);
-static unsigned int gntsock_forced_tombs;
+static LIST_HEAD(gntsock_tomb_list);
+static unsigned int gntsock_tombs;
 static u32 gntsock_next_id;
 
 void gntsock_grants_init(struct gntsock_grants *gs)
@@ -335,13 +339,38 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 	gntsock_reclaim_kick();
 }
 
-/* Free the tombstone of a forced grant. gntsock_grant_lock held. */
+/* Free a tombstone. gntsock_grant_lock held. */
 static void gntsock_gout_tomb_free(struct gntsock_gout *g)
 {
 	list_del(&g->reclaim_node);
-	gntsock_forced_tombs--;
+	gntsock_tombs--;
 	hash_del(&g->hnode);
 	gntsock_gout_free(g);
+}
+
+/* Every reference of @g is ended, but the peer may still answer: unpin
+ * and unaccount now, keep the record without pages as a tombstone until
+ * the late GRANT_RELEASE or the link's end, so that the answer is no
+ * violation; at most %GNTSOCK_MAX_TOMBS are kept. gntsock_grant_lock held.
+ */
+static void gntsock_gout_entomb(struct gntsock_gout *g)
+{
+	if (g->state == GOUT_QUARANTINED) {
+		atomic_dec(&gntsock_grant_stats.deferred);
+		atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
+	}
+	list_del(&g->reclaim_node);
+	gntsock_gout_detach(g);
+	gntsock_gout_unaccount(g);
+	unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
+	kvfree(g->pages);
+	g->pages = NULL;
+	g->state = GOUT_TOMB;
+	list_add_tail(&g->reclaim_node, &gntsock_tomb_list);
+	if (++gntsock_tombs > GNTSOCK_MAX_TOMBS)
+		gntsock_gout_tomb_free(list_first_entry(&gntsock_tomb_list,
+							struct gntsock_gout,
+							reclaim_node));
 }
 
 /**
@@ -349,10 +378,8 @@ static void gntsock_gout_tomb_free(struct gntsock_gout *g)
  * @g: a REVOKING grant whose references are all ended; gntsock_grant_lock
  *	held
  *
- * The pages are unpinned and the accounting dropped at once. The record
- * stays, without pages, as a tombstone until the peer's late
- * GRANT_RELEASE or the link's end, so that the late answer is no
- * violation; at most %GNTSOCK_FORCED_TOMBS are kept.
+ * The pages are unpinned and the accounting dropped at once; the record
+ * stays as a tombstone for the peer's late answer (gntsock_gout_entomb()).
  */
 void gntsock_gout_forced(struct gntsock_gout *g)
 {
@@ -360,18 +387,7 @@ void gntsock_gout_forced(struct gntsock_gout *g)
 	if (g->sk)
 		gntsock_grant_event(g->sk, GNTSOCK_EV_FORCED, g->id, g->cookie,
 				    g->npages);
-	list_del(&g->reclaim_node);
-	gntsock_gout_detach(g);
-	gntsock_gout_unaccount(g);
-	unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
-	kvfree(g->pages);
-	g->pages = NULL;
-	g->state = GOUT_FORCED;
-	list_add_tail(&g->reclaim_node, &gntsock_forced_list);
-	if (++gntsock_forced_tombs > GNTSOCK_FORCED_TOMBS)
-		gntsock_gout_tomb_free(list_first_entry(&gntsock_forced_list,
-							struct gntsock_gout,
-							reclaim_node));
+	gntsock_gout_entomb(g);
 }
 
 static int gntsock_grant_check(struct gntsock_grants *gs,
@@ -683,11 +699,12 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
-	if (g && g->state == GOUT_FORCED) {
-		/* The peer unmapped after we took the grant back. */
+	if (g && g->state == GOUT_TOMB) {
+		/* The peer unmapped after we ended the grant. */
 		gntsock_gout_tomb_free(g);
 	} else if (g && g->state == GOUT_QUARANTINED) {
 		/* A late answer: the peer unmapped after the timeout. */
+		g->late_release = false;
 		if (gntsock_gout_end_access(g)) {
 			atomic64_inc(&gntsock_grant_stats.reclaimed);
 			gntsock_gout_finish(g, 0);
@@ -759,9 +776,14 @@ void gntsock_grant_out_link_down(struct gntsock_link *link)
 	int bkt;
 
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
-		if (g->link != link || g->state == GOUT_QUARANTINED)
+		if (g->link != link)
 			continue;
-		if (g->state == GOUT_FORCED) {
+		if (g->state == GOUT_QUARANTINED) {
+			/* Its release can no longer come. */
+			g->late_release = false;
+			continue;
+		}
+		if (g->state == GOUT_TOMB) {
 			gntsock_gout_tomb_free(g);
 			continue;
 		}
@@ -823,6 +845,8 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 			gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
 			return true;
 		}
+		/* The peer may still answer, late. */
+		g->late_release = true;
 		gntsock_gout_quarantine(g);
 		return true;
 	}
@@ -831,7 +855,11 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 	(*budget)--;
 	if (gntsock_gout_end_access(g)) {
 		atomic64_inc(&gntsock_grant_stats.reclaimed);
-		gntsock_gout_finish(g, 0);
+		/* Unmapped, but its GRANT_RELEASE may be on its way. */
+		if (g->late_release)
+			gntsock_gout_entomb(g);
+		else
+			gntsock_gout_finish(g, 0);
 		return true;
 	}
 	return false;
@@ -855,7 +883,7 @@ void gntsock_grant_out_exit(void)
 
 	mutex_lock(&gntsock_grant_lock);
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
-		if (g->state == GOUT_FORCED) {
+		if (g->state == GOUT_TOMB) {
 			gntsock_gout_tomb_free(g);
 			continue;
 		}
