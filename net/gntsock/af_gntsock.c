@@ -2027,11 +2027,12 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
 		if (!list_empty(&vsk->rx_queue)) {
-			t0 = ktime_get_ns();
+			t0 = gntsock_stat_clock();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
 					    copied, &stop);
-			atomic64_add(ktime_get_ns() - t0,
-				     &gntsock_stats.rx_user_ns);
+			if (t0)
+				atomic64_add(ktime_get_ns() - t0,
+					     &gntsock_stats.rx_user_ns);
 			if (n < 0) {
 				err = n;
 				break;

@@ -227,6 +227,8 @@ int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);
 
 /* procfs.c */
+extern bool gntsock_stat_times;
+u64 gntsock_stat_clock(void);
 int gntsock_proc_init(void);
 void gntsock_proc_exit(void);
 

@@ -766,7 +766,7 @@ static void gntsock_rx_work(struct work_struct *work)
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
-	u64 t0 = ktime_get_ns();
+	u64 t0 = gntsock_stat_clock();
 	u32 cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
@@ -796,7 +796,8 @@ static void gntsock_rx_work(struct work_struct *work)
 		gntsock_tx_kick(link);
 	}
 	atomic64_inc(&gntsock_stats.rx_work_runs);
-	atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
+	if (t0)
+		atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
 out:
 	if (eoi_irq)
 		xen_irq_lateeoi(eoi_irq, 0);

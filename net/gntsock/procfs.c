@@ -4,11 +4,32 @@
  * /proc/net/gntsock_links (links): what an operator, and the tests, read to
  * see connections, links and resources in use.
  */
+#include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
+#include <linux/timekeeping.h>
 #include <net/net_namespace.h>
 
 #include "gntsock.h"
+
+/* Reading the clock is a trap to the hypervisor in a PV guest without an
+ * invariant TSC (25-50 us each under emulation): the time counters cost
+ * more than what they time, so they are kept only when asked for.
+ */
+bool gntsock_stat_times;
+module_param_named(stat_times, gntsock_stat_times, bool, 0644);
+MODULE_PARM_DESC(stat_times,
+		 "count rx_work_ns and rx_user_ns in gntsock_stat (reads the clock on the receive path; default N)");
+
+/**
+ * gntsock_stat_clock() - the clock for a time counter, if they are kept
+ *
+ * Return: ktime_get_ns() with the stat_times parameter set, else 0.
+ */
+u64 gntsock_stat_clock(void)
+{
+	return READ_ONCE(gntsock_stat_times) ? ktime_get_ns() : 0;
+}
 
 static int gntsock_stat_show(struct seq_file *m, void *v)
 {
