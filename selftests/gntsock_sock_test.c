@@ -1270,6 +1270,174 @@ TEST_F_TIMEOUT(sock, ss_tool_output, 60)
 }
 
 /* Nothing leaked: every socket the module counts is held by a process. */
+#define BUF_AUTO_PARAM	"/sys/module/gntsock/parameters/buf_auto_max"
+#define BURST_STREAM	(16 << 20)
+
+/* The receive buffer of @fd (GNTSOCK_SO_BUFFER_SIZE), or -errno. */
+static int64_t buffer_size(int fd)
+{
+	uint64_t v = 0;
+	socklen_t l = sizeof(v);
+
+	if (getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &v, &l))
+		return -errno;
+	return (int64_t)v;
+}
+
+/* Ask SOURCE for BURST_STREAM bytes of pattern @seed. */
+static int source_connect(unsigned int peer, uint64_t seed, uint64_t bufsz)
+{
+	struct gnt_source_req req = { .nbytes = gnt_le64(BURST_STREAM),
+				      .seed = gnt_le64(seed) };
+	int fd = sconnect(SOCK_STREAM, peer, GNTSOCK_PEER_PORT_SOURCE);
+
+	if (fd < 0)
+		return fd;
+	if ((bufsz && setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
+				 &bufsz, sizeof(bufsz))) ||
+	    xsend(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+		close(fd);
+		return -EIO;
+	}
+	return fd;
+}
+
+/*
+ * A bursty reader: let the writer fill the whole buffer (it then waits for
+ * credit and asks for it), then read until nothing is queued, @bursts times
+ * or until the buffer is @until bytes. Checks the pattern from *@off on.
+ * Returns the buffer size then, or -errno.
+ */
+static int64_t read_in_bursts(int fd, uint64_t seed, uint64_t *off,
+			      int bursts, int64_t until)
+{
+	static char buf[65536];
+	char scratch[256];
+	int64_t bs = buffer_size(fd);
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < bursts && bs >= 0 && bs < until; i++) {
+		if (*off + bs < BURST_STREAM && wait_inq(fd, bs, 15000) < 0)
+			return -ETIMEDOUT;
+		gnt_sleep_ms(50);	/* the writer's CREDIT_REQUEST lands */
+		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
+			if (gnt_pattern_check(seed, *off, buf, n, scratch,
+					      sizeof(scratch)) != -1)
+				return -EBADMSG;
+			*off += n;
+		}
+		if (n == 0 || errno != EAGAIN)
+			return n ? -errno : -EPIPE;
+		bs = buffer_size(fd);
+	}
+	return bs;
+}
+
+/* Read the rest of a SOURCE stream and its end. */
+static int read_rest(int fd, uint64_t seed, uint64_t off)
+{
+	static char buf[65536];
+	char scratch[256];
+	ssize_t n;
+
+	while (off < BURST_STREAM) {
+		n = xrecv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return n ? (int)n : -EPIPE;
+		if (gnt_pattern_check(seed, off, buf, n, scratch,
+				      sizeof(scratch)) != -1)
+			return -EBADMSG;
+		off += n;
+	}
+	return xrecv(fd, buf, 1, 0) == 0 ? 0 : -EPROTO;
+}
+
+static int64_t buf_auto_max(void)
+{
+	char text[32];
+
+	if (gnt_read_file(BUF_AUTO_PARAM, text, sizeof(text)))
+		return -ENOENT;
+	return strtoll(text, NULL, 10);
+}
+
+/*
+ * A STREAM receive buffer doubles up to buf_auto_max when the writer ran
+ * out of credit and the reader then found nothing queued; a buffer set with
+ * GNTSOCK_SO_BUFFER_SIZE stays as set. No byte is lost or reordered.
+ */
+TEST_F_TIMEOUT(sock, stream_buffer_grows_for_a_starved_reader, 240)
+{
+	int64_t max = buf_auto_max(), bs;
+	uint64_t off = 0, g0 = 0, g1 = 0;
+	int fd;
+
+	NEED_PEER();
+	if (self->loopback)
+		SKIP(return, "loopback: the writer runs on our own vCPU, bursts are not ours to control");
+	if (max < (int64_t)GNTSOCK_BUFFER_SIZE_DEFAULT * 4)
+		SKIP(return, "buf_auto_max %" PRId64 ": not the default", max);
+	ASSERT_EQ(0, gnt_stat_get("buf_grown", &g0));
+	fd = source_connect(self->peer, 31, 0);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ((int64_t)GNTSOCK_BUFFER_SIZE_DEFAULT, buffer_size(fd));
+	bs = read_in_bursts(fd, 31, &off, 10, max);
+	EXPECT_EQ(max, bs) TH_LOG("after %" PRIu64 " bytes", off);
+	/* It stays at the maximum. */
+	bs = read_in_bursts(fd, 31, &off, 2, INT64_MAX);
+	EXPECT_EQ(max, bs);
+	EXPECT_EQ(0, read_rest(fd, 31, off));
+	close(fd);
+	ASSERT_EQ(0, gnt_stat_get("buf_grown", &g1));
+	/* 256 KiB -> 512 KiB -> 1 MiB: at least two steps. */
+	EXPECT_LE(g0 + 2, g1);
+
+	/* Set by the application: never grows. */
+	off = 0;
+	fd = source_connect(self->peer, 32, GNTSOCK_BUFFER_SIZE_DEFAULT);
+	ASSERT_LE(0, fd);
+	bs = read_in_bursts(fd, 32, &off, 4, INT64_MAX);
+	EXPECT_EQ((int64_t)GNTSOCK_BUFFER_SIZE_DEFAULT, bs);
+	EXPECT_EQ(0, read_rest(fd, 32, off));
+	close(fd);
+}
+
+/*
+ * The growth of all sockets on one link adds up to at most buf_auto_max:
+ * a second stream gets what the first left, and the rest once the first
+ * is closed.
+ */
+TEST_F_TIMEOUT(sock, stream_buffer_growth_shares_a_link_budget, 240)
+{
+	int64_t max = buf_auto_max(), def = GNTSOCK_BUFFER_SIZE_DEFAULT, bs;
+	uint64_t off_a = 0, off_b = 0, r0 = 0, r1 = 0;
+	int a, b;
+
+	NEED_PEER();
+	if (self->loopback)
+		SKIP(return, "loopback: the writer runs on our own vCPU, bursts are not ours to control");
+	if (max != def * 4)
+		SKIP(return, "buf_auto_max %" PRId64 ": not the default", max);
+	a = source_connect(self->peer, 41, 0);
+	ASSERT_LE(0, a);
+	ASSERT_EQ(max, read_in_bursts(a, 41, &off_a, 10, max));
+	/* a added 768 KiB of the 1 MiB budget: b may add 256 KiB. */
+	ASSERT_EQ(0, gnt_stat_get("buf_grow_refused", &r0));
+	b = source_connect(self->peer, 42, 0);
+	ASSERT_LE(0, b);
+	bs = read_in_bursts(b, 42, &off_b, 6, INT64_MAX);
+	EXPECT_EQ(2 * def, bs);
+	ASSERT_EQ(0, gnt_stat_get("buf_grow_refused", &r1));
+	EXPECT_LT(r0, r1);
+	/* a gone, its share is back. */
+	close(a);
+	bs = read_in_bursts(b, 42, &off_b, 10, max);
+	EXPECT_EQ(max, bs);
+	EXPECT_EQ(0, read_rest(b, 42, off_b));
+	close(b);
+}
+
 TEST_F_TIMEOUT(sock, counters_idle, 60)
 {
 	uint64_t stat = 0, v, inj;

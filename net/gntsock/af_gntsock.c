@@ -72,6 +72,12 @@ MODULE_PARM_DESC(rx_page_bufs,
 
 #define GNTSOCK_RXBUF_INLINE_MAX	2048U
 
+/* Receive buffer growth (STREAM): see gntsock_buf_grow(). */
+static unsigned int gntsock_buf_auto_max = 1048576;
+module_param_named(buf_auto_max, gntsock_buf_auto_max, uint, 0644);
+MODULE_PARM_DESC(buf_auto_max,
+		 "bytes: the receive buffer a STREAM socket grows to on its own, and what the growth of all sockets of one link may add up to (default 1048576; at most 16 MiB; 262144 or less: no growth)");
+
 /* Freed rx buffer pages are kept for reuse, up to a ring's worth (1 MiB):
  * a fresh page costs the page allocator and, with init_on_alloc (Debian's
  * default), clearing it: one more pass over every received byte.
@@ -273,6 +279,10 @@ struct gntsock_rx_post {
  * @credit_requested: a CREDIT_REQUEST is outstanding
  * @peer_wants_credit: the peer asked for credit; send an update as soon as
  *	our reader consumed anything
+ * @credit_starved: the peer's writer asked for credit since our reader last
+ *	found nothing queued (gntsock_buf_grow())
+ * @buf_locked: GNTSOCK_SO_BUFFER_SIZE was set: the buffer never grows
+ * @buf_auto: bytes @buf_alloc grew on its own, charged to the link's budget
  * @peer_shutdown: GNTSOCK_SHUT_* the peer announced
  * @accept_queue: listener: children not yet accepted
  * @accept_node: child: entry in its listener's @accept_queue
@@ -309,6 +319,9 @@ struct gntsock_sock {
 	u32 tx_cnt;
 	bool credit_requested;
 	bool peer_wants_credit;
+	bool credit_starved;
+	bool buf_locked;
+	u32 buf_auto;
 	u8 peer_shutdown;
 	struct list_head accept_queue;
 	struct list_head accept_node;
@@ -448,9 +461,18 @@ static void gntsock_unbind(struct gntsock_sock *vsk)
 	spin_unlock_bh(&gntsock_table_lock);
 }
 
+/* Give back to the link's budget what the buffer grew on its own. */
+static void gntsock_buf_auto_put(struct gntsock_sock *vsk)
+{
+	if (vsk->buf_auto && vsk->link)
+		atomic_sub(vsk->buf_auto, &vsk->link->buf_auto);
+	vsk->buf_auto = 0;
+}
+
 static void gntsock_set_link(struct gntsock_sock *vsk,
 			     struct gntsock_link *link)
 {
+	gntsock_buf_auto_put(vsk);
 	if (vsk->link) {
 		atomic_dec(&vsk->link->stat_sockets);
 		gntsock_link_put(vsk->link);
@@ -526,6 +548,42 @@ static void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
 		return;
 	if (unsent >= vsk->buf_alloc / 4 || vsk->peer_wants_credit)
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+}
+
+/* The peer's writer waited for credit, and then our reader found nothing
+ * queued: the receive buffer, not the writer nor the reader, held the
+ * stream back (a credit round trip between the domains costs far more than
+ * the copies). Double the buffer, up to gntsock_buf_auto_max, from a budget
+ * of gntsock_buf_auto_max bytes per link shared by all its sockets: a lone
+ * stream grows to the maximum, many connections together add at most that
+ * much kernel memory. A buffer set with GNTSOCK_SO_BUFFER_SIZE is kept.
+ * STREAM only: a SEQPACKET record must fit the buffer its writer knows of.
+ * lock_sock held.
+ */
+static void gntsock_buf_grow(struct gntsock_sock *vsk)
+{
+	u32 cap = min_t(u32, READ_ONCE(gntsock_buf_auto_max),
+			GNTSOCK_BUFFER_SIZE_MAX);
+	struct gntsock_link *link = vsk->link;
+	u32 grow;
+
+	if (!vsk->credit_starved)
+		return;
+	vsk->credit_starved = false;
+	if (vsk->sk.sk_type != SOCK_STREAM || vsk->buf_locked || !link ||
+	    vsk->sk.sk_state != TCP_ESTABLISHED || vsk->buf_alloc >= cap)
+		return;
+	grow = min(vsk->buf_alloc, cap - vsk->buf_alloc);
+	if (atomic_add_return(grow, &link->buf_auto) > cap) {
+		atomic_sub(grow, &link->buf_auto);
+		atomic64_inc(&gntsock_stats.buf_grow_refused);
+		return;
+	}
+	vsk->buf_auto += grow;
+	vsk->buf_alloc += grow;
+	vsk->buf_alloc_max = max(vsk->buf_alloc_max, vsk->buf_alloc);
+	atomic64_inc(&gntsock_stats.buf_grown);
+	gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
 /* A reader about to sleep for more data tells the peer everything it
@@ -657,6 +715,7 @@ static void gntsock_recv_request(struct gntsock_link *link,
 	cvsk->peer_port = h->src_port;
 	cvsk->buf_alloc = lvsk->buf_alloc;
 	cvsk->buf_alloc_max = lvsk->buf_alloc_max;
+	cvsk->buf_locked = lvsk->buf_locked;
 	cvsk->peer_buf_alloc = h->buf_alloc;
 	cvsk->peer_fwd_cnt = h->fwd_cnt;
 	cvsk->tx_cnt = h->fwd_cnt;
@@ -914,6 +973,7 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 			/* Tell it again as soon as our reader moves. */
 			vsk->peer_wants_credit = true;
+			vsk->credit_starved = true;
 		}
 		break;
 	}
@@ -1099,6 +1159,7 @@ static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
 	vsk->peer_shutdown = 0;
 	vsk->credit_requested = false;
 	vsk->peer_wants_credit = false;
+	vsk->credit_starved = false;
 	gntsock_purge_rx(vsk);
 	err = gntsock_conn_hash(vsk);
 	if (err)
@@ -2052,6 +2113,9 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			gntsock_rx_flush(sk);
 			continue;
 		}
+		/* Nothing queued: did the buffer hold the writer back? */
+		if (!peek)
+			gntsock_buf_grow(vsk);
 		if (copied >= target)
 			break;
 		err = gntsock_rx_wait_check(sk, timeo);
@@ -2217,6 +2281,8 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		}
 		vsk->buf_alloc = size;
 		vsk->buf_alloc_max = max_t(u32, vsk->buf_alloc_max, size);
+		vsk->buf_locked = true;
+		gntsock_buf_auto_put(vsk);
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT:

@@ -87,6 +87,8 @@ enum gntsock_link_state {
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
  *	woken: an event that did not move it frees no ring space
  * @rx_last_dst: destination port of the last data message consumed from @rx
+ * @buf_auto: bytes the receive buffers of this link's sockets grew on their
+ *	own, at most the buf_auto_max module parameter (af_gntsock.c)
  */
 struct gntsock_link {
 	struct kref kref;
@@ -137,6 +139,7 @@ struct gntsock_link {
 	atomic64_t stat_events_rx;
 	atomic64_t stat_events_tx;
 	atomic_t stat_sockets;
+	atomic_t buf_auto;
 	u32 tx_cons_seen;
 	u32 rx_last_dst;
 };
@@ -178,6 +181,8 @@ struct gntsock_stats {
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
+	atomic64_t buf_grown;
+	atomic64_t buf_grow_refused;
 };
 
 extern struct gntsock_stats gntsock_stats;

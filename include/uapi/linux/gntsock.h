@@ -65,7 +65,10 @@ struct sockaddr_gnt {
  *
  * GNTSOCK_SO_PEER_DOMID (int, read only): the connected peer's domain id.
  * GNTSOCK_SO_BUFFER_SIZE (u64, bytes): receive buffer advertised to the
- *	peer as credit; default 262144, min 4096, max 16777216.
+ *	peer as credit; default 262144, min 4096, max 16777216. A
+ *	SOCK_STREAM buffer not set grows by itself while the peer's writer
+ *	waits for credit (up to the buf_auto_max module parameter, 1 MiB by
+ *	default); reading returns the current size, setting fixes it.
  * GNTSOCK_SO_CONNECT_TIMEOUT (struct timeval or
  *	struct __kernel_sock_timeval): how long connect() waits for the
  *	peer's answer; default 2 s.
