@@ -283,6 +283,9 @@ struct gntsock_rx_post {
  *	found nothing queued (gntsock_buf_grow())
  * @buf_locked: GNTSOCK_SO_BUFFER_SIZE was set: the buffer never grows
  * @buf_auto: bytes @buf_alloc grew on its own, charged to the link's budget
+ * @wake_node: entry in the link's rx_wakes while @wake_pending
+ * @wake_pending: GNTSOCK_WAKE_* owed to this socket's waiters at the end of
+ *	the rx work's batch (gntsock_sock_wake()), under the link's rx_lock
  * @peer_shutdown: GNTSOCK_SHUT_* the peer announced
  * @accept_queue: listener: children not yet accepted
  * @accept_node: child: entry in its listener's @accept_queue
@@ -322,6 +325,8 @@ struct gntsock_sock {
 	bool credit_starved;
 	bool buf_locked;
 	u32 buf_auto;
+	struct list_head wake_node;
+	u8 wake_pending;
 	u8 peer_shutdown;
 	struct list_head accept_queue;
 	struct list_head accept_node;
@@ -459,6 +464,68 @@ static void gntsock_unbind(struct gntsock_sock *vsk)
 	if (!hlist_unhashed(&vsk->bind_node))
 		hash_del(&vsk->bind_node);
 	spin_unlock_bh(&gntsock_table_lock);
+}
+
+#define GNTSOCK_WAKE_READ	1
+#define GNTSOCK_WAKE_WRITE	2
+
+/* Data and credit reach their waiters at the end of the rx work's batch
+ * (gntsock_sock_wake_flush()), not message by message: on the domain's
+ * vCPU a woken reader or writer preempts the rx work at its next
+ * lock_sock() (voluntary preemption), so waking per message cost two
+ * context switches per message, each dearer in a PV guest than the copy.
+ */
+static bool gntsock_rx_batch_wake = true;
+module_param_named(rx_batch_wake, gntsock_rx_batch_wake, bool, 0644);
+MODULE_PARM_DESC(rx_batch_wake,
+		 "wake readers and writers once per receive batch, not per message (default Y)");
+
+/* Wake @sk's readers or writers (@what: GNTSOCK_WAKE_*), now or, inside the
+ * rx work's batch (rx_lock held: @wake_pending and the list are its), when
+ * the batch ends. lock_sock held.
+ */
+static void gntsock_sock_wake(struct gntsock_link *link, struct sock *sk,
+			      u8 what)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	if (link && link->rx_batching && READ_ONCE(gntsock_rx_batch_wake)) {
+		if (!vsk->wake_pending) {
+			sock_hold(sk);
+			list_add_tail(&vsk->wake_node, &link->rx_wakes);
+		}
+		vsk->wake_pending |= what;
+		return;
+	}
+	atomic64_inc(&gntsock_stats.rx_wakeups);
+	if (what & GNTSOCK_WAKE_READ)
+		sk->sk_data_ready(sk);
+	if (what & GNTSOCK_WAKE_WRITE)
+		sk->sk_write_space(sk);
+}
+
+/**
+ * gntsock_sock_wake_flush() - wake the waiters a receive batch owes
+ * @link: the link, rx_lock held
+ */
+void gntsock_sock_wake_flush(struct gntsock_link *link)
+{
+	struct gntsock_sock *vsk, *tmp;
+	u8 what;
+
+	list_for_each_entry_safe(vsk, tmp, &link->rx_wakes, wake_node) {
+		struct sock *sk = &vsk->sk;
+
+		list_del_init(&vsk->wake_node);
+		what = vsk->wake_pending;
+		vsk->wake_pending = 0;
+		atomic64_inc(&gntsock_stats.rx_wakeups);
+		if (what & GNTSOCK_WAKE_READ)
+			sk->sk_data_ready(sk);
+		if (what & GNTSOCK_WAKE_WRITE)
+			sk->sk_write_space(sk);
+		sock_put(sk);
+	}
 }
 
 /* Give back to the link's budget what the buffer grew on its own. */
@@ -658,6 +725,7 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->rx_queue);
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
+	INIT_LIST_HEAD(&vsk->wake_node);
 	mutex_init(&vsk->tx_mutex);
 	gntsock_grants_init(&vsk->grants);
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
@@ -807,7 +875,7 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		} else if (defer && vsk->rx_hint &&
 			   h->dst_port == link->rx_last_dst) {
 			vsk->rx_deferred = true;
-			sk->sk_data_ready(sk);
+			gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 			return true;
 		} else if (vsk->rx_hint) {
 			/* The fallback work: the reader did not come. */
@@ -823,7 +891,7 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		return false;
 	}
 	if (off && off == h->len) {
-		sk->sk_data_ready(sk);
+		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 		return false;
 	}
 	b = gntsock_rxbuf_alloc(h->len - off);
@@ -850,7 +918,7 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		vsk->rx_msgs++;
 	/* A SEQPACKET reader waits for whole records. */
 	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
-		sk->sk_data_ready(sk);
+		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 	return false;
 }
 
@@ -874,7 +942,7 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 	}
 	b->grant = gin;
 	list_add_tail(&b->node, &vsk->rx_queue);
-	sk->sk_data_ready(sk);
+	gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 }
 
 /**
@@ -966,7 +1034,7 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 		gntsock_recv_grant(link, sk, h);
 		break;
 	case GNTSOCK_OP_CREDIT_UPDATE:
-		sk->sk_write_space(sk);
+		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_WRITE);
 		break;
 	case GNTSOCK_OP_CREDIT_REQUEST:
 		if (sk->sk_state == TCP_ESTABLISHED) {

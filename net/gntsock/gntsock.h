@@ -87,6 +87,9 @@ enum gntsock_link_state {
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
  *	woken: an event that did not move it frees no ring space
  * @rx_last_dst: destination port of the last data message consumed from @rx
+ * @rx_batching: the rx work is draining @rx: sockets' waiters are woken at
+ *	the end of the batch (under @rx_lock)
+ * @rx_wakes: sockets owed a wake-up at the end of the batch (under @rx_lock)
  * @buf_auto: bytes the receive buffers of this link's sockets grew on their
  *	own, at most the buf_auto_max module parameter (af_gntsock.c)
  */
@@ -140,6 +143,8 @@ struct gntsock_link {
 	atomic64_t stat_events_tx;
 	atomic_t stat_sockets;
 	atomic_t buf_auto;
+	bool rx_batching;
+	struct list_head rx_wakes;
 	u32 tx_cons_seen;
 	u32 rx_last_dst;
 };
@@ -181,6 +186,7 @@ struct gntsock_stats {
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
+	atomic64_t rx_wakeups;
 	atomic64_t buf_grown;
 	atomic64_t buf_grow_refused;
 };
@@ -227,6 +233,7 @@ void gntsock_links_show(struct seq_file *m);
 bool gntsock_sock_recv(struct gntsock_link *link,
 		       const struct gntsock_msg_hdr *h, bool defer);
 void gntsock_sock_link_down(struct gntsock_link *link);
+void gntsock_sock_wake_flush(struct gntsock_link *link);
 void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);

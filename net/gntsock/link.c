@@ -693,6 +693,9 @@ void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 	mutex_unlock(&link->rx_lock);
 }
 
+/* Payload bytes a receive batch hands to sockets before waking them. */
+#define GNTSOCK_RX_BATCH	(256 * 1024)
+
 /* Hand every message to its socket. With @defer a socket whose reader
  * takes its data from the ring itself may have a message left in place:
  * then stop (return true) and leave the rest for that reader.
@@ -700,14 +703,20 @@ void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 static bool gntsock_rx_drain(struct gntsock_link *link, bool defer)
 {
 	struct gntsock_msg_hdr h;
+	u32 bytes = 0;
 	int n = 0;
 
 	while (gntsock_link_rx_peek(link, &h) == GNTSOCK_V_NONE) {
 		if (gntsock_sock_recv(link, &h, defer))
 			return true;
 		gntsock_link_rx_consume(link, &h);
-		if (!(++n % 64))
+		bytes += h.len;
+		/* Readers get their data at least every GNTSOCK_RX_BATCH. */
+		if (!(++n % 64) || bytes >= GNTSOCK_RX_BATCH) {
+			gntsock_sock_wake_flush(link);
 			cond_resched();
+			bytes = 0;
+		}
 	}
 	return false;
 }
@@ -717,6 +726,7 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 {
 	u32 avail;
 
+	link->rx_batching = true;
 	for (;;) {
 		gntsock_ring_set_cons_waiting(&link->rx, false);
 		if (gntsock_rx_drain(link, defer)) {
@@ -731,6 +741,8 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
 			break;
 	}
+	link->rx_batching = false;
+	gntsock_sock_wake_flush(link);
 }
 
 /**
@@ -1216,6 +1228,7 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	INIT_LIST_HEAD(&link->ctl_queue);
 	INIT_WORK(&link->rx_work, gntsock_rx_work);
 	mutex_init(&link->rx_lock);
+	INIT_LIST_HEAD(&link->rx_wakes);
 	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
 
@@ -1468,6 +1481,7 @@ static int gntsock_loopback_create(void)
 	INIT_LIST_HEAD(&l->loop_queue);
 	INIT_WORK(&l->rx_work, gntsock_loop_work);
 	mutex_init(&l->rx_lock);
+	INIT_LIST_HEAD(&l->rx_wakes);
 	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
 	gntsock_loopback = l;
 	return 0;
