@@ -355,10 +355,10 @@ prof_show() {
 	domu_cmd "$1" shell "echo BENCH-BEGIN; echo '   $2 (domid $1), per MiB moved:'; awk 'NR == FNR { a[\$1] = \$2; next } { d[\$1] = \$2 - a[\$1]; k[++n] = \$1 } END { m = (d[\"link_tx_bytes\"] + d[\"link_rx_bytes\"]) / 1048576; if (m <= 0) m = 1; printf \"      MiB moved %.1f\\n\", m; for (i = 1; i <= n; i++) if (d[k[i]] != 0) printf \"      %-18s %14.1f\\n\", k[i], d[k[i]] / m }' /tmp/gntsock-prof.0 /tmp/gntsock-prof.1; echo BENCH-END"
 }
 
-# Module parameters of both domUs: rx_direct $1, tx_wake_one $2, rx_page_bufs $3.
+# Module parameters of both domUs: "name=value ..." in $1.
 bench_params() {
 	for _d in "$D1" "$D2"; do
-		domu_cmd "$_d" shell "P=/sys/module/gntsock/parameters; echo $1 >\$P/rx_direct; echo $2 >\$P/tx_wake_one; echo $3 >\$P/rx_page_bufs"
+		domu_cmd "$_d" shell "cd /sys/module/gntsock/parameters && for p in $1; do echo \${p#*=} >\${p%%=*}; done"
 	done
 }
 
@@ -385,7 +385,7 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..12\n'
+	printf '[dom0 bench] 1..15\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
@@ -393,26 +393,34 @@ s_bench() {
 		_rc=1
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
-	# Each receive-path and wake-up change switched on or off, same boot (module parameters).
+	# Each receive-path change on and off, same boot (module parameters buf_auto_max,
+	# rx_batch_wake, stat_times; the switches measured in earlier boots stay at their
+	# defaults). The time counters (stat_times=1) show where the receiver's time goes.
 	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
-	bench_params 1 1 1
-	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1" 4
-	bench_params 0 1 1
-	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" 5
-	bench_params 0 1 0
-	bench_profile "rx_direct=0 tx_wake_one=1 rx_page_bufs=0" 6
-	bench_params 0 0 0
-	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" 7
-	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before)" "$_sc" 8
-	bench_params 0 0 1
-	bench_run "scale, rx_direct=0 tx_wake_one=0 rx_page_bufs=1" "$_sc" 9
-	bench_params 0 1 1
-	bench_run "scale, rx_direct=0 tx_wake_one=1 rx_page_bufs=1 (defaults)" "$_sc" 10
-	bench_params 1 1 1
-	bench_profile "rx_direct=1 tx_wake_one=1 rx_page_bufs=1, again" 11
-	bench_params 0 0 0
-	bench_profile "rx_direct=0 tx_wake_one=0 rx_page_bufs=0 (as before), again" 12
-	bench_params 0 1 1
+	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0"
+	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0"
+	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0"
+	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1"
+	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1"
+	for _pass in "" ", again"; do
+		_n=$([ -z "$_pass" ] && echo 4 || echo 11)
+		bench_params "$_dflt"
+		bench_profile "defaults (buffer growth, batched wake-ups, no time counters)$_pass" "$_n"
+		bench_params "$_nogrow"
+		bench_profile "buffer growth off (buf_auto_max=262144)$_pass" $((_n + 1))
+		bench_params "$_nobatch"
+		bench_profile "batched wake-ups off (rx_batch_wake=0)$_pass" $((_n + 2))
+		bench_params "$_times"
+		bench_profile "time counters on (stat_times=1)$_pass" $((_n + 3))
+		bench_params "$_before"
+		bench_profile "all three off (as before)$_pass" $((_n + 4))
+		if [ -z "$_pass" ]; then
+			bench_run "scale, all three off (as before)" "$_sc" 9
+			bench_params "$_dflt"
+			bench_run "scale, defaults" "$_sc" 10
+		fi
+	done
+	bench_params "$_dflt"
 	perf_server_stop
 	return $_rc
 }
