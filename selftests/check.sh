@@ -15,7 +15,7 @@
 #            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}
 #   rig-pvh  the pvh step on the patched debug=y hypervisor with HAP
 #            (-cpu qemu64,+svm,+npt): a PVH domU as the mapper of forced
-#            revokes; booted again (at most 5 boots) only when a PVH domU
+#            revokes; booted again (at most 10 boots) only when a PVH domU
 #            died of a triple fault, which QEMU's nested-SVM emulation
 #            causes now and then (Documentation/xen-backend.rst)
 # Every result line goes to build/check/results.txt; the failed ones are
@@ -174,7 +174,7 @@ if want rig-pvh; then
 				GNTSOCK_RIG_CPU=qemu64,+svm,+npt GNTSOCK_RIG_TESTS=pvh \
 				selftests/rig/run.sh >"$OUT/rig-pvh.log" 2>&1
 			rc=$?
-			[ $rc -ne 0 ] && [ $boot -lt 5 ] &&
+			[ $rc -ne 0 ] && [ $boot -lt 10 ] &&
 				grep -aq 'Triple fault' build/rig-pvh/serial.log 2>/dev/null ||
 				break
 			# Kept for the record; the next boot decides.
