@@ -385,7 +385,7 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..15\n'
+	printf '[dom0 bench] 1..17\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
@@ -394,16 +394,19 @@ s_bench() {
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
 	# Each receive-path change on and off, same boot (module parameters buf_auto_max,
-	# rx_batch_wake, stat_times; the switches measured in earlier boots stay at their
-	# defaults). The time counters (stat_times=1) show where the receiver's time goes.
+	# rx_batch_wake, stat_times), and direct receive (rx_direct, off by default) again now
+	# that fewer round trips leave the copies a larger share; tx_wake_one and rx_page_bufs
+	# stay at their defaults. The time counters (stat_times=1) show where the receiver's
+	# time goes.
 	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
-	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0"
-	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0"
-	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0"
-	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1"
-	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1"
+	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=0"
+	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0 rx_direct=0"
+	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0 rx_direct=0"
+	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1 rx_direct=0"
+	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1 rx_direct=0"
+	_direct="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=1"
 	for _pass in "" ", again"; do
-		_n=$([ -z "$_pass" ] && echo 4 || echo 11)
+		_n=$([ -z "$_pass" ] && echo 4 || echo 12)
 		bench_params "$_dflt"
 		bench_profile "defaults (buffer growth, batched wake-ups, no time counters)$_pass" "$_n"
 		bench_params "$_nogrow"
@@ -414,10 +417,13 @@ s_bench() {
 		bench_profile "time counters on (stat_times=1)$_pass" $((_n + 3))
 		bench_params "$_before"
 		bench_profile "all three off (as before)$_pass" $((_n + 4))
+		bench_params "$_direct"
+		bench_profile "defaults with direct receive (rx_direct=1)$_pass" $((_n + 5))
 		if [ -z "$_pass" ]; then
-			bench_run "scale, all three off (as before)" "$_sc" 9
+			bench_params "$_before"
+			bench_run "scale, all three off (as before)" "$_sc" 10
 			bench_params "$_dflt"
-			bench_run "scale, defaults" "$_sc" 10
+			bench_run "scale, defaults" "$_sc" 11
 		fi
 	done
 	bench_params "$_dflt"
