@@ -535,15 +535,8 @@ static int do_grant(int fd)
 			r.e2 = gr_release(fd, gi.id);
 			break;
 		case GR_STUBBORN:
-		case GR_STUBBORN_RW: {
-			int f = open("/sys/module/gntsock/parameters/fault_ignore_revoke",
-				     O_WRONLY | O_CLOEXEC);
-
-			if (f < 0 || write(f, "1", 1) != 1)
-				r.e3 = errno;
-			if (f >= 0)
-				close(f);
-		}
+		case GR_STUBBORN_RW:
+			r.e3 = gr_param("fault_ignore_revoke", "1");
 			/* fall through */
 		case GR_HOLD:
 		case GR_KEEP:

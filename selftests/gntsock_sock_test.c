@@ -1270,7 +1270,6 @@ TEST_F_TIMEOUT(sock, ss_tool_output, 60)
 }
 
 /* Nothing leaked: every socket the module counts is held by a process. */
-#define BUF_AUTO_PARAM	"/sys/module/gntsock/parameters/buf_auto_max"
 #define BURST_STREAM	(16 << 20)
 
 /* The receive buffer of @fd (GNTSOCK_SO_BUFFER_SIZE), or -errno. */
@@ -1357,7 +1356,7 @@ static int64_t buf_auto_max(void)
 {
 	char text[32];
 
-	if (gnt_read_file(BUF_AUTO_PARAM, text, sizeof(text)))
+	if (gnt_param_get("buf_auto_max", text, sizeof(text)))
 		return -ENOENT;
 	return strtoll(text, NULL, 10);
 }

@@ -762,31 +762,37 @@ TEST_F_TIMEOUT(gntsock, concurrent_64, 120)
 	free(buf);
 }
 
-#define RX_DIRECT_PARAM	"/sys/module/gntsock/parameters/rx_direct"
-
-/* Is the module's direct receive (module parameter rx_direct) on? */
-static bool rx_direct_on(void)
+/* Is the boolean module parameter @name on? */
+static bool param_on(const char *name)
 {
 	char buf[8];
 
-	return !gnt_read_file(RX_DIRECT_PARAM, buf, sizeof(buf)) &&
-	       buf[0] == 'Y';
+	return !gnt_param_get(name, buf, sizeof(buf)) && buf[0] == 'Y';
 }
 
-/* Switch direct receive on or off in this domain (root only; the receive
- * paths are correct either way). Returns the previous setting.
+/* Switch the boolean module parameter @name on or off in this domain
+ * (root only). Returns the previous setting.
+ */
+static bool param_switch(const char *name, bool on)
+{
+	bool was = param_on(name);
+
+	gnt_param_set(name, on ? "Y" : "N");
+	return was;
+}
+
+/* Is the module's direct receive on? */
+static bool rx_direct_on(void)
+{
+	return param_on("rx_direct");
+}
+
+/* Switch direct receive on or off in this domain (the receive paths are
+ * correct either way). Returns the previous setting.
  */
 static bool rx_direct_set(bool on)
 {
-	bool was = rx_direct_on();
-	int fd = open(RX_DIRECT_PARAM, O_WRONLY | O_CLOEXEC);
-
-	if (fd >= 0) {
-		if (write(fd, on ? "Y" : "N", 1) != 1)
-			was = on;
-		close(fd);
-	}
-	return was;
+	return param_switch("rx_direct", on);
 }
 
 /* Bytes this kernel received without an rx buffer: into a blocked reader's
@@ -1506,7 +1512,7 @@ static int peer_stat(unsigned int peer, const char *key, uint64_t *val)
 	return gnt_parse_stat(buf, key, val);
 }
 
-#define FAULT_PARAM	"/sys/module/gntsock/parameters/fault_inject_peer"
+#define FAULT_PARAM	GNT_PARAM_DIR "fault_inject_peer"
 
 /*
  * The peer is untrusted: a corrupt message (our kernel sends one on
@@ -1519,7 +1525,7 @@ TEST_F_TIMEOUT(gntsock, peer_violation_resets_link, 90)
 	uint64_t v0, v1, resets0;
 	struct gnt_link_info li;
 	char buf[64], num[16];
-	int fd, pf, ret;
+	int fd, ret;
 	int64_t end;
 	ssize_t n;
 
@@ -1532,11 +1538,8 @@ TEST_F_TIMEOUT(gntsock, peer_violation_resets_link, 90)
 
 	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, 20);
 	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
-	pf = open(FAULT_PARAM, O_WRONLY);
-	ASSERT_LE(0, pf);
 	snprintf(num, sizeof(num), "%u", self->peer);
-	ASSERT_LT(0, write(pf, num, strlen(num)));
-	close(pf);
+	ASSERT_EQ(0, gnt_param_set("fault_inject_peer", num));
 	memset(buf, 'x', sizeof(buf));
 	ASSERT_EQ((ssize_t)sizeof(buf), send(fd, buf, sizeof(buf), 0));
 	/* The echo never comes: the peer resets the link instead. */
@@ -1545,7 +1548,7 @@ TEST_F_TIMEOUT(gntsock, peer_violation_resets_link, 90)
 	EXPECT_EQ(ECONNRESET, errno) TH_LOG("recv after the corrupt message: "
 					    "%zd, %s", n, strerror(errno));
 	close(fd);
-	ASSERT_EQ(0, gnt_read_file(FAULT_PARAM, num, sizeof(num)));
+	ASSERT_EQ(0, gnt_param_get("fault_inject_peer", num, sizeof(num)));
 	EXPECT_EQ(-1, atoi(num)) TH_LOG("fault injection not used up");
 
 	ret = gnt_wait_link_state(self->peer, "connected", 30000, &li);

@@ -235,6 +235,36 @@ static inline int gnt_read_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+#define GNT_PARAM_DIR	"/sys/module/gntsock/parameters/"
+
+/* Read the gntsock module parameter @name into buf, NUL-terminated. */
+static inline int gnt_param_get(const char *name, char *buf, size_t size)
+{
+	char path[128];
+
+	snprintf(path, sizeof(path), GNT_PARAM_DIR "%s", name);
+	return gnt_read_file(path, buf, size);
+}
+
+/* Write @val to the gntsock module parameter @name (root only).
+ * Returns 0 or -errno.
+ */
+static inline int gnt_param_set(const char *name, const char *val)
+{
+	size_t len = strlen(val);
+	char path[128];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), GNT_PARAM_DIR "%s", name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
 static inline int gnt_stat_get(const char *key, uint64_t *val)
 {
 	char buf[4096];
