@@ -1283,20 +1283,21 @@ static int64_t buffer_size(int fd)
 	return (int64_t)v;
 }
 
-/* Ask SOURCE for BURST_STREAM bytes of pattern @seed. */
+/* Ask SOURCE for BURST_STREAM bytes of pattern @seed; a non-zero @bufsz
+ * fixes our receive buffer at that size (before our first read: nothing
+ * can have grown yet).
+ */
 static int source_connect(unsigned int peer, uint64_t seed, uint64_t bufsz)
 {
-	struct gnt_source_req req = { .nbytes = gnt_le64(BURST_STREAM),
-				      .seed = gnt_le64(seed) };
-	int fd = sconnect(SOCK_STREAM, peer, GNTSOCK_PEER_PORT_SOURCE);
+	int fd = gnt_source_open(peer, seed, BURST_STREAM, IO_TIMEOUT_S);
+	int err;
 
-	if (fd < 0)
-		return fd;
-	if ((bufsz && setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
-				 &bufsz, sizeof(bufsz))) ||
-	    xsend(fd, &req, sizeof(req), 0) != (ssize_t)sizeof(req)) {
+	if (fd >= 0 && bufsz &&
+	    setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &bufsz,
+		       sizeof(bufsz))) {
+		err = -errno;
 		close(fd);
-		return -EIO;
+		return err;
 	}
 	return fd;
 }

@@ -810,25 +810,6 @@ static int direct_bytes(uint64_t *n)
 	return ret;
 }
 
-/* A SOURCE connection asking for nbytes of the pattern keyed by seed. */
-static int source_open(unsigned int peer, uint64_t seed, uint64_t nbytes)
-{
-	struct gnt_source_req req;
-	int fd, ret;
-
-	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
-	if (fd < 0)
-		return fd;
-	req.nbytes = gnt_le64(nbytes);
-	req.seed = gnt_le64(seed);
-	ret = gnt_send_all(fd, &req, sizeof(req), NULL);
-	if (ret) {
-		close(fd);
-		return ret;
-	}
-	return fd;
-}
-
 /*
  * Read a SOURCE stream to EOF through buffers that fault: a page followed
  * by an inaccessible one (the reader's pinned buffer is cut short, a copy
@@ -1016,7 +997,7 @@ static void *reader_fn(void *arg)
 	char *buf = NULL;
 	int fd;
 
-	fd = source_open(r->peer, r->seed, READER_BYTES);
+	fd = gnt_source_open(r->peer, r->seed, READER_BYTES, IO_TIMEOUT_S);
 	if (fd < 0) {
 		snprintf(r->why, sizeof(r->why), "SOURCE: %s", strerror(-fd));
 		r->err = -1;

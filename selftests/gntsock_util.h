@@ -442,6 +442,28 @@ static inline int gnt_send_all(int fd, const void *buf, size_t len,
 	return ret;
 }
 
+/* A SOURCE connection asking for nbytes of the pattern keyed by seed, with
+ * timeout_s as its receive and send timeouts. The fd, or -errno.
+ */
+static inline int gnt_source_open(unsigned int peer, uint64_t seed,
+				  uint64_t nbytes, int timeout_s)
+{
+	struct gnt_source_req req;
+	int fd, ret;
+
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, timeout_s);
+	if (fd < 0)
+		return fd;
+	req.nbytes = gnt_le64(nbytes);
+	req.seed = gnt_le64(seed);
+	ret = gnt_send_all(fd, &req, sizeof(req), NULL);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
 /*
  * Receive exactly len bytes.  Returns 0, -ENODATA on EOF before len bytes,
  * -ETIMEDOUT on SO_RCVTIMEO, or another negative errno.  *done (may be NULL)
