@@ -1545,6 +1545,52 @@ TEST_F_TIMEOUT(gntsock, peer_violation_resets_link, 90)
 	EXPECT_EQ(v0 + 1, v1);
 }
 
+/*
+ * rx_work_ns and rx_user_ns read the clock only with the stat_times module
+ * parameter set: off, receiving leaves them as they were (while
+ * rx_work_runs counts on); on, they count (with rx_direct off, as by
+ * default, recvmsg() copies every echo from the queue).
+ */
+TEST_F_TIMEOUT(gntsock, time_counters_only_with_stat_times, 60)
+{
+	uint64_t w[3] = { 0 }, u[3] = { 0 }, r[3] = { 0 };
+	int fd, i, k, ret = 0;
+	long bad;
+	bool was;
+
+	NEED_PEER();
+	if (access(GNT_PARAM_DIR "stat_times", W_OK))
+		SKIP(return, "stat_times not writable (needs root)");
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
+	was = param_switch("stat_times", false);
+	gnt_sleep_ms(100);	/* a receive work run begun before ends */
+	for (k = 0; k < 3 && !ret; k++) {
+		if (k == 2)
+			param_switch("stat_times", true);
+		if (k) {
+			for (i = 0; i < 3 && !ret; i++)
+				ret = echo_round_trip(fd, test_seed() + i,
+						      4096, &bad);
+		}
+		if (!ret)
+			ret = gnt_stat_get("rx_work_ns", &w[k]) ?:
+			      gnt_stat_get("rx_user_ns", &u[k]) ?:
+			      gnt_stat_get("rx_work_runs", &r[k]);
+	}
+	param_switch("stat_times", was);
+	close(fd);
+	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
+	/* Off: the work ran, its time was not taken. */
+	EXPECT_LT(r[0], r[1]);
+	EXPECT_EQ(w[0], w[1]);
+	EXPECT_EQ(u[0], u[1]);
+	/* On: both count. */
+	EXPECT_LT(r[1], r[2]);
+	EXPECT_LT(w[1], w[2]);
+	EXPECT_LT(u[1], u[2]);
+}
+
 /* Must stay last: nothing any test opened is left in the module. */
 TEST_F_TIMEOUT(gntsock, counters_idle, 60)
 {
