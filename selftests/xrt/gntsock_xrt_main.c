@@ -35,6 +35,7 @@
 #include <linux/slab.h>
 #include <linux/vmalloc.h>
 #include <linux/kthread.h>
+#include <linux/sched/signal.h>
 #include <linux/delay.h>
 #include <linux/ktime.h>
 #include <linux/uaccess.h>
@@ -539,6 +540,13 @@ static int cmd_stress_revoke(unsigned int secs, unsigned int t)
 		wake_up_process(tasks[i]);
 	}
 	n = i;
+	/* The threads stop by themselves at the deadline: wait for it, since
+	 * kthread_stop() on a thread that has not run yet ends it without
+	 * calling stress_revoke_fn() at all (a clean-clone CI run saw
+	 * "calls=0" that way).
+	 */
+	while (time_before(jiffies, s_deadline) && !signal_pending(current))
+		schedule_timeout_interruptible(s_deadline - jiffies);
 	for (i = 0; i < n; i++) {
 		kthread_stop(tasks[i]);
 		put_task_struct(tasks[i]);
