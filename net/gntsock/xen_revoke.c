@@ -23,35 +23,61 @@
 
 #include "xen_revoke.h"
 
-/* 0 unknown, 1 supported, -1 not supported (stock hypervisor, HVM). */
-static int revoke_support;
+/* Probe results: 0 unknown, 1 supported, -1 not supported. */
+static int revoke_support, map_support;
 
-/**
- * gntsock_xen_revoke_supported() - does the hypervisor revoke grants?
- *
- * Probes once with a zero-length GNTTABOP_revoke, which returns 0 on a
- * hypervisor with the xen-backend extension and -ENOSYS on a stock one,
- * and caches the answer.  The extension maps revocably into PV page
- * tables (x86 PV guests, including a PV dom0) and into the p2m of
- * auto-translated guests (x86 PVH, HVM).
- *
- * Return: true if gntsock_xen_revoke() and gntsock_xen_map_revocable()
- * can work here.
+/* A zero-length call of @cmd: 0 where this domain may use it, -EOPNOTSUPP
+ * where the hypervisor has the extension but this domain may not use that
+ * sub-op, -ENOSYS on a stock hypervisor.
  */
-bool gntsock_xen_revoke_supported(void)
+static bool gntsock_xen_probe(int *cache, unsigned int cmd)
 {
-	int s = READ_ONCE(revoke_support);
+	int s = READ_ONCE(*cache);
 
 	if (!s) {
 		struct gnttab_revoke dummy = { 0 };
 
 		s = -1;
 		if ((xen_pv_domain() || xen_hvm_domain()) &&
-		    !HYPERVISOR_grant_table_op(GNTTABOP_revoke, &dummy, 0))
+		    !HYPERVISOR_grant_table_op(cmd, &dummy, 0))
 			s = 1;
-		WRITE_ONCE(revoke_support, s);
+		WRITE_ONCE(*cache, s);
 	}
 	return s > 0;
+}
+
+/**
+ * gntsock_xen_revoke_supported() - can this domain revoke its grants?
+ *
+ * Probes once with a zero-length GNTTABOP_revoke, which returns 0 on a
+ * hypervisor with the xen-backend extension and -ENOSYS on a stock one,
+ * and caches the answer.
+ *
+ * Return: true if gntsock_xen_revoke() and gntsock_xen_set_revocable_only()
+ * work here.
+ */
+bool gntsock_xen_revoke_supported(void)
+{
+	return gntsock_xen_probe(&revoke_support, GNTTABOP_revoke);
+}
+
+/**
+ * gntsock_xen_map_revocable_supported() - can this domain map revocably?
+ *
+ * Probes once with a zero-length GNTTABOP_map_revocable: a hypervisor with
+ * the extension refuses it (-EOPNOTSUPP) to a PV domain whose grant
+ * mappings need IOMMU mappings (a PV dom0 or driver domain with
+ * passthrough) and to a domain with altp2m; a stock one knows no such
+ * sub-op (-ENOSYS).  The extension maps revocably into PV page tables and
+ * into the p2m of auto-translated guests (x86 PVH, HVM).  A link tells its
+ * peer the answer, so that the peer grants revocable-only only what this
+ * domain can map.
+ *
+ * Return: true if gntsock_xen_map_revocable() can work here.
+ */
+bool gntsock_xen_map_revocable_supported(void)
+{
+	return gntsock_xen_probe(&map_support, GNTTABOP_map_revocable);
 }
 
 /**
@@ -85,18 +111,26 @@ int gntsock_xen_gntst_to_errno(int16_t status)
 
 /**
  * gntsock_xen_set_revocable_only() - (un)mark a grant as revocable-only
- * @ref:	a grant reference of this domain, already granted
- *		(GTF_permit_access) to the peer
- * @enable:	true: a plain map of @ref fails; false: remove the mark
- *		(before the reference is reused)
+ * @ref:	a grant reference of this domain
+ * @domid:	the domain the reference grants (or will grant) the frame to
+ * @frame:	the frame it grants (the entry's frame field: a GFN)
+ * @enable:	true: a plain map of @ref by @domid fails while the entry
+ *		grants @frame; false: remove the mark
+ *
+ * Set the mark before the entry is written, so that no plain mapping can
+ * be made at any time, and remove it only after access has ended (or let
+ * gntsock_xen_revoke() with GNTTAB_REVOKE_END_ACCESS remove it).
  *
  * Return: 0, -ENOSYS on a stock hypervisor, or another negative errno.
  */
-int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable)
+int gntsock_xen_set_revocable_only(grant_ref_t ref, domid_t domid,
+				   unsigned long frame, bool enable)
 {
 	struct gnttab_set_revocable_only op = {
+		.frame = frame,
 		.ref = ref,
-		.enable = enable,
+		.domid = domid,
+		.flags = enable ? GNTTAB_REVOCABLE_ONLY_SET : 0,
 	};
 	int rc;
 
@@ -108,15 +142,18 @@ int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable)
 
 /**
  * gntsock_xen_revoke() - force-revoke mappings of this domain's grants
- * @ops:	@count entries; ref filled in by the caller, status and
- *		nr_revoked by the hypervisor
+ * @ops:	@count entries; ref and flags filled in by the caller, status
+ *		and nr_revoked by the hypervisor
  * @count:	number of entries
  *
  * Every live revocable mapping of each grant is switched to its mapper's
- * replacement frame.  An entry whose status is GNTST_okay may be ended
- * (gnttab_end_foreign_access_ref()) and its page reused at once;
- * GNTST_eagain means a mapping that is not revocable remains (or a map is
- * in flight): retry later or quarantine the page.
+ * replacement frame.  With GNTTAB_REVOKE_END_ACCESS in an entry's flags,
+ * GNTST_okay means Xen also ended access to it (and dropped its
+ * revocable-only mark), atomically with respect to any new map: the
+ * reference may be freed and its page reused at once.  GNTST_eagain means
+ * a mapping that is not revocable remains, or a map, unmap or copy is in
+ * flight: retry later (with END_ACCESS no new map or copy of the entry
+ * succeeds meanwhile) or quarantine the page.
  *
  * Return: 0 when every entry was processed (see each status), -ENOSYS on a
  * stock hypervisor, or another negative errno.

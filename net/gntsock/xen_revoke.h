@@ -3,24 +3,27 @@
  * gntsock: revocable grant mappings through the xen-backend extension.
  *
  * Thin wrappers around the grant-table sub-ops declared in
- * xen-backend/include/public/gntsock_revoke.h, plus the plumbing a mapper
- * needs: a kernel mapping whose PTE Xen fills (PV), or an unpopulated
- * guest frame Xen fills in the p2m (auto-translated: PVH, HVM).
- * Every function works on a stock hypervisor too: it then reports
- * -ENOSYS, and the caller falls back to quarantine.
+ * xen_revoke_abi.h (Linux's copy of the ABI the xen-backend patches add to
+ * Xen's public/grant_table.h), plus the plumbing a mapper needs: a kernel
+ * mapping whose PTE Xen fills (PV), or an unpopulated guest frame Xen
+ * fills in the p2m (auto-translated: PVH, HVM).  Every function works on a
+ * stock hypervisor too: it then reports -ENOSYS, and the caller falls back
+ * to plain grants and quarantine.
  */
 #ifndef _GNTSOCK_XEN_REVOKE_H
 #define _GNTSOCK_XEN_REVOKE_H
 
 #include <linux/types.h>
 #include <xen/interface/grant_table.h>
-#include "gntsock_revoke.h"
+#include "xen_revoke_abi.h"
 
 struct page;
 
 bool gntsock_xen_revoke_supported(void);
+bool gntsock_xen_map_revocable_supported(void);
 int gntsock_xen_gntst_to_errno(int16_t status);
-int gntsock_xen_set_revocable_only(grant_ref_t ref, bool enable);
+int gntsock_xen_set_revocable_only(grant_ref_t ref, domid_t domid,
+				   unsigned long frame, bool enable);
 
 /**
  * struct gntsock_xen_rmap - one revocable kernel mapping of a foreign page
