@@ -116,7 +116,7 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 			       const struct gntsock_msg_hdr *h);
 void gntsock_grant_out_close(struct gntsock_grants *gs);
 void gntsock_grant_out_link_down(struct gntsock_link *link);
-bool gntsock_gout_end_access(struct gntsock_gout *g);
+bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped);
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
 void gntsock_gout_quarantine(struct gntsock_gout *g);
 void gntsock_gout_forced(struct gntsock_gout *g);
@@ -149,7 +149,7 @@ bool gntsock_grant_link_msg(struct gntsock_link *link,
 			    const struct gntsock_msg_hdr *h);
 void gntsock_grant_sock_close(struct gntsock_grants *gs);
 void gntsock_grant_link_down(struct gntsock_link *link);
-int gntsock_grant_force_revoke(struct gntsock_gout *g);
+int gntsock_grant_force_revoke(struct gntsock_gout *g, u32 *swapped);
 void gntsock_reclaim_kick(void);
 int gntsock_grant_init(void);
 void gntsock_grant_exit(void);

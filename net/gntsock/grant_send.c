@@ -11,20 +11,26 @@
  * freed or reused before that, whatever happens to the socket or process.
  *
  * With the xen-backend extension every reference is marked revocable-only
- * before the GRANT message goes out, so the peer can only map it
- * revocably, and a revoke the peer ignores is forced through the
- * hypervisor (revoke.c). A forced grant, and a quarantined one reclaimed
- * before the peer answered the revoke, leaves a small tombstone (no pages,
- * no references) until the peer's late GRANT_RELEASE or the link's end,
- * so that the late answer is accepted quietly.
+ * before its grant entry is written, so the peer can
+ * only ever map it revocably. Such a grant is ended through the hypervisor
+ * (GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS, revoke.c): Xen revokes
+ * whatever mapping the peer still holds, ends access and drops the mark,
+ * atomically, before the reference is freed. Other grants are plain and
+ * ended with gnttab_try_end_foreign_access(); a plain grant the peer does
+ * not give back is quarantined. A forced grant, and a quarantined one
+ * reclaimed before the peer answered the revoke, leaves a small tombstone
+ * (no pages, no references) until the peer's late GRANT_RELEASE or the
+ * link's end, so that the late answer is accepted quietly.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/skbuff.h>
 #include <linux/hashtable.h>
 #include <linux/capability.h>
+#include <linux/delay.h>
 #include <xen/grant_table.h>
 #include <xen/page.h>
+#include <asm/xen/hypercall.h>
 
 #include "gntsock.h"
 #include "grant.h"
@@ -52,7 +58,8 @@ enum gntsock_gout_state {
  * @id: grant id on the wire, unique in this kernel
  * @npages: pages
  * @writable: the peer may write
- * @revocable: the references are marked revocable-only
+ * @revocable: the references are marked revocable-only (this domain can
+ *	revoke); otherwise a plain grant
  * @state: enum gntsock_gout_state
  * @sending: sendmsg() still owns it (between prepare and commit/abort):
  *	nobody else may free it; what happens meanwhile is noted below
@@ -195,43 +202,32 @@ static void gntsock_gout_free(struct gntsock_gout *g)
 	kvfree(g);
 }
 
-/* End and free one reference unless the peer still maps it. A revocable-only
- * mark is removed first, so that the reference goes back to the free pool
- * without it, and put back if the peer still maps it. (Linux 6.1 offers no
- * way to test for mappings without ending, and the reference may be reused
- * at once after it is freed, so the mark cannot be removed after.) A peer
- * that maps plainly in that window only makes a later forced revoke fail,
- * and the grant is quarantined instead.
- */
-static bool gntsock_gout_end_ref(struct gntsock_gout *g, grant_ref_t ref)
-{
-	if (!g->revocable)
-		return gnttab_try_end_foreign_access(ref);
-	gntsock_xen_set_revocable_only(ref, false);
-	if (gnttab_try_end_foreign_access(ref))
-		return true;
-	gntsock_xen_set_revocable_only(ref, true);
-	return false;
-}
-
 /**
  * gntsock_gout_end_access() - end every reference of @g Xen lets us end
  * @g: the grant, gntsock_grant_lock held
+ * @swapped: incremented by the peer's mappings the hypervisor revoked
  *
- * A reference that the peer still maps stays; the others are freed.
+ * A revocable-only grant is ended through the hypervisor
+ * (gntsock_grant_force_revoke()): a mapping the peer still holds is
+ * revoked, and Xen ends access and drops the mark before the reference is
+ * freed, so that the mark is never removed while the peer maps the page
+ * and never left on a freed reference. A plain reference the peer still
+ * maps stays; the others are ended and freed.
  *
  * Return: true if none is left.
  */
-bool gntsock_gout_end_access(struct gntsock_gout *g)
+bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped)
 {
 	bool all = true;
 	u32 i;
 
+	if (g->revocable)
+		return !gntsock_grant_force_revoke(g, swapped);
 	for (i = 0; i < g->npages; i++) {
 		if (!g->refs[i])
 			continue;
 		/* Ends and frees the reference, quietly if still mapped. */
-		if (gntsock_gout_end_ref(g, g->refs[i]))
+		if (gnttab_try_end_foreign_access(g->refs[i]))
 			g->refs[i] = 0;
 		else
 			all = false;
@@ -424,6 +420,87 @@ static int gntsock_grant_check(struct gntsock_grants *gs,
 	return 0;
 }
 
+/* Unmark @ops' references whose mark Xen set (the entries were never
+ * written, so nobody can have mapped them) and free them; a reference
+ * whose mark cannot be removed is never freed, so that no later user of it
+ * inherits the mark.
+ */
+static void gntsock_gout_unmark_free(struct gnttab_set_revocable_only *ops,
+				     u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++) {
+		struct gnttab_set_revocable_only *op = ops + i;
+
+		if (op->status == GNTST_okay &&
+		    gntsock_xen_set_revocable_only(op->ref, op->domid,
+						   op->frame, false)) {
+			pr_warn_ratelimited("gntsock: grant reference %u stays revocable-only: not reused\n",
+					    op->ref);
+			continue;
+		}
+		gnttab_free_grant_reference(op->ref);
+	}
+}
+
+/* Claim @g's references and grant its pages to @peer. A revocable-only
+ * grant is marked, all references in one hypercall, before any of its
+ * entries is written, so that no plain map of it can succeed at any time.
+ * Return: 0, or -ENOBUFS (no reference free, or the hypervisor refused a
+ * mark) or -ENOMEM, with nothing granted.
+ */
+static int gntsock_gout_grant(struct gntsock_gout *g, domid_t peer,
+			      bool revocable)
+{
+	struct gnttab_set_revocable_only *ops = NULL;
+	grant_ref_t head;
+	int err = 0, rc;
+	u32 i;
+
+	if (revocable) {
+		ops = kvcalloc(g->npages, sizeof(*ops), GFP_KERNEL);
+		if (!ops)
+			return -ENOMEM;
+	}
+	if (gnttab_alloc_grant_references(g->npages, &head)) {
+		kvfree(ops);
+		return -ENOBUFS;
+	}
+	for (i = 0; i < g->npages; i++)
+		g->refs[i] = gnttab_claim_grant_reference(&head);
+	if (revocable) {
+		for (i = 0; i < g->npages; i++) {
+			ops[i].ref = g->refs[i];
+			ops[i].domid = peer;
+			ops[i].frame = xen_page_to_gfn(g->pages[i]);
+			ops[i].flags = GNTTAB_REVOCABLE_ONLY_SET;
+			/* Stays so for an entry Xen did not process. */
+			ops[i].status = GNTST_general_error;
+		}
+		rc = HYPERVISOR_grant_table_op(GNTTABOP_set_revocable_only,
+					       ops, g->npages);
+		for (i = 0; i < g->npages; i++)
+			if (rc || ops[i].status != GNTST_okay)
+				err = -ENOBUFS;
+		if (err) {
+			pr_warn_ratelimited("gntsock: marking %u grant references revocable-only failed (%d, status %d)\n",
+					    g->npages, rc, ops[0].status);
+			gntsock_gout_unmark_free(ops, g->npages);
+			memset(g->refs, 0, g->npages * sizeof(g->refs[0]));
+			kvfree(ops);
+			return err;
+		}
+		kvfree(ops);
+	}
+	g->revocable = revocable;
+	for (i = 0; i < g->npages; i++)
+		gnttab_grant_foreign_access_ref(g->refs[i], peer,
+						xen_page_to_gfn(g->pages[i]),
+						!g->writable);
+	return 0;
+}
+
 /**
  * gntsock_grant_prepare() - parse sendmsg()'s grant cmsg, pin and grant
  * @sk: the sending socket, locked
@@ -440,7 +517,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 {
 	struct gntsock_grant_send req;
 	struct gntsock_gout *g;
-	u32 npages, i;
+	u32 npages;
 	int err, n;
 
 	*out = NULL;
@@ -498,23 +575,14 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		err = n < 0 ? n : -EFAULT;
 		goto unreserve;
 	}
-	for (i = 0; i < npages; i++) {
-		int ref = gnttab_grant_foreign_access(link->peer,
-						      xen_page_to_gfn(g->pages[i]),
-						      !g->writable);
-
-		if (ref < 0) {
-			err = ref;
-			break;
-		}
-		g->refs[i] = ref;
-		/* Before the peer hears of it: only revocable maps work. */
-		if (gntsock_xen_revoke_supported()) {
-			g->revocable = true;
-			err = gntsock_xen_set_revocable_only(ref, true);
-			if (err)
-				break;
-		}
+	err = gntsock_gout_grant(g, link->peer,
+				 gntsock_xen_revoke_supported());
+	if (err) {
+		unpin_user_pages(g->pages, npages);
+		kvfree(g->pages);
+		gntsock_link_put(link);
+		kvfree(g);
+		goto unreserve;
 	}
 
 	mutex_lock(&gntsock_grant_lock);
@@ -528,16 +596,6 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	g->sk = sk;
 	list_add_tail(&g->sock_node, &gs->out);
 	gs->out_pages += npages;
-	if (err) {
-		/* Out of grant references: the peer never heard of these. */
-		g->sending = false;
-		if (gntsock_gout_end_access(g))
-			gntsock_gout_finish(g, 0);
-		else
-			gntsock_gout_quarantine(g);
-		mutex_unlock(&gntsock_grant_lock);
-		return -ENOBUFS;
-	}
 	mutex_unlock(&gntsock_grant_lock);
 	*out = g;
 	return 0;
@@ -629,9 +687,11 @@ void gntsock_grant_committed(struct gntsock_gout *g)
  */
 void gntsock_grant_abort(struct gntsock_gout *g)
 {
+	u32 swapped = 0;
+
 	mutex_lock(&gntsock_grant_lock);
 	g->sending = false;
-	if (gntsock_gout_end_access(g))
+	if (gntsock_gout_end_access(g, &swapped))
 		gntsock_gout_finish(g, 0);
 	else
 		gntsock_gout_quarantine(g);
@@ -696,6 +756,7 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 			       const struct gntsock_msg_hdr *h)
 {
 	struct gntsock_gout *g;
+	u32 swapped = 0;
 
 	mutex_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
@@ -705,7 +766,7 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 	} else if (g && g->state == GOUT_QUARANTINED) {
 		/* A late answer: the peer unmapped after the timeout. */
 		g->late_release = false;
-		if (gntsock_gout_end_access(g)) {
+		if (gntsock_gout_end_access(g, &swapped)) {
 			atomic64_inc(&gntsock_grant_stats.reclaimed);
 			gntsock_gout_finish(g, 0);
 		}
@@ -720,15 +781,25 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 	mutex_unlock(&gntsock_grant_lock);
 }
 
-/* The peer released @g: end it. gntsock_grant_lock held. */
+/* The peer released @g: end it. A peer that still maps a plain grant
+ * gets it quarantined; one that still maps a revocable-only grant has just
+ * had its mappings revoked by the hypervisor. gntsock_grant_lock held.
+ */
 static void gntsock_gout_released(struct gntsock_gout *g, u16 flags)
 {
-	u32 ev;
+	u32 ev, swapped = 0;
 
-	if (!gntsock_gout_end_access(g)) {
+	if (!gntsock_gout_end_access(g, &swapped)) {
 		gntsock_grant_violation(g->link, "released grant still mapped",
 					g->id);
 		gntsock_gout_quarantine(g);
+		return;
+	}
+	if (swapped) {
+		gntsock_grant_violation(g->link, "released grant still mapped",
+					g->id);
+		atomic64_inc(&gntsock_grant_stats.forced);
+		gntsock_gout_finish(g, GNTSOCK_EV_FORCED);
 		return;
 	}
 	if (flags & GNTSOCK_REL_REFUSED) {
@@ -795,22 +866,23 @@ void gntsock_grant_out_link_down(struct gntsock_link *link)
 }
 
 /* No answer can come for @g any more. A mapping the peer still holds
- * would pin our pages until its kernel or Xen lets go: with the
- * hypervisor extension it is revoked at once (there is nobody left to
- * wait for), otherwise quarantined. No tombstone: no late release can
- * come over a dead link. gntsock_grant_lock held.
+ * would pin our pages until its kernel or Xen lets go: a revocable-only
+ * grant's is revoked at once (there is nobody left to wait for), a plain
+ * grant is quarantined. No tombstone: no late release can come over a
+ * dead link. gntsock_grant_lock held.
  */
 static void gntsock_gout_link_dead(struct gntsock_gout *g)
 {
-	if (gntsock_gout_end_access(g)) {
-		atomic64_inc(&gntsock_grant_stats.revoked);
-		gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
-	} else if (!gntsock_grant_force_revoke(g) &&
-		   gntsock_gout_end_access(g)) {
+	u32 swapped = 0;
+
+	if (!gntsock_gout_end_access(g, &swapped)) {
+		gntsock_gout_quarantine(g);
+	} else if (swapped) {
 		atomic64_inc(&gntsock_grant_stats.forced);
 		gntsock_gout_finish(g, GNTSOCK_EV_FORCED);
 	} else {
-		gntsock_gout_quarantine(g);
+		atomic64_inc(&gntsock_grant_stats.revoked);
+		gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
 	}
 }
 
@@ -832,14 +904,17 @@ struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node)
  */
 bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 {
+	u32 swapped = 0;
+
 	if (g->state == GOUT_REVOKING) {
 		if (time_before(jiffies, g->deadline))
 			return false;
-		if (!gntsock_grant_force_revoke(g) && gntsock_gout_end_access(g)) {
-			gntsock_gout_forced(g);
-			return true;
-		}
-		if (gntsock_gout_end_access(g)) {
+		if (gntsock_gout_end_access(g, &swapped)) {
+			if (swapped) {
+				/* The hypervisor took it back. */
+				gntsock_gout_forced(g);
+				return true;
+			}
 			/* Unmapped, but the answer never came. */
 			atomic64_inc(&gntsock_grant_stats.revoked);
 			gntsock_gout_finish(g, GNTSOCK_EV_REVOKED);
@@ -853,7 +928,7 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 	if (g->state != GOUT_QUARANTINED || !*budget)
 		return false;
 	(*budget)--;
-	if (gntsock_gout_end_access(g)) {
+	if (gntsock_gout_end_access(g, &swapped)) {
 		atomic64_inc(&gntsock_grant_stats.reclaimed);
 		/* Unmapped, but its GRANT_RELEASE may be on its way. */
 		if (g->late_release)
@@ -865,21 +940,29 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 	return false;
 }
 
+/* Unload: times a revocable-only grant Xen could not end yet (an
+ * operation of the peer in flight) is retried, 20 ms apart.
+ */
+#define GNTSOCK_EXIT_TRIES	50
+
 /**
- * gntsock_grant_out_exit() - module unload: hand what is left to Xen's
- * deferred freeing in grant-table.c
+ * gntsock_grant_out_exit() - module unload: end what is left, or hand it
+ * to the kernel's deferred freeing in grant-table.c
  *
- * Every link is down, so only quarantined grants remain. Each reference the
- * peer still maps is passed to gnttab_end_foreign_access() together with a
- * plain reference on its page, which the grant table code drops once the
- * peer unmaps; our long-term pin is dropped now.
+ * Every link is down, so only quarantined grants remain. Each plain
+ * reference the peer still maps is passed to gnttab_end_foreign_access()
+ * together with a plain reference on its page, which the grant table code
+ * drops once the peer unmaps; our long-term pin is dropped now. A
+ * revocable-only reference is ended through the hypervisor; one it still
+ * cannot end after %GNTSOCK_EXIT_TRIES attempts is leaked with its page
+ * (never freed: the next user of the reference would inherit its mark).
  */
 void gntsock_grant_out_exit(void)
 {
 	struct gntsock_gout *g;
 	struct hlist_node *tmp;
-	int bkt;
-	u32 i;
+	u32 i, swapped = 0;
+	int bkt, tries;
 
 	mutex_lock(&gntsock_grant_lock);
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
@@ -887,12 +970,19 @@ void gntsock_grant_out_exit(void)
 			gntsock_gout_tomb_free(g);
 			continue;
 		}
+		for (tries = 0; !gntsock_gout_end_access(g, &swapped) &&
+		     g->revocable && tries < GNTSOCK_EXIT_TRIES; tries++)
+			msleep(20);
 		for (i = 0; i < g->npages; i++) {
 			if (!g->refs[i])
 				continue;
-			if (!gntsock_gout_end_ref(g, g->refs[i])) {
-				get_page(g->pages[i]);
-				gnttab_end_foreign_access(g->refs[i], g->pages[i]);
+			get_page(g->pages[i]);
+			if (g->revocable) {
+				pr_warn_ratelimited("gntsock: unload: grant reference %u to domain %u cannot be ended: leaked\n",
+						    g->refs[i], g->link->peer);
+			} else {
+				gnttab_end_foreign_access(g->refs[i],
+							  g->pages[i]);
 				pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",
 						    g->refs[i], g->link->peer);
 			}

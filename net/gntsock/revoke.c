@@ -5,9 +5,9 @@
  * A revoke (ioctl, close of the sending socket, death of its process)
  * sends GRANT_REVOKE; the peer's kernel unmaps and answers with
  * GRANT_RELEASE. If no answer comes within net.gntsock.revoke_timeout_ms,
- * a forced revoke through the hypervisor is tried first
- * (gntsock_grant_force_revoke(), which needs the Xen extension); without
- * it the grant is quarantined: its pages stay pinned on a bounded deferred
+ * a revocable-only grant (Xen extension, and a peer that maps revocably)
+ * is taken back through the hypervisor (gntsock_grant_force_revoke());
+ * a plain grant is quarantined: its pages stay pinned on a bounded deferred
  * list that a work item retries in batches of net.gntsock.reclaim_batch
  * every net.gntsock.reclaim_interval_ms, until Xen lets us end access.
  */
@@ -25,41 +25,76 @@ static DECLARE_DELAYED_WORK(gntsock_reclaim_work, gntsock_reclaim_fn);
 static bool gntsock_reclaim_stopped;
 
 /**
- * gntsock_grant_force_revoke() - take a grant back by force
- * @g: a grant whose revoke timed out; gntsock_grant_lock held
+ * gntsock_grant_force_revoke() - end a revocable-only grant through Xen
+ * @g: the grant; gntsock_grant_lock held
+ * @swapped: incremented by the mappings Xen took from the peer
  *
- * With the hypervisor extension (xen-backend/) the granter can revoke a
- * mapping the peer still holds; Xen then swaps in the mapper's replacement
- * frame, and the references can be ended at once. It works only for
- * grants marked revocable-only when they were made (so that every mapping
- * of them is revocable). Stock Xen has no such operation.
+ * One GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS for all references of
+ * @g not yet ended (the Xen extension of xen-backend/). Xen points every
+ * mapping the peer still holds at the peer's own replacement page, then,
+ * once no mapping is left, ends access to the entry and drops its
+ * revocable-only mark, atomically with respect to any new map, so that
+ * nothing can be mapped between the revoke and the end of access and the
+ * mark never goes while a mapping exists. A reference Xen answers
+ * GNTST_okay for is therefore freed here (set to 0 in @g) and never granted
+ * again; gnttab_try_end_foreign_access() only confirms that the entry is
+ * ended before it frees it. GNTST_eagain (a map, unmap or copy in flight)
+ * leaves the reference for a later attempt; Xen lets no new map or copy of
+ * it succeed meanwhile. Only grants marked revocable-only when they were
+ * made qualify: every mapping of them is revocable.
  *
- * Return: 0 if the hypervisor revoked every mapping; -EOPNOTSUPP for a
- * grant that is not revocable-only (stock Xen); -EAGAIN if a mapping
- * remains; another negative errno if the hypercall failed.
+ * Return: 0 if every reference is ended; -EOPNOTSUPP for a plain grant;
+ * -EAGAIN (or another negative errno) if some are left.
  */
-int gntsock_grant_force_revoke(struct gntsock_gout *g)
+int gntsock_grant_force_revoke(struct gntsock_gout *g, u32 *swapped)
 {
 	struct gnttab_revoke *ops;
 	grant_ref_t *refs;
 	u32 i, n, k = 0;
-	int rc;
+	int rc, err = 0;
 
 	refs = gntsock_gout_refs(g, &n);
 	if (!refs)
 		return -EOPNOTSUPP;
-	ops = kvcalloc(n, sizeof(*ops), GFP_KERNEL);
+	for (i = 0; i < n; i++)
+		k += !!refs[i];
+	if (!k)
+		return 0;
+	ops = kvcalloc(k, sizeof(*ops), GFP_KERNEL);
 	if (!ops)
 		return -ENOMEM;
-	for (i = 0; i < n; i++)
-		if (refs[i])
-			ops[k++].ref = refs[i];
-	rc = k ? gntsock_xen_revoke(ops, k) : 0;
-	for (i = 0; !rc && i < k; i++)
-		if (ops[i].status != GNTST_okay)
-			rc = gntsock_xen_gntst_to_errno(ops[i].status);
+	for (i = 0, k = 0; i < n; i++) {
+		if (!refs[i])
+			continue;
+		ops[k].ref = refs[i];
+		ops[k].flags = GNTTAB_REVOKE_END_ACCESS;
+		/* Stays so for an entry Xen did not process. */
+		ops[k++].status = GNTST_general_error;
+	}
+	rc = gntsock_xen_revoke(ops, k);
+	/* Each status counts, even when the call as a whole failed. */
+	for (i = 0, k = 0; i < n; i++) {
+		struct gnttab_revoke *op;
+
+		if (!refs[i])
+			continue;
+		op = &ops[k++];
+		*swapped += op->nr_revoked;
+		if (op->status != GNTST_okay) {
+			err = err ?: gntsock_xen_gntst_to_errno(op->status);
+			continue;
+		}
+		if (!gnttab_try_end_foreign_access(refs[i])) {
+			/* Xen said ended: never seen, but never free it then. */
+			pr_warn_ratelimited("gntsock: grant reference %u revoked but not ended\n",
+					    refs[i]);
+			err = err ?: -EBUSY;
+			continue;
+		}
+		refs[i] = 0;
+	}
 	kvfree(ops);
-	return rc;
+	return rc ?: err;
 }
 
 void gntsock_reclaim_kick(void)
