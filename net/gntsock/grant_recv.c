@@ -44,6 +44,7 @@
 #include <linux/mmu_notifier.h>
 #include <linux/sched/mm.h>
 #include <linux/workqueue.h>
+#include <linux/delay.h>
 #include <xen/xen.h>
 #include <xen/features.h>
 #include <xen/grant_table.h>
@@ -263,11 +264,13 @@ static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
 		idx[n] = i;
 		/* PTE machine address (PV) or guest physical address. */
 		ops[n].host_addr = gin->pte[i];
-		ops[n++].handle = gin->handles[i];
+		ops[n].handle = gin->handles[i];
+		/* Stays so for an entry Xen did not process. */
+		ops[n++].status = GNTST_general_error;
 	}
-	if (n && HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops, n))
-		for (i = 0; i < n; i++)
-			ops[i].status = GNTST_general_error;
+	/* Each status counts, even when the call as a whole failed. */
+	if (n)
+		HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops, n);
 	if (gin->repl)
 		gone = kvcalloc(gin->nrepl, sizeof(*gone),
 				GFP_KERNEL | __GFP_NOFAIL);
@@ -619,7 +622,32 @@ static int gntsock_gin_alloc_repl(struct gntsock_gin *gin, bool readonly)
 	return 0;
 }
 
-/* Map every page revocably; sets the handles. Return: pages mapped. */
+/* Longest delay between retries of a map Xen answers GNTST_eagain (a
+ * paged-out frame), in ms; the delays grow by 1 ms from 1 ms.
+ */
+#define GNTSOCK_MAP_EAGAIN_MS	64
+
+/* Retry one map op Xen answered GNTST_eagain for, as gnttab_batch_map()
+ * does, but without its BUG() when the hypercall itself fails.
+ */
+static void gntsock_gin_map_retry(unsigned int cmd, void *op, s16 *status)
+{
+	unsigned int delay = 1;
+
+	while (*status == GNTST_eagain && delay < GNTSOCK_MAP_EAGAIN_MS) {
+		msleep(delay++);
+		if (HYPERVISOR_grant_table_op(cmd, op, 1))
+			*status = GNTST_general_error;
+	}
+	if (*status == GNTST_eagain)
+		*status = GNTST_bad_page;
+}
+
+/* Map every page revocably and set the handles of those that mapped. The
+ * per-page statuses count even when the hypercall as a whole fails (Xen
+ * may have mapped the pages before the one it failed on): an entry it did
+ * not process keeps GNTST_general_error. Return: pages mapped.
+ */
 static u32 gntsock_gin_map_revocable(struct gntsock_gin *gin)
 {
 	bool ro = gin->map_flags & GNTMAP_readonly;
@@ -643,24 +671,32 @@ static u32 gntsock_gin_map_revocable(struct gntsock_gin *gin)
 		ops[i].flags = gin->map_flags;
 		ops[i].ref = gin->refs[i];
 		ops[i].dom = gin->link->peer;
+		ops[i].status = GNTST_general_error;
 	}
 	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_revocable, ops,
 				       gin->npages);
 	for (i = 0; i < gin->npages; i++) {
-		if (!rc && ops[i].status == GNTST_okay) {
+		gntsock_gin_map_retry(GNTTABOP_map_revocable, &ops[i],
+				      &ops[i].status);
+		if (ops[i].status == GNTST_okay) {
 			gin->handles[i] = ops[i].handle;
 			ok++;
 		}
 	}
+	if (rc)
+		pr_warn_ratelimited("gntsock: revocable map of grant %u of domain %u: hypercall failed (%d), %u of %u pages mapped\n",
+				    gin->id, gin->link->peer, rc, ok,
+				    gin->npages);
 	kvfree(ops);
 	return ok;
 }
 
-/* Map every page the ordinary way; sets the handles. Return: pages mapped. */
+/* Map every page the ordinary way; as gntsock_gin_map_revocable(). */
 static u32 gntsock_gin_map_plain(struct gntsock_gin *gin)
 {
 	struct gnttab_map_grant_ref *ops;
 	u32 i, ok = 0;
+	int rc;
 
 	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL);
 	if (!ops)
@@ -671,14 +707,22 @@ static u32 gntsock_gin_map_plain(struct gntsock_gin *gin)
 		ops[i].flags = gin->map_flags;
 		ops[i].ref = gin->refs[i];
 		ops[i].dom = gin->link->peer;
+		ops[i].status = GNTST_general_error;
 	}
-	gnttab_batch_map(ops, gin->npages);
+	rc = HYPERVISOR_grant_table_op(GNTTABOP_map_grant_ref, ops,
+				       gin->npages);
 	for (i = 0; i < gin->npages; i++) {
+		gntsock_gin_map_retry(GNTTABOP_map_grant_ref, &ops[i],
+				      &ops[i].status);
 		if (ops[i].status == GNTST_okay) {
 			gin->handles[i] = ops[i].handle;
 			ok++;
 		}
 	}
+	if (rc)
+		pr_warn_ratelimited("gntsock: map of grant %u of domain %u: hypercall failed (%d), %u of %u pages mapped\n",
+				    gin->id, gin->link->peer, rc, ok,
+				    gin->npages);
 	kvfree(ops);
 	return ok;
 }
