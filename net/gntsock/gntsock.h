@@ -92,6 +92,13 @@ enum gntsock_link_state {
  * @rx_wakes: sockets owed a wake-up at the end of the batch (under @rx_lock)
  * @buf_auto: bytes the receive buffers of this link's sockets grew on their
  *	own, at most the buf_auto_max module parameter (af_gntsock.c)
+ * @map_revocable: this end told the peer that it maps grants revocably
+ *	(xenstore feature-revocable-map = 1), so the peer may mark its grants
+ *	revocable-only and this end maps them revocably; set before each
+ *	handshake
+ * @peer_map_revocable: the peer said that it maps grants revocably (absent
+ *	key: no), read when the link connects: grants to it are then
+ *	revocable-only where this domain can revoke
  */
 struct gntsock_link {
 	struct kref kref;
@@ -147,6 +154,8 @@ struct gntsock_link {
 	struct list_head rx_wakes;
 	u32 tx_cons_seen;
 	u32 rx_last_dst;
+	bool map_revocable;
+	bool peer_map_revocable;
 };
 
 /* Longest a message stays in the ring for a reader that takes its data

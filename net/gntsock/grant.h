@@ -68,7 +68,9 @@ struct gntsock_grant_limits {
 /* Counters, /proc/net/gntsock_grants. */
 struct gntsock_grant_stats {
 	atomic64_t offered;	/* grants sent */
+	atomic64_t offered_plain; /* of those, not revocable-only */
 	atomic64_t mapped;	/* received grants mapped */
+	atomic64_t mapped_plain; /* of those, mapped without a replacement */
 	atomic64_t unmapped;	/* received grants unmapped */
 	atomic64_t released;	/* sent grants ended after the peer's release */
 	atomic64_t revoked;	/* sent grants ended after a cooperative revoke */
@@ -141,6 +143,7 @@ void gntsock_grant_in_revoke(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
 void gntsock_grant_in_close(struct gntsock_grants *gs);
 void gntsock_grant_in_link_down(struct gntsock_link *link);
+bool gntsock_grant_map_revocable(void);
 int gntsock_grant_in_init(void);
 void gntsock_grant_in_exit(void);
 

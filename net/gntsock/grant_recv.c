@@ -25,13 +25,17 @@
  * afterwards from a work item, so that it faults (SIGBUS) as on PV; the
  * unpopulated pages go back to their pool only when the last VMA is gone.
  *
- * When the hypervisor has the xen-backend extension (xen_revoke.c), every
- * page is mapped revocably (GNTTABOP_map_revocable on the same user PTE)
- * with a replacement page of ours: a distinct zeroed page per page of a
- * writable grant, one shared zeroed page for a read-only grant. If the
- * granter takes the grant back by force, the user's range shows those
- * pages from then on; the later unmap works as usual, and the replacement
- * pages are freed only after it (Xen holds references to them until then).
+ * When this domain can map revocably (the hypervisor has the xen-backend
+ * extension and lets it use GNTTABOP_map_revocable, xen_revoke.c) and
+ * said so on the link (feature-revocable-map, link.c), every page is
+ * mapped revocably (GNTTABOP_map_revocable on the same user PTE) with a
+ * replacement page of ours: a distinct zeroed page per page of a writable
+ * grant, one shared zeroed page for a read-only grant. If the granter
+ * takes the grant back by force, the user's range shows those pages from
+ * then on; the later unmap works as usual, and the replacement pages are
+ * freed only after it (Xen holds references to them until then). A
+ * domain that cannot map revocably (a PV domain whose grant maps need
+ * IOMMU mappings) says so, gets plain grants, and maps them plainly.
  *
  * Each grant is mapped at most once, only through the socket it arrived
  * on, never after a revoke, and every unmap is reported (GRANT_RELEASE
@@ -45,6 +49,8 @@
 #include <linux/sched/mm.h>
 #include <linux/workqueue.h>
 #include <linux/delay.h>
+#include <linux/moduleparam.h>
+#include <linux/sysfs.h>
 #include <xen/xen.h>
 #include <xen/features.h>
 #include <xen/grant_table.h>
@@ -158,6 +164,56 @@ static int gntsock_fault_plain_map;
 module_param_named(fault_plain_map, gntsock_fault_plain_map, int, 0600);
 MODULE_PARM_DESC(fault_plain_map,
 		 "testing: map the next N received grants plainly (0: off)");
+
+/* Testing the per-link negotiation: "0" makes this domain tell peers on
+ * links that connect from now on that it cannot map revocably, as a PV
+ * domain whose grant maps need IOMMU mappings must; it then gets plain
+ * grants and maps them plainly. "auto" (default) tells them what the
+ * hypervisor allows.
+ */
+static bool gntsock_revocable_map_off;
+
+static int gntsock_revocable_map_set(const char *val,
+				     const struct kernel_param *kp)
+{
+	if (sysfs_streq(val, "auto"))
+		WRITE_ONCE(gntsock_revocable_map_off, false);
+	else if (sysfs_streq(val, "0"))
+		WRITE_ONCE(gntsock_revocable_map_off, true);
+	else
+		return -EINVAL;
+	return 0;
+}
+
+static int gntsock_revocable_map_get(char *buf, const struct kernel_param *kp)
+{
+	return sysfs_emit(buf, "%s\n",
+			  READ_ONCE(gntsock_revocable_map_off) ? "0" : "auto");
+}
+
+static const struct kernel_param_ops gntsock_revocable_map_ops = {
+	.set = gntsock_revocable_map_set,
+	.get = gntsock_revocable_map_get,
+};
+module_param_cb(revocable_map, &gntsock_revocable_map_ops, NULL, 0600);
+MODULE_PARM_DESC(revocable_map,
+		 "testing: auto (default) or 0: tell peers on links connecting from now on that this domain cannot map grants revocably");
+
+/**
+ * gntsock_grant_map_revocable() - may peers grant us revocable-only grants?
+ *
+ * What a link tells its peer when it connects: true when the hypervisor
+ * lets this domain map grants revocably (gntsock_xen_map_revocable_supported())
+ * and the revocable_map parameter is "auto". The grants of that link are
+ * then mapped revocably, otherwise plainly.
+ *
+ * Return: true if this domain maps revocably on links connecting now.
+ */
+bool gntsock_grant_map_revocable(void)
+{
+	return !READ_ONCE(gntsock_revocable_map_off) &&
+		gntsock_xen_map_revocable_supported();
+}
 
 static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 {
@@ -752,7 +808,11 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 		gin->map_flags |= GNTMAP_readonly;
 	for (i = 0; i < gin->npages; i++)
 		gin->handles[i] = INVALID_GRANT_HANDLE;
-	revocable = gntsock_xen_revoke_supported();
+	/* As this end told the granter when the link connected: a grant
+	 * marked revocable-only cannot be mapped plainly, and only a peer
+	 * told that we map revocably marks them.
+	 */
+	revocable = READ_ONCE(gin->link->map_revocable);
 	if (READ_ONCE(gntsock_fault_plain_map) > 0) {
 		WRITE_ONCE(gntsock_fault_plain_map,
 			   gntsock_fault_plain_map - 1);
@@ -885,6 +945,8 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	vma->vm_private_data = gin;
 	vma->vm_ops = &gntsock_gin_vmops;
 	atomic64_inc(&gntsock_grant_stats.mapped);
+	if (!gin->repl)
+		atomic64_inc(&gntsock_grant_stats.mapped_plain);
 	atomic_inc(&gntsock_grant_stats.in_mapped);
 out:
 	mutex_unlock(&gntsock_grant_lock);

@@ -10,8 +10,9 @@
  * the deferred list until Xen lets us end it. Its references are never
  * freed or reused before that, whatever happens to the socket or process.
  *
- * With the xen-backend extension every reference is marked revocable-only
- * before its grant entry is written, so the peer can
+ * With the xen-backend extension, towards a peer that said on the link that
+ * it can map revocably (feature-revocable-map, link.c), every reference is
+ * marked revocable-only before its grant entry is written, so the peer can
  * only ever map it revocably. Such a grant is ended through the hypervisor
  * (GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS, revoke.c): Xen revokes
  * whatever mapping the peer still holds, ends access and drops the mark,
@@ -58,8 +59,8 @@ enum gntsock_gout_state {
  * @id: grant id on the wire, unique in this kernel
  * @npages: pages
  * @writable: the peer may write
- * @revocable: the references are marked revocable-only (this domain can
- *	revoke); otherwise a plain grant
+ * @revocable: the references are marked revocable-only (the peer can
+ *	map revocably and this domain can revoke); otherwise a plain grant
  * @state: enum gntsock_gout_state
  * @sending: sendmsg() still owns it (between prepare and commit/abort):
  *	nobody else may free it; what happens meanwhile is noted below
@@ -576,7 +577,8 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		goto unreserve;
 	}
 	err = gntsock_gout_grant(g, link->peer,
-				 gntsock_xen_revoke_supported());
+				 gntsock_xen_revoke_supported() &&
+				 READ_ONCE(link->peer_map_revocable));
 	if (err) {
 		unpin_user_pages(g->pages, npages);
 		kvfree(g->pages);
@@ -670,6 +672,8 @@ static void gntsock_gout_link_dead(struct gntsock_gout *g);
 void gntsock_grant_committed(struct gntsock_gout *g)
 {
 	atomic64_inc(&gntsock_grant_stats.offered);
+	if (!g->revocable)
+		atomic64_inc(&gntsock_grant_stats.offered_plain);
 	mutex_lock(&gntsock_grant_lock);
 	g->sending = false;
 	if (g->release_flags)

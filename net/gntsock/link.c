@@ -13,6 +13,14 @@
  *   backend  Connected                     (rings mapped)
  *   frontend Connected
  *
+ * Each end writes "feature-revocable-map" (1 or 0) in its own directory
+ * before it switches to InitWait (backend) or Initialised (frontend): can
+ * it map grants revocably (gntsock_grant_map_revocable())? Each reads the
+ * other's when it connects; an absent key (an older peer) means 0. Grants
+ * towards a peer that says 1 are marked revocable-only (grant_send.c), and
+ * an end that said 1 maps the grants of that link revocably
+ * (grant_recv.c), one that said 0 plainly.
+ *
  * Either side leaving (Closing, Closed, module unload, domain death, or a
  * protocol violation detected locally) tears the rings down and resets all
  * sockets on the link; the backend returns to InitWait and the frontend
@@ -37,6 +45,7 @@
 #include <xen/interface/io/xenbus.h>
 
 #include "gntsock.h"
+#include "grant.h"
 
 unsigned int gntsock_ring_order = GNTSOCK_RING_ORDER_DEFAULT;
 module_param_named(ring_order, gntsock_ring_order, uint, 0644);
@@ -107,6 +116,39 @@ domid_t gntsock_local_domid(void)
 bool gntsock_domid_is_local(u32 domid)
 {
 	return domid == GNTSOCK_DOMID_SELF || domid == gntsock_local_domid();
+}
+
+#define GNTSOCK_FEATURE_RMAP	"feature-revocable-map"
+
+/* Tell the peer, in our xenstore directory, whether we map its grants
+ * revocably; before each handshake, as PV devices publish their features.
+ * A key we could not write counts as 0: the peer then finds none.
+ */
+static int gntsock_link_advertise(struct gntsock_link *link,
+				  struct xenbus_transaction xbt)
+{
+	bool rmap = gntsock_grant_map_revocable();
+	int err;
+
+	err = xenbus_printf(xbt, link->xbdev->nodename, GNTSOCK_FEATURE_RMAP,
+			    "%u", rmap);
+	WRITE_ONCE(link->map_revocable, rmap && !err);
+	return err;
+}
+
+/* What the peer said (when the link connects). */
+static void gntsock_link_peer_features(struct gntsock_link *link)
+{
+	WRITE_ONCE(link->peer_map_revocable,
+		   !!xenbus_read_unsigned(link->xbdev->otherend,
+					  GNTSOCK_FEATURE_RMAP, 0));
+}
+
+/* Backend: publish our features, then wait for the frontend's rings. */
+static int gntsock_back_initwait(struct gntsock_link *link)
+{
+	gntsock_link_advertise(link, XBT_NIL);
+	return xenbus_switch_state(link->xbdev, XenbusStateInitWait);
 }
 
 static void gntsock_link_release(struct kref *kref)
@@ -974,6 +1016,8 @@ again:
 	if (!err)
 		err = xenbus_printf(xbt, dev->nodename, "ring-generation", "%u",
 				    link->generation + 1);
+	if (!err)
+		err = gntsock_link_advertise(link, xbt);
 	if (err) {
 		xenbus_transaction_end(xbt, 1);
 		goto fail;
@@ -1313,6 +1357,7 @@ static void gntsock_front_changed(struct xenbus_device *dev,
 	case XenbusStateConnected:
 		if (dev->state == XenbusStateInitialised &&
 		    link->state == GNTSOCK_LINK_CONNECTING) {
+			gntsock_link_peer_features(link);
 			gntsock_link_up(link);
 			xenbus_switch_state(dev, XenbusStateConnected);
 		}
@@ -1339,7 +1384,7 @@ static int gntsock_back_probe(struct xenbus_device *dev,
 
 	if (err)
 		return err;
-	return xenbus_switch_state(dev, XenbusStateInitWait);
+	return gntsock_back_initwait(dev_get_drvdata(&dev->dev));
 }
 
 static void gntsock_back_changed(struct xenbus_device *dev,
@@ -1352,7 +1397,7 @@ static void gntsock_back_changed(struct xenbus_device *dev,
 	switch (frontend_state) {
 	case XenbusStateInitialising:
 		if (dev->state == XenbusStateClosed)
-			xenbus_switch_state(dev, XenbusStateInitWait);
+			gntsock_back_initwait(link);
 		break;
 	case XenbusStateInitialised:
 		gen = xenbus_read_unsigned(dev->otherend, "ring-generation", 0);
@@ -1374,6 +1419,7 @@ static void gntsock_back_changed(struct xenbus_device *dev,
 			xenbus_switch_state(dev, XenbusStateClosing);
 			break;
 		}
+		gntsock_link_peer_features(link);
 		gntsock_link_up(link);
 		xenbus_switch_state(dev, XenbusStateConnected);
 		break;
@@ -1387,7 +1433,7 @@ static void gntsock_back_changed(struct xenbus_device *dev,
 			xenbus_switch_state(dev, XenbusStateClosed);
 		else if (dev->state != XenbusStateInitWait &&
 			 !gntsock_link_gave_up(link))
-			xenbus_switch_state(dev, XenbusStateInitWait);
+			gntsock_back_initwait(link);
 		break;
 	case XenbusStateUnknown:
 		gntsock_otherend_gone(link);
@@ -1431,19 +1477,21 @@ void gntsock_links_show(struct seq_file *m)
 	};
 	struct gntsock_link *l;
 
-	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx\n");
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map\n");
 	l = gntsock_loopback;
 	if (l)
-		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0\n",
+		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d\n",
 			   l->peer, atomic64_read(&l->stat_tx_msgs),
 			   atomic64_read(&l->stat_rx_msgs),
 			   atomic64_read(&l->stat_tx_bytes),
 			   atomic64_read(&l->stat_rx_bytes),
 			   atomic64_read(&l->stat_violations),
-			   atomic_read(&l->stat_sockets));
+			   atomic_read(&l->stat_sockets),
+			   READ_ONCE(l->map_revocable),
+			   READ_ONCE(l->peer_map_revocable));
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
-		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld\n",
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d\n",
 			   l->peer, l->frontend ? "frontend" : "backend",
 			   states[READ_ONCE(l->state)],
 			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
@@ -1456,7 +1504,9 @@ void gntsock_links_show(struct seq_file *m)
 			   atomic64_read(&l->stat_violations),
 			   atomic_read(&l->stat_sockets),
 			   atomic64_read(&l->stat_events_rx),
-			   atomic64_read(&l->stat_events_tx));
+			   atomic64_read(&l->stat_events_tx),
+			   READ_ONCE(l->map_revocable),
+			   READ_ONCE(l->peer_map_revocable));
 	mutex_unlock(&gntsock_links_lock);
 }
 
@@ -1471,6 +1521,9 @@ static int gntsock_loopback_create(void)
 	INIT_LIST_HEAD(&l->node);
 	l->peer = gntsock_local_domid();
 	l->loopback = true;
+	/* The peer is this domain: its own answer, on both ends. */
+	l->map_revocable = gntsock_grant_map_revocable();
+	l->peer_map_revocable = l->map_revocable;
 	l->state = GNTSOCK_LINK_CONNECTED;
 	l->max_payload = GNTSOCK_MSG_MAX_PAYLOAD;
 	mutex_init(&l->setup_lock);

@@ -93,7 +93,9 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	unsigned long peer;
 
 	seq_printf(m, "offered %lld\n", atomic64_read(&s->offered));
+	seq_printf(m, "offered_plain %lld\n", atomic64_read(&s->offered_plain));
 	seq_printf(m, "mapped %lld\n", atomic64_read(&s->mapped));
+	seq_printf(m, "mapped_plain %lld\n", atomic64_read(&s->mapped_plain));
 	seq_printf(m, "unmapped %lld\n", atomic64_read(&s->unmapped));
 	seq_printf(m, "released %lld\n", atomic64_read(&s->released));
 	seq_printf(m, "revoked %lld\n", atomic64_read(&s->revoked));
@@ -109,6 +111,7 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "deferred %d\n", atomic_read(&s->deferred));
 	seq_printf(m, "deferred_pages %d\n", atomic_read(&s->deferred_pages));
 	seq_printf(m, "xen_revoke %d\n", gntsock_xen_revoke_supported());
+	seq_printf(m, "xen_map_revocable %d\n", gntsock_grant_map_revocable());
 	mutex_lock(&gntsock_grant_lock);
 	xa_for_each(&gntsock_peers, peer, pa)
 		seq_printf(m, "peer %lu out_grants %u out_pages %u in_grants %u\n",
