@@ -60,11 +60,24 @@
  * GR_MAP_DIE	fork a child that maps the grant and writes to it until it is
  *		killed with SIGKILL after req.arg microseconds; e1 = 0 if the
  *		child mapped it, e2 = errno of the release afterwards.
+ * GR_REVOCABLE_MAP no grant: set this domain's module parameter
+ *		revocable_map to "auto" (req.arg 1) or "0" (req.arg 0), for
+ *		links that connect from then on; e1 = errno.
+ * GR_COUNTER	no grant: val = the line req.name of this domain's
+ *		/proc/net/gntsock_grants; e1 = errno (ENOENT: no such line).
+ * GR_LINK_FIELD no grant: val = column req.name of this domain's line for
+ *		the link to domain req.arg in /proc/net/gntsock_links; e1 =
+ *		errno (ENOENT: no such link or column).
  */
 #ifndef GNTSOCK_GRANT_PEER_H
 #define GNTSOCK_GRANT_PEER_H
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #define GNTSOCK_PEER_PORT_GRANT	5020
 /* The same responder on a SOCK_SEQPACKET listener: one request per record. */
@@ -86,13 +99,16 @@ enum gnt_grant_op {
 	GR_STUBBORN,
 	GR_STUBBORN_RW,
 	GR_PLAIN,
+	GR_REVOCABLE_MAP,
+	GR_COUNTER,
+	GR_LINK_FIELD,
 };
 
 struct gnt_grant_req {
 	uint32_t op;
 	uint32_t arg;
 	uint64_t val;
-	uint64_t reserved[2];
+	char name[32];		/* GR_COUNTER, GR_LINK_FIELD: NUL-terminated */
 };
 
 struct gnt_grant_reply {
@@ -105,8 +121,53 @@ struct gnt_grant_reply {
 	uint32_t flags;		/* grant flags seen, or as documented */
 };
 
-_Static_assert(sizeof(struct gnt_grant_req) == 32, "wire size");
+_Static_assert(sizeof(struct gnt_grant_req) == 48, "wire size");
 _Static_assert(sizeof(struct gnt_grant_reply) == 32, "wire size");
+
+/*
+ * Column @col (named by the header line) of this domain's line for the link
+ * to @peer in /proc/net/gntsock_links; 0 or a positive errno.
+ */
+static inline int gnt_link_field(unsigned int peer, const char *col,
+				 uint64_t *val)
+{
+	char buf[8192], *save = NULL, *line, *tok;
+	int want = -1, i;
+	ssize_t n;
+	int f = open("/proc/net/gntsock_links", O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return errno;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return EIO;
+	buf[n] = 0;
+	for (line = strtok_r(buf, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *s2 = NULL;
+
+		tok = strtok_r(line, " ", &s2);
+		if (want < 0) {
+			/* The header names the columns. */
+			for (i = 0; tok; tok = strtok_r(NULL, " ", &s2), i++)
+				if (!strcmp(tok, col))
+					want = i;
+			if (want < 0)
+				return ENOENT;
+			continue;
+		}
+		if (!tok || strtoul(tok, NULL, 10) != peer)
+			continue;
+		for (i = 0; tok && i < want; i++)
+			tok = strtok_r(NULL, " ", &s2);
+		if (!tok)
+			return EPROTO;
+		*val = strtoull(tok, NULL, 10);
+		return 0;
+	}
+	return ENOENT;
+}
 
 #endif /* GNTSOCK_GRANT_PEER_H */
 
@@ -368,6 +429,34 @@ static int gr_param(const char *name, const char *val)
 	return err;
 }
 
+/* A line "NAME VALUE" of /proc/net/gntsock_grants; 0 or errno. */
+static int gr_counter(const char *name, uint64_t *val)
+{
+	char buf[8192], key[64];
+	unsigned long long v;
+	const char *line;
+	ssize_t n;
+	int f = open("/proc/net/gntsock_grants", O_RDONLY | O_CLOEXEC);
+
+	if (f < 0)
+		return errno;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return EIO;
+	buf[n] = 0;
+	for (line = buf; line && *line; line = strchr(line, '\n')) {
+		if (*line == '\n')
+			line++;
+		if (sscanf(line, "%63s %llu", key, &v) == 2 &&
+		    !strcmp(key, name)) {
+			*val = v;
+			return 0;
+		}
+	}
+	return ENOENT;
+}
+
 static int gr_counts(struct gnt_grant_reply *r)
 {
 	char buf[4096], *s;
@@ -487,7 +576,9 @@ static int do_grant(int fd)
 		prot = PROT_READ | ((have && (gi.flags & GNTSOCK_GRANT_WRITABLE)) ?
 				    PROT_WRITE : 0);
 		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER &&
-		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP) {
+		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP &&
+		    req.op != GR_REVOCABLE_MAP && req.op != GR_COUNTER &&
+		    req.op != GR_LINK_FIELD) {
 			r.err = ENOENT;
 			goto reply;
 		}
@@ -549,6 +640,17 @@ static int do_grant(int fd)
 			break;
 		case GR_COUNTS:
 			r.err = gr_counts(&r);
+			break;
+		case GR_REVOCABLE_MAP:
+			r.e1 = gr_param("revocable_map", req.arg ? "auto" : "0");
+			break;
+		case GR_COUNTER:
+			req.name[sizeof(req.name) - 1] = 0;
+			r.e1 = gr_counter(req.name, &r.val);
+			break;
+		case GR_LINK_FIELD:
+			req.name[sizeof(req.name) - 1] = 0;
+			r.e1 = gnt_link_field(req.arg, req.name, &r.val);
 			break;
 		case GR_ORDER: {
 			unsigned char buf[256];

@@ -7,6 +7,7 @@
  * kernels' counters (/proc/net/gntsock_grants here, GR_COUNTS there) must
  * come back to zero grants in flight after every test; counters_idle,
  * the last test, checks that nothing leaked in either kernel.
+ * GNTSOCK_GRANT_TESTS (comma-separated test names) runs only those.
  */
 #define _GNU_SOURCE
 #include <sys/ioctl.h>
@@ -38,12 +39,34 @@ static uint64_t test_token(void)
 
 FIXTURE(grant) {
 	unsigned int peer;
+	bool restore_peer_rmap;	/* put the peer's revocable_map back */
+	bool restore_own_rmap;	/* put ours back */
 };
+
+static int reconnect(unsigned int peer);
+static int peer_set_revocable_map(unsigned int peer, bool on);
+static int own_set_revocable_map(bool on);
+
+/* GNTSOCK_GRANT_TESTS: comma-separated names of the tests to run. */
+static bool test_selected(const char *name)
+{
+	const char *list = getenv("GNTSOCK_GRANT_TESTS"), *p;
+	size_t n = strlen(name);
+
+	if (!list || !*list)
+		return true;
+	for (p = list; (p = strstr(p, name)); p += n)
+		if ((p == list || p[-1] == ',') && (!p[n] || p[n] == ','))
+			return true;
+	return false;
+}
 
 FIXTURE_SETUP(grant)
 {
 	int ret;
 
+	if (!test_selected(_metadata->name))
+		SKIP(return, "not in GNTSOCK_GRANT_TESTS");
 	signal(SIGPIPE, SIG_IGN);
 	page_size = sysconf(_SC_PAGESIZE);
 	ret = gnt_env_domid("GNTSOCK_PEER_DOMID", &self->peer);
@@ -52,11 +75,24 @@ FIXTURE_SETUP(grant)
 	ASSERT_EQ(0, ret);
 }
 
+/* A test that changed revocable_map leaves both ends as it found them. */
 FIXTURE_TEARDOWN(grant)
 {
+	if (!self->restore_peer_rmap && !self->restore_own_rmap)
+		return;
+	if (self->restore_peer_rmap)
+		EXPECT_EQ(0, peer_set_revocable_map(self->peer, true));
+	if (self->restore_own_rmap)
+		EXPECT_EQ(0, own_set_revocable_map(true));
+	EXPECT_EQ(0, reconnect(self->peer))
+		TH_LOG("the link did not come back after revocable_map=auto");
 }
 
 #define NEED_PEER() do { if (_metadata->skip) return; } while (0)
+#define NEED_LINK_TOOL() do {						\
+		if (!getenv("GNTSOCK_LINK_TOOL"))			\
+			SKIP(return, "GNTSOCK_LINK_TOOL not set (dom0 only)"); \
+	} while (0)
 
 /*
  * Does this kernel see the xen-backend extension (forced revokes, revocable
@@ -68,6 +104,38 @@ static int xen_revoke_present(void)
 	int ret = grants_get("xen_revoke", &v);
 
 	return ret ? ret : !!v;
+}
+
+/* Write this domain's revocable_map module parameter ("auto" or "0"). */
+static int own_set_revocable_map(bool on)
+{
+	const char *v = on ? "auto" : "0";
+	int fd = open("/sys/module/gntsock/parameters/revocable_map",
+		      O_WRONLY | O_CLOEXEC);
+	int ret = 0;
+
+	if (fd < 0)
+		return -errno;
+	if (write(fd, v, strlen(v)) != (ssize_t)strlen(v))
+		ret = -errno;
+	close(fd);
+	return ret;
+}
+
+/*
+ * Are our grants to @peer revocable-only, so that a forced revoke can take
+ * them back? The extension must be there, and the peer must have said on
+ * the link that it maps revocably. 1 or 0, or -errno.
+ */
+static int revocable_towards(unsigned int peer)
+{
+	uint64_t v = 0;
+	int xr = xen_revoke_present(), ret;
+
+	if (xr <= 0)
+		return xr;
+	ret = gnt_link_field(peer, "peer_revocable_map", &v);
+	return ret ? -ret : !!v;
 }
 
 static void *grant_buf(size_t pages)
@@ -117,6 +185,46 @@ static int peer_counts(unsigned int peer, struct gnt_grant_reply *r)
 	return ret ? ret : (r->err ? -r->err : 0);
 }
 
+/* One request without a grant to the peer's GRANT service. */
+static int peer_req(unsigned int peer, uint32_t op, uint32_t arg,
+		    const char *name, struct gnt_grant_reply *r)
+{
+	struct gnt_grant_req req = { .op = op, .arg = arg };
+	int fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	if (name)
+		snprintf(req.name, sizeof(req.name), "%s", name);
+	ret = gnt_send_all(fd, &req, sizeof(req), NULL);
+	if (!ret)
+		ret = get_reply(fd, r);
+	close(fd);
+	if (ret)
+		return ret;
+	return r->err ? -r->err : (r->e1 ? -r->e1 : 0);
+}
+
+/* A counter of the peer's /proc/net/gntsock_grants. */
+static int peer_counter(unsigned int peer, const char *name, uint64_t *val)
+{
+	struct gnt_grant_reply r;
+	int ret = peer_req(peer, GR_COUNTER, 0, name, &r);
+
+	if (!ret)
+		*val = r.val;
+	return ret;
+}
+
+/* The peer's revocable_map module parameter: "auto" (@on) or "0". */
+static int peer_set_revocable_map(unsigned int peer, bool on)
+{
+	struct gnt_grant_reply r;
+
+	return peer_req(peer, GR_REVOCABLE_MAP, on, NULL, &r);
+}
+
 /*
  * Both kernels back to zero grants in flight (within timeout_ms): no grant
  * pinned or deferred here, none held or mapped there.
@@ -156,6 +264,48 @@ static int wait_idle(unsigned int peer, int timeout_ms, char *why, size_t wl)
 		}
 		gnt_sleep_ms(100);
 	}
+}
+
+static int run_link_tool(const char *op, unsigned int peer)
+{
+	const char *tool = getenv("GNTSOCK_LINK_TOOL");
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "'%s' %s 0 %u >/dev/null 2>&1", tool, op,
+		 peer);
+	return system(cmd);
+}
+
+/* Re-add the link to @peer and wait until the GRANT service answers. */
+static int relink(unsigned int peer)
+{
+	struct gnt_link_info li;
+	int64_t end;
+	int fd;
+
+	if (run_link_tool("add", peer))
+		return -1;
+	if (gnt_wait_link_state(peer, "connected", 60000, &li))
+		return -1;
+	end = gnt_now_ms() + 30000;
+	while ((fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
+		gnt_sleep_ms(250);
+	if (fd < 0)
+		return -1;
+	close(fd);
+	return 0;
+}
+
+/*
+ * Remove the link to @peer and add it again (dom0 only): both ends
+ * negotiate afresh, with the revocable_map each has now.
+ */
+static int reconnect(unsigned int peer)
+{
+	if (run_link_tool("del", peer))
+		return -1;
+	return relink(peer);
 }
 
 #define EXPECT_IDLE(peer) do {						\
@@ -346,7 +496,7 @@ TEST_F_TIMEOUT(grant, quarantine_then_reclaim, 120)
 	int fd;
 
 	NEED_PEER();
-	if (xen_revoke_present() > 0)
+	if (revocable_towards(self->peer) > 0)
 		SKIP(return, "the hypervisor revokes by force (forced_revoke_reclaims)");
 	buf = grant_buf(2);
 	ASSERT_NE(NULL, buf);
@@ -411,10 +561,11 @@ TEST_F_TIMEOUT(grant, forced_revoke_reclaims, 120)
 	int fd, xr;
 
 	NEED_PEER();
-	xr = xen_revoke_present();
-	ASSERT_LE(0, xr) TH_LOG("no xen_revoke line in " GRANTS_PATH);
-	TH_LOG("xen-backend extension %s: expecting %s", xr ? "present" : "absent",
-	       xr ? "a forced revoke" : "quarantine");
+	xr = revocable_towards(self->peer);
+	ASSERT_LE(0, xr) TH_LOG("no xen_revoke line in " GRANTS_PATH
+				" or no peer_revocable_map in " GNT_LINKS_PATH);
+	TH_LOG("revocable-only grants to the peer %s: expecting %s",
+	       xr ? "yes" : "no", xr ? "a forced revoke" : "quarantine");
 	buf = grant_buf(pages);
 	tmp = malloc(len);
 	ASSERT_NE(NULL, buf);
@@ -526,8 +677,9 @@ TEST_F_TIMEOUT(grant, plain_map_of_revocable_only_fails, 60)
 	int fd, xr;
 
 	NEED_PEER();
-	xr = xen_revoke_present();
-	ASSERT_LE(0, xr) TH_LOG("no xen_revoke line in " GRANTS_PATH);
+	xr = revocable_towards(self->peer);
+	ASSERT_LE(0, xr) TH_LOG("no xen_revoke line in " GRANTS_PATH
+				" or no peer_revocable_map in " GNT_LINKS_PATH);
 	buf = grant_buf(pages);
 	ASSERT_NE(NULL, buf);
 	gnt_pattern_fill(test_token(), 0, buf, len);
@@ -550,37 +702,6 @@ TEST_F_TIMEOUT(grant, plain_map_of_revocable_only_fails, 60)
 	close(fd);
 	munmap(buf, len);
 	EXPECT_IDLE(self->peer);
-}
-
-static int run_link_tool(const char *op, unsigned int peer)
-{
-	const char *tool = getenv("GNTSOCK_LINK_TOOL");
-	char cmd[512];
-
-	snprintf(cmd, sizeof(cmd), "'%s' %s 0 %u >/dev/null 2>&1", tool, op,
-		 peer);
-	return system(cmd);
-}
-
-/* Re-add the link to @peer and wait until the GRANT service answers. */
-static int relink(unsigned int peer)
-{
-	struct gnt_link_info li;
-	int64_t end;
-	int fd;
-
-	if (run_link_tool("add", peer))
-		return -1;
-	if (gnt_wait_link_state(peer, "connected", 60000, &li))
-		return -1;
-	end = gnt_now_ms() + 30000;
-	while ((fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT,
-				 IO_TIMEOUT_S)) < 0 && gnt_now_ms() < end)
-		gnt_sleep_ms(250);
-	if (fd < 0)
-		return -1;
-	close(fd);
-	return 0;
 }
 
 /* Wait until this kernel has no grant out and none deferred. */
@@ -625,7 +746,7 @@ TEST_F_TIMEOUT(grant, link_teardown_ends_grants, 240)
 			       9, GR_HOLD, 0, 0));
 	ASSERT_EQ(0, get_reply(fd, &r));
 	EXPECT_EQ(0, r.e1);
-	xr = xen_revoke_present();
+	xr = revocable_towards(self->peer);
 	ASSERT_LE(0, xr);
 	ASSERT_EQ(0, run_link_tool("del", self->peer));
 	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
@@ -671,7 +792,7 @@ TEST_F_TIMEOUT(grant, link_teardown_stubborn_receiver, 240)
 	NEED_PEER();
 	if (!getenv("GNTSOCK_LINK_TOOL"))
 		SKIP(return, "GNTSOCK_LINK_TOOL not set (dom0 only)");
-	xr = xen_revoke_present();
+	xr = revocable_towards(self->peer);
 	ASSERT_LE(0, xr);
 	buf = grant_buf(4);
 	ASSERT_NE(NULL, buf);
@@ -707,6 +828,271 @@ TEST_F_TIMEOUT(grant, link_teardown_stubborn_receiver, 240)
 	ASSERT_EQ(0, relink(self->peer)) TH_LOG("link not back after re-adding");
 	munmap(buf, 4 * page_size);
 	EXPECT_IDLE(self->peer);
+}
+
+/*
+ * Per-link negotiation (dom0 only: it reconnects the link). Each end tells
+ * the other whether it maps grants revocably (xenstore
+ * feature-revocable-map), and /proc/net/gntsock_links shows both answers
+ * at both ends. Then this end says it cannot (revocable_map=0), the link
+ * reconnects, and both views follow: this checks the backend's key (we are
+ * the backend of a link to a domU), the next test the frontend's.
+ */
+TEST_F_TIMEOUT(grant, link_negotiates_revocable_map, 240)
+{
+	uint64_t own = 9, peer_can = 9, v = 9;
+	struct gnt_grant_reply r;
+
+	NEED_PEER();
+	NEED_LINK_TOOL();
+	ASSERT_EQ(0, grants_get("xen_map_revocable", &own));
+	ASSERT_EQ(0, peer_counter(self->peer, "xen_map_revocable", &peer_can));
+	TH_LOG("maps revocably: this domain %" PRIu64 ", the peer %" PRIu64,
+	       own, peer_can);
+	EXPECT_EQ(0, gnt_link_field(self->peer, "revocable_map", &v));
+	EXPECT_EQ(own, v) TH_LOG("what we told the peer");
+	EXPECT_EQ(0, gnt_link_field(self->peer, "peer_revocable_map", &v));
+	EXPECT_EQ(peer_can, v) TH_LOG("what the peer told us");
+	ASSERT_EQ(0, peer_req(self->peer, GR_LINK_FIELD, 0,
+			      "peer_revocable_map", &r));
+	EXPECT_EQ(own, r.val) TH_LOG("what the peer heard from us");
+
+	self->restore_own_rmap = true;
+	ASSERT_EQ(0, own_set_revocable_map(false));
+	ASSERT_EQ(0, grants_get("xen_map_revocable", &v));
+	EXPECT_EQ(0, v);
+	/* Links already up keep what they negotiated... */
+	EXPECT_EQ(0, gnt_link_field(self->peer, "revocable_map", &v));
+	EXPECT_EQ(own, v);
+	/* ...until they reconnect. */
+	ASSERT_EQ(0, reconnect(self->peer));
+	EXPECT_EQ(0, gnt_link_field(self->peer, "revocable_map", &v));
+	EXPECT_EQ(0, v);
+	EXPECT_EQ(0, gnt_link_field(self->peer, "peer_revocable_map", &v));
+	EXPECT_EQ(peer_can, v);
+	ASSERT_EQ(0, peer_req(self->peer, GR_LINK_FIELD, 0,
+			      "peer_revocable_map", &r));
+	EXPECT_EQ(0, r.val) TH_LOG("the peer still thinks we map revocably");
+	/* The teardown says "auto" again and reconnects. */
+}
+
+/*
+ * A receiver that cannot map revocably (dom0 only), as a PV domain whose
+ * grant maps need IOMMU mappings: told so through its revocable_map
+ * parameter, it says so when the link reconnects; our grants to it are
+ * then plain (offered_plain here) and it maps them plainly (mapped_plain
+ * there) instead of failing, with the hypervisor extension as without.
+ * Data goes both ways, the cooperative revoke works, and a revoke it
+ * ignores ends in quarantine and reclaim, never in a forced revoke.
+ */
+TEST_F_TIMEOUT(grant, plain_receiver_gets_plain_grants, 300)
+{
+	const size_t pages = 4, len = pages * page_size;
+	uint64_t op0 = 0, op1 = 0, mp0 = 0, mp1 = 0, m0 = 0, m1 = 0, v = 9;
+	uint64_t q0 = 0, q1 = 0, f0 = 0, f1 = 0, rc0 = 0, rc1 = 0;
+	uint64_t seed = test_token();
+	unsigned int old_timeout = 0;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf, scratch[64];
+	int fd;
+
+	NEED_PEER();
+	NEED_LINK_TOOL();
+	self->restore_peer_rmap = true;
+	ASSERT_EQ(0, peer_set_revocable_map(self->peer, false))
+		TH_LOG("the peer could not set revocable_map");
+	ASSERT_EQ(0, reconnect(self->peer));
+	ASSERT_EQ(0, gnt_link_field(self->peer, "peer_revocable_map", &v));
+	EXPECT_EQ(0, v) TH_LOG("the peer still says it maps revocably");
+	EXPECT_EQ(0, revocable_towards(self->peer));
+	TH_LOG("xen_revoke %d", xen_revoke_present());
+
+	/* A writable round trip. */
+	buf = grant_buf(pages);
+	ASSERT_NE(NULL, buf);
+	gnt_pattern_fill(seed, 0, buf, len);
+	ASSERT_EQ(0, grants_get("offered_plain", &op0));
+	ASSERT_EQ(0, peer_counter(self->peer, "mapped_plain", &mp0));
+	ASSERT_EQ(0, peer_counter(self->peer, "mapped", &m0));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, len, GNTSOCK_GRANT_WRITABLE, 31,
+			       GR_XOR, 0, seed + 1));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ(0, r.e1) TH_LOG("peer mmap of a plain grant: %s",
+				  strerror(r.e1));
+	EXPECT_EQ(0, r.e2) TH_LOG("peer release: %s", strerror(r.e2));
+	{
+		unsigned char *tmp = malloc(len);
+
+		ASSERT_NE(NULL, tmp);
+		gnt_pattern_fill(seed, 0, tmp, len);
+		EXPECT_EQ(fnv(tmp, len), r.val)
+			TH_LOG("the peer did not read what we granted");
+		free(tmp);
+	}
+	EXPECT_EQ(-1, gnt_pattern_check(seed + 1, 0, buf, len, scratch,
+					sizeof(scratch)))
+		TH_LOG("the peer's writes are not in our pages");
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	close(fd);
+	ASSERT_EQ(0, grants_get("offered_plain", &op1));
+	EXPECT_EQ(op0 + 1, op1) TH_LOG("offered_plain");
+	ASSERT_EQ(0, peer_counter(self->peer, "mapped_plain", &mp1));
+	ASSERT_EQ(0, peer_counter(self->peer, "mapped", &m1));
+	EXPECT_EQ(mp0 + 1, mp1) TH_LOG("the peer's mapped_plain");
+	EXPECT_EQ(m0 + 1, m1) TH_LOG("the peer's mapped");
+
+	/* The cooperative revoke, mapped and not mapped. */
+	revoke_case(_metadata, self->peer, true);
+	revoke_case(_metadata, self->peer, false);
+	ASSERT_EQ(0, grants_get("offered_plain", &op1));
+	EXPECT_EQ(op0 + 3, op1) TH_LOG("offered_plain");
+
+	/* A revoke it ignores: quarantine, also with the extension. */
+	ASSERT_EQ(0, grants_get("quarantined", &q0));
+	ASSERT_EQ(0, grants_get("forced", &f0));
+	ASSERT_EQ(0, grants_get("reclaimed", &rc0));
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", 300, &old_timeout));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, 2 * page_size, GNTSOCK_GRANT_WRITABLE,
+			       43, GR_STUBBORN, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1) TH_LOG("peer mmap: %s", strerror(r.e1));
+	ASSERT_EQ(0, r.e3) TH_LOG("peer could not set fault_ignore_revoke: %s",
+				  strerror(r.e3));
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &(uint64_t){ 43 }));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_QUARANTINED, ev.type) TH_LOG("event %u", ev.type);
+	ASSERT_EQ(0, grants_get("quarantined", &q1));
+	ASSERT_EQ(0, grants_get("forced", &f1));
+	EXPECT_EQ(q0 + 1, q1);
+	EXPECT_EQ(f0, f1) TH_LOG("a plain grant cannot be revoked by force");
+	ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e2) TH_LOG("the mapping should still have worked");
+	EXPECT_EQ(0, r.flags);
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", old_timeout, NULL));
+	close(fd);
+	munmap(buf, len);
+	EXPECT_IDLE(self->peer);
+	ASSERT_EQ(0, grants_get("reclaimed", &rc1));
+	EXPECT_EQ(rc0 + 1, rc1);
+	ASSERT_EQ(0, grants_get("violations", &v));
+	EXPECT_EQ(0, v);
+}
+
+/*
+ * The end of access of a revocable-only grant (dom0 only). Its reference is
+ * ended by Xen together with the removal of its revocable-only mark
+ * (GNTTABOP_revoke, GNTTAB_REVOKE_END_ACCESS) before it is freed: never
+ * freed with the mark, never unmarked while mapped. A one-page grant is
+ * ended (round 1) by the peer's release, (round 2) by a forced revoke of a
+ * peer that keeps its mapping; the grant table hands the reference just
+ * freed out first again, so granting the same page to the same peer, now
+ * told to map plainly (revocable_map=0, link reconnected), reuses the same
+ * reference for the same frame and peer: a mark left on it would make the
+ * plain map fail. It must work and show our data.
+ */
+TEST_F_TIMEOUT(grant, revocable_refs_freed_unmarked, 300)
+{
+	const unsigned int timeout = 500;
+	unsigned int old_timeout = 0, old_interval = 0, round;
+	uint64_t mp0 = 0, mp1 = 0, f0 = 0, f1 = 0, v = 9;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd, xr;
+
+	NEED_PEER();
+	NEED_LINK_TOOL();
+	xr = revocable_towards(self->peer);
+	ASSERT_LE(0, xr);
+	if (!xr)
+		SKIP(return, "our grants to the peer are not revocable-only (xen_revoke %d)",
+		     xen_revoke_present());
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", timeout, &old_timeout));
+	ASSERT_EQ(0, sysctl_set("reclaim_interval_ms", 100, &old_interval));
+	for (round = 1; round <= 2; round++) {
+		gnt_pattern_fill(test_token(), 0, buf, page_size);
+		fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S);
+		ASSERT_LE(0, fd);
+		if (round == 1) {
+			/* Mapped revocably, written, released. */
+			ASSERT_EQ(0, req_grant(fd, buf, page_size,
+					       GNTSOCK_GRANT_WRITABLE, 51,
+					       GR_XOR, 0, test_token()));
+			ASSERT_EQ(0, get_reply(fd, &r));
+			EXPECT_EQ(0, r.e1) TH_LOG("peer mmap: %s",
+						  strerror(r.e1));
+			ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+			EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+		} else {
+			/* Kept mapped through the revoke: forced. */
+			ASSERT_EQ(0, grants_get("forced", &f0));
+			ASSERT_EQ(0, req_grant(fd, buf, page_size,
+					       GNTSOCK_GRANT_WRITABLE, 52,
+					       GR_STUBBORN, 0, 0));
+			ASSERT_EQ(0, get_reply(fd, &r));
+			EXPECT_EQ(0, r.e1) TH_LOG("peer mmap: %s",
+						  strerror(r.e1));
+			ASSERT_EQ(0, r.e3);
+			ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE,
+					   &(uint64_t){ 52 }));
+			ASSERT_EQ(0, wait_event(fd, timeout + 10000, &ev));
+			EXPECT_EQ(GNTSOCK_EV_FORCED, ev.type);
+			ASSERT_EQ(0, grants_get("forced", &f1));
+			EXPECT_EQ(f0 + 1, f1);
+			ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
+			ASSERT_EQ(0, get_reply(fd, &r));
+			EXPECT_EQ(0, r.flags) TH_LOG("late release: %s",
+						     strerror(r.flags));
+		}
+		close(fd);
+		EXPECT_IDLE(self->peer);
+
+		/* The same page, plainly, to a peer that maps plainly. */
+		self->restore_peer_rmap = true;
+		ASSERT_EQ(0, peer_set_revocable_map(self->peer, false));
+		ASSERT_EQ(0, reconnect(self->peer));
+		ASSERT_EQ(0, gnt_link_field(self->peer, "peer_revocable_map",
+					    &v));
+		ASSERT_EQ(0, v);
+		ASSERT_EQ(0, peer_counter(self->peer, "mapped_plain", &mp0));
+		fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 53, GR_READ, 0,
+				       0));
+		ASSERT_EQ(0, get_reply(fd, &r));
+		EXPECT_EQ(0, r.e1)
+			TH_LOG("round %u: a plain map of the reused reference failed: %s",
+			       round, strerror(r.e1));
+		EXPECT_EQ(fnv(buf, page_size), r.val);
+		ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+		EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+		close(fd);
+		ASSERT_EQ(0, peer_counter(self->peer, "mapped_plain", &mp1));
+		EXPECT_EQ(mp0 + 1, mp1);
+		EXPECT_IDLE(self->peer);
+		ASSERT_EQ(0, peer_set_revocable_map(self->peer, true));
+		ASSERT_EQ(0, reconnect(self->peer));
+		self->restore_peer_rmap = false;
+		ASSERT_LT(0, revocable_towards(self->peer))
+			TH_LOG("the peer does not map revocably again");
+	}
+	ASSERT_EQ(0, sysctl_set("revoke_timeout_ms", old_timeout, NULL));
+	ASSERT_EQ(0, sysctl_set("reclaim_interval_ms", old_interval, NULL));
+	munmap(buf, page_size);
+	ASSERT_EQ(0, grants_get("violations", &v));
+	EXPECT_EQ(0, v);
 }
 
 /* The grant is ordered with the bytes it travels with. */
@@ -1222,7 +1608,8 @@ TEST_F_TIMEOUT(grant, race_late_map_fails, 120)
 	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
 	ASSERT_LE(0, fd);
 	ASSERT_EQ(0, gnt_send_all(fd, &(struct gnt_grant_req){
-			.op = GR_RACE_RESULT, .val = token }, 32, NULL));
+			.op = GR_RACE_RESULT, .val = token },
+			sizeof(struct gnt_grant_req), NULL));
 	ASSERT_EQ(0, get_reply(fd, &r));
 	close(fd);
 	EXPECT_EQ(0, r.err);
