@@ -5,7 +5,7 @@
  * sockets.  Loaded only inside the rig's guests.  Commands are written to
  * /proc/gntsock_xrt, the last command's result line is read back from it:
  *
- *   probe                          supported=0|1
+ *   probe                          supported=0|1 map=0|1 abi=0|1|2
  *   grant PEER N ONLY              granter: N pages filled with 'A', granted
  *                                  writable to PEER (ONLY=1: revocable-only);
  *                                  their refs in a read-only index page
@@ -26,6 +26,11 @@
  *   stress-revoke SECS T           granter: T threads revoke for SECS s
  *   stress-stop                    mapper: stop, report counts
  *
+ * The attacks of a malicious mapper, and the granter's side of them, are
+ * in xrt_*.c; their commands are listed in xrt_cmds[] below and described
+ * at their functions, and the tests built from them in
+ * Documentation/testing.rst ("Attacks on the forced revoke").
+ *
  * This mapper never honours a revoke request: it is the non-cooperating
  * receiver the forced revoke exists for.
  */
@@ -45,13 +50,12 @@
 #include <xen/page.h>
 #include <asm/xen/hypercall.h>
 
-#include "../../net/gntsock/xen_revoke.h"
+#include "xrt.h"
 
-#define XRT_MAX		1000
 #define XRT_THREADS	4
 
 static DEFINE_MUTEX(xrt_lock);
-static char xrt_result[256];
+static char xrt_res[XRT_RESULT_LEN];
 
 /* Granter state. */
 static unsigned int g_n;
@@ -75,13 +79,42 @@ static unsigned int s_n;
 static atomic_t s_maps, s_unmaps, s_map_fail, s_unmap_fail, s_bad_read;
 static atomic_t s_revoked, s_revoke_calls, s_revoke_err;
 
-static __printf(1, 2) void result(const char *fmt, ...)
+void xrt_result(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(xrt_result, sizeof(xrt_result), fmt, ap);
+	vsnprintf(xrt_res, sizeof(xrt_res), fmt, ap);
 	va_end(ap);
+}
+
+void xrt_append(const char *fmt, ...)
+{
+	size_t len = strlen(xrt_res);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(xrt_res + len, sizeof(xrt_res) - len, fmt, ap);
+	va_end(ap);
+}
+
+void xrt_fill(void *p, u64 v)
+{
+	u64 *w = p;
+	unsigned int i;
+
+	for (i = 0; i < PAGE_SIZE / 8; i++)
+		WRITE_ONCE(w[i], v);
+}
+
+unsigned int xrt_count_u64(const void *p, u64 v)
+{
+	const u64 *w = p;
+	unsigned int i, n = 0;
+
+	for (i = 0; i < PAGE_SIZE / 8; i++)
+		n += READ_ONCE(w[i]) == v;
+	return n;
 }
 
 static unsigned int count_byte(const void *p, size_t len, u8 b)
@@ -101,7 +134,9 @@ static void granter_free(void)
 
 	for (i = 0; i < g_n; i++) {
 		if (g_refs && g_refs[i] != (grant_ref_t)-1) {
-			gntsock_xen_set_revocable_only(g_refs[i], false);
+			gntsock_xen_set_revocable_only(g_refs[i], g_peer,
+						       xen_page_to_gfn(g_pages[i]),
+						       false);
 			if (gnttab_end_foreign_access_ref(g_refs[i])) {
 				gnttab_free_grant_reference(g_refs[i]);
 			} else {
@@ -130,7 +165,7 @@ static int cmd_grant(domid_t peer, unsigned int n, bool only)
 {
 	u32 *index;
 	unsigned int i, only_ok = 0;
-	int rc;
+	int rc, mark;
 
 	if (g_n || !n || n > XRT_MAX)
 		return -EINVAL;
@@ -148,24 +183,19 @@ static int cmd_grant(domid_t peer, unsigned int n, bool only)
 		if (!g_pages[i])
 			goto nomem;
 		memset(page_address(g_pages[i]), 'A', PAGE_SIZE);
-		rc = gnttab_grant_foreign_access(peer, xen_page_to_gfn(g_pages[i]),
-						 0);
+		rc = xrt_grant_marked(peer, g_pages[i], false, only, &g_refs[i],
+				      &mark);
 		if (rc < 0)
 			goto fail;
-		g_refs[i] = rc;
-		index[i] = rc;
-		if (only) {
-			rc = gntsock_xen_set_revocable_only(g_refs[i], true);
-			if (!rc)
-				only_ok++;
-		}
+		index[i] = g_refs[i];
+		only_ok += !!mark;
 	}
 	rc = gnttab_grant_foreign_access(peer, xen_page_to_gfn(g_index), 1);
 	if (rc < 0)
 		goto fail;
 	g_index_ref = rc;
 	g_index_granted = true;
-	result("index=%u n=%u only=%u", g_index_ref, n, only_ok);
+	xrt_result("index=%u n=%u only=%u", g_index_ref, n, only_ok);
 	return 0;
 nomem:
 	rc = -ENOMEM;
@@ -179,8 +209,8 @@ fail:
 }
 
 /* Map the index page (plain, read-only) and copy the refs out. */
-static int read_index(domid_t peer, grant_ref_t index_ref, unsigned int n,
-		      grant_ref_t *refs)
+int xrt_read_index(domid_t peer, grant_ref_t index_ref, unsigned int n,
+		   grant_ref_t *refs)
 {
 	struct page *page;
 	void *addr;
@@ -246,7 +276,7 @@ static int cmd_map(domid_t peer, grant_ref_t index_ref, unsigned int n)
 		m_maps = NULL;
 		return -ENOMEM;
 	}
-	rc = read_index(peer, index_ref, n, refs);
+	rc = xrt_read_index(peer, index_ref, n, refs);
 	if (rc)
 		goto out;
 	m_n = n;
@@ -289,8 +319,8 @@ static int cmd_map(domid_t peer, grant_ref_t index_ref, unsigned int n)
 		}
 		xen_free_unpopulated_pages(1, &plain_page);
 	}
-	result("mapped=%u read_a=%u first_err=%d plain_status=%d", mapped,
-	       read_a, first_err, plain_rc);
+	xrt_result("mapped=%u read_a=%u first_err=%d plain_status=%d", mapped,
+		   read_a, first_err, plain_rc);
 	rc = 0;
 out:
 	kfree(refs);
@@ -311,13 +341,14 @@ static int cmd_check(u8 want, const char *what)
 		else if (count_byte(p, PAGE_SIZE / 2, want) == PAGE_SIZE / 2)
 			half++;
 	}
-	result("%s n=%u all=%u half=%u", what, g_n, ok, half);
+	xrt_result("%s n=%u all=%u half=%u", what, g_n, ok, half);
 	return 0;
 }
 
 static int cmd_revoke(void)
 {
-	struct gnttab_revoke *ops;
+	s16 *status;
+	u16 *nrs;
 	unsigned int i, okay = 0, again = 0, other = 0, nr = 0, reclaimed = 0;
 	ktime_t t0;
 	s64 us;
@@ -325,24 +356,25 @@ static int cmd_revoke(void)
 
 	if (!g_n)
 		return -EINVAL;
-	ops = kvcalloc(g_n, sizeof(*ops), GFP_KERNEL);
-	if (!ops)
-		return -ENOMEM;
-	for (i = 0; i < g_n; i++)
-		ops[i].ref = g_refs[i];
+	status = kvcalloc(g_n, sizeof(*status), GFP_KERNEL);
+	nrs = kvcalloc(g_n, sizeof(*nrs), GFP_KERNEL);
+	if (!status || !nrs) {
+		rc = -ENOMEM;
+		goto out;
+	}
 	t0 = ktime_get();
-	rc = gntsock_xen_revoke(ops, g_n);
+	rc = xrt_revoke_batch(g_refs, g_n, status, nrs);
 	us = ktime_us_delta(ktime_get(), t0);
 	if (rc) {
-		kvfree(ops);
-		result("revoke_rc=%d", rc);
-		return 0;
+		xrt_result("revoke_rc=%d", rc);
+		rc = 0;
+		goto out;
 	}
 	for (i = 0; i < g_n; i++) {
-		nr += ops[i].nr_revoked;
-		if (ops[i].status == GNTST_okay)
+		nr += nrs[i];
+		if (status[i] == GNTST_okay)
 			okay++;
-		else if (ops[i].status == GNTST_eagain)
+		else if (status[i] == GNTST_eagain)
 			again++;
 		else
 			other++;
@@ -350,17 +382,21 @@ static int cmd_revoke(void)
 	/* Reclaim: end foreign access and reuse the page at once. */
 	for (i = 0; i < g_n; i++) {
 		if (gnttab_end_foreign_access_ref(g_refs[i])) {
-			gntsock_xen_set_revocable_only(g_refs[i], false);
+			gntsock_xen_set_revocable_only(g_refs[i], g_peer,
+						       xen_page_to_gfn(g_pages[i]),
+						       false);
 			gnttab_free_grant_reference(g_refs[i]);
 			g_refs[i] = (grant_ref_t)-1;
 			reclaimed++;
 		}
 		memset(page_address(g_pages[i]), 'N', PAGE_SIZE);
 	}
-	kvfree(ops);
-	result("revoke_rc=0 n=%u okay=%u eagain=%u other=%u nr_revoked=%u reclaimed=%u us=%lld",
-	       g_n, okay, again, other, nr, reclaimed, us);
-	return 0;
+	xrt_result("revoke_rc=0 n=%u okay=%u eagain=%u other=%u nr_revoked=%u reclaimed=%u us=%lld",
+		   g_n, okay, again, other, nr, reclaimed, us);
+out:
+	kvfree(status);
+	kvfree(nrs);
+	return rc;
 }
 
 static int cmd_after(void)
@@ -385,8 +421,8 @@ static int cmd_after(void)
 		if (m_maps[i].mapped &&
 		    count_byte(page_address(m_maps[i].repl), PAGE_SIZE, 'R') != PAGE_SIZE)
 			saw_other++;
-	result("n=%u saw_granter_new=%u saw_repl=%u other=%u", m_n, saw_n,
-	       saw_repl, saw_other);
+	xrt_result("n=%u saw_granter_new=%u saw_repl=%u other=%u", m_n, saw_n,
+		   saw_repl, saw_other);
 	return 0;
 }
 
@@ -403,7 +439,7 @@ static int cmd_unmap(void)
 			ok++;
 	}
 	mapper_free();
-	result("unmapped=%u failed=%u", ok, fail);
+	xrt_result("unmapped=%u failed=%u", ok, fail);
 	return 0;
 }
 
@@ -459,7 +495,7 @@ static int cmd_stress_map(domid_t peer, grant_ref_t index_ref, unsigned int n,
 
 	if (s_nthreads || !t || t > XRT_THREADS)
 		return -EINVAL;
-	rc = read_index(peer, index_ref, n, s_refs);
+	rc = xrt_read_index(peer, index_ref, n, s_refs);
 	if (rc)
 		return rc;
 	s_peer = peer;
@@ -479,7 +515,7 @@ static int cmd_stress_map(domid_t peer, grant_ref_t index_ref, unsigned int n,
 		wake_up_process(s_tasks[i]);
 	}
 	s_nthreads = i;
-	result("threads=%u cpus=%u", s_nthreads, num_online_cpus());
+	xrt_result("threads=%u cpus=%u", s_nthreads, num_online_cpus());
 	return 0;
 }
 
@@ -491,10 +527,10 @@ static int cmd_stress_stop(void)
 		kthread_stop(s_tasks[i]);
 		put_task_struct(s_tasks[i]);
 	}
-	result("threads=%u maps=%d unmaps=%d map_fail=%d unmap_fail=%d bad_read=%d",
-	       s_nthreads, atomic_read(&s_maps), atomic_read(&s_unmaps),
-	       atomic_read(&s_map_fail), atomic_read(&s_unmap_fail),
-	       atomic_read(&s_bad_read));
+	xrt_result("threads=%u maps=%d unmaps=%d map_fail=%d unmap_fail=%d bad_read=%d",
+		   s_nthreads, atomic_read(&s_maps), atomic_read(&s_unmaps),
+		   atomic_read(&s_map_fail), atomic_read(&s_unmap_fail),
+		   atomic_read(&s_bad_read));
 	s_nthreads = 0;
 	return 0;
 }
@@ -551,17 +587,130 @@ static int cmd_stress_revoke(unsigned int secs, unsigned int t)
 		kthread_stop(tasks[i]);
 		put_task_struct(tasks[i]);
 	}
-	result("threads=%u calls=%d revoked=%d errors=%d cpus=%u", n,
-	       atomic_read(&s_revoke_calls), atomic_read(&s_revoked),
-	       atomic_read(&s_revoke_err), num_online_cpus());
+	xrt_result("threads=%u calls=%d revoked=%d errors=%d cpus=%u", n,
+		   atomic_read(&s_revoke_calls), atomic_read(&s_revoked),
+		   atomic_read(&s_revoke_err), num_online_cpus());
 	return 0;
 }
+
+static int cmd_probe(const u32 *a, int n)
+{
+	xrt_result("supported=%d map=%d abi=%d", gntsock_xen_revoke_supported(),
+		   gntsock_xen_map_revocable_supported(), xrt_abi());
+	return 0;
+}
+
+static int cmd_grant_a(const u32 *a, int n)
+{
+	return cmd_grant(a[0], a[1], a[2]);
+}
+
+static int cmd_map_a(const u32 *a, int n)
+{
+	return cmd_map(a[0], a[1], a[2]);
+}
+
+static int cmd_check_m(const u32 *a, int n)
+{
+	return cmd_check('M', "check-m");
+}
+
+static int cmd_check_n(const u32 *a, int n)
+{
+	return cmd_check('N', "check-n");
+}
+
+static int cmd_revoke_a(const u32 *a, int n)
+{
+	return cmd_revoke();
+}
+
+static int cmd_after_a(const u32 *a, int n)
+{
+	return cmd_after();
+}
+
+static int cmd_unmap_a(const u32 *a, int n)
+{
+	return cmd_unmap();
+}
+
+static int cmd_release(const u32 *a, int n)
+{
+	granter_free();
+	xrt_result("released");
+	return 0;
+}
+
+static int cmd_stress_map_a(const u32 *a, int n)
+{
+	return cmd_stress_map(a[0], a[1], a[2], a[3]);
+}
+
+static int cmd_stress_revoke_a(const u32 *a, int n)
+{
+	return cmd_stress_revoke(a[0], a[1]);
+}
+
+static int cmd_stress_stop_a(const u32 *a, int n)
+{
+	return cmd_stress_stop();
+}
+
+/*
+ * Every command: its name, the numbers of arguments it takes (at least,
+ * at most) and its handler.  Arguments are unsigned decimal numbers.
+ */
+static const struct {
+	const char *name;
+	int min, max;
+	int (*fn)(const u32 *a, int n);
+} xrt_cmds[] = {
+	{ "probe", 0, 0, cmd_probe },
+	{ "grant", 3, 3, cmd_grant_a },
+	{ "map", 3, 3, cmd_map_a },
+	{ "check-m", 0, 0, cmd_check_m },
+	{ "check-n", 0, 0, cmd_check_n },
+	{ "revoke", 0, 0, cmd_revoke_a },
+	{ "after", 0, 0, cmd_after_a },
+	{ "unmap", 0, 0, cmd_unmap_a },
+	{ "release", 0, 0, cmd_release },
+	{ "stress-map", 4, 4, cmd_stress_map_a },
+	{ "stress-revoke", 2, 2, cmd_stress_revoke_a },
+	{ "stress-stop", 0, 0, cmd_stress_stop_a },
+	/* The granter's side of the attacks (xrt_granter.c). */
+	{ "agrant", 3, 3, xrt_cmd_agrant },		/* PEER K FLAGS */
+	{ "areclaim", 0, 2, xrt_cmd_areclaim },		/* [MASK [MODE]] */
+	{ "aend", 0, 0, xrt_cmd_aend },
+	{ "acheck", 0, 0, xrt_cmd_acheck },
+	/* The mapper's (xrt_check.c, xrt_*attack.c): DOM INDEX K [...]. */
+	{ "post", 0, 0, xrt_cmd_post },
+	{ "gdprobe", 0, 0, xrt_cmd_gdprobe },
+	{ "p2", 3, 3, xrt_cmd_p2 },
+	{ "p4map", 3, 3, xrt_cmd_p4map },
+	{ "p4remap", 0, 0, xrt_cmd_p4remap },
+	{ "p4b-start", 4, 4, xrt_cmd_p4b_start },	/* ... MODE */
+	{ "p4b-mark", 0, 0, xrt_cmd_p4b_mark },
+	{ "p4b-stop", 0, 0, xrt_cmd_p4b_stop },
+	{ "cap", 4, 4, xrt_cmd_cap },			/* ... CAP */
+	{ "many", 4, 4, xrt_cmd_many },			/* ... N */
+	{ "p8", 4, 4, xrt_cmd_p8 },			/* ... SELF */
+	{ "p10", 3, 3, xrt_cmd_p10 },
+	{ "pv-p1", 4, 4, xrt_cmd_pv_p1 },		/* ... MIRROR */
+	{ "pv-p2b", 3, 3, xrt_cmd_pv_p2b },
+	{ "pv-p3a", 3, 3, xrt_cmd_pv_p3a },
+	{ "pv-gone", 4, 4, xrt_cmd_pv_gone },		/* ... HOW */
+	{ "hvm-p1", 3, 3, xrt_cmd_hvm_p1 },
+	{ "hvm-map", 3, 3, xrt_cmd_hvm_map },
+	{ "hvm-act", 1, 1, xrt_cmd_hvm_act },		/* ACT */
+};
 
 static ssize_t xrt_write(struct file *file, const char __user *ubuf,
 			 size_t len, loff_t *pos)
 {
-	char buf[128], cmd[16];
-	unsigned int a = 0, b = 0, c = 0, d = 0;
+	char buf[160], cmd[24];
+	u32 a[6] = { 0 };
+	unsigned int i;
 	int rc, nargs;
 
 	if (len >= sizeof(buf))
@@ -569,44 +718,24 @@ static ssize_t xrt_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(buf, ubuf, len))
 		return -EFAULT;
 	buf[len] = '\0';
-	nargs = sscanf(buf, "%15s %u %u %u %u", cmd, &a, &b, &c, &d);
+	nargs = sscanf(buf, "%23s %u %u %u %u %u %u", cmd, &a[0], &a[1], &a[2],
+		       &a[3], &a[4], &a[5]);
 	if (nargs < 1)
 		return -EINVAL;
+	nargs--;
 
 	mutex_lock(&xrt_lock);
-	result("error");
-	if (!strcmp(cmd, "probe")) {
-		result("supported=%d", gntsock_xen_revoke_supported());
-		rc = 0;
-	} else if (!strcmp(cmd, "grant") && nargs == 4) {
-		rc = cmd_grant(a, b, c);
-	} else if (!strcmp(cmd, "map") && nargs == 4) {
-		rc = cmd_map(a, b, c);
-	} else if (!strcmp(cmd, "check-m")) {
-		rc = cmd_check('M', "check-m");
-	} else if (!strcmp(cmd, "check-n")) {
-		rc = cmd_check('N', "check-n");
-	} else if (!strcmp(cmd, "revoke")) {
-		rc = cmd_revoke();
-	} else if (!strcmp(cmd, "after")) {
-		rc = cmd_after();
-	} else if (!strcmp(cmd, "unmap")) {
-		rc = cmd_unmap();
-	} else if (!strcmp(cmd, "release")) {
-		granter_free();
-		result("released");
-		rc = 0;
-	} else if (!strcmp(cmd, "stress-map") && nargs == 5) {
-		rc = cmd_stress_map(a, b, c, d);
-	} else if (!strcmp(cmd, "stress-revoke") && nargs == 3) {
-		rc = cmd_stress_revoke(a, b);
-	} else if (!strcmp(cmd, "stress-stop")) {
-		rc = cmd_stress_stop();
-	} else {
-		rc = -EINVAL;
+	xrt_result("error");
+	rc = -EINVAL;
+	for (i = 0; i < ARRAY_SIZE(xrt_cmds); i++) {
+		if (strcmp(cmd, xrt_cmds[i].name))
+			continue;
+		if (nargs >= xrt_cmds[i].min && nargs <= xrt_cmds[i].max)
+			rc = xrt_cmds[i].fn(a, nargs);
+		break;
 	}
 	if (rc)
-		result("error=%d", rc);
+		xrt_result("error=%d", rc);
 	mutex_unlock(&xrt_lock);
 	return len;
 }
@@ -614,7 +743,7 @@ static ssize_t xrt_write(struct file *file, const char __user *ubuf,
 static int xrt_show(struct seq_file *m, void *v)
 {
 	mutex_lock(&xrt_lock);
-	seq_printf(m, "%s\n", xrt_result);
+	seq_printf(m, "%s\n", xrt_res);
 	mutex_unlock(&xrt_lock);
 	return 0;
 }
@@ -634,10 +763,17 @@ static const struct proc_ops xrt_ops = {
 
 static int __init xrt_init(void)
 {
+	int rc;
+
 	if (!xen_domain())
 		return -ENODEV;
-	if (!proc_create("gntsock_xrt", 0600, NULL, &xrt_ops))
+	rc = xrt_gp_init();
+	if (rc)
+		return rc;
+	if (!proc_create("gntsock_xrt", 0600, NULL, &xrt_ops)) {
+		xrt_gp_exit();
 		return -ENOMEM;
+	}
 	return 0;
 }
 
@@ -645,8 +781,12 @@ static void __exit xrt_exit(void)
 {
 	remove_proc_entry("gntsock_xrt", NULL);
 	cmd_stress_stop();
+	xrt_attack_exit();
 	mapper_free();
 	granter_free();
+	xrt_ctx_free();
+	xrt_granter_exit();
+	xrt_gp_exit();
 }
 
 module_init(xrt_init);
