@@ -454,6 +454,7 @@ xrt() { # xrt DOMID COMMAND...: the domU's answer goes to $XRT
 	say "xrt d$_d '$*' -> $XRT"
 }
 kv() { echo "$1" | tr ' ' '\n' | sed -n "s/^$2=//p"; } # kv LINE KEY
+kvn() { _v=$(kv "$1" "$2"); case $_v in '' | *[!0-9-]*) echo -99999 ;; *) echo "$_v" ;; esac; } # numeric
 xrt_ok() { # xrt_ok NAME CONDITION-STATUS [DETAIL]
 	XRT_T=$((XRT_T + 1))
 	if [ "$2" -eq 0 ]; then
@@ -661,6 +662,605 @@ s_pvh() {
 	return 0
 }
 
+# j. Attacks of a malicious mapper on the forced revoke (xen-backend, issue 11), with the
+# test module gntsock_xrt.ko (selftests/xrt/xrt_*.c): step "attack" (PV mappers: domU2,
+# and throw-away domUs for what a debug=y hypervisor may answer by crashing the mapper)
+# and, only when named, "attack-pvh" (PVH mappers). domU1 (or a throw-away PV domU)
+# grants; the mapper attacks with raw hypercalls and answers what each step returned;
+# then the checks every attack ends with:
+#  - atk_reclaim: the granter revokes with GNTTAB_REVOKE_END_ACCESS, one entry per call, up
+#    to 100 tries over 10 s, and ends access itself: every page must come back
+#    (*_reclaims_100pct); a fresh 'g' dump of Xen's grant tables must show none of its
+#    refs still pinned (*_no_pin_left);
+#  - atk_post: the mapper must reach no granted frame and no page table it may write, must
+#    read nothing the granter wrote after its reclaim, and every slot must show what the
+#    revoke had to put there or leave alone (*_mapper_gains_no_access); it unmaps every
+#    mapping naming its own address (*_mapper_unmaps_at_own_address), a mapping it "made
+#    gone" without Xen touching that address (*_gone_mapping_unmaps_without_touching_it);
+#  - atk_gcheck: the granter's pages hold what it wrote, whatever the mapper wrote after
+#    (*_granter_pages_untouched), and carry no type reference: each can be pinned as an L1
+#    page table (*_no_type_ref_leak);
+#  - the hypervisor log has no assertion, BUG, WARN or FATAL (*_hypervisor_log_clean).
+# Documentation/testing.rst ("Attacks on the forced revoke") has the table of attacks.
+ATK_GR=""	# granting domid of the current attack
+ATK_IDX=""	# its index ref
+ATK_REFS=""	# its refs, comma-separated
+ATK_X=none	# the mapper's answer to the attack
+ATK_TD=""	# the current throw-away domU (domid) and its name
+ATK_TN=""
+ATK_N=0
+ATK_DEBUG=unknown
+ATK_BAD=/tmp/xen-bad.log
+ATK_SKIP="hypervisor has no revocable grant mappings (GNTTABOP_revoke: ENOSYS)"
+ATK_PV_TESTS="p2_cross_unmap p4_remap_after_end_access p4b_map_loop_vs_revoke
+p4b_copy_loop_vs_revoke p7_many_mappings_one_revoke p8_input_misuse p7_cap
+p2b_plain_cross_unmap p3a_unmap_and_replace p3b_mmu_update_over_pte p3c_plain_map_over_pte
+p3d_unpin_l1_holding_pte p5_granter_destroyed_first p10_mapper_dies_holding_mappings
+p1_second_map_same_pte p1m_second_map_same_pte_mirror"
+ATK_PVH_TESTS="pvh_p2_cross_unmap pvh_p4_remap_after_end_access pvh_p4b_map_loop_vs_revoke
+pvh_p4b_copy_loop_vs_revoke pvh_p7_many_mappings_one_revoke pvh_p8_input_misuse pvh_p7_cap
+pvh_p6a_decrease_reservation_revoked_gfn pvh_p6b_remove_from_physmap_before_revoke
+pvh_p6c_remove_from_physmap_after_revoke pvh_p6d_decrease_reservation_replacement
+pvh_p5_granter_destroyed_first pvh_p10_mapper_dies_holding_mappings pvh_p1_second_map_same_gfn"
+
+# Alarming lines of Xen's console ring.
+xen_bad_lines() {
+	xl dmesg 2>/dev/null | grep -E "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN"
+}
+
+# Xen's log, including what atk_clear_ring() kept, is free of them.
+xen_log_clean_all() {
+	xen_bad_lines >>"$ATK_BAD"
+	sort -u "$ATK_BAD" | head -n 20
+	[ ! -s "$ATK_BAD" ]
+}
+
+# Empty Xen's console ring (16 KiB: a 'g' dump must fit), keeping its alarming lines.
+atk_clear_ring() {
+	xen_bad_lines >>"$ATK_BAD"
+	xl dmesg -c >/dev/null 2>&1
+}
+
+# How many of the refs (comma-separated $2) of domid $1 Xen still counts pinned, in a fresh
+# 'g' dump ("unknown" when the dump did not fit the ring).
+xen_pinned_refs() {
+	atk_clear_ring
+	xl debug-keys g >/dev/null 2>&1 || { echo unknown; return; }
+	sleep 2
+	xl dmesg 2>/dev/null | awk -v dom="$1" -v refs="$2" '
+		BEGIN { n = split(refs, r, ","); for (i = 1; i <= n; i++) want[sprintf("0x%03x", r[i])] = 1 }
+		/gnttab_usage_print_all \[ key/ { start = 1; done = 0; cur = ""; np = 0; next }
+		/gnttab_usage_print_all \] done/ { done = 1; next }
+		/grant-table for remote d[0-9]+/ {
+			match($0, /remote d[0-9]+/); cur = substr($0, RSTART + 8, RLENGTH - 8); next
+		}
+		start && !done && cur == dom && match($0, /\[0x[0-9a-f]+\]/) {
+			if (substr($0, RSTART + 1, RLENGTH - 2) in want) np++
+		}
+		END { if (!start || !done) print "unknown"; else print np }'
+}
+
+atk_alive() { # atk_alive DOMID: Xen still lists it (alive or a zombie)
+	xl list 2>/dev/null | awk -v d="$1" 'NR > 1 && $2 == d { f = 1 } END { exit !f }'
+}
+
+atk_gone() { # atk_gone DOMID SECS: gone from Xen's domain list (no zombie) within SECS
+	a_e=$(($(date +%s) + $(scaled "$2")))
+	while atk_alive "$1"; do
+		[ "$(date +%s)" -lt "$a_e" ] || return 1
+		sleep 1
+	done
+	return 0
+}
+
+# Load gntsock_xrt in each domid and probe: 0 supported everywhere, 2 a stock hypervisor,
+# 1 no answer.
+atk_setup() {
+	for a_d in "$@"; do
+		domu_cmd "$a_d" shell "grep -q gntsock_xrt /proc/modules || insmod $GBIN/gntsock_xrt.ko" ||
+			return 1
+		xrt "$a_d" probe || return 1
+		case "$(kv "$XRT" supported)" in
+		1) ;;
+		0) return 2 ;;
+		*) return 1 ;;
+		esac
+	done
+	return 0
+}
+
+# ATK_DEBUG: y on a debug=y hypervisor (its banner, or else its complaint about a map with
+# bad flags, which only a debug build prints), n otherwise.
+atk_debug() { # atk_debug MAPPER
+	a_v=$(xl dmesg 2>/dev/null | grep -m1 -o ' debug=[yn]')
+	if [ -n "$a_v" ]; then
+		ATK_DEBUG=${a_v#*=}
+		return
+	fi
+	xrt "$1" gdprobe
+	sleep 1
+	if xl dmesg 2>/dev/null | grep -q "Bad flags in grant map op: 5a000000"; then
+		ATK_DEBUG=y
+	else
+		ATK_DEBUG=n
+	fi
+}
+
+# gnttab_max_revocable=N from Xen's command line, if given.
+atk_cap() {
+	xl info 2>/dev/null | sed -n 's/^xen_commandline *: *//p' | tr ' ' '\n' |
+		sed -n 's/^gnttab_max_revocable=\([0-9][0-9]*\)$/\1/p' | tail -n 1
+}
+
+# (Re)create the throw-away domU unless it is alive: ATK_TD its domid, ATK_TN its name.
+atk_throwaway() { # atk_throwaway [XL-SETTING...]
+	if [ -n "$ATK_TD" ] && atk_alive "$ATK_TD"; then
+		return 0
+	fi
+	ATK_N=$((ATK_N + 1))
+	ATK_TN=domU-atk$ATK_N
+	if ! ATK_TD=$(rig-create-domu "$ATK_TN" "$@"); then
+		ATK_TD=""
+		return 1
+	fi
+	READY="$READY $ATK_TD"
+	atk_setup "$ATK_TD" || return 1
+	say "throw-away mapper $ATK_TN is domid $ATK_TD"
+}
+
+atk_grant() { # atk_grant GRANTER MAPPER K FLAGS (bit 0 revocable-only, 1 read-only, 2 alternate)
+	ATK_GR=$1
+	ATK_IDX=""
+	xrt "$1" agrant "$2" "$3" "$4" || return 1
+	ATK_IDX=$(kv "$XRT" index)
+	ATK_REFS=$(kv "$XRT" refs)
+	[ -n "$ATK_IDX" ]
+}
+
+# atk_run NAME MAPPER K GFLAGS COMMAND [ARG...]: domU1 grants K pages (flags GFLAGS) to
+# MAPPER, which runs "COMMAND domU1 INDEX K ARG..."; its answer in ATK_X.
+atk_run() {
+	a_nm=$1
+	a_mp=$2
+	a_k=$3
+	a_gf=$4
+	a_cmd=$5
+	shift 5
+	ATK_X=none
+	if ! atk_grant "$D1" "$a_mp" "$a_k" "$a_gf"; then
+		xrt_ok "${a_nm}_granter_grants" 1 "$XRT"
+		return 1
+	fi
+	xrt "$a_mp" "$a_cmd" "$D1" "$ATK_IDX" "$a_k" "$@"
+	ATK_X=$XRT
+	return 0
+}
+
+# The checks every attack ends with (see above). atk_reclaim NAME [MASK]
+atk_reclaim() {
+	xrt "$ATK_GR" areclaim "${2:-0}" 0
+	a_r=$XRT
+	[ -n "$(kv "$a_r" n)" ] && [ "$(kv "$a_r" reclaimed)" = "$(kv "$a_r" n)" ]
+	xrt_ok "${1}_reclaims_100pct" $? "$a_r"
+	a_pin=$(xen_pinned_refs "$ATK_GR" "$ATK_REFS")
+	[ "$a_pin" = 0 ]
+	xrt_ok "${1}_no_pin_left" $? "refs $ATK_REFS of d$ATK_GR pinned: $a_pin"
+}
+
+atk_post() { # atk_post NAME MAPPER [gone]: the mapper's side; its answer in a_o
+	a_o=none
+	if ! atk_alive "$2" || ! xrt "$2" post; then
+		if [ "$ATK_DEBUG" = y ] && [ "${3:-}" = gone ]; then
+			a_o=crashed
+			xrt_skip "${1}_mapper_gains_no_access" "mapper crashed (debug=y hypervisor: accepted)"
+			return 0
+		fi
+		xrt_ok "${1}_mapper_survives" 1 "domid $2 is gone"
+		return 1
+	fi
+	a_o=$XRT
+	[ "$(kv "$a_o" granted)" = 0 ] && [ "$(kv "$a_o" ptwrite)" = 0 ] &&
+		[ "$(kv "$a_o" l1dirty)" = 0 ] && [ "$(kv "$a_o" saw_new)" = 0 ] &&
+		[ "$(kv "$a_o" exp_bad)" = 0 ]
+	xrt_ok "${1}_mapper_gains_no_access" $? "$a_o"
+	[ "$(kv "$a_o" unmap_failed)" = 0 ]
+	xrt_ok "${1}_mapper_unmaps_at_own_address" $? "$a_o"
+	if [ "${3:-}" = gone ]; then
+		[ "$(kvn "$a_o" gone_unmapped)" -ge 1 ] && [ "$(kv "$a_o" gone_touched)" = 0 ]
+		xrt_ok "${1}_gone_mapping_unmaps_without_touching_it" $? "$a_o"
+	fi
+	return 0
+}
+
+atk_gcheck() { # atk_gcheck NAME: the granter's side
+	xrt "$ATK_GR" acheck
+	a_c=$XRT
+	[ -n "$(kv "$a_c" n)" ] &&
+		[ "$(($(kvn "$a_c" intact) + $(kvn "$a_c" unreclaimed_intact)))" = "$(kv "$a_c" n)" ]
+	xrt_ok "${1}_granter_pages_untouched" $? "$a_c"
+	[ "$(kv "$a_c" type_bad)" = 0 ] && [ "$(kv "$a_c" type_ok)" = "$(kv "$a_c" reclaimed)" ]
+	xrt_ok "${1}_no_type_ref_leak" $? "$a_c"
+}
+
+atk_finish() { # atk_finish NAME MAPPER [gone]
+	atk_reclaim "$1"
+	atk_post "$@"
+	atk_gcheck "$1"
+}
+
+# atk_expect NAME ANSWER KEY:WANT:TEST...: one result per key of the mapper's answer.
+atk_expect() {
+	a_nm=$1
+	a_x=$2
+	shift 2
+	for a_e in "$@"; do
+		a_k=${a_e%%:*}
+		a_w=${a_e#*:}
+		a_t=${a_w#*:}
+		a_w=${a_w%%:*}
+		a_g=$(kv "$a_x" "$a_k")
+		[ "$a_g" = "$a_w" ]
+		xrt_ok "${a_nm}_${a_t}" $? "$a_k=${a_g:-missing}, want $a_w"
+	done
+}
+
+# Attacks any mapper can make (PV or PVH); PFX "" or "pvh_"; MAPPER the domid.
+atk_common() { # atk_common PFX MAPPER
+	a_p=$1
+	a_mp=$2
+	# P2: unmap a revocable handle naming another revocable mapping's address.
+	if atk_run "${a_p}p2" "$a_mp" 1 1 p2; then
+		[ "$(kv "$ATK_X" map1)" = 0 ] && [ "$(kv "$ATK_X" map2)" = 0 ] &&
+			[ "$(kv "$ATK_X" cross_unmap)" = -1 ]
+		xrt_ok "${a_p}p2_cross_unmap_refused" $? "$ATK_X"
+		atk_finish "${a_p}p2" "$a_mp"
+	fi
+	# P4: after GNTST_okay with END_ACCESS no map (revocable or plain) or copy succeeds;
+	# page 0 is revocable-only, page 1 is not.
+	if atk_run "${a_p}p4" "$a_mp" 2 5 p4map; then
+		[ "$(kv "$ATK_X" mapped)" = 2 ]
+		xrt_ok "${a_p}p4_maps_before_revoke" $? "$ATK_X"
+		xrt "$D1" areclaim 0 1
+		[ "$(kv "$XRT" revoked)" = 2 ]
+		xrt_ok "${a_p}p4_revoke_with_end_access_okay" $? "$XRT"
+		xrt "$a_mp" p4remap
+		atk_expect "${a_p}p4" "$XRT" remap_rev_ok:0:revocable_remap_after_revoke_refused \
+			remap_plain_ok:0:plain_remap_after_revoke_refused \
+			copy_ok:0:copy_after_revoke_refused
+		xrt "$D1" aend
+		[ "$(kv "$XRT" ended)" = 2 ]
+		xrt_ok "${a_p}p4_granter_ends_access_after_remap_attempts" $? "$XRT"
+		atk_finish "${a_p}p4" "$a_mp"
+	fi
+	# P4b: threads on every vCPU map/unmap (or copy) in a loop while the granter revokes.
+	for a_mode in 0 1; do
+		a_nm=${a_p}p4b_map
+		[ "$a_mode" = 1 ] && a_nm=${a_p}p4b_copy
+		atk_run "$a_nm" "$a_mp" 1 1 p4b-start "$a_mode" || continue
+		sleep 2
+		atk_reclaim "$a_nm"
+		xrt "$a_mp" p4b-mark
+		sleep 2
+		xrt "$a_mp" p4b-stop
+		a_x=$XRT
+		if [ "$a_mode" = 0 ]; then
+			[ "$(kvn "$a_x" maps)" -gt 0 ] && [ "$(kv "$a_x" maps_after)" = 0 ] &&
+				[ "$(kv "$a_x" saw_new)" = 0 ] && [ "$(kv "$a_x" unmap_fail)" = 0 ]
+		else
+			[ "$(kvn "$a_x" copies)" -gt 0 ] && [ "$(kv "$a_x" copies_after)" = 0 ]
+		fi
+		xrt_ok "${a_nm}_nothing_succeeds_after_reclaim" $? "$a_x"
+		atk_post "$a_nm" "$a_mp"
+		atk_gcheck "$a_nm"
+	done
+	# P7: 250 mappings of one grant (read-only while Xen's pin counter allows, then
+	# writable), all reverted by one revoke call.
+	if atk_run "${a_p}p7many" "$a_mp" 1 1 many 250; then
+		a_x=$ATK_X
+		[ "$(kv "$a_x" mapped)" = 250 ]
+		xrt_ok "${a_p}p7many_250_mappings_of_one_grant" $? "$a_x"
+		atk_reclaim "${a_p}p7many"
+		[ "$(kv "$a_r" first_st)" = 0 ] && [ "$(kv "$a_r" first_nr)" = "$(kv "$a_x" mapped)" ]
+		xrt_ok "${a_p}p7many_one_revoke_call_reverts_all" $? "$a_r"
+		say "attack ${a_p}p7many: one revoke of $(kv "$a_x" mapped) mappings ($(kv "$a_x" ro) read-only) took $(kv "$a_r" first_us) us"
+		atk_post "${a_p}p7many" "$a_mp"
+		atk_gcheck "${a_p}p7many"
+	fi
+	# P8: misuse of the interface; each input refused with its documented status.
+	if atk_run "${a_p}p8" "$a_mp" 2 1 p8 "$a_mp"; then
+		a_x=$ATK_X
+		atk_expect "${a_p}p8" "$a_x" dev:-1:device_map_flag_refused \
+			opt:-1:nonzero_options_refused badref:-3:ref_out_of_range_refused \
+			nodom:-2:nonexistent_domain_refused repl_range:-9:out_of_range_frame_refused \
+			revoke_badflags:-1:revoke_unknown_flags_refused \
+			sro_badflags:-1:set_revocable_only_unknown_flags_refused
+		[ "$(kv "$a_x" pad)" != 0 ]
+		xrt_ok "${a_p}p8_nonzero_pad_refused" $? "pad=$(kv "$a_x" pad)"
+		case "$(kv "$a_x" self_map)" in
+		0) [ "$(kv "$a_x" self_revoke)" = 0 ] && [ "$(kv "$a_x" self_unmap)" = 0 ] &&
+			[ "$(kv "$a_x" self_end)" = 1 ] ;;
+		*) [ "$(kv "$a_x" self_end)" = 1 ] ;;
+		esac
+		xrt_ok "${a_p}p8_map_of_own_grant_refused_or_revocable" $? "$a_x"
+		if [ -n "$a_p" ]; then
+			atk_expect "${a_p}p8" "$a_x" cpte:-1:contains_pte_flag_refused \
+				appmap:-1:application_map_flag_refused \
+				repl_hole:-9:unpopulated_frame_refused \
+				repl_grant:-9:grant_frame_as_replacement_refused \
+				repl_gnttab:-9:grant_table_frame_refused
+		else
+			atk_expect "${a_p}p8" "$a_x" nopte:-1:missing_contains_pte_refused \
+				nohost:-1:missing_host_map_refused misalign:-1:misaligned_pte_refused \
+				repl_granter:-9:granters_frame_refused repl_mfn0:-9:unowned_frame_refused \
+				repl_shinfo:-9:shared_info_refused repl_gnttab:-9:grant_table_frame_refused \
+				repl_pt_rw:-9:page_table_for_writable_mapping_refused
+		fi
+		atk_finish "${a_p}p8" "$a_mp"
+	fi
+	# P7: the cap on revocable mappings per domain (after P8: nothing leaked by then).
+	if [ -n "$ATK_CAP" ]; then
+		if atk_run "${a_p}p7cap" "$a_mp" 64 1 cap "$ATK_CAP"; then
+			a_x=$ATK_X
+			[ "$(kv "$a_x" stop_st)" = -13 ] &&
+				[ "$(kv "$a_x" mapped)" = $((ATK_CAP - $(kvn "$a_x" held_before))) ]
+			xrt_ok "${a_p}p7cap_no_space_exactly_at_the_cap" $? "$a_x"
+			atk_finish "${a_p}p7cap" "$a_mp"
+		fi
+	else
+		xrt_skip "${a_p}p7_cap" "Xen has no gnttab_max_revocable= (GNTSOCK_RIG_XEN_APPEND)"
+	fi
+}
+
+# P10: a mapper dies (xl destroy) holding a live, a revoked and a gone revocable mapping.
+atk_p10() { # atk_p10 NAME MAPPER-DOMID MAPPER-NAME
+	atk_run "$1" "$2" 3 1 p10 || return 0
+	[ "$(kv "$ATK_X" map0)" = 0 ] && [ "$(kv "$ATK_X" map1)" = 0 ] &&
+		[ "$(kv "$ATK_X" map2)" = 0 ]
+	xrt_ok "${1}_mapper_holds_three_mappings" $? "$ATK_X"
+	xrt "$D1" areclaim 2 0
+	[ "$(kv "$XRT" reclaimed)" = 1 ]
+	xrt_ok "${1}_one_revoked_while_the_mapper_lives" $? "$XRT"
+	xl destroy "$3"
+	atk_gone "$2" 60
+	xrt_ok "${1}_dead_mapper_leaves_no_zombie" $? "$(xl list | tail -n +2 | tr '\n' ';')"
+	atk_reclaim "$1"
+	atk_gcheck "$1"
+}
+
+# Step "attack": PV mappers.
+s_attack() {
+	XRT_TAG="dom0 attack"
+	XRT_T=0
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	: >"$ATK_BAD"
+	atk_setup "$D1" "$D2"
+	case $? in
+	0) ;;
+	2)
+		for a_t in $ATK_PV_TESTS; do xrt_skip "$a_t" "$ATK_SKIP"; done
+		return 0
+		;;
+	*)
+		xrt_ok attack_probe_answers 1 "$XRT"
+		return 1
+		;;
+	esac
+	atk_debug "$D2"
+	ATK_CAP=$(atk_cap)
+	say "attack: debug=$ATK_DEBUG gnttab_max_revocable=${ATK_CAP:-unset} $XRT"
+	atk_common "" "$D2"
+	# P2b: a plain handle (of a grant that is not revocable-only) unmapped at the PTE of a
+	# revocable mapping of the same frame.
+	if atk_run p2b "$D2" 1 0 pv-p2b; then
+		atk_expect p2b "$ATK_X" plain:0:plain_map rev:0:revocable_map \
+			cross_unmap:-1:plain_unmap_at_revocable_pte_refused \
+			own_unmap:0:plain_unmap_at_own_pte
+		atk_finish p2b "$D2"
+	fi
+	# P3a: GNTTABOP_unmap_and_replace moving the revocable PTE elsewhere.
+	if atk_run p3a "$D2" 1 1 pv-p3a; then
+		atk_expect p3a "$ATK_X" rev:0:revocable_map plain_va:0:plain_map_by_address \
+			replace:-1:unmap_and_replace_stealing_revocable_pte_refused
+		atk_finish p3a "$D2"
+	fi
+	# P3b-d: the mapper changes or frees the PTE of a revocable mapping itself, in a
+	# throw-away domU (a debug=y hypervisor may crash it).
+	for a_how in 1 2 3; do
+		case $a_how in
+		1) a_nm=p3b ;;
+		2) a_nm=p3c ;;
+		3) a_nm=p3d ;;
+		esac
+		if ! atk_throwaway; then
+			xrt_ok "${a_nm}_throwaway_mapper_boots" 1
+			continue
+		fi
+		atk_run "$a_nm" "$ATK_TD" 1 1 pv-gone "$a_how" || continue
+		if atk_alive "$ATK_TD"; then
+			[ "$(kv "$ATK_X" map)" = 0 ] && [ "$(kv "$ATK_X" gone)" = 0 ]
+			xrt_ok "${a_nm}_mapper_makes_its_mapping_gone" $? "$ATK_X"
+		elif [ "$ATK_DEBUG" = y ]; then
+			xrt_skip "${a_nm}_mapper_makes_its_mapping_gone" "mapper crashed (debug=y hypervisor: accepted)"
+		else
+			xrt_ok "${a_nm}_mapper_survives_on_release" 1 "domid $ATK_TD died"
+		fi
+		atk_finish "$a_nm" "$ATK_TD" gone
+	done
+	# P5: the granter (a throw-away domU too) is destroyed while the throw-away mapper
+	# holds a revocable mapping of it that it made gone (mmu_update over its PTE).
+	if ! atk_throwaway; then
+		xrt_ok p5_throwaway_mapper_boots 1
+	elif ! a_g=$(rig-create-domu domU-atkg); then
+		xrt_ok p5_throwaway_granter_boots 1
+	else
+		READY="$READY $a_g"
+		if atk_setup "$a_g" && atk_grant "$a_g" "$ATK_TD" 1 1; then
+			xrt "$ATK_TD" pv-gone "$a_g" "$ATK_IDX" 1 1
+			if atk_alive "$ATK_TD"; then
+				[ "$(kv "$XRT" map)" = 0 ] && [ "$(kv "$XRT" gone)" = 0 ]
+				xrt_ok p5_mapper_makes_its_mapping_gone $? "$XRT"
+			elif [ "$ATK_DEBUG" = y ]; then
+				xrt_skip p5_mapper_makes_its_mapping_gone "mapper crashed (debug=y hypervisor: accepted)"
+			else
+				xrt_ok p5_mapper_survives_on_release 1 "domid $ATK_TD died"
+			fi
+			atk_p5 p5 "$ATK_TD" "$a_g" domU-atkg
+		fi
+	fi
+	# P10: the throw-away mapper dies holding live, revoked and gone mappings.
+	if atk_throwaway; then
+		atk_p10 p10 "$ATK_TD" "$ATK_TN"
+		ATK_TD=""
+	else
+		xrt_ok p10_throwaway_mapper_boots 1
+	fi
+	# P1, last: two revocable maps at one PTE, the read-only one over an L1 page table; the
+	# mirror order (writable first) takes an old debug=y hypervisor down: it runs last.
+	for a_mir in 0 1; do
+		a_nm=p1
+		[ "$a_mir" = 1 ] && a_nm=p1m
+		if atk_run "$a_nm" "$D2" 1 1 pv-p1 "$a_mir"; then
+			[ "$(kv "$ATK_X" map1)" = 0 ] && [ "$(kv "$ATK_X" map2)" = -5 ]
+			xrt_ok "${a_nm}_second_map_at_same_pte_refused" $? "$ATK_X"
+			atk_finish "$a_nm" "$D2"
+			[ "$(kv "$a_o" exp_ok)" = 1 ] && [ "$(kv "$a_o" exp_bad)" = 0 ] &&
+				[ "$(kv "$a_o" ptwrite)" = 0 ]
+			xrt_ok "${a_nm}_revoked_pte_has_the_mappings_own_permissions" $? "$a_o"
+		fi
+		xen_log_clean_all
+		xrt_ok "${a_nm}_hypervisor_log_clean" $?
+	done
+	return 0
+}
+
+# P5: destroy granter GDOMID (named GNAME) while MAPPER holds a revocable mapping of it that
+# it made gone, then the mapper unmaps.
+atk_p5() { # atk_p5 NAME MAPPER GDOMID GNAME
+	xl destroy "$4"
+	sleep 5
+	a_z=no
+	atk_alive "$3" && a_z=yes
+	say "attack $1: granter d$3 destroyed; still listed (zombie) before the mapper's unmap: $a_z"
+	atk_clear_ring
+	if atk_alive "$2" || [ "$ATK_DEBUG" != y ]; then
+		xrt "$2" post
+		a_o=$XRT
+		[ "$(kv "$a_o" unmap_failed)" = 0 ] && [ "$(kvn "$a_o" unmapped)" -ge 1 ]
+		xrt_ok "${1}_mapper_unmaps_after_granter_destroyed" $? "$a_o"
+	else
+		xrt_skip "${1}_mapper_unmaps_after_granter_destroyed" "mapper crashed (debug=y hypervisor: accepted)"
+	fi
+	atk_gone "$3" 60
+	xrt_ok "${1}_destroyed_granter_leaves_no_zombie" $? "$(xl list | tail -n +2 | tr '\n' ';')"
+	a_l=$(xl dmesg 2>/dev/null | grep -iE "grant|gnttab|revoc|Assertion|BUG|WARN|FATAL" |
+		head -n 5 | tr '\n' ';')
+	[ -z "$a_l" ]
+	xrt_ok "${1}_no_hypervisor_complaint" $? "$a_l"
+}
+
+# Step "attack-pvh" (only when named): PVH mappers (HAP: QEMU -cpu ...,+npt; or shadow
+# paging: without +npt).
+s_attack_pvh() {
+	XRT_TAG="dom0 attack-pvh"
+	XRT_T=0
+	[ -n "$D1" ] || { say "no domU1"; return 1; }
+	: >"$ATK_BAD"
+	atk_setup "$D1"
+	case $? in
+	0) ;;
+	2)
+		for a_t in $ATK_PVH_TESTS; do xrt_skip "$a_t" "$ATK_SKIP"; done
+		return 0
+		;;
+	*)
+		xrt_ok attack_probe_answers 1 "$XRT"
+		return 1
+		;;
+	esac
+	xl dmesg | grep -E "HVM: |HAP|SVM|[Ss]hadow" | head -n 8
+	if ! a_pa=$(rig-create-domu domU-apvh 'type="pvh"'); then
+		xrt_ok pvh_mapper_boots 1 "see the serial log"
+		return 1
+	fi
+	READY="$READY $a_pa"
+	xrt_ok pvh_mapper_boots 0
+	atk_setup "$a_pa" || { xrt_ok pvh_probe_answers 1 "$XRT"; return 1; }
+	atk_debug "$a_pa"
+	ATK_CAP=$(atk_cap)
+	say "attack-pvh: debug=$ATK_DEBUG gnttab_max_revocable=${ATK_CAP:-unset} mapper d$a_pa"
+	atk_common pvh_ "$a_pa"
+	# P6a: decrease_reservation of a revoked grant's frame must fail.
+	if atk_run pvh_p6a "$a_pa" 1 1 hvm-map; then
+		atk_reclaim pvh_p6a
+		xrt "$a_pa" hvm-act 1
+		[ "$(kv "$XRT" rc)" != 1 ]
+		xrt_ok pvh_p6a_decrease_reservation_of_revoked_grant_gfn_refused $? "$XRT"
+		atk_post pvh_p6a "$a_pa"
+		atk_gcheck pvh_p6a
+	fi
+	# P6b: remove_from_physmap of the grant frame before the revoke: the mapping is gone.
+	if atk_run pvh_p6b "$a_pa" 1 1 hvm-map; then
+		xrt "$a_pa" hvm-act 2
+		[ "$(kv "$XRT" rc)" = 0 ]
+		xrt_ok pvh_p6b_remove_from_physmap_of_grant_gfn $? "$XRT"
+		atk_finish pvh_p6b "$a_pa" gone
+	fi
+	# P6c: the same after the revoke.
+	if atk_run pvh_p6c "$a_pa" 1 1 hvm-map; then
+		atk_reclaim pvh_p6c
+		xrt "$a_pa" hvm-act 2
+		[ "$(kv "$XRT" rc)" = 0 ]
+		xrt_ok pvh_p6c_remove_from_physmap_of_revoked_grant_gfn $? "$XRT"
+		atk_post pvh_p6c "$a_pa" gone
+		atk_gcheck pvh_p6c
+	fi
+	# P6d: decrease_reservation of the replacement page's own RAM frame after the revoke:
+	# allowed; the grant frame still shows it, the unmap works (and the domain dies cleanly
+	# in P10).
+	if atk_run pvh_p6d "$a_pa" 1 1 hvm-map; then
+		atk_reclaim pvh_p6d
+		xrt "$a_pa" hvm-act 3
+		[ "$(kv "$XRT" rc)" = 1 ]
+		xrt_ok pvh_p6d_decrease_reservation_of_replacement_ram_gfn $? "$XRT"
+		atk_post pvh_p6d "$a_pa"
+		atk_gcheck pvh_p6d
+	fi
+	# P5: a throw-away PV granter is destroyed while the PVH mapper holds a mapping of it
+	# whose frame it removed from its physmap; it may stay a zombie only until the unmap.
+	if a_g=$(rig-create-domu domU-atkg); then
+		READY="$READY $a_g"
+		if atk_setup "$a_g" && atk_grant "$a_g" "$a_pa" 1 1; then
+			xrt "$a_pa" hvm-map "$a_g" "$ATK_IDX" 1
+			a_x=$XRT
+			xrt "$a_pa" hvm-act 2
+			[ "$(kv "$a_x" mapped)" = 1 ] && [ "$(kv "$XRT" rc)" = 0 ]
+			xrt_ok pvh_p5_mapper_removes_grant_gfn $? "$a_x / $XRT"
+			atk_p5 pvh_p5 "$a_pa" "$a_g" domU-atkg
+		fi
+	else
+		xrt_ok pvh_p5_throwaway_granter_boots 1
+	fi
+	# P10: the PVH mapper dies holding live, revoked and gone mappings.
+	atk_p10 pvh_p10 "$a_pa" domU-apvh
+	# P1 at a guest frame, in a throw-away PVH domU (the old patch crashes it).
+	if atk_throwaway 'type="pvh"'; then
+		if atk_run pvh_p1 "$ATK_TD" 1 1 hvm-p1; then
+			[ "$(kv "$ATK_X" map1)" = 0 ] && [ "$(kv "$ATK_X" map2)" = -5 ]
+			xrt_ok pvh_p1_second_map_at_same_gfn_refused $? "$ATK_X"
+			atk_finish pvh_p1 "$ATK_TD"
+		fi
+		xl destroy "$ATK_TN"
+		atk_gone "$ATK_TD" 60
+		xrt_ok pvh_p1_mapper_destroyed_cleanly $? "$(xl list | tail -n +2 | tr '\n' ';')"
+		ATK_TD=""
+	else
+		xrt_ok pvh_p1_throwaway_mapper_boots 1
+	fi
+	xen_log_clean_all
+	xrt_ok pvh_hypervisor_log_clean $?
+	return 0
+}
+
 step load s_load
 if selected dom0 || selected loop; then step loop s_loop; else skip loop; fi
 step create s_create
@@ -675,6 +1275,8 @@ if selected bench; then step bench s_bench; else skip bench; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 if selected revoke; then step revoke s_revoke; else skip revoke; fi
 case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
+if selected attack; then step attack s_attack; else skip attack; fi
+case ",$RIG_TESTS," in *,attack-pvh,*) step attack-pvh s_attack_pvh ;; *) skip attack-pvh ;; esac
 
 # i. health.
 sleep 2 # let the console relays catch up
