@@ -10,14 +10,24 @@
 #   fuzz     a bounded libFuzzer run over the rx path
 #   rig      the real-Xen VM suite: dom0 + two domUs under QEMU (rig/run.sh)
 #   xen      build the gntsock-patched hypervisor (xen-backend/build.sh;
-#            release and debug=y, cached by source version and patch hash)
+#            release (with XSM), debug=y and an arm64 cross build, cached by
+#            source version and patch hash) and check Linux's copy of the
+#            ABI against it (xen-backend/abi-check.sh)
 #   rig-xen  the VM suite again on the patched debug=y hypervisor, with
-#            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}
-#   rig-pvh  the pvh step on the patched debug=y hypervisor with HAP
-#            (-cpu qemu64,+svm,+npt): a PVH domU as the mapper of forced
-#            revokes; booted again (at most 10 boots) only when a PVH domU
-#            died of a triple fault, which QEMU's nested-SVM emulation
-#            causes now and then (Documentation/xen-backend.rst)
+#            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,
+#            attack,attack-pvh}: the adversarial mapper suite with a PV
+#            mapper and a PVH mapper on shadow paging (no HAP)
+#   rig-pvh  the pvh and attack-pvh steps on the patched debug=y hypervisor
+#            with HAP (-cpu qemu64,+svm,+npt): a PVH domU as the mapper of
+#            forced revokes and attacks; booted again (at most 10 boots)
+#            only when a PVH domU died of a triple fault, which QEMU's
+#            nested-SVM emulation causes now and then
+#            (Documentation/xen-backend.rst)
+#   rig-rel  the adversarial mapper suite (PV, and PVH on shadow paging) on
+#            the patched release hypervisor: steps
+#            ${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh}
+# The patched hypervisor boots with gnttab_max_revocable=$XEN_CAP (the
+# cap test maps up to it).
 # Every result line goes to build/check/results.txt; the failed ones are
 # repeated at the end, and the last line printed is
 # "N passed, N failed[, N skipped]". Exits 1 if anything failed.
@@ -30,7 +40,8 @@ OUT=$REPO/build/check
 mkdir -p "$OUT"
 RESULTS=$OUT/results.txt
 : >"$RESULTS"
-STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig xen rig-xen rig-pvh}
+STAGES=${GNTSOCK_CHECK_STAGES:-deps build lint unit fuzz rig xen rig-xen rig-pvh rig-rel}
+XEN_CAP=4096
 export DEBIAN_FRONTEND=noninteractive
 
 # Lines of a serial log that tell of a crash or a hang.
@@ -124,7 +135,7 @@ fi
 
 # The VM stages pack build/bin and the modules: make sure they are all there
 # and current (lint's clean build does not copy the test module to build/bin).
-if want rig || want rig-xen || want rig-pvh; then
+if want rig || want rig-xen || want rig-pvh || want rig-rel; then
 	make -s all >"$OUT/build-payload.log" 2>&1
 	rc=$?
 	stage_result build "payload (module, test module, tools, tests) for the VMs" $rc \
@@ -145,6 +156,15 @@ if want xen; then
 	[ $rc -eq 0 ] && cat "$XEN_OUT/version" >>"$OUT/xen-build.log"
 	stage_result xen "patched hypervisor builds, release and debug=y ($(( $(date +%s) - t0 ))s)" \
 		$rc "$OUT/xen-build.log"
+	if [ $rc -eq 0 ]; then
+		# The build's own checks (configs, arm64), then the ABI copy
+		# again: it may have changed since the cached build.
+		grep -v '^ok ABI\|^not ok ABI' "$XEN_OUT/checks.txt" |
+			sed 's/^\(not \)\{0,1\}ok /&- /' | sed 's/^/[xen] /' | tee -a "$RESULTS"
+		xen-backend/abi-check.sh "$XEN_OUT/public" >"$OUT/abi-check.log" 2>&1
+		stage_result xen "ABI: net/gntsock/xen_revoke_abi.h agrees with the patched public/grant_table.h" \
+			$? "$OUT/abi-check.log"
+	fi
 	[ $rc -eq 0 ] || XEN_OUT=""
 fi
 
@@ -154,7 +174,8 @@ if want rig-xen; then
 		rm -f build/rig-xen/results.txt
 		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen-debug.bin" \
 			GNTSOCK_RIG_OUT="$REPO/build/rig-xen" GNTSOCK_RIG_DOMU_VCPUS=2 \
-			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant}" \
+			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,attack,attack-pvh}" \
 			selftests/rig/run.sh >"$OUT/rig-xen.log" 2>&1
 		rig_results rig-xen build/rig-xen $? \
 			"VM suite on the patched hypervisor exit status 0" "$OUT/rig-xen.log"
@@ -171,7 +192,9 @@ if want rig-pvh; then
 			rm -f build/rig-pvh/results.txt build/rig-pvh/serial.log
 			GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen-debug.bin" \
 				GNTSOCK_RIG_OUT="$REPO/build/rig-pvh" GNTSOCK_RIG_DOMU_VCPUS=2 \
-				GNTSOCK_RIG_CPU=qemu64,+svm,+npt GNTSOCK_RIG_TESTS=pvh \
+				GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
+				GNTSOCK_RIG_CPU=qemu64,+svm,+npt \
+				GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_PVH_TESTS:-pvh,attack-pvh}" \
 				selftests/rig/run.sh >"$OUT/rig-pvh.log" 2>&1
 			rc=$?
 			[ $rc -ne 0 ] && [ $boot -lt 10 ] &&
@@ -190,6 +213,22 @@ if want rig-pvh; then
 	fi
 fi
 
+if want rig-rel; then
+	[ -n "$XEN_OUT" ] || XEN_OUT=$(xen-backend/build.sh -p 2>/dev/null)
+	if [ -n "$XEN_OUT" ] && [ -f "$XEN_OUT/xen.bin" ]; then
+		rm -f build/rig-rel/results.txt
+		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen.bin" \
+			GNTSOCK_RIG_OUT="$REPO/build/rig-rel" GNTSOCK_RIG_DOMU_VCPUS=2 \
+			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh}" \
+			selftests/rig/run.sh >"$OUT/rig-rel.log" 2>&1
+		rig_results rig-rel build/rig-rel $? \
+			"VM suite on the patched release hypervisor exit status 0" "$OUT/rig-rel.log"
+	else
+		stage_result rig-rel "patched hypervisor available (run the xen stage)" 1
+	fi
+fi
+
 pass=$(grep -acE '^(\[[^]]*\] )+ok ' "$RESULTS")
 skip=$(grep -acE '^(\[[^]]*\] )+ok .*# *SKIP' "$RESULTS")
 fail=$(grep -acE '^(\[[^]]*\] )+not ok ' "$RESULTS")
@@ -202,7 +241,7 @@ if [ "$fail" -gt 0 ]; then
 	# Often the end of the log is all that is kept of a run: add what
 	# the hypervisor and the kernels said about crashes and hangs in
 	# the rig stages that failed.
-	for st in rig rig-xen rig-pvh; do
+	for st in rig rig-xen rig-pvh rig-rel; do
 		if ! want "$st" || ! grep -aq "^\[$st\] .*not ok " "$RESULTS"; then
 			continue
 		fi

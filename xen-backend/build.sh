@@ -10,12 +10,24 @@
 # Signed-By as the existing deb entries), resolve the newest xen source
 # version that `apt-get source` can actually fetch (the security suite's
 # source is often not fetchable), fetch it (Debian's quilt series comes
-# applied), apply patches/series on top, and build the hypervisor only,
-# twice: release with Debian's own config (olddefconfig) and CONFIG_DEBUG=y.
+# applied), apply patches/series on top, and build the hypervisor only:
+#   release   Debian's own config (olddefconfig), plus XSM with FLASK and
+#             SILO built in and the dummy policy chosen at boot (Xen's
+#             default), so that the new XSM hook is built and runs, and
+#             shadow paging (Debian leaves it out), so that PVH and HVM
+#             mappers can run without HAP;
+#   debug     Debian's config with CONFIG_DEBUG=y and shadow paging;
+#   arm64     a cross build (gcc-aarch64-linux-gnu, defconfig, which has XSM
+#             with FLASK and SILO), which must build without the feature:
+#             revocable grant mappings are x86 only (HAS_GRANT_REVOCABLE).
+# Then abi-check.sh compares Linux's copy of the ABI with the patched
+# public/grant_table.h.
 #
 # Output: ${GNTSOCK_CACHE:-/var/cache/gntsock}/xen-backend-<srcver>-<patchhash>/
 #   xen.bin, xen-debug.bin   multiboot ELF images for QEMU's -kernel
 #   xen.config, xen-debug.config, version, build.log
+#   public/                  the patched xen/include/public (abi-check.sh)
+#   checks.txt               one line per check: "ok NAME" or "not ok NAME"
 # A directory that already holds both images is reused as is.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -25,8 +37,10 @@ export DEBIAN_FRONTEND=noninteractive
 APT=(apt-get -o DPkg::Lock::Timeout=600 -q -q)
 PY=/usr/bin/python3
 
+# The cache key: the patches and the build choices made here.
 patch_hash() {
-	(cd "$HERE/patches" && cat series $(sed -e "s/#.*//" series) ../include/public/*.h) | sha256sum | cut -c1-12
+	(cd "$HERE/patches" && cat series $(sed -e "s/#.*//" series) "$HERE/build.sh") |
+		sha256sum | cut -c1-12
 }
 
 ensure_deb_src() {
@@ -128,31 +142,88 @@ fi
 mkdir -p "$OUT"
 LOG=$OUT/build.log
 : >"$LOG"
-build_one() {	# build_one NAME debug(y|n)
-	local b=$OUT/tree-$1
+CHECKS=$OUT/checks.txt
+: >"$CHECKS"
+TREE=$OUT/tree
+rm -rf "$TREE"
+cp -a "$SRC" "$TREE"
+(cd "$TREE" && for p in $(sed -e 's/#.*//' "$HERE/patches/series"); do
+	echo "applying $p"
+	patch -p1 --no-backup-if-mismatch <"$HERE/patches/$p" || exit 1
+done) >>"$LOG" 2>&1 || { echo "xen-backend: the patches do not apply, see $LOG" >&2; exit 1; }
+
+# build_one NAME ARCH CONFIG-SETUP: out-of-tree build of $TREE into $OUT/build-NAME
+build_one() {
+	local b=$OUT/build-$1 arch=$2
+	local mk=(make -C "$TREE/xen" O="$b" PYTHON=$PY)
+	[ "$arch" = arm64 ] && mk+=(XEN_TARGET_ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-)
 	rm -rf "$b"
-	cp -a "$SRC" "$b"
-	(cd "$b" && for p in $(sed -e 's/#.*//' "$HERE/patches/series"); do
-		echo "applying $p"
-		patch -p1 --no-backup-if-mismatch <"$HERE/patches/$p" || exit 1
-	done
-	cp "$HERE"/include/public/*.h xen/include/public/) >>"$LOG" 2>&1
-	cp "$cfg" "$b/xen/.config"
-	if [ "$2" = y ]; then
-		sed -i -e '/^CONFIG_DEBUG[ =]/d' -e '/^# CONFIG_DEBUG is not set/d' "$b/xen/.config"
-		echo 'CONFIG_DEBUG=y' >>"$b/xen/.config"
-	fi
-	make -C "$b/xen" PYTHON=$PY olddefconfig >>"$LOG" 2>&1
-	make -C "$b/xen" PYTHON=$PY -j"$JOBS" >>"$LOG" 2>&1
+	mkdir -p "$b"
+	echo "=== build $1" >>"$LOG"
+	case $3 in
+	defconfig) "${mk[@]}" defconfig >>"$LOG" 2>&1 ;;
+	*)
+		cp "$cfg" "$b/.config"
+		set_config "$b/.config" $3
+		"${mk[@]}" olddefconfig >>"$LOG" 2>&1
+		;;
+	esac
+	"${mk[@]}" -j"$JOBS" >>"$LOG" 2>&1
 }
+# set_config FILE NAME=VALUE...: set (or unset with =n) Kconfig symbols
+set_config() {
+	local f=$1 kv
+	shift
+	for kv in "$@"; do
+		sed -i -e "/^CONFIG_${kv%%=*}[ =]/d" -e "/^# CONFIG_${kv%%=*} is not set/d" "$f"
+		if [ "${kv#*=}" = n ]; then
+			echo "# CONFIG_${kv%%=*} is not set" >>"$f"
+		else
+			echo "CONFIG_$kv" >>"$f"
+		fi
+	done
+}
+check() {	# check NAME RC
+	if [ "$2" -eq 0 ]; then echo "ok $1"; else echo "not ok $1"; fi >>"$CHECKS"
+}
+
 t0=$(date +%s)
-build_one release n || { echo "xen-backend: release build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
-cp "$OUT/tree-release/xen/xen" "$OUT/xen.bin.tmp"
-cp "$OUT/tree-release/xen/.config" "$OUT/xen.config"
-build_one debug y || { echo "xen-backend: debug build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
-cp "$OUT/tree-debug/xen/xen" "$OUT/xen-debug.bin"
-cp "$OUT/tree-debug/xen/.config" "$OUT/xen-debug.config"
+build_one release x86 "SHADOW_PAGING=y XSM=y XSM_FLASK=y XSM_SILO=y XSM_DUMMY_DEFAULT=y XSM_FLASK_DEFAULT=n XSM_SILO_DEFAULT=n" ||
+	{ echo "xen-backend: release build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
+cp "$OUT/build-release/xen" "$OUT/xen.bin.tmp"
+cp "$OUT/build-release/.config" "$OUT/xen.config"
+build_one debug x86 "DEBUG=y SHADOW_PAGING=y" ||
+	{ echo "xen-backend: debug build failed, see $LOG" >&2; tail -n 30 "$LOG" >&2; exit 1; }
+cp "$OUT/build-debug/xen" "$OUT/xen-debug.bin"
+cp "$OUT/build-debug/.config" "$OUT/xen-debug.config"
+grep -q '^CONFIG_GRANT_REVOCABLE=y' "$OUT/xen.config" &&
+	grep -q '^CONFIG_GRANT_REVOCABLE=y' "$OUT/xen-debug.config" &&
+	grep -q '^CONFIG_XSM_FLASK=y' "$OUT/xen.config" &&
+	grep -q '^CONFIG_SHADOW_PAGING=y' "$OUT/xen.config" &&
+	grep -q '^CONFIG_SHADOW_PAGING=y' "$OUT/xen-debug.config"
+check "x86 release (with XSM) and debug=y builds have CONFIG_GRANT_REVOCABLE and shadow paging" $?
+
+# arm64: the common code must build without the x86 parts, and leave the
+# new operations out (they then return -ENOSYS, "not supported").
+if ! command -v aarch64-linux-gnu-gcc >/dev/null; then
+	"${APT[@]}" install -y --no-install-recommends gcc-aarch64-linux-gnu >&2
+fi
+rc=1
+if build_one arm64 arm64 defconfig; then
+	! grep -q '^CONFIG_GRANT_REVOCABLE=y' "$OUT/build-arm64/.config" &&
+		grep -q '^CONFIG_XSM_FLASK=y' "$OUT/build-arm64/.config" &&
+		! aarch64-linux-gnu-nm "$OUT/build-arm64/xen-syms" |
+			grep -qE ' (map_revocable|revoke_swap|set_revocable_only)$'
+	rc=$?
+fi
+check "arm64 cross build, without revocable grant mappings" $rc
+
+rm -rf "$OUT/public"
+cp -a "$TREE/xen/include/public" "$OUT/public"
+"$HERE/abi-check.sh" "$OUT/public" >>"$LOG" 2>&1
+check "ABI: net/gntsock/xen_revoke_abi.h agrees with the patched public/grant_table.h" $?
+
 mv "$OUT/xen.bin.tmp" "$OUT/xen.bin"
-rm -rf "$OUT/tree-release" "$OUT/tree-debug"
+rm -rf "$TREE" "$OUT"/build-*
 printf 'source %s\npatches %s\nbuilt in %ss\n' "$SRCVER" "$HASH" $(( $(date +%s) - t0 )) >"$OUT/version"
 echo "$OUT"

@@ -1,6 +1,5 @@
 /* SPDX-License-Identifier: MIT */
-/*
- * Revocable grant mappings: Linux's copy of the ABI that the xen-backend
+/* Revocable grant mappings: Linux's copy of the ABI that the xen-backend
  * patch series adds to Xen's public/grant_table.h.
  *
  * Linux keeps its own copies of Xen's interface headers
@@ -9,7 +8,8 @@
  * here.  The xen stage of "make check" compiles this file and the patched
  * hypervisor's public/grant_table.h side by side and fails if any number,
  * size or offset differs (xen-backend/abi-check.sh).  The text below is the
- * patch's, in Linux's form (no typedefs, DEFINE_GUEST_HANDLE_STRUCT).
+ * patch's, in Linux's form (kernel types, tabs, no typedefs,
+ * DEFINE_GUEST_HANDLE_STRUCT).
  *
  * Permission is hereby granted, free of charge, to any person obtaining a
  * copy of this software and associated documentation files (the
@@ -27,8 +27,7 @@
 
 #include <xen/interface/grant_table.h>
 
-/*
- * Revocable grant mappings (x86 only: CONFIG_GRANT_REVOCABLE).
+/* Revocable grant mappings (x86 only: CONFIG_GRANT_REVOCABLE).
  *
  * A mapping made with GNTTABOP_map_revocable names a replacement frame
  * owned by the mapping domain.  The granting domain can take its frame
@@ -52,22 +51,20 @@
  * 64-bit guests, and each starts with the fields of the first version of
  * this interface at their old offsets.
  */
-#define GNTTABOP_map_revocable        0x800
-#define GNTTABOP_revoke               0x801
-#define GNTTABOP_set_revocable_only   0x802
+#define GNTTABOP_map_revocable		0x800
+#define GNTTABOP_revoke			0x801
+#define GNTTABOP_set_revocable_only	0x802
 
-/*
- * Grant entry flag (v1 flags, v2 hdr.flags) for GTF_permit_access entries:
+/* Grant entry flag (v1 flags, v2 hdr.flags) for GTF_permit_access entries:
  *  GTF_revocable_only: @domid may map the frame only with
  *      GNTTABOP_map_revocable; GNTTABOP_map_grant_ref of it fails with
  *      GNTST_permission_denied.  Copies remain allowed.  A hypervisor
  *      without revocable grant mappings ignores it. [GST]
  */
-#define _GTF_revocable_only (12)
-#define GTF_revocable_only  (1U<<_GTF_revocable_only)
+#define _GTF_revocable_only	12
+#define GTF_revocable_only	BIT(_GTF_revocable_only)
 
-/*
- * GNTTABOP_map_revocable: map the grant entry (<dom>,<ref>) as
+/* GNTTABOP_map_revocable: map the grant entry (<dom>,<ref>) as
  * GNTTABOP_map_grant_ref does, naming a replacement frame.
  *
  * host_addr:  PV: machine address of the L1 page-table entry to fill
@@ -90,7 +87,7 @@
  * status:     GNTST_okay, an error of GNTTABOP_map_grant_ref, or
  *             GNTST_no_space when the calling domain holds as many
  *             revocable mappings as Xen allows one domain
- *             ("gnttab_max_revocable" on Xen's command line).
+ *             ("gnttab_max_revocable" on Xen's command line, default 16384).
  * handle:     unmap with GNTTABOP_unmap_grant_ref, naming the same
  *             host_addr (anything else fails: GNTST_general_error),
  *             whether or not the granter revoked it meanwhile.
@@ -104,23 +101,23 @@
  * host_addr.
  */
 struct gnttab_map_revocable {
-    /* IN parameters. */
-    uint64_t host_addr;
-    uint64_t replace_frame;
-    uint32_t flags;               /* GNTMAP_* */
-    grant_ref_t ref;
-    domid_t  dom;
-    /* OUT parameters. */
-    int16_t  status;              /* => enum grant_status */
-    grant_handle_t handle;
-    /* IN parameters. */
-    uint32_t options;             /* must be 0 */
-    uint32_t pad;                 /* must be 0 */
+	/* IN parameters. */
+	u64 host_addr;
+	u64 replace_frame;
+	u32 flags;	/* GNTMAP_* */
+	grant_ref_t ref;
+	domid_t dom;
+	/* OUT parameters. */
+	s16 status;	/* => enum grant_status */
+	grant_handle_t handle;
+	/* IN parameters. */
+	u32 options;	/* must be 0 */
+	u32 pad;	/* must be 0 */
 };
+
 DEFINE_GUEST_HANDLE_STRUCT(gnttab_map_revocable);
 
-/*
- * GNTTABOP_revoke: the calling (granting) domain takes back the frame of
+/* GNTTABOP_revoke: the calling (granting) domain takes back the frame of
  * one of its grant entries from every revocable mapping of it.
  *
  * ref:        the grant reference.
@@ -138,26 +135,29 @@ DEFINE_GUEST_HANDLE_STRUCT(gnttab_map_revocable);
  *             GNTST_eagain: a mapping remains that is not revocable (made
  *             with GNTTABOP_map_grant_ref), or a map, unmap or copy is in
  *             flight; retry.
- *             GNTST_bad_gntref, GNTST_general_error (bad flags).
+ *             GNTST_eagain too if, with GNTTAB_REVOKE_END_ACCESS, the
+ *             granter rewrote the entry since the first such call.
+ *             GNTST_bad_gntref, GNTST_general_error (bad flags),
+ *             GNTST_no_space (no memory to close the entry).
  * nr_revoked: mappings pointed at their replacement frames by this call.
  */
 struct gnttab_revoke {
-    /* IN parameters. */
-    grant_ref_t ref;
-    /* OUT parameters. */
-    int16_t status;               /* => enum grant_status */
-    uint16_t nr_revoked;
-    /* IN parameters. */
-    uint16_t flags;               /* GNTTAB_REVOKE_* */
-    uint16_t pad;                 /* must be 0 */
+	/* IN parameters. */
+	grant_ref_t ref;
+	/* OUT parameters. */
+	s16 status;	/* => enum grant_status */
+	u16 nr_revoked;
+	/* IN parameters. */
+	u16 flags;	/* GNTTAB_REVOKE_* */
+	u16 pad;	/* must be 0 */
 };
+
 DEFINE_GUEST_HANDLE_STRUCT(gnttab_revoke);
 
-#define _GNTTAB_REVOKE_END_ACCESS     0
-#define GNTTAB_REVOKE_END_ACCESS      (1U << _GNTTAB_REVOKE_END_ACCESS)
+#define _GNTTAB_REVOKE_END_ACCESS	0
+#define GNTTAB_REVOKE_END_ACCESS	BIT(_GNTTAB_REVOKE_END_ACCESS)
 
-/*
- * GNTTABOP_set_revocable_only: the calling (granting) domain marks one of
+/* GNTTABOP_set_revocable_only: the calling (granting) domain marks one of
  * its grant entries revocable-only, as GTF_revocable_only does, for
  * kernels whose grant code cannot set that flag in the entry.
  *
@@ -168,27 +168,31 @@ DEFINE_GUEST_HANDLE_STRUCT(gnttab_revoke);
  *             it.  It may be set before the entry is written (then no
  *             plain mapping can be made at any time).
  * flags:      GNTTAB_REVOCABLE_ONLY_SET: set (or rebind) the mark; without
- *             it, remove the mark.  Other bits must be 0.  The mark also
- *             goes when GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS ends
- *             access to the entry.  Mappings made already are not affected.
+ *             it, remove the mark, and reopen the entry if a
+ *             GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS closed it
+ *             without completing (for a granter that ends access itself).
+ *             Other bits must be 0.  The mark also goes when
+ *             GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS ends access to
+ *             the entry.  Mappings made already are not affected.
  * status:     GNTST_okay, GNTST_bad_gntref, GNTST_no_space,
  *             GNTST_general_error (bad flags).
  */
 struct gnttab_set_revocable_only {
-    /* IN parameters. */
-    grant_ref_t ref;
-    uint16_t flags;               /* GNTTAB_REVOCABLE_ONLY_* */
-    /* OUT parameters. */
-    int16_t status;               /* => enum grant_status */
-    /* IN parameters. */
-    uint64_t frame;
-    domid_t domid;
-    uint16_t pad;                 /* must be 0 */
-    uint32_t pad2;                /* must be 0 */
+	/* IN parameters. */
+	grant_ref_t ref;
+	u16 flags;	/* GNTTAB_REVOCABLE_ONLY_* */
+	/* OUT parameters. */
+	s16 status;	/* => enum grant_status */
+	/* IN parameters. */
+	u64 frame;
+	domid_t domid;
+	u16 pad;	/* must be 0 */
+	u32 pad2;	/* must be 0 */
 };
+
 DEFINE_GUEST_HANDLE_STRUCT(gnttab_set_revocable_only);
 
-#define _GNTTAB_REVOCABLE_ONLY_SET    0
-#define GNTTAB_REVOCABLE_ONLY_SET     (1U << _GNTTAB_REVOCABLE_ONLY_SET)
+#define _GNTTAB_REVOCABLE_ONLY_SET	0
+#define GNTTAB_REVOCABLE_ONLY_SET	BIT(_GNTTAB_REVOCABLE_ONLY_SET)
 
 #endif /* _GNTSOCK_XEN_REVOKE_ABI_H */
