@@ -702,7 +702,7 @@ static const struct {
 	{ "pv-gone", 4, 4, xrt_cmd_pv_gone },		/* ... HOW */
 	{ "hvm-p1", 3, 3, xrt_cmd_hvm_p1 },
 	{ "hvm-map", 3, 3, xrt_cmd_hvm_map },
-	{ "hvm-act", 1, 1, xrt_cmd_hvm_act },		/* ACT */
+	{ "hvm-act", 1, 2, xrt_cmd_hvm_act },		/* ACT [I] */
 };
 
 static ssize_t xrt_write(struct file *file, const char __user *ubuf,

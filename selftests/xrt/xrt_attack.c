@@ -32,7 +32,10 @@
  *   p8 DOM INDEX K SELF        misuse of the interface: every refused
  *                              input, with its status
  *   p10 DOM INDEX K            three mappings: one to stay live, one for
- *                              the granter to revoke, one made gone, in a
+ *                              the granter to revoke, one made gone (PV:
+ *                              now, by an mmu_update over its PTE;
+ *                              translated: only a revoked mapping can be,
+ *                              by "hvm-act 2 2" after the revoke), in a
  *                              domain that is about to be destroyed
  *   gdprobe                    a map with bad flags, for which a debug=y
  *                              Xen logs "Bad flags in grant map op"
@@ -479,6 +482,16 @@ static int xrt_p8_common(domid_t self)
 		return -ENOMEM;
 	op.replace_frame = 1ULL << 40;
 	xrt_append(" repl_range=%d", xrt_map_rev_raw(&op, s, NULL, NULL));
+	/* A handle unmapped twice: the second must find nothing. */
+	if (xrt_op_prep(&op, &s, &r, base | GNTMAP_readonly, c->refs[0],
+			c->dom))
+		return -ENOMEM;
+	st = xrt_map_rev_raw(&op, s, r, &m);
+	if (m && xrt_unmap(m, m->host_addr) == GNTST_okay)
+		st = xrt_unmap(m, m->host_addr);
+	else
+		st = XRT_NA;
+	xrt_append(" double_unmap=%d", st);
 
 	/* Our own grant, mapped by ourselves; then revoked by ourselves. */
 	ref = gnttab_grant_foreign_access(self, xen_page_to_gfn(own), 0);
@@ -549,9 +562,8 @@ int xrt_cmd_p10(const u32 *a, int n)
 		st[i] = xrt_map_rev(s, c->refs[i], false, r, &m[i]);
 	}
 	xrt_gp_begin();
-	if (m[2])
-		gone = c->translated ? xrt_hvm_remove(m[2]) :
-				       xrt_make_gone(m[2], 1);
+	if (m[2] && !c->translated)
+		gone = xrt_make_gone(m[2], 1);
 	gp = xrt_gp_end();
 	xrt_result("map0=%d map1=%d map2=%d gone=%d gp=%u", st[0], st[1],
 		   st[2], gone, gp);

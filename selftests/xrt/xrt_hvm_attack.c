@@ -16,14 +16,17 @@
  *                        patch the p2m code crashes the domain)
  *   hvm-map DOM INDEX K  one writable revocable mapping of each grant,
  *                        for hvm-act
- *   hvm-act ACT          on the first of them:
+ *   hvm-act ACT [I]      on the I-th of them (default the first):
  *                        1 XENMEM_decrease_reservation of the grant frame:
  *                          must fail once revoked (the old patch stripped
  *                          R's allocation while R stayed mapped at its RAM
  *                          frame, and the mapping could not be unmapped);
  *                        2 XENMEM_remove_from_physmap of the grant frame:
- *                          works, the mapping is gone (a revoke must then
- *                          drop it, the unmap succeed);
+ *                          once revoked it works, the mapping is gone (the
+ *                          unmap must succeed without touching it); before
+ *                          the revoke Xen refuses it (-ENOENT: the frame
+ *                          is the granter's, not the caller's), and the
+ *                          mapping stays live, to be revoked as usual;
  *                        3 XENMEM_decrease_reservation of R's own RAM frame
  *                          after the revoke: allowed; the grant frame must
  *                          still show R, the unmap succeed, and the domain
@@ -133,9 +136,9 @@ int xrt_cmd_hvm_act(const u32 *a, int n)
 	unsigned int i;
 	long rc;
 
-	if (!c || !c->nmaps || !c->translated)
+	if (!c || !c->translated || (n > 1 && a[1] >= c->nmaps) || !c->nmaps)
 		return -EINVAL;
-	m = &c->maps[0];
+	m = &c->maps[n > 1 ? a[1] : 0];
 	switch (a[0]) {
 	case 1:
 		rc = xrt_decrease(m->host_addr >> PAGE_SHIFT);

@@ -343,6 +343,17 @@ int xrt_cmd_pv_p8(void)
 		xrt_unmap(m, m->host_addr);
 	}
 	xrt_append(" learn=%d", st);
+	/* PTEs in pages that are no L1 page table of ours. */
+	if (xrt_op_prep(&op, &s, &r, base, c->refs[0], c->dom))
+		return -ENOMEM;
+	op.host_addr = PFN_PHYS((u64)xrt_page_mfn(r)) + 8;
+	xrt_append(" nonpt=%d", xrt_map_rev_raw(&op, s, r, NULL));
+	if (gmfn) {
+		if (xrt_op_prep(&op, &s, &r, base, c->refs[0], c->dom))
+			return -ENOMEM;
+		op.host_addr = PFN_PHYS((u64)gmfn) + 8;
+		xrt_append(" foreign_pte=%d", xrt_map_rev_raw(&op, s, r, NULL));
+	}
 	if (gmfn) {
 		if (xrt_op_prep(&op, &s, &r, base, c->refs[0], c->dom))
 			return -ENOMEM;
