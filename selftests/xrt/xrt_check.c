@@ -727,9 +727,34 @@ static bool xrt_check_expect(const struct xrt_expect *e)
 	       xrt_count_u64(xrt_slot_va(e->slot), e->magic) == PAGE_SIZE / 8;
 }
 
+static bool xrt_own_page_mfn(unsigned long mfn)
+{
+	struct xrt_ctx *c = xrt_mctx;
+	unsigned int i;
+
+	for (i = 0; i < c->npages; i++)
+		if (!c->page_gone[i] && xrt_page_mfn(c->pages[i]) == mfn)
+			return true;
+	return false;
+}
+
+static bool xrt_is_own_page(const struct page *page)
+{
+	struct xrt_ctx *c = xrt_mctx;
+	unsigned int i;
+
+	for (i = 0; page && i < c->npages; i++)
+		if (c->pages[i] == page && !c->page_gone[i])
+			return true;
+	return false;
+}
+
 /*
  * Translated: is slot @s in use by a mapping made (only those frames are
- * read), and *@rw: writable by one (else a write would fault)?
+ * read), and *@rw: writable by a revocable mapping whose replacement is an
+ * ordinary page of ours (a write would fault on a read-only one, and must
+ * not land in a frame Xen shares with us that a broken hypervisor took as
+ * a replacement)?
  */
 static bool xrt_slot_used(int s, bool *rw)
 {
@@ -743,7 +768,8 @@ static bool xrt_slot_used(int s, bool *rw)
 			continue;
 		used = true;
 		if (c->maps[i].kind == XRT_REV &&
-		    !(c->maps[i].flags & GNTMAP_readonly))
+		    !(c->maps[i].flags & GNTMAP_readonly) &&
+		    xrt_is_own_page(c->maps[i].repl))
 			*rw = true;
 	}
 	return used;
@@ -769,8 +795,15 @@ static void xrt_touch(struct xrt_post *p)
 			if (!(pte & _PAGE_PRESENT) ||
 			    xrt_pte_mfn(pte) == xrt_page_mfn(c->filler))
 				continue;
-			/* Never write into a page table, whoever made it ours. */
-			rw = (pte & _PAGE_RW) && !xrt_is_ptmfn(xrt_pte_mfn(pte));
+			/*
+			 * Write only where it tells something: into our own
+			 * ordinary pages and the granter's frames.  Never into a
+			 * page table, shared_info or a grant-table frame, whatever
+			 * a broken hypervisor let us map there writable.
+			 */
+			rw = (pte & _PAGE_RW) &&
+			     (xrt_own_page_mfn(xrt_pte_mfn(pte)) ||
+			      xrt_granted_mfn(xrt_pte_mfn(pte)));
 		}
 		va = xrt_slot_va(s);
 		p->read++;
