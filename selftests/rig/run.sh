@@ -11,7 +11,7 @@ set -eu
 TIMEOUT=${GNTSOCK_RIG_TIMEOUT:-1500}
 MEM=${GNTSOCK_RIG_MEM:-3072}
 VERBOSE=${GNTSOCK_RIG_VERBOSE:-0}
-XEN_APPEND="console=com1 com1=115200,8n1,0x3f8,0 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all"
+XEN_APPEND="console=com1 com1=115200,8n1,0x3f8,0 dom0_mem=1024M,max:1024M loglvl=all guest_loglvl=all conring_size=1M"
 XEN_APPEND="$XEN_APPEND${GNTSOCK_RIG_XEN_APPEND:+ $GNTSOCK_RIG_XEN_APPEND}"
 DOM0_APPEND="console=hvc0 earlyprintk=xen loglevel=5 panic=1 rdinit=/init${GNTSOCK_RIG_DOM0_APPEND:+ $GNTSOCK_RIG_DOM0_APPEND}"
 

@@ -719,7 +719,8 @@ xen_log_clean_all() {
 	[ ! -s "$ATK_BAD" ]
 }
 
-# Empty Xen's console ring (16 KiB: a 'g' dump must fit), keeping its alarming lines.
+# Empty Xen's console ring (conring_size=1M in the rig: a 'g' dump must fit), keeping its
+# alarming lines.
 atk_clear_ring() {
 	xen_bad_lines >>"$ATK_BAD"
 	xl dmesg -c >/dev/null 2>&1
