@@ -60,7 +60,8 @@ fi
 gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
 	-lxenstore -lxentoolcore -lpthread
 install -m 755 "$RIG_DIR/guest/rig-create-domu" "$C/bin/rig-create-domu"
-install -m 644 "$RIG_DIR/guest/rig-lib.sh" "$RIG_DIR/guest/dom0-plan.sh" "$C/rig/"
+install -m 644 "$RIG_DIR/guest/rig-lib.sh" "$RIG_DIR/guest/dom0-plan.sh" \
+	"$RIG_DIR/guest/plan-negotiation.sh" "$C/rig/"
 VCPUS=${GNTSOCK_RIG_DOMU_VCPUS:-1}
 case "$VCPUS" in [1-8]) ;; *) rig_die "GNTSOCK_RIG_DOMU_VCPUS: 1 to 8" ;; esac
 sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_RIG_DOMU_APPEND}\"|" \

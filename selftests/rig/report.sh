@@ -15,7 +15,7 @@ set -eu
 LOG=${1:-$RIG_OUT/serial.log}
 [ -f "$LOG" ] || rig_die "no serial log at $LOG"
 RESULTS=$(dirname "$LOG")/results.txt
-STEPS="load loop create link demo dom0 domu grant reload perf bench destroy revoke"
+STEPS="load loop create link demo dom0 domu grant negotiation reload perf bench destroy revoke pvh attack attack-pvh"
 # Known-benign lines that contain a splat keyword (Xen's boot banner under QEMU TCG).
 ALLOW='\(XEN\) WARNING: (SILO mode|Console output is synchronous)'
 [ -n "${GNTSOCK_RIG_ALLOW:-}" ] && ALLOW="$ALLOW|$GNTSOCK_RIG_ALLOW"
@@ -66,7 +66,7 @@ function detail(text) { nres++; out[nres] = "#   " text }
 		if (!(dom in loaded)) ldoms[++nld] = dom
 		loaded[dom] = state
 	}
-	if (match(line, /^GNTSOCK-RIG: step [a-z0-9_]+ /)) {
+	if (match(line, /^GNTSOCK-RIG: step [a-z0-9_-]+ /)) {
 		split(substr(line, 19), a, " ")
 		s = a[1]
 		if (a[2] == "begin") began[s] = 1

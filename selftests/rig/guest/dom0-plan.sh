@@ -234,6 +234,10 @@ s_grant() {
 	return $_rc
 }
 
+# e2. per-link negotiation: dom0 as a receiver that maps grants plainly (the IOMMU case).
+# shellcheck source=plan-negotiation.sh
+. /opt/gntsock/rig/plan-negotiation.sh
+
 # f. unload/reload gntsock inside domU2.
 s_reload() {
 	[ -n "$D2" ] || { say "no domU2"; return 1; }
@@ -1349,6 +1353,7 @@ if selected demo; then step demo s_demo; else skip demo; fi
 if selected dom0; then step dom0 s_dom0; else skip dom0; fi
 if selected domu; then step domu s_domu; else skip domu; fi
 if selected grant; then step grant s_grant; else skip grant; fi
+if selected negotiation; then step negotiation s_negotiation; else skip negotiation; fi
 if selected reload; then step reload s_reload; else skip reload; fi
 if selected perf; then step perf s_perf; else skip perf; fi
 if selected bench; then step bench s_bench; else skip bench; fi
