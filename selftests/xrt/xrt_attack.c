@@ -517,6 +517,8 @@ static int xrt_p8_common(domid_t self)
 		c->leak_slots = true;	/* our page is still mapped */
 	xrt_append(" self_map=%d self_revoke=%d self_unmap=%d self_end=%d",
 		   st, rev, unm, ended);
+	if (c->translated && st == GNTST_okay)
+		xrt_own_lost(own);
 	xrt_append(" revoke_badflags=%d sro_badflags=%d", flags_rev, flags_sro);
 	return 0;
 }

@@ -251,6 +251,29 @@ struct page *xrt_own_page(void)
 	return page;
 }
 
+/*
+ * A translated domain that maps a grant of its own page takes the page out
+ * of its physmap: Xen's p2m_add_page() removes the page's RAM GFN (an alias
+ * of the grant GFN) and puts nothing back at the unmap.  Linux would reuse
+ * the page with nothing behind it (reads all ones, writes lost: a corrupt
+ * page table or a lock that never comes free, far from here).  If @page
+ * no longer reads back what we wrote, repopulate its GFN before freeing it.
+ * Answers " own_intact=N" (N of 512 words as written).
+ */
+void xrt_own_lost(struct page *page)
+{
+	struct xrt_ctx *c = xrt_mctx;
+	unsigned int i, n;
+
+	n = xrt_count_u64(page_address(page), xrt_own_magic(page));
+	xrt_append(" own_intact=%u", n);
+	if (n == PAGE_SIZE / sizeof(u64))
+		return;
+	for (i = 0; i < c->npages; i++)
+		if (c->pages[i] == page)
+			c->page_gone[i] = true;
+}
+
 static void xrt_add_ptmfn(unsigned long mfn)
 {
 	struct xrt_ctx *c = xrt_mctx;
