@@ -15,21 +15,20 @@
 #            ABI against it (xen-backend/abi-check.sh)
 #   rig-xen  the VM suite again on the patched debug=y hypervisor, with
 #            2-vCPU domUs: steps ${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,
-#            negotiation,attack}: grants to a receiver that maps plainly,
-#            and the attacks of a malicious PV mapper
+#            negotiation,attack,attack-pvh}: grants to a receiver that maps
+#            plainly, and the attacks of a malicious mapper, PV and PVH (on
+#            shadow paging: no +npt)
 #   rig-pvh  the pvh step on the patched debug=y hypervisor with HAP
 #            (-cpu qemu64,+svm,+npt): a PVH domU as the mapper of forced
 #            revokes; booted again (at most 4 boots, none started after 12
 #            minutes) only when a PVH domU died of a triple fault, which
 #            QEMU's nested-SVM emulation causes now and then
-#            (Documentation/xen-backend.rst). The attacks of PVH mappers
-#            (attack-pvh) are not run here: under HAP no boot got through
-#            them for triple faults, and on shadow paging the PVH mapper's
-#            own kernel breaks (Documentation/xen-backend.rst)
-#   rig-rel  the forced revoke and the PV mapper's attacks on the patched
-#            release hypervisor (where _PAGE_GNTTAB is 0: the old patch's
-#            privilege escalation showed only there): steps
-#            ${GNTSOCK_RIG_REL_TESTS:-revoke,attack}
+#            (Documentation/xen-backend.rst). The PVH attacks run on shadow
+#            paging instead: under HAP, no boot got through them
+#   rig-rel  the forced revoke and the attacks (PV, and PVH on shadow
+#            paging) on the patched release hypervisor (where _PAGE_GNTTAB
+#            is 0: the old patch's privilege escalation showed only there):
+#            steps ${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh}
 # The patched hypervisor boots with gnttab_max_revocable=$XEN_CAP (the
 # cap test maps up to it).
 # Every result line goes to build/check/results.txt; the failed ones are
@@ -180,7 +179,7 @@ if want rig-xen; then
 			GNTSOCK_RIG_OUT="$REPO/build/rig-xen" GNTSOCK_RIG_DOMU_VCPUS=2 \
 			GNTSOCK_RIG_TIMEOUT="${GNTSOCK_RIG_TIMEOUT:-2400}" \
 			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
-			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,negotiation,attack}" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_XEN_TESTS:-domu,revoke,grant,negotiation,attack,attack-pvh}" \
 			selftests/rig/run.sh >"$OUT/rig-xen.log" 2>&1
 		rig_results rig-xen build/rig-xen $? \
 			"VM suite on the patched hypervisor exit status 0" "$OUT/rig-xen.log"
@@ -227,7 +226,7 @@ if want rig-rel; then
 		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen.bin" \
 			GNTSOCK_RIG_OUT="$REPO/build/rig-rel" GNTSOCK_RIG_DOMU_VCPUS=2 \
 			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
-			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_REL_TESTS:-revoke,attack}" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh}" \
 			selftests/rig/run.sh >"$OUT/rig-rel.log" 2>&1
 		rig_results rig-rel build/rig-rel $? \
 			"VM suite on the patched release hypervisor exit status 0" "$OUT/rig-rel.log"

@@ -1311,11 +1311,7 @@ s_attack_pvh() {
 	# P6d: decrease_reservation of the replacement page's own RAM frame after the revoke:
 	# allowed; the grant frame still shows it, the unmap works (and the domain dies cleanly
 	# in P10).
-	# On shadow paging the mapper's own kernel stops answering in P6d's map (after P6c; its
-	# granter still reclaims everything): run it on HAP only, until that is understood.
-	if [ "$ATK_PAGING" = shadow ]; then
-		xrt_skip pvh_p6d "shadow paging: the PVH mapper's kernel stops answering (HAP only)"
-	elif atk_run pvh_p6d "$ATK_M" 1 1 hvm-map; then
+	if atk_run pvh_p6d "$ATK_M" 1 1 hvm-map; then
 		atk_reclaim pvh_p6d
 		xrt "$ATK_M" hvm-act 3
 		[ "$(kv "$XRT" rc)" = 1 ]
