@@ -143,6 +143,7 @@ int xrt_ctx_new(domid_t dom, grant_ref_t index_ref, unsigned int nrefs,
 void xrt_ctx_free(void);
 struct page *xrt_own_page(void);
 void xrt_own_lost(struct page *page);
+void xrt_own_gone(struct page *page);
 int xrt_take_slot(void);
 void *xrt_slot_va(int slot);
 u64 xrt_slot_pte(int slot);

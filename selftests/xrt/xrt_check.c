@@ -223,15 +223,32 @@ void xrt_gp_exit(void)
 
 /* --- the context --- */
 
-u64 xrt_own_magic(struct page *page)
+/* Which of the context's own pages @page is, or -1. */
+static int xrt_own_index(const struct page *page)
 {
 	struct xrt_ctx *c = xrt_mctx;
 	unsigned int i;
 
-	for (i = 0; c && i < c->npages; i++)
+	for (i = 0; c && page && i < c->npages; i++)
 		if (c->pages[i] == page)
-			return XRT_OWN_MAGIC + i;
-	return 0;
+			return i;
+	return -1;
+}
+
+u64 xrt_own_magic(struct page *page)
+{
+	int i = xrt_own_index(page);
+
+	return i < 0 ? 0 : XRT_OWN_MAGIC + i;
+}
+
+/* Our page @page has no RAM behind its GFN now: repopulate it before freeing. */
+void xrt_own_gone(struct page *page)
+{
+	int i = xrt_own_index(page);
+
+	if (i >= 0)
+		xrt_mctx->page_gone[i] = true;
 }
 
 /* A page of our own, filled with its own pattern, freed with the context. */
@@ -262,16 +279,12 @@ struct page *xrt_own_page(void)
  */
 void xrt_own_lost(struct page *page)
 {
-	struct xrt_ctx *c = xrt_mctx;
-	unsigned int i, n;
+	unsigned int n;
 
 	n = xrt_count_u64(page_address(page), xrt_own_magic(page));
 	xrt_append(" own_intact=%u", n);
-	if (n == PAGE_SIZE / sizeof(u64))
-		return;
-	for (i = 0; i < c->npages; i++)
-		if (c->pages[i] == page)
-			c->page_gone[i] = true;
+	if (n != PAGE_SIZE / sizeof(u64))
+		xrt_own_gone(page);
 }
 
 static void xrt_add_ptmfn(unsigned long mfn)
@@ -763,13 +776,9 @@ static bool xrt_own_page_mfn(unsigned long mfn)
 
 static bool xrt_is_own_page(const struct page *page)
 {
-	struct xrt_ctx *c = xrt_mctx;
-	unsigned int i;
+	int i = xrt_own_index(page);
 
-	for (i = 0; page && i < c->npages; i++)
-		if (c->pages[i] == page && !c->page_gone[i])
-			return true;
-	return false;
+	return i >= 0 && !xrt_mctx->page_gone[i];
 }
 
 /*
@@ -943,9 +952,7 @@ static bool xrt_slots_clean(void)
 		if (mfn == xrt_page_mfn(c->filler))
 			continue;
 		/* Our own page, mapped by hand: an ordinary PTE. */
-		for (i = 0; i < c->npages; i++)
-			if (mfn == xrt_page_mfn(c->pages[i]) && !c->page_gone[i])
-				ok = true;
+		ok = xrt_own_page_mfn(mfn);
 		for (i = 0; i < c->nmaps; i++)
 			if (c->maps[i].repl &&
 			    xrt_page_mfn(c->maps[i].repl) == mfn)

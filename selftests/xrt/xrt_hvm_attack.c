@@ -133,7 +133,6 @@ int xrt_cmd_hvm_act(const u32 *a, int n)
 {
 	struct xrt_ctx *c = xrt_mctx;
 	struct xrt_map *m;
-	unsigned int i;
 	long rc;
 
 	if (!c || !c->translated || (n > 1 && a[1] >= c->nmaps) || !c->nmaps)
@@ -152,11 +151,8 @@ int xrt_cmd_hvm_act(const u32 *a, int n)
 		break;
 	case 3:
 		rc = xrt_decrease(xen_page_to_gfn(m->repl));
-		if (rc == 1) {
-			for (i = 0; i < c->npages; i++)
-				if (c->pages[i] == m->repl)
-					c->page_gone[i] = true;
-		}
+		if (rc == 1)
+			xrt_own_gone(m->repl);
 		/* The grant frame still shows R. */
 		xrt_expect_page(m->slot, m->repl, true);
 		break;

@@ -1257,11 +1257,12 @@ s_attack_pvh() {
 	esac
 	xl dmesg | grep -E "HVM: |HAP|SVM|[Ss]hadow" | head -n 8
 	# Xen runs HVM guests on HAP when the CPU has it (without +npt: shadow paging).
-	case " $(xl info | sed -n 's/^virt_caps *: *//p') " in
+	a_caps=$(xl info | sed -n 's/^virt_caps *: *//p')
+	case " $a_caps " in
 	*" hap "*) ATK_PAGING=hap ;;
 	*) ATK_PAGING=shadow ;;
 	esac
-	say "attack-pvh: paging $ATK_PAGING ($(xl info | sed -n 's/^virt_caps *: *//p'))"
+	say "attack-pvh: paging $ATK_PAGING ($a_caps)"
 	ATK_REUP=0
 	if ! atk_pvh_new; then
 		xrt_ok pvh_mapper_boots 1 "see the serial log"
