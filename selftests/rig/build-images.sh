@@ -6,6 +6,9 @@
 #   $RIG_C_DOM0/base.cpio.zst     dom0 rootfs: debootstrap minbase + xen-utils (== hypervisor
 #                                 version) + the kernel modules dom0 needs; no /init
 #   $RIG_C_DOMU/base.cpio.zst     domU rootfs: busybox-static + drivers/xen modules; no /init
+# With GNTSOCK_RIG_KERNEL=debug the kernel is the debug kernel (build-debug-kernel.sh), the
+# domU image carries its modules, and the dom0 image is the stock one with the stock
+# kernel's modules replaced by the debug kernel's.
 # With -p, print the resolved paths as shell assignments instead of building.
 set -eu
 # shellcheck source=lib.sh
@@ -28,11 +31,17 @@ if [ "${1:-}" = "-p" ]; then
 	printf 'RIG_DOM0_BASE=%q\n' "$C_DOM0/base.cpio.zst"
 	printf 'RIG_DOMU_BASE=%q\n' "$C_DOMU/base.cpio.zst"
 	printf 'RIG_DOM0_VERSIONS=%q\n' "$C_DOM0/versions.txt"
+	printf 'RIG_KABI=%q\n' "$RIG_KABI"
 	exit 0
 fi
 
 [ "$(id -u)" -eq 0 ] || rig_die "build-images.sh must run as root"
 mkdir -p "$RIG_CACHE"
+# The debug kernel takes minutes to build: it has a lock of its own, so that runs of the
+# stock kernel are not held up by it.
+if [ "$RIG_KERNEL_KIND" = debug ]; then
+	"$RIG_DIR/build-debug-kernel.sh"
+fi
 # Concurrent runs share the cache: one builder at a time.
 exec 8>"$RIG_CACHE/.lock"
 flock 8
@@ -103,6 +112,10 @@ build_xen() {
 
 build_kernel() {
 	[ -f "$RIG_C_KERNEL/done" ] && return 0
+	if [ "$RIG_KERNEL_KIND" = debug ]; then
+		"$RIG_DIR/build-debug-kernel.sh"
+		return
+	fi
 	rig_log "building $RIG_C_KERNEL"
 	local deb t
 	deb=$(rig_fetch_deb "linux-image-$RIG_KABI" "$RIG_KVER")
@@ -204,9 +217,42 @@ build_dom0() {
 	publish "$t/out" "$C_DOM0"
 }
 
+# The debug kernel's dom0 image: the stock image (built first, with the stock kernel's
+# modules) with the debug kernel's modules instead; debootstrap runs once for both.
+build_dom0_debug() {
+	[ -f "$C_DOM0/base.cpio.zst" ] && return 0
+	local kabi=$RIG_KABI kdir=$RIG_C_KERNEL kver=$RIG_KVER dom0=$C_DOM0 t r
+	RIG_KERNEL_KIND=stock RIG_KABI=$RIG_STOCK_KABI RIG_KVER=$RIG_STOCK_KVER
+	RIG_C_KERNEL=$RIG_STOCK_C_KERNEL C_DOM0=$RIG_STOCK_C_DOM0
+	build_kernel
+	build_dom0
+	RIG_KERNEL_KIND=debug RIG_KABI=$kabi RIG_KVER=$kver RIG_C_KERNEL=$kdir C_DOM0=$dom0
+	rig_log "building $C_DOM0 from $RIG_STOCK_C_DOM0"
+	mktmp
+	r=$t/root
+	mkdir "$r"
+	# (zstd stops at the zero padding rig_pad512 added, with a complaint: cpio has it all.)
+	{ zstd -dcq "$RIG_STOCK_C_DOM0/base.cpio.zst" 2>/dev/null || true; } |
+		(cd "$r" && cpio -idm --quiet --no-absolute-filenames)
+	[ -x "$r/etc/init.d/xen" ] || rig_die "cannot unpack $RIG_STOCK_C_DOM0/base.cpio.zst"
+	rm -rf "$r/lib/modules/$RIG_STOCK_KABI"
+	# shellcheck disable=SC2086
+	copy_modules "$r" "$RIG_KABI" $DOM0_MODULES
+	mkdir "$t/out"
+	rig_cpio "$r" "$t/out/base.cpio"
+	zstd -q -T0 -10 --rm "$t/out/base.cpio" -o "$t/out/base.cpio.zst"
+	rig_pad512 "$t/out/base.cpio.zst"
+	cp "$RIG_STOCK_C_DOM0/versions.txt" "$t/out/versions.txt"
+	publish "$t/out" "$C_DOM0"
+}
+
 build_xen
 build_kernel
 build_domu
-build_dom0
+if [ "$RIG_KERNEL_KIND" = debug ]; then
+	build_dom0_debug
+else
+	build_dom0
+fi
 # Old kernel/Xen/image versions are left in the cache; remove $RIG_CACHE to reclaim the space.
 rig_log "images ready in $RIG_CACHE"

@@ -50,10 +50,41 @@ rig_resolve_versions() {
 	# Bump a recipe number when the way that image is built changes: it forces a rebuild.
 	RIG_C_DOM0=$RIG_CACHE/dom0-xen$x-$RIG_KABI-$k-r1
 	RIG_C_DOMU=$RIG_CACHE/domU-$RIG_KABI-$k-bb$b-r1
+	# GNTSOCK_RIG_KERNEL=debug: dom0 and every domU boot the debug kernel
+	# (build-debug-kernel.sh) instead of Debian's. The stock paths stay in RIG_STOCK_*: the
+	# debug dom0 image is the stock one with the debug kernel's modules.
+	RIG_KERNEL_KIND=${GNTSOCK_RIG_KERNEL:-stock}
+	case $RIG_KERNEL_KIND in
+	stock) ;;
+	debug)
+		RIG_STOCK_KABI=$RIG_KABI
+		RIG_STOCK_KVER=$RIG_KVER
+		RIG_STOCK_C_KERNEL=$RIG_C_KERNEL
+		RIG_STOCK_C_DOM0=$RIG_C_DOM0
+		RIG_DEBUG_SRCVER=$(rig_candidate linux-source-6.1)
+		[ -n "$RIG_DEBUG_SRCVER" ] || rig_die "no candidate for linux-source-6.1"
+		# The release: the source's upstream version (6.1.N) and the fragment's LOCALVERSION;
+		# build-debug-kernel.sh checks that the tree agrees.
+		RIG_KABI=$(printf '%s' "${RIG_DEBUG_SRCVER#*:}" | sed 's/-[^-]*$//')-gntsock-debug
+		RIG_DEBUG_KEY=$(cat "$RIG_DIR/build-debug-kernel.sh" "$RIG_DIR/debug-kernel/debug.config" \
+			"$RIG_DIR"/debug-kernel/*.patch 2>/dev/null | sha256sum | cut -c1-12)
+		RIG_KVER=$RIG_DEBUG_SRCVER-$RIG_DEBUG_KEY
+		k=$(printf '%s' "$RIG_KVER" | tr ':~' '__')
+		RIG_C_KERNEL=$RIG_CACHE/kernel-debug-$k
+		RIG_C_DOM0=$RIG_CACHE/dom0-xen$x-$RIG_KABI-$k-r1
+		RIG_C_DOMU=$RIG_CACHE/domU-$RIG_KABI-$k-bb$b-r1
+		;;
+	*) rig_die "GNTSOCK_RIG_KERNEL: 'stock' (Debian's kernel) or 'debug'" ;;
+	esac
 }
 
 rig_versions_report() {
-	printf 'kernel ABI:     %s (linux-image-%s %s)\n' "$RIG_KABI" "$RIG_KABI" "$RIG_KVER"
+	if [ "$RIG_KERNEL_KIND" = debug ]; then
+		printf 'kernel:         %s (debug kernel, linux-source-6.1 %s, config+patches %s)\n' \
+			"$RIG_KABI" "$RIG_DEBUG_SRCVER" "$RIG_DEBUG_KEY"
+	else
+		printf 'kernel ABI:     %s (linux-image-%s %s)\n' "$RIG_KABI" "$RIG_KABI" "$RIG_KVER"
+	fi
 	printf 'xen hypervisor: xen-hypervisor-4.17-amd64 %s\n' "$RIG_XENVER"
 	printf 'busybox-static: %s\n' "$RIG_BBVER"
 	if [ -f "$RIG_C_DOM0/versions.txt" ]; then

@@ -6,12 +6,21 @@
 # Sources (override with the environment):
 #   GNTSOCK_KO   the module (default: <repo>/gntsock.ko; "none" = run without a module)
 #   GNTSOCK_BIN  directory of user-space binaries (default: <repo>/build/bin)
+# With GNTSOCK_RIG_KERNEL=debug, gntsock.ko (unless GNTSOCK_KO names one) and gntsock_xrt.ko
+# are built against the debug kernel (build-debug-modules.sh) and replace the stock builds.
 set -eu
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
 
 eval "$("$RIG_DIR/build-images.sh" -p)"
 KO=${GNTSOCK_KO:-$RIG_REPO/gntsock.ko}
+KERNEL_KIND=${GNTSOCK_RIG_KERNEL:-stock}
+DEBUG_XRT=""
+if [ "$KERNEL_KIND" = debug ]; then
+	dbg=$("$RIG_DIR/build-debug-modules.sh") || rig_die "the modules do not build against the debug kernel"
+	[ -n "${GNTSOCK_KO:-}" ] || KO=$(printf '%s\n' "$dbg" | sed -n 1p)
+	DEBUG_XRT=$(printf '%s\n' "$dbg" | sed -n 2p)
+fi
 BIN=${GNTSOCK_BIN:-$RIG_REPO/build/bin}
 TESTS=${GNTSOCK_RIG_TESTS:-all}
 TEST_TIMEOUT=${GNTSOCK_RIG_TEST_TIMEOUT:-600}
@@ -20,9 +29,11 @@ DEMO_MIB=${GNTSOCK_RIG_DEMO_MIB:-64}
 DOMU_MEM=${GNTSOCK_RIG_DOMU_MEM:-}
 RING_ORDER=${GNTSOCK_RIG_RING_ORDER_D1D2:-}
 BENCH_ARGS=${GNTSOCK_RIG_BENCH_ARGS:-}
+# The stream suite's bulk transfers (gntsock_test): 256 MiB, 16 on the debug kernel.
+if [ "$KERNEL_KIND" = debug ]; then BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-16}; else BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-256}; fi
 
-case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER" in
-*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB/_DOMU_MEM/_RING_ORDER_D1D2: unexpected characters" ;;
+case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER$BULK_MIB" in
+*[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB/_DOMU_MEM/_RING_ORDER_D1D2/_BULK_MIB: unexpected characters" ;;
 esac
 case "$BENCH_ARGS" in
 *[!A-Za-z0-9,.\ _-]*) rig_die "GNTSOCK_RIG_BENCH_ARGS: unexpected characters" ;;
@@ -41,7 +52,7 @@ if [ "$KO" = none ]; then
 	rig_log "GNTSOCK_KO=none: guests run without gntsock.ko"
 elif [ -f "$KO" ]; then
 	cp "$KO" "$C/gntsock.ko"
-	abi=$(rig_kabi)
+	if [ "$KERNEL_KIND" = debug ]; then abi=$RIG_KABI; else abi=$(rig_kabi); fi
 	vm=$(modinfo -F vermagic "$KO" 2>/dev/null || true)
 	case "$vm" in
 	"$abi "*) ;;
@@ -57,11 +68,17 @@ if [ -d "$BIN" ]; then
 else
 	rig_log "WARNING: $BIN does not exist: the guests will report the tests missing"
 fi
+if [ -n "$DEBUG_XRT" ]; then
+	cp "$DEBUG_XRT" "$C/bin/gntsock_xrt.ko"
+fi
 gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
 	-lxenstore -lxentoolcore -lpthread
 install -m 755 "$RIG_DIR/guest/rig-create-domu" "$C/bin/rig-create-domu"
 install -m 644 "$RIG_DIR/guest/rig-lib.sh" "$RIG_DIR/guest/dom0-plan.sh" \
 	"$RIG_DIR/guest/plan-negotiation.sh" "$C/rig/"
+if [ "$KERNEL_KIND" != stock ]; then
+	install -m 644 "$RIG_DIR/guest/rig-debug.sh" "$C/rig/"
+fi
 VCPUS=${GNTSOCK_RIG_DOMU_VCPUS:-1}
 case "$VCPUS" in [1-8]) ;; *) rig_die "GNTSOCK_RIG_DOMU_VCPUS: 1 to 8" ;; esac
 sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_RIG_DOMU_APPEND}\"|" \
@@ -72,10 +89,12 @@ sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_R
 	printf "RIG_TESTS='%s'\n" "$TESTS"
 	printf 'RIG_TEST_TIMEOUT=%s\n' "$TEST_TIMEOUT"
 	printf 'RIG_SCALE=%s\n' "$SCALE"
+	printf 'RIG_BULK_MIB=%s\n' "$BULK_MIB"
 	printf 'RIG_DEMO_MIB=%s\n' "$DEMO_MIB"
 	printf 'RIG_DOMU_MEM=%s\n' "$DOMU_MEM"
 	printf 'RIG_RING_ORDER_D1D2=%s\n' "$RING_ORDER"
 	printf "RIG_BENCH_ARGS='%s'\n" "$BENCH_ARGS"
+	if [ "$KERNEL_KIND" != stock ]; then printf 'RIG_KERNEL=%s\n' "$KERNEL_KIND"; fi
 } >"$C/rig/config"
 
 rig_cpio "$P/common" "$P/common.cpio"

@@ -9,6 +9,8 @@ export PATH
 # shellcheck disable=SC1091
 [ -f $G/rig/config ] && . $G/rig/config
 : "${RIG_KO:=present}" "${RIG_TESTS:=all}" "${RIG_TEST_TIMEOUT:=600}" "${RIG_SCALE:=1}"
+# The size of gntsock_test's bulk transfers (smaller on the debug kernel).
+[ -n "${RIG_BULK_MIB:-}" ] && export GNTSOCK_TEST_BULK_MIB="$RIG_BULK_MIB"
 # The domUs' network: a vif each on dom0's bridge, static address $RIG_NET.<domid>.
 RIG_BRIDGE=xenbr0
 RIG_NET=10.77.0
