@@ -4,7 +4,11 @@
 #    is a result of its own ("# SKIP" = skipped);
 #  - rig checks, as "[rig] ok|not ok N ...": the positive marker GNTSOCK-RIG-COMPLETE, no kernel
 #    or hypervisor splat anywhere in the log, gntsock loaded in three domains, every plan step
-#    completed, every KTAP plan ("1..N") matched by N results, QEMU exited cleanly.
+#    completed, every KTAP plan ("1..N") matched by N results, QEMU exited cleanly;
+#  - one "[rig] not ok" per kernel or hypervisor report (a WARN, BUG, Oops, panic, KASAN,
+#    KFENCE, UBSAN, lockdep, debug-objects, hung-task or kmemleak report, a Xen assertion),
+#    named by its first line and the domain, with its first lines as details; a report seen
+#    twice (live and in a dmesg dump) counts once.
 # Writes results.txt next to the log, prints every result, then "N passed, N failed, N skipped".
 # Exits 1 if anything failed or no test ran.
 # GNTSOCK_RIG_ALLOW: extra regular expression (ERE) of log lines the splat check ignores.
@@ -20,8 +24,11 @@ STEPS="load loop create link demo dom0 domu grant negotiation reload perf bench 
 ALLOW='\(XEN\) WARNING: (SILO mode|Console output is synchronous)'
 [ -n "${GNTSOCK_RIG_ALLOW:-}" ] && ALLOW="$ALLOW|$GNTSOCK_RIG_ALLOW"
 
+# The first line of a kernel or hypervisor report (the debug kernel's checkers included).
+HEAD='BUG: |WARNING: |UBSAN: |Oops|general protection|Kernel panic|blocked for more than [0-9]+ seconds|INFO: trying to register non-static key|unreferenced object 0x|ODEBUG: |Assertion .* failed|Xen BUG at|CHECKLOCK|FATAL TRAP'
+
 rc=0
-tr -d '\r' <"$LOG" | awk -v steps="$STEPS" -v allow="$ALLOW" '
+tr -d '\r' <"$LOG" | awk -v steps="$STEPS" -v allow="$ALLOW" -v head="$HEAD" '
 function res(status, text) {
 	nres++
 	out[nres] = text
@@ -36,8 +43,51 @@ function rig(status, desc, i) {
 	else res("pass", "[rig] ok " nrig " " desc)
 }
 function detail(text) { nres++; out[nres] = "#   " text }
+# Where a console line comes from: a domU (relayed behind "[domUN] "), Xen, or dom0.
+function source_of(l) {
+	if (match(l, /^\[domU[^]]*\] /)) return substr(l, 2, RLENGTH - 3)
+	if (l ~ /^\(XEN\)/) return "xen"
+	return "dom0"
+}
+function bare(l) {
+	sub(/^\[domU[^]]*\] /, "", l)
+	sub(/^\[ *[0-9]+\.[0-9]+\] /, "", l)
+	return l
+}
+# Reports: rhead[i] (first line), rsrc[i], rbody[i, 1..rn[i]] (the next lines of the same
+# source), rtimes[i]; open[src] is the report of src still collecting lines.
+function report_start(src, first,   key) {
+	key = src SUBSEP bare(first)
+	# Seen before (a dmesg dump repeats what was live): counted, its lines skipped.
+	if (key in rseen) { rtimes[rseen[key]]++; open[src] = -1; return }
+	nrep++
+	rseen[key] = nrep
+	rsrc[nrep] = src
+	rhead[nrep] = bare(first)
+	rn[nrep] = 0
+	rtimes[nrep] = 1
+	open[src] = nrep
+}
 {
 	line = $0
+	src = source_of(line)
+	if (bare(line) !~ /^GNTSOCK-RIG/) {
+		if (open[src] != 0) {
+			# A report runs to the end of its stack dump: its own Call Trace
+			# is not a report of its own; the first 12 lines are kept.
+			r = open[src]
+			if (r > 0 && rn[r] < 12) rbody[r, ++rn[r]] = bare(line)
+			if (line ~ /<\/TASK>|---\[ end trace/) open[src] = 0
+		}
+		if (line ~ head && line !~ allow)
+			report_start(src, line)
+		else if (line ~ /Call Trace/ && open[src] == 0 && line !~ allow && (src in prev)) {
+			# A stack dump without a report line of its own: the line before names it.
+			report_start(src, prev[src])
+			rbody[nrep, ++rn[nrep]] = bare(line)
+		}
+		prev[src] = line
+	}
 	# KTAP results and plans, behind one or more "[...] " prefixes.
 	if (match(line, /^(\[[^]]*\] )+/)) {
 		pre = substr(line, 1, RLENGTH)
@@ -56,7 +106,7 @@ function detail(text) { nres++; out[nres] = "#   " text }
 		}
 	}
 	if (line == "GNTSOCK-RIG-COMPLETE") complete = 1
-	if (line ~ /Oops|WARNING:|BUG:|KASAN|general protection|Kernel panic|Call Trace|Assertion .* failed|Xen BUG at|CHECKLOCK|FATAL TRAP/ &&
+	if (line ~ /Oops|WARNING:|BUG:|KASAN|UBSAN:|general protection|Kernel panic|Call Trace|blocked for more than|INFO: trying to register non-static key|unreferenced object 0x|ODEBUG:|Assertion .* failed|Xen BUG at|CHECKLOCK|FATAL TRAP/ &&
 	    line !~ allow && line !~ /^GNTSOCK-RIG-HOST: /) {
 		if (!(line in badseen)) { badseen[line] = 1; bad[++nbad] = line }
 	}
@@ -85,6 +135,12 @@ END {
 		rig("fail", "kernel or hypervisor splat in the log (" nbad " distinct lines)")
 		for (i = 1; i <= nbad && i <= 60; i++) detail(bad[i])
 	}
+	# (ii b) each report on its own, with its first lines.
+	for (i = 1; i <= nrep && i <= 30; i++) {
+		rig("fail", "report in " rsrc[i] ": " rhead[i] (rtimes[i] > 1 ? " (seen " rtimes[i] " times)" : ""))
+		for (j = 1; j <= rn[i]; j++) detail(rbody[i, j])
+	}
+	if (nrep > 30) rig("fail", (nrep - 30) " more reports (see the serial log)")
 	# (iii) gntsock loaded in three domains.
 	nok = 0; nsk = 0; failed_dom = ""
 	for (i = 1; i <= nld; i++) {
