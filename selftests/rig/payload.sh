@@ -16,10 +16,12 @@ eval "$("$RIG_DIR/build-images.sh" -p)"
 KO=${GNTSOCK_KO:-$RIG_REPO/gntsock.ko}
 KERNEL_KIND=${GNTSOCK_RIG_KERNEL:-stock}
 DEBUG_XRT=""
+DEBUG_PROBE=""
 if [ "$KERNEL_KIND" = debug ]; then
 	dbg=$("$RIG_DIR/build-debug-modules.sh") || rig_die "the modules do not build against the debug kernel"
 	[ -n "${GNTSOCK_KO:-}" ] || KO=$(printf '%s\n' "$dbg" | sed -n 1p)
 	DEBUG_XRT=$(printf '%s\n' "$dbg" | sed -n 2p)
+	DEBUG_PROBE=$(printf '%s\n' "$dbg" | sed -n 3p)
 fi
 BIN=${GNTSOCK_BIN:-$RIG_REPO/build/bin}
 TESTS=${GNTSOCK_RIG_TESTS:-all}
@@ -70,6 +72,7 @@ else
 fi
 if [ -n "$DEBUG_XRT" ]; then
 	cp "$DEBUG_XRT" "$C/bin/gntsock_xrt.ko"
+	cp "$DEBUG_PROBE" "$C/bin/gntsock_kasan_probe.ko"
 fi
 gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
 	-lxenstore -lxentoolcore -lpthread
