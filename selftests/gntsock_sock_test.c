@@ -614,6 +614,48 @@ TEST_F_TIMEOUT(sock, sndtimeo_without_credit, 60)
 	}
 }
 
+/*
+ * connect() takes the sender's lock (a connect must not move the socket to
+ * another link under a sender's feet), but a connected socket still answers
+ * EISCONN at once while another process is blocked in send() on it.
+ */
+TEST_F_TIMEOUT(sock, connect_while_a_sender_waits, 60)
+{
+	struct sockaddr_gnt a;
+	struct timeval tv = { 0 };
+	static char buf[65536];
+	int64_t t0, dt;
+	pid_t pid;
+	int fd, st, ret, err;
+
+	NEED_PEER();
+	a = gnt_addr(self->peer, GNTSOCK_PEER_PORT_HOLD);
+	fd = sconnect(SOCK_STREAM, self->peer, GNTSOCK_PEER_PORT_HOLD);
+	ASSERT_LE(0, fd);
+	while (xsend(fd, buf, sizeof(buf), MSG_DONTWAIT) > 0)
+		;
+	/* No timeout: the child blocks in send() until it is killed. */
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		send(fd, buf, sizeof(buf), 0);
+		_exit(0);
+	}
+	usleep(500000);
+	t0 = gnt_now_ms();
+	ret = connect(fd, (struct sockaddr *)&a, sizeof(a));
+	err = errno;
+	dt = gnt_now_ms() - t0;
+	EXPECT_EQ(-1, ret);
+	EXPECT_EQ(EISCONN, err);
+	EXPECT_GE(2000, dt);
+	EXPECT_EQ(0, waitpid(pid, &st, WNOHANG)) TH_LOG("the sender did not block");
+	kill(pid, SIGKILL);
+	ASSERT_EQ(pid, waitpid(pid, &st, 0));
+	close(fd);
+}
+
 /* SO_LINGER: close() waits while the peer has not read our data. */
 TEST_F_TIMEOUT(sock, so_linger_unread, 60)
 {

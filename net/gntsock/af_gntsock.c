@@ -1170,8 +1170,8 @@ static int gntsock_bind(struct socket *sock, struct sockaddr *addr, int len)
 	return err;
 }
 
-static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
-			   int len, int flags)
+static int gntsock_do_connect(struct socket *sock, struct sockaddr *addr,
+			      int len, int flags)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct sock *sk = sock->sk;
@@ -1274,6 +1274,28 @@ wait:
 	}
 out:
 	release_sock(sk);
+	return err;
+}
+
+/* A connect() moves the socket to the link of its new peer, dropping its
+ * reference to the old one, which a sender in a wait outside lock_sock()
+ * may still be using: it takes tx_mutex first, as gntsock_sendmsg() does
+ * (the lock order is tx_mutex, then lock_sock()), so senders may keep
+ * vsk->link across their waits. A connected socket answers at once: its
+ * sender may be blocked for as long as the peer gives no credit.
+ */
+static int gntsock_connect(struct socket *sock, struct sockaddr *addr,
+			   int len, int flags)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sock->sk);
+	int err;
+
+	if (READ_ONCE(sock->state) == SS_CONNECTED)
+		return -EISCONN;
+	if (mutex_lock_interruptible(&vsk->tx_mutex))
+		return -ERESTARTSYS;
+	err = gntsock_do_connect(sock, addr, len, flags);
+	mutex_unlock(&vsk->tx_mutex);
 	return err;
 }
 
@@ -2034,16 +2056,19 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
 	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
 		return 0;
+	gntsock_link_hold(link);
 	release_sock(sk);
 	if (gntsock_link_rx_begin(link)) {
 		lock_sock(sk);
+		gntsock_link_put(link);
 		return 0;
 	}
 	lock_sock(sk);
 	vsk->rx_deferred = false;
 	for (;;) {
+		/* (a connect() may have moved the socket while unlocked) */
 		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
-		    (sk->sk_shutdown & RCV_SHUTDOWN)) {
+		    (sk->sk_shutdown & RCV_SHUTDOWN) || vsk->link != link) {
 			others = true;
 			break;
 		}
@@ -2100,6 +2125,7 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 	}
 	vsk->rx_hint = true;
 	gntsock_link_rx_end(link, others, leftover);
+	gntsock_link_put(link);
 	return done;
 }
 
@@ -2116,9 +2142,11 @@ static void gntsock_rx_flush(struct sock *sk)
 		return;
 	vsk->rx_hint = false;
 	vsk->rx_deferred = false;
+	gntsock_link_hold(link);
 	release_sock(sk);
 	gntsock_link_rx_flush(link);
 	lock_sock(sk);
+	gntsock_link_put(link);
 }
 
 static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,

@@ -211,6 +211,20 @@ int gntsock_link_register(void);
 void gntsock_link_unregister(void);
 struct gntsock_link *gntsock_link_get(domid_t peer);
 void gntsock_link_put(struct gntsock_link *link);
+
+/**
+ * gntsock_link_hold() - take another reference to a link
+ * @link: a link the caller already holds a reference to (directly, or
+ *	through a socket whose lock it holds)
+ *
+ * For a wait outside lock_sock(): the socket's own reference may go
+ * meanwhile (a connect() on another thread moves it to another link).
+ */
+static inline void gntsock_link_hold(struct gntsock_link *link)
+{
+	kref_get(&link->kref);
+}
+
 int gntsock_link_send(struct gntsock_link *link,
 		      const struct gntsock_msg_hdr *h,
 		      gntsock_copy_fn fn, void *ctx);
