@@ -247,6 +247,13 @@ void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);
 
+#ifdef GNTSOCK_HOSTILE
+/* hostile.c: only in the test module gntsock_hostile.ko */
+bool gntsock_hostile_keep_maps(struct gntsock_link *link);
+int gntsock_hostile_init(void);
+void gntsock_hostile_exit(void);
+#endif
+
 /* procfs.c */
 extern bool gntsock_stat_times;
 u64 gntsock_stat_clock(void);

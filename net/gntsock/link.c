@@ -1071,6 +1071,10 @@ static void gntsock_back_unmap(struct gntsock_link *link)
 
 	if (!link->pages || !link->pages[0])
 		return;
+#ifdef GNTSOCK_HOSTILE
+	if (gntsock_hostile_keep_maps(link))
+		return;
+#endif
 	for (i = 0; i < total; i++) {
 		if (link->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
