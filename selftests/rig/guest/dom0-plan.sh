@@ -1469,7 +1469,7 @@ s_hostile() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	[ "$D1" -lt "$D2" ] || { say "hostile: domU1 must have the lower domid"; return 1; }
 	# shellcheck disable=SC2016
-	domu_cmd "$D1" shell 'kill $(cat /run/gntsock_peer.pid) 2>/dev/null; sleep 1; for d in /sys/bus/xen/drivers/gntsock /sys/bus/xen-backend/drivers/gntsock; do for l in $d/*; do [ -L "$l" ] && [ "${l##*/}" != module ] && echo "${l##*/}" >$d/unbind; done; done; rmmod gntsock && insmod /opt/gntsock/bin/gntsock_hostile.ko && rig-xs write data/hostile-up 1'
+	domu_cmd "$D1" shell 'kill $(cat /run/gntsock_peer.pid) 2>/dev/null; sleep 1; for d in /sys/bus/xen/drivers/gntsock /sys/bus/xen-backend/drivers/gntsock; do for l in $d/*; do [ -L "$l" ] && [ "${l##*/}" != module ] && echo "${l##*/}" >$d/unbind; done; done; i=0; while ! rmmod gntsock && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done; insmod /opt/gntsock/bin/gntsock_hostile.ko && rig-xs write data/hostile-up 1'
 	[ "$(rig-xs read "/local/domain/$D1/data/hostile-up")" = 1 ]
 	hos_ok hostile_module_loaded_in_domU1 $? || return 1
 	hos_link_wait 60
