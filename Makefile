@@ -22,8 +22,9 @@ all: module tools selftests
 module:
 	$(MAKE) -C $(KDIR) M=$(CURDIR) W=1 modules
 	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/xrt W=1 modules
+	$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/hostile W=1 modules
 	mkdir -p build/bin
-	cp selftests/xrt/gntsock_xrt.ko build/bin/
+	cp selftests/xrt/gntsock_xrt.ko selftests/hostile/gntsock_hostile.ko build/bin/
 
 tools:
 	$(MAKE) -C tools
@@ -55,6 +56,7 @@ install: module tools
 clean:
 	-$(MAKE) -C $(KDIR) M=$(CURDIR) clean
 	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/xrt clean
+	-$(MAKE) -C $(KDIR) M=$(CURDIR)/selftests/hostile clean
 	rm -rf build
 
 .PHONY: all module tools selftests check demo bench lint install clean

@@ -38,11 +38,14 @@ echo "1..4"
 
 make -s -C "$KDIR" M="$REPO" clean >/dev/null 2>&1
 make -s -C "$KDIR" M="$REPO/selftests/xrt" clean >/dev/null 2>&1
+make -s -C "$KDIR" M="$REPO/selftests/hostile" clean >/dev/null 2>&1
 make -C "$KDIR" M="$REPO" W=1 C=2 modules >"$OUT/build.log" 2>&1
 rc=$?
 # The test-only module of the xen-backend extension (and the gntsock
 # wrappers it carries) gets the same checks.
 make -C "$KDIR" M="$REPO/selftests/xrt" W=1 C=2 modules >>"$OUT/build.log" 2>&1 || rc=1
+# So does the hostile peer (gntsock built with -DGNTSOCK_HOSTILE).
+make -C "$KDIR" M="$REPO/selftests/hostile" W=1 C=2 modules >>"$OUT/build.log" 2>&1 || rc=1
 grep -E 'warning:|error:' "$OUT/build.log" | grep -v '^Skipping BTF' >"$OUT/warnings.log"
 if [ $rc -eq 0 ] && [ ! -s "$OUT/warnings.log" ]; then
 	result OK "module_builds_with_W1_without_warnings"
@@ -63,7 +66,7 @@ if [ -f "$LSRC/scripts/checkpatch.pl" ]; then
 	# Kernel sources (not kbuild's generated *.mod.c), then the user-space
 	# tools, which have no <linux/compiler_attributes.h> for __printf().
 	kfiles=$(ls net/gntsock/*.c net/gntsock/*.h include/uapi/linux/gntsock.h \
-		selftests/xrt/*.c | grep -v '\.mod\.c$')
+		selftests/xrt/*.c selftests/hostile/*.c | grep -v '\.mod\.c$')
 	cp_rc=0
 	# shellcheck disable=SC2086
 	GIT_DIR=/nonexistent perl "$LSRC/scripts/checkpatch.pl" --strict --no-tree \

@@ -99,6 +99,10 @@ enum gntsock_link_state {
  * @peer_map_revocable: the peer said that it maps grants revocably (absent
  *	key: no), read when the link connects: grants to it are then
  *	revocable-only where this domain can revoke
+ * @stale: frontend: ring pages whose grant the backend still mapped when
+ *	the rings were torn down (struct gntsock_stale_ref), ended by the next
+ *	set-up once the backend has let go (link.c, gntsock_front_reap())
+ * @nr_stale: entries on @stale
  */
 struct gntsock_link {
 	struct kref kref;
@@ -156,6 +160,8 @@ struct gntsock_link {
 	u32 rx_last_dst;
 	bool map_revocable;
 	bool peer_map_revocable;
+	struct list_head stale;
+	unsigned int nr_stale;
 };
 
 /* Longest a message stays in the ring for a reader that takes its data
@@ -170,6 +176,8 @@ struct gntsock_stats {
 	atomic_t sockets;
 	atomic_t ring_grants;
 	atomic_t ring_maps;
+	atomic_t ring_refs_stale;	/* ring grants a backend still maps */
+	atomic64_t ring_refs_kept;	/* ... found still mapped at InitWait */
 	atomic64_t resets;
 	atomic64_t violations;
 	atomic64_t violation[GNTSOCK_V_MAX];
@@ -260,6 +268,13 @@ void gntsock_sock_wake_flush(struct gntsock_link *link);
 void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);
+
+#ifdef GNTSOCK_HOSTILE
+/* hostile.c: only in the test module gntsock_hostile.ko */
+bool gntsock_hostile_keep_maps(struct gntsock_link *link);
+int gntsock_hostile_init(void);
+void gntsock_hostile_exit(void);
+#endif
 
 /* procfs.c */
 extern bool gntsock_stat_times;

@@ -908,8 +908,106 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	clear_bit(0, &link->violated);
 }
 
-/* Frontend: end access to every granted page; Xen frees them when the
- * backend has unmapped (at once if it already has).
+/* Ring grants a backend may keep us from ending, per link: one set of the
+ * largest rings. A backend that cycles Closing -> InitWait while it keeps
+ * our old ring pages mapped used to make us grant a fresh set each time and
+ * defer the old references forever, until the grant table was full and
+ * every other frontend of this domain failed.
+ */
+#define GNTSOCK_STALE_MAX	((2U << GNTSOCK_RING_ORDER_MAX) + 1)
+
+/* A ring page whose grant the backend still maps (link->stale). */
+struct gntsock_stale_ref {
+	struct list_head node;
+	grant_ref_t ref;
+	struct page *page;
+};
+
+static void gntsock_stale_del(struct gntsock_link *link,
+			      struct gntsock_stale_ref *s)
+{
+	list_del(&s->node);
+	kfree(s);
+	link->nr_stale--;
+	atomic_dec(&gntsock_stats.ring_refs_stale);
+}
+
+/* Frontend teardown: end the grant @ref of @pg, or, if the backend still
+ * maps it, keep it on link->stale for gntsock_front_reap(). Normal after a
+ * reset we started ourselves: the backend unmaps when it sees Closing.
+ */
+static void gntsock_front_end_ref(struct gntsock_link *link, grant_ref_t ref,
+				  struct page *pg)
+{
+	struct gntsock_stale_ref *s;
+
+	if (gnttab_try_end_foreign_access(ref)) {
+		__free_page(pg);
+		return;
+	}
+	s = kmalloc(sizeof(*s), GFP_KERNEL);
+	if (!s) {
+		/* Xen frees it when the backend unmaps; not bounded by us. */
+		gnttab_end_foreign_access(ref, pg);
+		return;
+	}
+	s->ref = ref;
+	s->page = pg;
+	list_add_tail(&s->node, &link->stale);
+	link->nr_stale++;
+	atomic_inc(&gntsock_stats.ring_refs_stale);
+}
+
+/**
+ * gntsock_front_reap() - end the old ring grants the backend let go of
+ * @link: a frontend link about to publish fresh rings; setup_lock held
+ *
+ * The backend asked for fresh rings (InitWait), so it must have unmapped
+ * the old ones. Each still mapped is counted (ring_refs_kept) and makes
+ * the set-up count as a failure of the link, so a backend that cycles
+ * Closing -> InitWait with our pages mapped gets %GNTSOCK_LINK_MAX_FAILURES
+ * fresh sets at most; beyond %GNTSOCK_STALE_MAX outstanding references we
+ * grant no more at all.
+ *
+ * Return: 0, or -EBUSY: publish no rings now.
+ */
+static int gntsock_front_reap(struct gntsock_link *link)
+{
+	struct gntsock_stale_ref *s, *tmp;
+	unsigned int kept = 0;
+
+	list_for_each_entry_safe(s, tmp, &link->stale, node) {
+		if (!gnttab_try_end_foreign_access(s->ref)) {
+			kept++;
+			continue;
+		}
+		__free_page(s->page);
+		gntsock_stale_del(link, s);
+	}
+	if (!kept)
+		return 0;
+	link->failures++;
+	atomic64_add(kept, &gntsock_stats.ring_refs_kept);
+	pr_warn_ratelimited("gntsock: link to domain %u: the backend asks for fresh rings but still maps %u old ring pages\n",
+			    link->peer, kept);
+	return link->nr_stale > GNTSOCK_STALE_MAX ? -EBUSY : 0;
+}
+
+/* The link is removed: hand what the backend still maps to the grant
+ * table's deferred release, which frees it once the backend unmaps.
+ */
+static void gntsock_front_stale_drop(struct gntsock_link *link)
+{
+	struct gntsock_stale_ref *s, *tmp;
+
+	list_for_each_entry_safe(s, tmp, &link->stale, node) {
+		gnttab_end_foreign_access(s->ref, s->page);
+		gntsock_stale_del(link, s);
+	}
+}
+
+/* Frontend: end access to every granted page; one the backend still maps
+ * waits on link->stale (gntsock_front_end_ref()).
  */
 static void gntsock_front_free(struct gntsock_link *link)
 {
@@ -923,7 +1021,7 @@ static void gntsock_front_free(struct gntsock_link *link)
 		if (!pg)
 			continue;
 		if (link->refs[i]) {
-			gnttab_end_foreign_access(link->refs[i], pg);
+			gntsock_front_end_ref(link, link->refs[i], pg);
 			atomic_dec(&gntsock_stats.ring_grants);
 		} else {
 			__free_page(pg);
@@ -956,6 +1054,12 @@ static int gntsock_front_setup(struct gntsock_link *link)
 	unsigned int order, i, n;
 	int err;
 
+	err = gntsock_front_reap(link);
+	if (err) {
+		pr_warn_ratelimited("gntsock: link to domain %u: %u old ring grants still mapped, publishing no fresh rings\n",
+				    link->peer, link->nr_stale);
+		return err;
+	}
 	order = xenbus_read_unsigned(dev->nodename, "ring-order",
 				     READ_ONCE(gntsock_ring_order));
 	if (order > GNTSOCK_RING_ORDER_MAX) {
@@ -1071,6 +1175,10 @@ static void gntsock_back_unmap(struct gntsock_link *link)
 
 	if (!link->pages || !link->pages[0])
 		return;
+#ifdef GNTSOCK_HOSTILE
+	if (gntsock_hostile_keep_maps(link))
+		return;
+#endif
 	for (i = 0; i < total; i++) {
 		if (link->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
@@ -1270,6 +1378,7 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	mutex_init(&link->tx_lock);
 	init_waitqueue_head(&link->tx_wq);
 	INIT_LIST_HEAD(&link->ctl_queue);
+	INIT_LIST_HEAD(&link->stale);
 	INIT_WORK(&link->rx_work, gntsock_rx_work);
 	mutex_init(&link->rx_lock);
 	INIT_LIST_HEAD(&link->rx_wakes);
@@ -1300,6 +1409,7 @@ static void gntsock_remove(struct xenbus_device *dev)
 
 	mutex_lock(&link->setup_lock);
 	gntsock_link_down(link);
+	gntsock_front_stale_drop(link);
 	link->xbdev = NULL;
 	mutex_unlock(&link->setup_lock);
 	cancel_work_sync(&link->reset_work);

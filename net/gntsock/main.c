@@ -37,6 +37,13 @@ static int __init gntsock_init(void)
 	err = gntsock_link_register();
 	if (err)
 		goto err_proc;
+#ifdef GNTSOCK_HOSTILE
+	err = gntsock_hostile_init();
+	if (err) {
+		gntsock_link_unregister();
+		goto err_proc;
+	}
+#endif
 	pr_info("gntsock: AF_GNTSOCK (%d) registered, domain %u\n",
 		AF_GNTSOCK, gntsock_local_domid());
 	return 0;
@@ -55,6 +62,9 @@ err_wq:
 static void __exit gntsock_exit(void)
 {
 	gntsock_link_unregister();
+#ifdef GNTSOCK_HOSTILE
+	gntsock_hostile_exit();
+#endif
 	gntsock_proc_exit();
 	gntsock_sock_unregister();
 	gntsock_grant_exit();

@@ -41,6 +41,10 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "sockets %d\n", atomic_read(&s->sockets));
 	seq_printf(m, "ring_grants %d\n", atomic_read(&s->ring_grants));
 	seq_printf(m, "ring_maps %d\n", atomic_read(&s->ring_maps));
+	seq_printf(m, "ring_refs_stale %d\n",
+		   atomic_read(&s->ring_refs_stale));
+	seq_printf(m, "ring_refs_kept %lld\n",
+		   atomic64_read(&s->ring_refs_kept));
 	seq_printf(m, "resets %lld\n", atomic64_read(&s->resets));
 	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
 	seq_printf(m, "ctl_dropped %lld\n", atomic64_read(&s->ctl_dropped));

@@ -1362,6 +1362,144 @@ s_attack_pvh() {
 	return 0
 }
 
+# Step "hostile" (only when RIG_TESTS names it): domU1 swaps gntsock.ko for the test module
+# gntsock_hostile.ko (net/gntsock/hostile.c) and attacks domU2 through their link; domU1 is
+# the link's backend (the lower domid), as the reconnect attack needs. During each attack
+# domU2 streams to dom0 over its other link. Per attack: the victim still serves commands,
+# the stream to dom0 arrives intact, its slab and Xen's active grant entries stay bounded
+# (before, during, after) and it counted the attack.
+HOS_T=0
+HOS_PORT=7100
+hos_ok() { # hos_ok NAME STATUS [DETAIL]
+	HOS_T=$((HOS_T + 1))
+	if [ "$2" -eq 0 ]; then
+		printf '[dom0 hostile] ok %d %s\n' "$HOS_T" "$1"
+	else
+		printf '[dom0 hostile] not ok %d %s # %s\n' "$HOS_T" "$1" "${3:-}"
+	fi
+}
+# The victim's counters as "key=value ..." in $HS (HS=none if it does not answer).
+hos_snap() {
+	HS=none
+	# shellcheck disable=SC2016
+	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s\", \$3, \$12 }' /proc/net/gntsock_links)\"" ||
+		return 1
+	HS=$(rig-xs read "/local/domain/$D2/data/hostile-snap") || HS=none
+}
+hos_link_wait() { # wait up to $1 s for the victim's link to domU1 to connect
+	_e=$(($(date +%s) + $1))
+	while [ "$(date +%s)" -lt "$_e" ]; do
+		hos_snap
+		[ "$(kv "$HS" state)" = connected ] && return 0
+		sleep 1
+	done
+	return 1
+}
+# Re-create the domU1-domU2 link (a victim stops retrying a link that keeps failing).
+hos_relink() {
+	"$GBIN/gntsock-link" del "$D1" "$D2" >/dev/null 2>&1
+	"$GBIN/gntsock-link" add "$D1" "$D2" >/dev/null 2>&1
+	hos_link_wait 30
+}
+# Stream $1 MiB from domU2 to dom0 in the background, 1 MiB per 0.1 s.
+hos_stream_start() {
+	rm -f /tmp/hostile.out
+	gntcat -l "$HOS_PORT" >/tmp/hostile.out 2>/dev/null </dev/null &
+	HOS_LPID=$!
+	sleep 1
+	# shellcheck disable=SC2016
+	domu_cmd "$D2" shell "head -c 1048576 /dev/urandom >/tmp/h.chunk; hs() { i=0; while [ \$i -lt $1 ]; do cat /tmp/h.chunk; [ \"\$1\" ] && sleep 0.1; i=\$((i + 1)); done; }; set -- \$(hs | sha256sum); rig-xs write data/hostile-sha \$1; (hs slow | gntcat 0:$HOS_PORT; echo stream exit \$?) </dev/null >/dev/console 2>&1 &"
+}
+hos_stream_check() { # -> status 0 if dom0 got exactly what domU2 sent
+	_e=$(($(date +%s) + 120))
+	while kill -0 "$HOS_LPID" 2>/dev/null && [ "$(date +%s)" -lt "$_e" ]; do sleep 1; done
+	kill "$HOS_LPID" 2>/dev/null
+	_want=$(rig-xs read "/local/domain/$D2/data/hostile-sha")
+	_got=$(sha256sum </tmp/hostile.out | cut -d' ' -f1)
+	HOS_SHA="sent ${_want:-?} got $_got ($(wc -c </tmp/hostile.out) bytes)"
+	[ -n "$_want" ] && [ "$_want" = "$_got" ]
+}
+# Run attack "$1 $2" in domU1 in the background; its answer goes to $HX when done.
+hos_attack() {
+	rig-xs rm "/local/domain/$D1/data/hostile-out" 2>/dev/null
+	domu_cmd "$D1" shell "(echo $1 $D2 $2 >/proc/gntsock_hostile; rig-xs write data/hostile-out \"\$(cat /proc/gntsock_hostile)\") </dev/null >/dev/null 2>&1 &"
+}
+hos_attack_wait() {
+	HX=$(rig-xs wait "/local/domain/$D1/data/hostile-out" 300) || HX=none
+	say "hostile: domU1 says: $HX"
+}
+# One attack: name $1, command $2, argument $3, how it is counted $4 (a victim counter
+# that must grow), grants allowed to stay active after it $5.
+hos_one() {
+	_nm=$1
+	hos_snap
+	_b=$HS
+	_g0=$(xen_active_grants)
+	say "hostile $_nm before: $_b xen_grants=$_g0"
+	hos_stream_start 60
+	hos_attack "$2" "$3"
+	sleep 2
+	hos_snap
+	_m=$HS
+	_g1=$(xen_active_grants)
+	say "hostile $_nm during: $_m xen_grants=$_g1"
+	hos_attack_wait
+	hos_stream_check
+	hos_ok "${_nm}_dom0_stream_intact" $? "$HOS_SHA"
+	sleep 2
+	hos_snap
+	_a=$HS
+	_g2=$(xen_active_grants)
+	say "hostile $_nm after: $_a xen_grants=$_g2"
+	[ "$_a" != none ] && [ "$_m" != none ]
+	hos_ok "${_nm}_victim_alive" $? "during: $_m after: $_a"
+	_s0=$(kvn "$_b" slab)
+	_sm=$_s0
+	for _s in $(kvn "$_m" slab) $(kvn "$_a" slab); do [ "$_s" -gt "$_sm" ] && _sm=$_s; done
+	[ "$_s0" -ge 0 ] && [ $((_sm - _s0)) -lt 16384 ]
+	hos_ok "${_nm}_victim_slab_bounded" $? "slab kB before $_s0, max $_sm"
+	_gm=$_g1
+	[ "${_g2:-0}" -gt "${_gm:-0}" ] && _gm=$_g2
+	[ -n "$_g0" ] && [ "$_g0" -gt 0 ] && [ $((_gm - _g0)) -le "$5" ]
+	hos_ok "${_nm}_grants_bounded" $? "xen active grants before $_g0 during $_g1 after $_g2, allowed +$5"
+	[ "$(kvn "$_a" "$4")" -gt "$(kvn "$_b" "$4")" ]
+	hos_ok "${_nm}_counted" $? "$4 before $(kv "$_b" "$4") after $(kv "$_a" "$4"); domU1: $HX"
+}
+s_hostile() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	[ "$D1" -lt "$D2" ] || { say "hostile: domU1 must have the lower domid"; return 1; }
+	# shellcheck disable=SC2016
+	domu_cmd "$D1" shell 'kill $(cat /run/gntsock_peer.pid) 2>/dev/null; sleep 1; for d in /sys/bus/xen/drivers/gntsock /sys/bus/xen-backend/drivers/gntsock; do for l in $d/*; do [ -L "$l" ] && [ "${l##*/}" != module ] && echo "${l##*/}" >$d/unbind; done; done; i=0; while ! rmmod gntsock && [ $i -lt 10 ]; do sleep 1; i=$((i + 1)); done; insmod /opt/gntsock/bin/gntsock_hostile.ko && rig-xs write data/hostile-up 1'
+	[ "$(rig-xs read "/local/domain/$D1/data/hostile-up")" = 1 ]
+	hos_ok hostile_module_loaded_in_domU1 $? || return 1
+	hos_link_wait 60
+	hos_ok victim_link_to_hostile_up $? "$HS" || return 1
+	# Every violation resets the link, and after 5 quick failures the victim stops
+	# retrying: a fresh link for each attack.
+	hos_one fuzz fuzz 5000 violations 100
+	hos_relink
+	hos_one index index 5000 violations 100
+	hos_relink
+	hos_one toctou toctou 5000 violations 100
+	hos_relink
+	hos_one storm storm 3000 events_rx 100
+	hos_relink
+	# Defect 3: each cycle used to leak the victim's 33 ring grants (order 4).
+	hos_one reconnect reconnect 40 resets 250
+	hos_attack release ""
+	hos_attack_wait
+	hos_relink
+	hos_ok victim_link_back_after_release $? "$HS"
+	_g=$(xen_active_grants)
+	say "hostile: xen active grants after release and relink: $_g"
+	domu_cmd "$D2" shell "cat /proc/net/gntsock_links; cat /proc/net/gntsock_stat | head -12"
+	# Back to gntsock.ko in domU1.
+	# shellcheck disable=SC2016
+	domu_cmd "$D1" shell 'for d in /sys/bus/xen/drivers/gntsock /sys/bus/xen-backend/drivers/gntsock; do for l in $d/*; do [ -L "$l" ] && [ "${l##*/}" != module ] && echo "${l##*/}" >$d/unbind; done; done; rmmod gntsock_hostile && insmod /opt/gntsock/gntsock.ko && { gntsock_peer </dev/null >/dev/null 2>&1 & echo $! >/run/gntsock_peer.pid; }'
+	hos_ok domU1_back_on_gntsock_ko $?
+	return 0
+}
+
 step load s_load
 if selected dom0 || selected loop; then step loop s_loop; else skip loop; fi
 step create s_create
@@ -1379,6 +1517,7 @@ if selected revoke; then step revoke s_revoke; else skip revoke; fi
 case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
 if selected attack; then step attack s_attack; else skip attack; fi
 case ",$RIG_TESTS," in *,attack-pvh,*) step attack-pvh s_attack_pvh ;; *) skip attack-pvh ;; esac
+case ",$RIG_TESTS," in *,hostile,*) step hostile s_hostile ;; *) skip hostile ;; esac
 
 # i. health.
 sleep 2 # let the console relays catch up

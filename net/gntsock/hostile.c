@@ -1,0 +1,517 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock hostile peer: TEST ONLY, built into gntsock_hostile.ko
+ * (selftests/hostile/Kbuild, -DGNTSOCK_HOSTILE), never into gntsock.ko.
+ *
+ * The rig loads this module in one domU instead of gntsock.ko; the link to
+ * a victim domain then comes up through the normal handshake, and root in
+ * that domU makes this end of the link break the protocol on purpose by
+ * writing one command to /proc/gntsock_hostile:
+ *
+ *   fuzz PEER MS       random and mutated messages into the tx ring: valid
+ *                      headers with random ports and ops, bad lengths,
+ *                      unknown ops, garbage fields, truncated headers
+ *   index PEER MS      index and credit games: tx prod beyond cons + size
+ *                      or moving backwards, rx cons beyond prod, credit
+ *                      updates with buf_alloc/fwd_cnt that overflow
+ *   toctou PEER MS     publish a valid data message, notify, then keep
+ *                      rewriting its header while the victim reads it
+ *   storm PEER MS      notify the victim's event channel in a tight loop
+ *   reconnect PEER N   (backend only) N times: tear the link down and
+ *                      switch Closing -> InitWait, but keep the victim's
+ *                      old ring pages mapped (gntsock_hostile_keep_maps())
+ *   release PEER       unmap every ring page kept by "reconnect"
+ *
+ * Reading the file gives the last command's result as "key=value ...".
+ * Each attack runs for its time (or count) whatever the victim does: when
+ * the victim resets the link we wait for it to come back and go on.
+ */
+#include <linux/module.h>
+#include <linux/proc_fs.h>
+#include <linux/random.h>
+#include <linux/delay.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+#include <xen/events.h>
+#include <xen/grant_table.h>
+#include <xen/page.h>
+
+#include "gntsock.h"
+
+/* Ring pages of the victim we keep mapped across a reconnect. */
+struct hostile_kept {
+	struct list_head node;
+	domid_t peer;
+	unsigned int n;
+	struct page **pages;
+	grant_handle_t *handles;
+};
+
+static LIST_HEAD(hostile_kept_list);
+static DEFINE_MUTEX(hostile_lock);	/* one attack at a time; the list */
+static int hostile_keep_peer = -1;	/* link whose maps the next unmap keeps */
+static char hostile_result[256] = "none";
+static unsigned int hostile_kept_pages;
+
+/**
+ * gntsock_hostile_keep_maps() - called by gntsock_back_unmap(): keep them?
+ * @link: a backend link about to unmap its rings
+ *
+ * Return: true if the mappings were taken over (the link no longer has
+ * them), false to unmap as usual.
+ */
+bool gntsock_hostile_keep_maps(struct gntsock_link *link)
+{
+	unsigned int n = (2U << link->order) + 1;
+	struct hostile_kept *k;
+
+	if (READ_ONCE(hostile_keep_peer) != link->peer)
+		return false;
+	k = kzalloc(sizeof(*k), GFP_KERNEL);
+	if (!k)
+		return false;
+	k->peer = link->peer;
+	k->n = n;
+	k->pages = link->pages;
+	k->handles = link->handles;
+	link->pages = NULL;
+	link->handles = NULL;
+	link->ctrl = NULL;
+	list_add_tail(&k->node, &hostile_kept_list);
+	hostile_kept_pages += n;
+	return true;
+}
+
+static void hostile_unmap_kept(struct hostile_kept *k)
+{
+	struct gnttab_unmap_grant_ref op;
+	unsigned int i;
+
+	for (i = 0; i < k->n; i++) {
+		if (!k->pages[i] || k->handles[i] == INVALID_GRANT_HANDLE)
+			continue;
+		gnttab_set_unmap_op(&op, (unsigned long)
+				    pfn_to_kaddr(page_to_pfn(k->pages[i])),
+				    GNTMAP_host_map, k->handles[i]);
+		gnttab_unmap_refs(&op, NULL, &k->pages[i], 1);
+		atomic_dec(&gntsock_stats.ring_maps);
+	}
+	gnttab_free_pages(k->n, k->pages);
+	kfree(k->pages);
+	kfree(k->handles);
+}
+
+/* Unmap the kept pages of @peer (or all, @peer < 0). hostile_lock held. */
+static unsigned int hostile_release(int peer)
+{
+	struct hostile_kept *k, *tmp;
+	unsigned int n = 0;
+
+	list_for_each_entry_safe(k, tmp, &hostile_kept_list, node) {
+		if (peer >= 0 && k->peer != peer)
+			continue;
+		list_del(&k->node);
+		n += k->n;
+		hostile_kept_pages -= k->n;
+		hostile_unmap_kept(k);
+		kfree(k);
+	}
+	return n;
+}
+
+/* The link to @peer once connected, waiting up to @ms; NULL if it is not. */
+static struct gntsock_link *hostile_link(domid_t peer, unsigned int ms)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	struct gntsock_link *link;
+
+	for (;;) {
+		link = gntsock_link_get(peer);
+		if (link || time_after(jiffies, end) || signal_pending(current))
+			return link;
+		usleep_range(5000, 6000);
+	}
+}
+
+static void hostile_notify(struct gntsock_link *link)
+{
+	int irq = READ_ONCE(link->irq);
+
+	if (irq)
+		notify_remote_via_irq(irq);
+}
+
+/* A plausible header: the victim accepts it (its ports decide the rest). */
+static void hostile_valid_hdr(struct gntsock_msg_hdr *h)
+{
+	memset(h, 0, sizeof(*h));
+	h->op = 1 + get_random_u32_below(GNTSOCK_OP_MAX);
+	if (h->op == GNTSOCK_OP_GRANT || h->op == GNTSOCK_OP_RW)
+		h->op = GNTSOCK_OP_CREDIT_UPDATE;
+	h->src_port = get_random_u32_below(0x10000);
+	h->dst_port = get_random_u32_below(8) ? 5000 + get_random_u32_below(32) :
+		get_random_u32();
+	h->buf_alloc = get_random_u32();
+	h->fwd_cnt = get_random_u32();
+	h->type = 1 + get_random_u32_below(2);
+	if (h->op == GNTSOCK_OP_SHUTDOWN)
+		h->flags = get_random_u32_below(4);
+	if (h->op == GNTSOCK_OP_GRANT_REVOKE ||
+	    h->op == GNTSOCK_OP_GRANT_RELEASE)
+		h->grant_id = get_random_u32();
+}
+
+/* Mutate one field of a valid header into something invalid. */
+static void hostile_mutate(struct gntsock_msg_hdr *h, u32 max_payload)
+{
+	switch (get_random_u32_below(7)) {
+	case 0:
+		h->op = GNTSOCK_OP_MAX + 1 + get_random_u32_below(0xff00);
+		break;
+	case 1:
+		h->op = GNTSOCK_OP_RW;
+		h->len = max_payload + 1 + get_random_u32_below(1 << 20);
+		break;
+	case 2:
+		h->len = 0xffffffff - get_random_u32_below(64);
+		break;
+	case 3:
+		h->reserved0 = 1 + get_random_u32_below(0xffff);
+		break;
+	case 4:
+		h->flags = 0x100 | get_random_u32();
+		break;
+	case 5:
+		h->type = 3 + get_random_u32_below(0xfff0);
+		break;
+	default:
+		h->op = GNTSOCK_OP_INVALID;
+		break;
+	}
+}
+
+/* Write @len bytes of @h (a header, maybe cut short) plus @pad zero bytes
+ * at the producer's position and publish them. tx_lock held.
+ */
+static int hostile_put(struct gntsock_link *link, const void *h, u32 len,
+		       u32 publish)
+{
+	u32 space;
+
+	if (gntsock_ring_space(&link->tx, &space) || space < publish)
+		return -ENOSPC;
+	gntsock_ring_write(&link->tx, 0, h, len);
+	gntsock_ring_publish(&link->tx, publish);
+	return 0;
+}
+
+/* Does the link still run the rings we attacked? */
+static bool hostile_up(struct gntsock_link *link)
+{
+	return READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED;
+}
+
+static int hostile_fuzz(domid_t peer, unsigned int ms, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long valid = 0, bad = 0, trunc = 0, links = 0;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	u32 r, n;
+
+	while (time_before(jiffies, end) && !signal_pending(current)) {
+		link = hostile_link(peer, 200);
+		if (!link)
+			continue;
+		links++;
+		while (hostile_up(link) && time_before(jiffies, end)) {
+			mutex_lock(&link->tx_lock);
+			for (n = 0; n < 64 && hostile_up(link); n++) {
+				hostile_valid_hdr(&h);
+				r = get_random_u32_below(16);
+				if (r == 0) {
+					/* A header cut short. */
+					u32 cut = 1 + get_random_u32_below(sizeof(h) - 1);
+
+					if (hostile_put(link, &h, cut, cut))
+						break;
+					trunc++;
+				} else if (r < 4) {
+					hostile_mutate(&h, link->max_payload);
+					if (hostile_put(link, &h, sizeof(h),
+							sizeof(h)))
+						break;
+					bad++;
+				} else {
+					if (hostile_put(link, &h, sizeof(h),
+							sizeof(h)))
+						break;
+					valid++;
+				}
+			}
+			mutex_unlock(&link->tx_lock);
+			hostile_notify(link);
+			cond_resched();
+			usleep_range(100, 200);
+		}
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256, "attack=fuzz valid=%lu bad=%lu truncated=%lu links=%lu",
+			 valid, bad, trunc, links);
+}
+
+static int hostile_index(domid_t peer, unsigned int ms, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long games[5] = { 0 }, links = 0;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	unsigned int g, i;
+	u32 v;
+
+	while (time_before(jiffies, end) && !signal_pending(current)) {
+		link = hostile_link(peer, 200);
+		if (!link)
+			continue;
+		links++;
+		g = get_random_u32_below(5);
+		mutex_lock(&link->tx_lock);
+		if (hostile_up(link)) {
+			switch (g) {
+			case 0:	/* tx prod beyond cons + size */
+				v = READ_ONCE(link->tx.idx->cons) +
+					link->tx.size + 8 +
+					get_random_u32_below(1 << 16);
+				WRITE_ONCE(link->tx.idx->prod, v);
+				break;
+			case 1:	/* tx prod moving backwards */
+				v = link->tx.local - 8 -
+					get_random_u32_below(link->tx.size);
+				WRITE_ONCE(link->tx.idx->prod, v);
+				break;
+			case 2:	/* rx cons beyond the victim's prod */
+				v = READ_ONCE(link->rx.idx->prod) + 8 +
+					get_random_u32_below(1 << 20);
+				WRITE_ONCE(link->rx.idx->cons, v);
+				break;
+			case 3:	/* rx cons backwards: "freeing" space twice */
+				v = link->rx.local - link->rx.size - 8;
+				WRITE_ONCE(link->rx.idx->cons, v);
+				break;
+			default: /* credit that overflows, to likely ports */
+				for (i = 0; i < 32; i++) {
+					hostile_valid_hdr(&h);
+					h.op = GNTSOCK_OP_CREDIT_UPDATE;
+					h.buf_alloc = 0xffffffff;
+					h.fwd_cnt = 0x80000000U + i;
+					if (hostile_put(link, &h, sizeof(h),
+							sizeof(h)))
+						break;
+				}
+				break;
+			}
+			games[g]++;
+		}
+		mutex_unlock(&link->tx_lock);
+		hostile_notify(link);
+		/* Give the victim time to notice before the next game. */
+		for (i = 0; i < 100 && hostile_up(link); i++)
+			usleep_range(2000, 3000);
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256,
+			 "attack=index prod_beyond=%lu prod_back=%lu cons_beyond=%lu cons_back=%lu credit=%lu links=%lu",
+			 games[0], games[1], games[2], games[3], games[4],
+			 links);
+}
+
+/* Rewrite the header at ring position @pos (a free-running index). */
+static void hostile_rewrite(struct gntsock_link *link, u32 pos,
+			    const struct gntsock_msg_hdr *h)
+{
+	u32 save = link->tx.local;
+
+	link->tx.local = pos;
+	gntsock_ring_write(&link->tx, 0, h, sizeof(*h));
+	link->tx.local = save;
+}
+
+static int hostile_toctou(domid_t peer, unsigned int ms, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long msgs = 0, flips = 0, links = 0;
+	struct gntsock_msg_hdr h, evil;
+	struct gntsock_link *link;
+	u32 pos, len, i;
+
+	while (time_before(jiffies, end) && !signal_pending(current)) {
+		link = hostile_link(peer, 200);
+		if (!link)
+			continue;
+		links++;
+		while (hostile_up(link) && time_before(jiffies, end)) {
+			hostile_valid_hdr(&h);
+			h.op = GNTSOCK_OP_RW;
+			h.type = GNTSOCK_TYPE_STREAM;
+			len = 8 * (1 + get_random_u32_below(64));
+			h.len = len;
+			mutex_lock(&link->tx_lock);
+			pos = link->tx.local;
+			if (!hostile_up(link) ||
+			    hostile_put(link, &h, sizeof(h),
+					gntsock_msg_size(len))) {
+				mutex_unlock(&link->tx_lock);
+				break;
+			}
+			msgs++;
+			hostile_notify(link);
+			/* The victim may be reading it now: flip it. */
+			for (i = 0; i < 2000; i++) {
+				evil = h;
+				if (i & 1) {
+					evil.len = 0xfffffff0;
+					evil.op = get_random_u32();
+				}
+				hostile_rewrite(link, pos, &evil);
+				flips++;
+			}
+			mutex_unlock(&link->tx_lock);
+			cond_resched();
+		}
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256, "attack=toctou msgs=%lu flips=%lu links=%lu",
+			 msgs, flips, links);
+}
+
+static int hostile_storm(domid_t peer, unsigned int ms, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long events = 0;
+	struct gntsock_link *link;
+
+	link = hostile_link(peer, 2000);
+	if (!link)
+		return scnprintf(res, 256, "attack=storm error=no_link");
+	while (time_before(jiffies, end) && hostile_up(link)) {
+		hostile_notify(link);
+		if (!(++events % 1024))
+			cond_resched();
+	}
+	gntsock_link_put(link);
+	return scnprintf(res, 256, "attack=storm events=%lu", events);
+}
+
+static int hostile_reconnect(domid_t peer, unsigned int cycles, char *res)
+{
+	struct gntsock_link *link;
+	unsigned int done = 0, i;
+
+	for (; done < cycles && !signal_pending(current); done++) {
+		link = hostile_link(peer, 3000);
+		if (!link)
+			break;
+		if (link->frontend) {
+			gntsock_link_put(link);
+			return scnprintf(res, 256, "attack=reconnect error=not_backend");
+		}
+		/* The reset work unmaps (we keep the maps) and says Closing;
+		 * the victim answers Closed, we answer InitWait, and it
+		 * publishes fresh rings.
+		 */
+		WRITE_ONCE(hostile_keep_peer, peer);
+		queue_work(gntsock_wq, &link->reset_work);
+		for (i = 0; i < 500 && hostile_up(link); i++)
+			usleep_range(2000, 3000);
+		flush_work(&link->reset_work);
+		WRITE_ONCE(hostile_keep_peer, -1);
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256, "attack=reconnect cycles=%u kept_pages=%u",
+			 done, hostile_kept_pages);
+}
+
+static ssize_t hostile_write(struct file *file, const char __user *ubuf,
+			     size_t count, loff_t *ppos)
+{
+	char buf[64], cmd[16], res[256];
+	unsigned int peer, arg = 0;
+	int n;
+
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	if (count >= sizeof(buf))
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	buf[count] = 0;
+	n = sscanf(buf, "%15s %u %u", cmd, &peer, &arg);
+	if (n < 2 || peer >= DOMID_FIRST_RESERVED)
+		return -EINVAL;
+	arg = min(arg, 600000U);
+	if (mutex_lock_interruptible(&hostile_lock))
+		return -EINTR;
+	pr_info("gntsock_hostile: %s against domain %u (%u)\n", cmd, peer, arg);
+	if (!strcmp(cmd, "fuzz"))
+		hostile_fuzz(peer, arg, res);
+	else if (!strcmp(cmd, "index"))
+		hostile_index(peer, arg, res);
+	else if (!strcmp(cmd, "toctou"))
+		hostile_toctou(peer, arg, res);
+	else if (!strcmp(cmd, "storm"))
+		hostile_storm(peer, arg, res);
+	else if (!strcmp(cmd, "reconnect"))
+		hostile_reconnect(peer, arg, res);
+	else if (!strcmp(cmd, "release"))
+		scnprintf(res, sizeof(res), "attack=release unmapped=%u",
+			  hostile_release(peer));
+	else
+		scnprintf(res, sizeof(res), "error=unknown_command");
+	strscpy(hostile_result, res, sizeof(hostile_result));
+	pr_info("gntsock_hostile: %s\n", res);
+	mutex_unlock(&hostile_lock);
+	return count;
+}
+
+static ssize_t hostile_read(struct file *file, char __user *ubuf,
+			    size_t count, loff_t *ppos)
+{
+	char buf[260];
+	int n;
+
+	mutex_lock(&hostile_lock);
+	n = scnprintf(buf, sizeof(buf), "%s\n", hostile_result);
+	mutex_unlock(&hostile_lock);
+	return simple_read_from_buffer(ubuf, count, ppos, buf, n);
+}
+
+static const struct proc_ops hostile_ops = {
+	.proc_read = hostile_read,
+	.proc_write = hostile_write,
+	.proc_lseek = default_llseek,
+};
+
+/**
+ * gntsock_hostile_init() - create /proc/gntsock_hostile
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gntsock_hostile_init(void)
+{
+	pr_warn("gntsock_hostile: TEST MODULE: this domain attacks its gntsock peers on request\n");
+	return proc_create("gntsock_hostile", 0600, NULL, &hostile_ops) ?
+		0 : -ENOMEM;
+}
+
+/**
+ * gntsock_hostile_exit() - remove the file; unmap what we kept
+ *
+ * After the links are gone (their unmaps no longer consult us).
+ */
+void gntsock_hostile_exit(void)
+{
+	remove_proc_entry("gntsock_hostile", NULL);
+	mutex_lock(&hostile_lock);
+	hostile_release(-1);
+	mutex_unlock(&hostile_lock);
+}
