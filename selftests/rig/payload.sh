@@ -6,8 +6,9 @@
 # Sources (override with the environment):
 #   GNTSOCK_KO   the module (default: <repo>/gntsock.ko; "none" = run without a module)
 #   GNTSOCK_BIN  directory of user-space binaries (default: <repo>/build/bin)
-# With GNTSOCK_RIG_KERNEL=debug, gntsock.ko (unless GNTSOCK_KO names one) and gntsock_xrt.ko
-# are built against the debug kernel (build-debug-modules.sh) and replace the stock builds.
+# With GNTSOCK_RIG_KERNEL=debug, gntsock.ko (unless GNTSOCK_KO names one), gntsock_xrt.ko and
+# gntsock_hostile.ko are built against the debug kernel (build-debug-modules.sh) and replace
+# the stock builds.
 set -eu
 # shellcheck source=lib.sh
 . "$(dirname "$0")/lib.sh"
@@ -17,11 +18,13 @@ KO=${GNTSOCK_KO:-$RIG_REPO/gntsock.ko}
 KERNEL_KIND=${GNTSOCK_RIG_KERNEL:-stock}
 DEBUG_XRT=""
 DEBUG_PROBE=""
+DEBUG_HOSTILE=""
 if [ "$KERNEL_KIND" = debug ]; then
 	dbg=$("$RIG_DIR/build-debug-modules.sh") || rig_die "the modules do not build against the debug kernel"
 	[ -n "${GNTSOCK_KO:-}" ] || KO=$(printf '%s\n' "$dbg" | sed -n 1p)
 	DEBUG_XRT=$(printf '%s\n' "$dbg" | sed -n 2p)
 	DEBUG_PROBE=$(printf '%s\n' "$dbg" | sed -n 3p)
+	DEBUG_HOSTILE=$(printf '%s\n' "$dbg" | sed -n 4p)
 fi
 BIN=${GNTSOCK_BIN:-$RIG_REPO/build/bin}
 TESTS=${GNTSOCK_RIG_TESTS:-all}
@@ -73,6 +76,7 @@ fi
 if [ -n "$DEBUG_XRT" ]; then
 	cp "$DEBUG_XRT" "$C/bin/gntsock_xrt.ko"
 	cp "$DEBUG_PROBE" "$C/bin/gntsock_kasan_probe.ko"
+	cp "$DEBUG_HOSTILE" "$C/bin/gntsock_hostile.ko"
 fi
 gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
 	-lxenstore -lxentoolcore -lpthread
