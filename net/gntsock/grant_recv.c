@@ -19,7 +19,8 @@
  * of the grant goes into the p2m at the guest frame of an unpopulated page
  * of ours (GNTMAP_host_map, host_addr = that frame's guest physical
  * address), and those pages are inserted into the VMA (VM_IO, so
- * get_user_pages() refuses them as it refuses the PV range). The same
+ * get_user_pages() refuses them as it refuses the PV range, but
+ * get_user_pages_fast() does not: see below). The same
  * notifier unmaps the grant before the range is zapped. An unmap that is
  * not the application's doing (revoke, link down) zaps the range
  * afterwards from a work item, so that it faults (SIGBUS) as on PV; the
