@@ -793,10 +793,18 @@ static int gntsock_gin_may_split(struct vm_area_struct *vma,
  * its range, and moving the page tables has already unmapped the grant
  * (the notifier ran for the old range). mremap() fails with EINVAL and
  * the VMA stays where it was, empty: it faults (SIGBUS) like a revoked
- * one. A copy (old_len 0) fails the same way.
+ * one. A copy (old_len 0) fails the same way. @vma is the new VMA, which
+ * holds the moved page tables until they are moved back: on an
+ * auto-translated guest they are emptied here (mmap_lock is held for
+ * writing), so that the old range faults as soon as mremap() returns,
+ * not only once the zap work has run.
  */
 static int gntsock_gin_mremap(struct vm_area_struct *vma)
 {
+	struct gntsock_gin *gin = vma->vm_private_data;
+
+	if (gin->pages)
+		zap_page_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
 	return -EINVAL;
 }
 
