@@ -1099,7 +1099,8 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	}
 	/* PV: PTEs of foreign frames; auto-translated: pages inserted by
 	 * vm_map_pages_zero() (VM_MIXEDMAP). VM_IO keeps get_user_pages()
-	 * off both.
+	 * off both; get_user_pages_fast() stays off PV's special PTEs only,
+	 * hence the held pages (gntsock_gin_free_pages()).
 	 */
 	vma->vm_flags |= VM_IO | VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP |
 			 (hvm ? 0 : VM_PFNMAP);
