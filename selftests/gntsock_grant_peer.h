@@ -68,6 +68,27 @@
  * GR_LINK_FIELD no grant: val = column req.name of this domain's line for
  *		the link to domain req.arg in /proc/net/gntsock_links; e1 =
  *		errno (ENOENT: no such link or column).
+ * GR_SPLICE	map, vmsplice() the whole mapping into this responder's
+ *		splice pipe (one, kept across connections): e1 = mmap errno,
+ *		e2 = vmsplice errno (0: all spliced), val = bytes spliced.
+ *		req.arg 0: munmap, release (e3 = errno of the release), answer.
+ *		req.arg 1: answer, wait up to 10 s for the revoke event, munmap,
+ *		release, answer again with e1 = event type, e3 = release errno.
+ * GR_SPLICE_READ map the grant and, while it is mapped, read what the
+ *		splice pipe holds: val = FNV-1a of the bytes read, e1 = mmap
+ *		errno, e2 = read errno (0: read something), e3 = bytes read,
+ *		flags = 1 | byte << 8 if all bytes read were that byte, else 0.
+ *		Closes the pipe, munmaps, releases.
+ * GR_MREMAP	map (a grant of 2 pages or more); fork a child that touches
+ *		the mapping and exits with the signal that raised (0 if none);
+ *		val = FNV-1a of the mapping; e2 = errno of munmap() of its
+ *		second page; e3 = errno of mremap() of the mapping to another
+ *		address (MREMAP_MAYMOVE | MREMAP_FIXED); flags = the signal a
+ *		read of the old range then raised | child's exit code << 8 |
+ *		1 << 16 if the first page is still mapped at its old address
+ *		(mincore); e1 = mmap errno. Answers, waits up to 10 s for the
+ *		revoke event, munmaps, releases, answers again with e1 = event
+ *		type, e3 = errno of the release.
  */
 #ifndef GNTSOCK_GRANT_PEER_H
 #define GNTSOCK_GRANT_PEER_H
@@ -102,6 +123,9 @@ enum gnt_grant_op {
 	GR_REVOCABLE_MAP,
 	GR_COUNTER,
 	GR_LINK_FIELD,
+	GR_SPLICE,
+	GR_SPLICE_READ,
+	GR_MREMAP,
 };
 
 struct gnt_grant_req {
@@ -555,6 +579,134 @@ out:
 		munmap(p, gi->len);
 }
 
+static int gr_splice_pipe[2] = { -1, -1 };
+static pthread_mutex_t gr_splice_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* GR_SPLICE: the mapping's pages into the splice pipe, then unmap. */
+static int gr_splice(int fd, const struct gntsock_grant_info *gi, int prot,
+		     uint32_t arg, struct gnt_grant_reply *r)
+{
+	unsigned char *p = gr_map(fd, gi, prot, &r->e1);
+	struct iovec iov;
+	ssize_t n;
+
+	if (!p)
+		goto release;
+	pthread_mutex_lock(&gr_splice_lock);
+	if (gr_splice_pipe[0] < 0 && pipe(gr_splice_pipe))
+		r->e2 = errno;
+	if (!r->e2) {
+		iov.iov_base = p;
+		iov.iov_len = gi->len;
+		n = vmsplice(gr_splice_pipe[1], &iov, 1, SPLICE_F_NONBLOCK);
+		r->e2 = n < 0 ? errno : (size_t)n == gi->len ? 0 : EMSGSIZE;
+		r->val = n < 0 ? 0 : (uint64_t)n;
+	}
+	pthread_mutex_unlock(&gr_splice_lock);
+	if (arg) {
+		if (send_all(fd, r, sizeof(*r)))
+			return -EPIPE;
+		memset(r, 0, sizeof(*r));
+		r->id = gi->id;
+		r->e1 = gr_wait_event(fd);
+	}
+	munmap(p, gi->len);
+release:
+	r->e3 = gr_release(fd, gi->id);
+	return 0;
+}
+
+/* GR_SPLICE_READ: read the pipe while another grant is mapped. */
+static void gr_splice_read(int fd, const struct gntsock_grant_info *gi,
+			   struct gnt_grant_reply *r)
+{
+	unsigned char *p = gr_map(fd, gi, PROT_READ, &r->e1);
+	static unsigned char buf[1 << 16];
+	size_t got = 0, i;
+	ssize_t n;
+
+	pthread_mutex_lock(&gr_splice_lock);
+	while (gr_splice_pipe[0] >= 0 && got < sizeof(buf)) {
+		struct pollfd pfd = { .fd = gr_splice_pipe[0], .events = POLLIN };
+
+		if (poll(&pfd, 1, 0) != 1)
+			break;
+		n = read(gr_splice_pipe[0], buf + got, sizeof(buf) - got);
+		if (n <= 0) {
+			r->e2 = n < 0 ? errno : 0;
+			break;
+		}
+		got += n;
+	}
+	if (!got && !r->e2)
+		r->e2 = EAGAIN;
+	r->e3 = (int32_t)got;
+	r->val = gnt_fnv1a64(GNT_FNV1A64_INIT, buf, got);
+	for (i = 1; i < got && buf[i] == buf[0]; i++)
+		;
+	r->flags = got && i == got ? 1 | (uint32_t)buf[0] << 8 : 0;
+	if (gr_splice_pipe[0] >= 0) {
+		close(gr_splice_pipe[0]);
+		close(gr_splice_pipe[1]);
+		gr_splice_pipe[0] = gr_splice_pipe[1] = -1;
+	}
+	pthread_mutex_unlock(&gr_splice_lock);
+	if (p)
+		munmap(p, gi->len);
+	gr_release(fd, gi->id);
+}
+
+/* GR_MREMAP: fork, partial munmap, mremap of a mapped grant. */
+static int gr_mremap(int fd, const struct gntsock_grant_info *gi, int prot,
+		     struct gnt_grant_reply *r)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	unsigned char *p = gr_map(fd, gi, prot, &r->e1), *dst, *q;
+	unsigned char vec = 0;
+	int status = 0;
+	pid_t pid;
+
+	if (!p)
+		goto release;
+	pid = fork();
+	if (!pid)
+		_exit(gr_touch(p, 0));
+	if (pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status))
+		r->flags |= (uint32_t)(WEXITSTATUS(status) & 0xff) << 8;
+	else
+		r->flags |= 0xff << 8;
+	gr_safe_fnv(p, gi->len, 0, 0, &r->val);
+	r->e2 = munmap(p + ps, ps) ? errno : 0;
+	dst = mmap(NULL, gi->len, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (dst == MAP_FAILED) {
+		r->e3 = -errno;
+	} else {
+		q = mremap(p, gi->len, gi->len, MREMAP_MAYMOVE | MREMAP_FIXED,
+			   dst);
+		r->e3 = q == MAP_FAILED ? errno : 0;
+		if (q != MAP_FAILED) {
+			/* Moved after all: the old range is gone, the new
+			 * one is the grant's VMA.
+			 */
+			p = q;
+		} else {
+			munmap(dst, gi->len);
+		}
+	}
+	if (!mincore(p, ps, &vec))
+		r->flags |= 1 << 16;
+	r->flags |= (uint32_t)gr_touch(p, 0);
+	if (send_all(fd, r, sizeof(*r)))
+		return -EPIPE;
+	memset(r, 0, sizeof(*r));
+	r->id = gi->id;
+	r->e1 = gr_wait_event(fd);
+	munmap(p, gi->len);
+release:
+	r->e3 = gr_release(fd, gi->id);
+	return 0;
+}
+
 static int do_grant(int fd)
 {
 	struct gntsock_grant_info gi;
@@ -640,6 +792,17 @@ static int do_grant(int fd)
 			break;
 		case GR_COUNTS:
 			r.err = gr_counts(&r);
+			break;
+		case GR_SPLICE:
+			if (gr_splice(fd, &gi, prot, req.arg, &r))
+				return -EPIPE;
+			break;
+		case GR_SPLICE_READ:
+			gr_splice_read(fd, &gi, &r);
+			break;
+		case GR_MREMAP:
+			if (gr_mremap(fd, &gi, prot, &r))
+				return -EPIPE;
 			break;
 		case GR_REVOCABLE_MAP:
 			r.e1 = gr_param("revocable_map", req.arg ? "auto" : "0");

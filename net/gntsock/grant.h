@@ -6,7 +6,10 @@
  * Documentation/grants.rst.
  *
  * Lock order: lock_sock(), then gntsock_grant_lock, then a link's tx_lock.
- * mmap_lock comes before gntsock_grant_lock (mmap and the MMU notifier).
+ * mmap_lock comes before gntsock_grant_lock (mmap). The MMU notifier of
+ * a mapped grant takes only that grant's map_lock (grant_recv.c), which
+ * comes after gntsock_grant_lock and under which nothing allocates or
+ * takes another lock.
  */
 #ifndef _GNTSOCK_GRANT_H
 #define _GNTSOCK_GRANT_H
@@ -83,6 +86,11 @@ struct gntsock_grant_stats {
 	atomic_t out_pages;
 	atomic_t in_grants;	/* received grants not released */
 	atomic_t in_mapped;	/* received grants mapped now */
+	atomic_t in_held;	/* unmapped received grants whose pages are
+				 * still referenced (vmsplice, O_DIRECT)
+				 */
+	atomic_t in_held_pages;	/* their pages, kept out of the pool */
+	atomic64_t in_held_total; /* received grants ever held so */
 	atomic_t deferred;	/* grants on the deferred list now */
 	atomic_t deferred_pages;
 };

@@ -19,11 +19,30 @@
  * of the grant goes into the p2m at the guest frame of an unpopulated page
  * of ours (GNTMAP_host_map, host_addr = that frame's guest physical
  * address), and those pages are inserted into the VMA (VM_IO, so
- * get_user_pages() refuses them as it refuses the PV range). The same
+ * get_user_pages() refuses them as it refuses the PV range, but
+ * get_user_pages_fast() does not: see below). The same
  * notifier unmaps the grant before the range is zapped. An unmap that is
  * not the application's doing (revoke, link down) zaps the range
  * afterwards from a work item, so that it faults (SIGBUS) as on PV; the
- * unpopulated pages go back to their pool only when the last VMA is gone.
+ * unpopulated pages go back to their pool only when the last VMA is gone
+ * and nobody else holds a reference to them. Those pages are ordinary
+ * pages in ordinary PTEs, so get_user_pages_fast() (vmsplice(), O_DIRECT)
+ * can take references that outlive the VMA, as with gntdev's pages; a page
+ * still referenced then would come back from the pool for the next
+ * mapping, and the holder would see that grant, perhaps another domain's
+ * memory. So the grant itself is unmapped at once (the granter gets its
+ * page back and a forced revoke is not held up: the holder sees an empty
+ * frame), but pages with references left are held back on a list that a
+ * work item polls, as gnttab_unmap_refs_async() polls page_count(), and
+ * freed when the last reference is gone (in_held, in_held_total).
+ *
+ * Locking: the MMU notifier takes only the grant's own map_lock, which is
+ * never held while allocating (the unmap arrays are allocated at mmap())
+ * nor while taking another lock; gntsock_grant_lock (held across
+ * GFP_KERNEL allocations) comes before it. A notifier that reclaim enters
+ * can therefore not wait for an allocation. A grant VMA cannot be moved
+ * (mremap() fails with EINVAL), so the notifier's interval always covers
+ * the VMA it was registered for.
  *
  * When this domain can map revocably (the hypervisor has the xen-backend
  * extension and lets it use GNTTABOP_map_revocable, xen_revoke.c) and
@@ -82,7 +101,18 @@ enum gntsock_gin_state {
  * @id: the granter's id
  * @npages: pages
  * @writable: may be mapped writable
- * @state: enum gntsock_gin_state
+ * @state: enum gntsock_gin_state, under gntsock_grant_lock; GIN_MAPPED
+ *	may lag behind @mapped (the notifier does not take that lock)
+ * @map_lock: protects @mapped and the mapping (@handles, @repl, the
+ *	zap); the only lock the MMU notifier takes; nothing allocates or
+ *	takes another lock under it
+ * @mapped: the grant is mapped now
+ * @unmap_ops: @npages unmap operations, allocated at mmap()
+ * @unmap_idx: @npages indexes into @handles, allocated at mmap()
+ * @gone: @npages flags, which replacement pages Xen released
+ * @held_node: entry in gntsock_held_list while its @pages wait for
+ *	their last references (the rest of the record is freed by then)
+ * @held_age: polls of @held_node so far
  * @vmas: VMAs pointing at this grant (mremap copies)
  * @notifier: unmaps before the kernel zaps the range
  * @notifier_live: @notifier is registered
@@ -114,6 +144,13 @@ struct gntsock_gin {
 	u32 npages;
 	bool writable;
 	int state;
+	struct mutex map_lock;	/* see @map_lock above */
+	bool mapped;
+	struct gnttab_unmap_grant_ref *unmap_ops;
+	u32 *unmap_idx;
+	bool *gone;
+	struct list_head held_node;
+	unsigned int held_age;
 	unsigned int vmas;
 	struct mmu_interval_notifier notifier;
 	bool notifier_live;
@@ -132,6 +169,17 @@ struct gntsock_gin {
 
 static DEFINE_HASHTABLE(gntsock_gin_hash, 8);
 static struct workqueue_struct *gntsock_gin_wq;
+
+/* Auto-translated pages of freed grants that someone still references. */
+static LIST_HEAD(gntsock_held_list);
+static DEFINE_SPINLOCK(gntsock_held_lock);
+static bool gntsock_held_stopped;
+static void gntsock_held_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(gntsock_held_work, gntsock_held_fn);
+
+/* Poll delay of held pages: grows by 10 ms per poll, up to 1 s. */
+#define GNTSOCK_HELD_STEP_MS	10
+#define GNTSOCK_HELD_MAX_MS	1000
 
 /* Testing the granter's quarantine and forced revoke end to end: writing
  * N here (root only) makes this kernel ignore the next N GRANT_REVOKE
@@ -225,38 +273,115 @@ static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 	return NULL;
 }
 
+/* Does anyone but the pool (one reference each) hold one of @pages? */
+static bool gntsock_pages_referenced(struct page **pages, u32 n)
+{
+	u32 i;
+
+	for (i = 0; i < n; i++)
+		if (page_count(pages[i]) > 1)
+			return true;
+	return false;
+}
+
+static void gntsock_held_kick(unsigned int age)
+{
+	unsigned int ms = min(GNTSOCK_HELD_STEP_MS * (age + 1),
+			      GNTSOCK_HELD_MAX_MS);
+
+	if (!READ_ONCE(gntsock_held_stopped))
+		queue_delayed_work(gntsock_gin_wq, &gntsock_held_work,
+				   msecs_to_jiffies(ms));
+}
+
+/* Return held pages to the pool and free their record. */
+static void gntsock_held_free(struct gntsock_gin *gin)
+{
+	xen_free_unpopulated_pages(gin->npages, gin->pages);
+	atomic_dec(&gntsock_grant_stats.in_held);
+	atomic_sub(gin->npages, &gntsock_grant_stats.in_held_pages);
+	kvfree(gin->pages);
+	kvfree(gin);
+}
+
+/* Poll the held pages; free those whose references are gone. */
+static void gntsock_held_fn(struct work_struct *work)
+{
+	struct gntsock_gin *gin, *tmp;
+	unsigned int age = 0;
+	LIST_HEAD(done);
+	bool more;
+
+	spin_lock(&gntsock_held_lock);
+	list_for_each_entry_safe(gin, tmp, &gntsock_held_list, held_node) {
+		if (gntsock_pages_referenced(gin->pages, gin->npages)) {
+			age = max(age, ++gin->held_age);
+			continue;
+		}
+		list_move(&gin->held_node, &done);
+	}
+	more = !list_empty(&gntsock_held_list);
+	spin_unlock(&gntsock_held_lock);
+	list_for_each_entry_safe(gin, tmp, &done, held_node)
+		gntsock_held_free(gin);
+	if (more)
+		gntsock_held_kick(age);
+}
+
 /* Auto-translated: give the unpopulated pages back, unless Xen may still
  * have a grant at one of their frames (an unmap failed): those are leaked.
+ * Pages someone still references (vmsplice(), O_DIRECT) are held back:
+ * return true, and the caller puts the record on gntsock_held_list.
  */
-static void gntsock_gin_free_pages(struct gntsock_gin *gin)
+static bool gntsock_gin_free_pages(struct gntsock_gin *gin)
 {
 	u32 i;
 
 	if (!gin->pages)
-		return;
+		return false;
 	for (i = 0; gin->handles && i < gin->npages; i++) {
 		if (gin->handles[i] != INVALID_GRANT_HANDLE) {
 			pr_warn_ratelimited("gntsock: grant %u of domain %u: frames still mapped, pages not freed\n",
 					    gin->id, gin->link->peer);
-			return;
+			return false;
 		}
+	}
+	if (gntsock_pages_referenced(gin->pages, gin->npages)) {
+		atomic_inc(&gntsock_grant_stats.in_held);
+		atomic_add(gin->npages, &gntsock_grant_stats.in_held_pages);
+		atomic64_inc(&gntsock_grant_stats.in_held_total);
+		return true;
 	}
 	xen_free_unpopulated_pages(gin->npages, gin->pages);
 	kvfree(gin->pages);
 	gin->pages = NULL;
+	return false;
 }
 
 static void gntsock_gin_free(struct kref *kref)
 {
 	struct gntsock_gin *gin = container_of(kref, struct gntsock_gin, kref);
-
 	/* No VMA is left: no user PTE points at the pages any more. */
-	gntsock_gin_free_pages(gin);
+	bool held = gntsock_gin_free_pages(gin);
+
 	gntsock_link_put(gin->link);
 	kvfree(gin->pte);
 	kvfree(gin->handles);
 	kvfree(gin->repl);
-	kvfree(gin);
+	kvfree(gin->unmap_ops);
+	kvfree(gin->unmap_idx);
+	kvfree(gin->gone);
+	mutex_destroy(&gin->map_lock);
+	if (!held) {
+		kvfree(gin);
+		return;
+	}
+	/* A held record keeps only @pages, @npages and @held_*. */
+	gin->held_age = 0;
+	spin_lock(&gntsock_held_lock);
+	list_add_tail(&gin->held_node, &gntsock_held_list);
+	spin_unlock(&gntsock_held_lock);
+	gntsock_held_kick(0);
 }
 
 static void gntsock_gin_put(struct gntsock_gin *gin)
@@ -307,13 +432,13 @@ static void gntsock_gin_free_repl(struct gntsock_gin *gin, const bool *gone)
  */
 static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
 {
-	struct gnttab_unmap_grant_ref *ops;
+	struct gnttab_unmap_grant_ref *ops = gin->unmap_ops;
 	bool *gone = NULL;
+	u32 *idx = gin->unmap_idx;
 	u32 i, n = 0, bad = 0;
-	u32 *idx;
 
-	ops = kvcalloc(gin->npages, sizeof(*ops), GFP_KERNEL | __GFP_NOFAIL);
-	idx = kvcalloc(gin->npages, sizeof(*idx), GFP_KERNEL | __GFP_NOFAIL);
+	/* The arrays come from mmap(): nothing here allocates. */
+	memset(ops, 0, gin->npages * sizeof(*ops));
 	for (i = 0; i < gin->npages; i++) {
 		if (gin->handles[i] == INVALID_GRANT_HANDLE)
 			continue;
@@ -328,8 +453,7 @@ static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
 	if (n)
 		HYPERVISOR_grant_table_op(GNTTABOP_unmap_grant_ref, ops, n);
 	if (gin->repl)
-		gone = kvcalloc(gin->nrepl, sizeof(*gone),
-				GFP_KERNEL | __GFP_NOFAIL);
+		gone = gin->gone;
 	for (i = 0; gone && i < gin->nrepl; i++)
 		gone[i] = true;
 	for (i = 0; i < n; i++) {
@@ -342,23 +466,30 @@ static u32 gntsock_gin_unmap_pages(struct gntsock_gin *gin)
 			gone[gin->nrepl == 1 ? 0 : idx[i]] = false;
 	}
 	gntsock_gin_free_repl(gin, gone);
-	kvfree(gone);
-	kvfree(idx);
-	kvfree(ops);
 	return bad;
 }
 
-/* Undo the mapping: gntsock_grant_lock held, state MAPPED. */
+/* Undo the mapping: map_lock held, @mapped set. */
 static void gntsock_gin_unmap(struct gntsock_gin *gin)
 {
-	u32 bad = gntsock_gin_unmap_pages(gin);
+	u32 bad;
 
+	lockdep_assert_held(&gin->map_lock);
+	bad = gntsock_gin_unmap_pages(gin);
 	if (bad)
 		pr_warn_ratelimited("gntsock: unmapping grant %u of domain %u: %u pages failed\n",
 				    gin->id, gin->link->peer, bad);
-	gin->state = GIN_UNMAPPED;
+	WRITE_ONCE(gin->mapped, false);
 	atomic64_inc(&gntsock_grant_stats.unmapped);
 	atomic_dec(&gntsock_grant_stats.in_mapped);
+}
+
+/* gntsock_grant_lock held: catch up with an unmap by the notifier. */
+static void gntsock_gin_sync_state(struct gntsock_gin *gin)
+{
+	lockdep_assert_held(&gntsock_grant_lock);
+	if (gin->state == GIN_MAPPED && !READ_ONCE(gin->mapped))
+		gin->state = GIN_UNMAPPED;
 }
 
 static void gntsock_gin_unhash(struct gntsock_gin *gin)
@@ -454,6 +585,7 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
 		goto out;
 	}
+	mutex_init(&gin->map_lock);
 	kref_init(&gin->kref);		/* the socket's list */
 	kref_get(&gin->kref);		/* the receive queue entry */
 	kref_get(&link->kref);
@@ -563,13 +695,13 @@ static void gntsock_gin_zap(struct work_struct *work)
 }
 
 /* Undo the mapping, and on an auto-translated guest have its VMAs zapped
- * (a munmap zaps them anyway; the work then finds none). gntsock_grant_lock
- * held, state MAPPED. Return: a zap is pending.
+ * (a munmap zaps them anyway; the work then finds none). map_lock held,
+ * @mapped set. Return: a zap is pending.
  */
 static bool gntsock_gin_unmap_zap(struct gntsock_gin *gin)
 {
 	gntsock_gin_unmap(gin);
-	if (!gin->pages || !gin->notifier_live)
+	if (!gin->pages || !READ_ONCE(gin->notifier_live))
 		return false;
 	gin->zap_mm = gin->notifier.mm;
 	mmgrab(gin->zap_mm);
@@ -588,12 +720,31 @@ static bool gntsock_gin_invalidate(struct mmu_interval_notifier *mn,
 
 	if (!mmu_notifier_range_blockable(range))
 		return false;
-	mutex_lock(&gntsock_grant_lock);
+	/* Only map_lock: gntsock_grant_lock is held across allocations,
+	 * and reclaim may call us. Nothing below allocates.
+	 */
+	mutex_lock(&gin->map_lock);
 	mmu_interval_set_seq(mn, cur_seq);
-	if (gin->state == GIN_MAPPED)
+	if (gin->mapped)
 		gntsock_gin_unmap_zap(gin);
-	mutex_unlock(&gntsock_grant_lock);
+	mutex_unlock(&gin->map_lock);
 	return true;
+}
+
+/* gntsock_grant_lock held: unmap (and zap) unless the notifier did.
+ * Return: a zap is pending.
+ */
+static bool gntsock_gin_take_down(struct gntsock_gin *gin)
+{
+	bool zap = false;
+
+	lockdep_assert_held(&gntsock_grant_lock);
+	mutex_lock(&gin->map_lock);
+	if (gin->mapped)
+		zap = gntsock_gin_unmap_zap(gin);
+	mutex_unlock(&gin->map_lock);
+	gntsock_gin_sync_state(gin);
+	return zap;
 }
 
 static const struct mmu_interval_notifier_ops gntsock_gin_mn_ops = {
@@ -617,7 +768,7 @@ static void gntsock_gin_vma_close(struct vm_area_struct *vma)
 
 	mutex_lock(&gntsock_grant_lock);
 	if (!--gin->vmas && gin->notifier_live) {
-		gin->notifier_live = false;
+		WRITE_ONCE(gin->notifier_live, false);
 		remove = true;
 	}
 	mutex_unlock(&gntsock_grant_lock);
@@ -638,11 +789,31 @@ static int gntsock_gin_may_split(struct vm_area_struct *vma,
 	return -EINVAL;
 }
 
+/* A grant VMA does not move: the notifier's interval is registered for
+ * its range, and moving the page tables has already unmapped the grant
+ * (the notifier ran for the old range). mremap() fails with EINVAL and
+ * the VMA stays where it was, empty: it faults (SIGBUS) like a revoked
+ * one. A copy (old_len 0) fails the same way. @vma is the new VMA, which
+ * holds the moved page tables until they are moved back: on an
+ * auto-translated guest they are emptied here (mmap_lock is held for
+ * writing), so that the old range faults as soon as mremap() returns,
+ * not only once the zap work has run.
+ */
+static int gntsock_gin_mremap(struct vm_area_struct *vma)
+{
+	struct gntsock_gin *gin = vma->vm_private_data;
+
+	if (gin->pages)
+		zap_page_range(vma, vma->vm_start, vma->vm_end - vma->vm_start);
+	return -EINVAL;
+}
+
 static const struct vm_operations_struct gntsock_gin_vmops = {
 	.open = gntsock_gin_vma_open,
 	.close = gntsock_gin_vma_close,
 	.fault = gntsock_gin_fault,
 	.may_split = gntsock_gin_may_split,
+	.mremap = gntsock_gin_mremap,
 };
 
 struct gntsock_pte_walk {
@@ -901,7 +1072,18 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 			memset(gin->handles, 0xff,
 			       gin->npages * sizeof(*gin->handles));
 	}
-	if (!gin->pte || !gin->handles)
+	/* The unmap, which the notifier may do, allocates nothing. */
+	if (!gin->unmap_ops)
+		gin->unmap_ops = kvcalloc(gin->npages, sizeof(*gin->unmap_ops),
+					  GFP_KERNEL);
+	if (!gin->unmap_idx)
+		gin->unmap_idx = kvcalloc(gin->npages, sizeof(*gin->unmap_idx),
+					  GFP_KERNEL);
+	if (!gin->gone)
+		gin->gone = kvcalloc(gin->npages, sizeof(*gin->gone),
+				     GFP_KERNEL);
+	if (!gin->pte || !gin->handles || !gin->unmap_ops || !gin->unmap_idx ||
+	    !gin->gone)
 		goto out;
 	if (hvm && !gin->pages) {
 		err = -ENOMEM;
@@ -917,7 +1099,8 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	}
 	/* PV: PTEs of foreign frames; auto-translated: pages inserted by
 	 * vm_map_pages_zero() (VM_MIXEDMAP). VM_IO keeps get_user_pages()
-	 * off both.
+	 * off both; get_user_pages_fast() stays off PV's special PTEs only,
+	 * hence the held pages (gntsock_gin_free_pages()).
 	 */
 	vma->vm_flags |= VM_IO | VM_DONTCOPY | VM_DONTEXPAND | VM_DONTDUMP |
 			 (hvm ? 0 : VM_PFNMAP);
@@ -937,8 +1120,11 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 		mmu_interval_notifier_remove(&gin->notifier);
 		return err;
 	}
-	gin->notifier_live = true;
+	WRITE_ONCE(gin->notifier_live, true);
 	gin->start = vma->vm_start;
+	mutex_lock(&gin->map_lock);
+	gin->mapped = true;
+	mutex_unlock(&gin->map_lock);
 	gin->state = GIN_MAPPED;
 	gin->vmas = 1;
 	kref_get(&gin->kref);
@@ -969,6 +1155,7 @@ int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id)
 	list_for_each_entry(gin, &gs->in, sock_node) {
 		if (gin->id != id || gin->state == GIN_QUEUED)
 			continue;
+		gntsock_gin_sync_state(gin);
 		if (gin->state == GIN_MAPPED) {
 			err = -EBUSY;
 			break;
@@ -987,7 +1174,7 @@ static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
 	bool zap = false;
 
 	if (gin->state == GIN_MAPPED)
-		zap = gntsock_gin_unmap_zap(gin);
+		zap = gntsock_gin_take_down(gin);
 	if (answer)
 		gntsock_send_release(gin->link, gin->id, GNTSOCK_REL_REVOKED);
 	gntsock_gin_unhash(gin);
@@ -1031,7 +1218,7 @@ void gntsock_grant_in_close(struct gntsock_grants *gs)
 
 	list_for_each_entry_safe(gin, tmp, &gs->in, sock_node) {
 		if (gin->state == GIN_MAPPED)
-			gntsock_gin_unmap(gin);
+			gntsock_gin_take_down(gin);
 		gntsock_gin_release(gin, 0);
 	}
 }
@@ -1050,6 +1237,7 @@ void gntsock_grant_in_link_down(struct gntsock_link *link)
 		if (gin->link != link)
 			continue;
 		/* A stubborn kernel keeps the mapping; nothing to answer. */
+		gntsock_gin_sync_state(gin);
 		if (gin->state == GIN_MAPPED &&
 		    gntsock_gin_stubborn(gin, "link loss"))
 			gntsock_gin_unhash(gin);
@@ -1065,14 +1253,39 @@ void gntsock_grant_in_link_down(struct gntsock_link *link)
  */
 int gntsock_grant_in_init(void)
 {
+	WRITE_ONCE(gntsock_held_stopped, false);
 	gntsock_gin_wq = alloc_workqueue("gntsock_gin", 0, 0);
 	return gntsock_gin_wq ? 0 : -ENOMEM;
 }
 
 /**
  * gntsock_grant_in_exit() - module unload: wait for pending VMA zaps
+ *
+ * Held pages still referenced then (a pipe outlives the module) are never
+ * returned to the pool: they stay the holder's, and only theirs.
  */
 void gntsock_grant_in_exit(void)
 {
+	struct gntsock_gin *gin, *tmp;
+	unsigned int kept = 0;
+
+	flush_workqueue(gntsock_gin_wq);
+	WRITE_ONCE(gntsock_held_stopped, true);
+	cancel_delayed_work_sync(&gntsock_held_work);
+	list_for_each_entry_safe(gin, tmp, &gntsock_held_list, held_node) {
+		list_del(&gin->held_node);
+		if (!gntsock_pages_referenced(gin->pages, gin->npages)) {
+			gntsock_held_free(gin);
+			continue;
+		}
+		kept += gin->npages;
+		atomic_dec(&gntsock_grant_stats.in_held);
+		atomic_sub(gin->npages, &gntsock_grant_stats.in_held_pages);
+		kvfree(gin->pages);
+		kvfree(gin);
+	}
+	if (kept)
+		pr_warn("gntsock: %u pages of received grants still referenced at unload, not returned to the pool\n",
+			kept);
 	destroy_workqueue(gntsock_gin_wq);
 }

@@ -108,6 +108,10 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "out_pages %d\n", atomic_read(&s->out_pages));
 	seq_printf(m, "in_grants %d\n", atomic_read(&s->in_grants));
 	seq_printf(m, "in_mapped %d\n", atomic_read(&s->in_mapped));
+	seq_printf(m, "in_held %d\n", atomic_read(&s->in_held));
+	seq_printf(m, "in_held_pages %d\n", atomic_read(&s->in_held_pages));
+	seq_printf(m, "in_held_total %lld\n",
+		   atomic64_read(&s->in_held_total));
 	seq_printf(m, "deferred %d\n", atomic_read(&s->deferred));
 	seq_printf(m, "deferred_pages %d\n", atomic_read(&s->deferred_pages));
 	seq_printf(m, "xen_revoke %d\n", gntsock_xen_revoke_supported());
