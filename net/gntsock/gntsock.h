@@ -86,6 +86,8 @@ enum gntsock_link_state {
  * @stat_*: counters shown in /proc/net/gntsock_links
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
  *	woken: an event that did not move it frees no ring space
+ * @rx_prod_seen: the peer's producer index of @rx at the last event: an
+ *	event that moved neither it nor the @tx consumer index is spurious
  * @rx_last_dst: destination port of the last data message consumed from @rx
  * @rx_batching: the rx work is draining @rx: sockets' waiters are woken at
  *	the end of the batch (under @rx_lock)
@@ -148,11 +150,13 @@ struct gntsock_link {
 	atomic64_t stat_ctl_dropped;
 	atomic64_t stat_events_rx;
 	atomic64_t stat_events_tx;
+	atomic64_t stat_events_spurious;
 	atomic_t stat_sockets;
 	atomic_t buf_auto;
 	bool rx_batching;
 	struct list_head rx_wakes;
 	u32 tx_cons_seen;
+	u32 rx_prod_seen;
 	u32 rx_last_dst;
 	bool map_revocable;
 	bool peer_map_revocable;
