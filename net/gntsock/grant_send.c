@@ -49,7 +49,7 @@ enum gntsock_gout_state {
  * @hnode: entry in gntsock_gout_hash, by @id
  * @sock_node: entry in the owning socket's gntsock_grants.out
  * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED),
- *	or in gntsock_tomb_list (TOMB)
+ *	or in its peer's gntsock_peer_acct.tombs (TOMB)
  * @link: link to the peer, reference held
  * @pa: the peer's accounting (made before the grant, never freed while
  *	the module is loaded)
@@ -492,9 +492,13 @@ static bool gntsock_quarantine_room(const struct gntsock_peer_acct *pa,
 	       READ_ONCE(l->quarantine_max_pages);
 }
 
+/* Is @req within every limit? On success *@pap is the peer's accounting.
+ * gntsock_grant_lock held.
+ */
 static int gntsock_grant_check(struct gntsock_grants *gs,
 			       struct gntsock_link *link,
-			       const struct gntsock_grant_send *req)
+			       const struct gntsock_grant_send *req,
+			       struct gntsock_peer_acct **pap)
 {
 	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
 	struct gntsock_peer_acct *pa;
@@ -524,6 +528,7 @@ static int gntsock_grant_check(struct gntsock_grants *gs,
 		atomic64_inc(&gntsock_grant_stats.quarantine_full);
 		return -ENOBUFS;
 	}
+	*pap = pa;
 	return 0;
 }
 
@@ -622,6 +627,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 			  struct gntsock_link *link, struct msghdr *msg,
 			  struct gntsock_gout **out)
 {
+	struct gntsock_peer_acct *pa = NULL;
 	struct gntsock_grant_send req;
 	struct gntsock_gout *g;
 	u32 npages;
@@ -636,7 +642,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	 * peer cannot together pass a limit each of them checked alone.
 	 */
 	mutex_lock(&gntsock_grant_lock);
-	err = gntsock_grant_check(gs, link, &req);
+	err = gntsock_grant_check(gs, link, &req, &pa);
 	if (!err)
 		gntsock_acct(link->peer, npages, true);
 	mutex_unlock(&gntsock_grant_lock);
@@ -700,8 +706,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		g->id = ++gntsock_next_id;
 	} while (!g->id || gntsock_gout_find(link, g->id));
 	hash_add(gntsock_gout_hash, &g->hnode, g->id);
-	/* Made by gntsock_grant_check(), never freed before unload. */
-	g->pa = gntsock_peer_acct(link->peer);
+	g->pa = pa;	/* never freed before unload */
 	g->owner = gs;
 	g->sk = sk;
 	list_add_tail(&g->sock_node, &gs->out);
