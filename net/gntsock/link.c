@@ -816,19 +816,28 @@ static void gntsock_rx_fallback_work(struct work_struct *work)
 }
 
 /* Did the event that queued the rx work bring anything? The peer signals
- * when it produced into our rx ring or consumed from our tx ring: one of
- * the two indices moved since the last event. Each is read once; a peer
- * scribbling on them only makes its own events look useful or spurious.
- * Only the rx work calls this (it never runs concurrently with itself).
+ * when it produced into our rx ring or consumed from our tx ring (one of
+ * the two indices moved since the previous event), and nudges us while our
+ * rx ring holds data (a writer that found it full). Compared with what the
+ * previous event saw, not with what our own readers or a work queued
+ * without an event already handled: an event for data a reader took
+ * before the event came is no storm. As in xen-netback, an event is
+ * spurious only if there is nothing to do: nothing moved and nothing
+ * waits in the ring. Each index is read once here; a peer scribbling on
+ * them only makes its own events look useful or spurious. Only the rx
+ * work calls this, for an event (it never runs concurrently with itself).
  */
 static bool gntsock_rx_event_had_work(struct gntsock_link *link)
 {
 	u32 prod = READ_ONCE(link->rx.idx->prod);
 	u32 cons = READ_ONCE(link->tx.idx->cons);
-	bool work = prod != link->rx_prod_seen || cons != link->tx_cons_seen;
+	bool work = prod != link->ev_rx_prod || cons != link->ev_tx_cons;
+	u32 avail;
 
-	link->rx_prod_seen = prod;
-	return work;
+	link->ev_rx_prod = prod;
+	link->ev_tx_cons = cons;
+	/* A bad index is work too: the drain reports the violation. */
+	return work || gntsock_ring_avail(&link->rx, &avail) || avail;
 }
 
 /* Late EOI of the event that queued the rx work. An event that brought
@@ -858,7 +867,8 @@ static void gntsock_rx_work(struct work_struct *work)
 	/* Before link_up() replies could not be sent; it requeues us. */
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
 		goto out;
-	had_work = gntsock_rx_event_had_work(link);
+	if (eoi_irq)
+		had_work = gntsock_rx_event_had_work(link);
 	mutex_lock(&link->rx_lock);
 	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
 		gntsock_rx_run(link, true);
@@ -926,7 +936,8 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	int f2b = GNTSOCK_DIR_F2B, b2f = GNTSOCK_DIR_B2F;
 
 	link->tx_cons_seen = 0;
-	link->rx_prod_seen = 0;
+	link->ev_rx_prod = 0;
+	link->ev_tx_cons = 0;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
