@@ -353,6 +353,17 @@ static inline struct gntsock_sock *gntsock_sk(struct sock *sk)
 	return container_of(sk, struct gntsock_sock, sk);
 }
 
+/**
+ * gntsock_sk_grants() - the grants of a socket, for grant.h
+ * @sk: an AF_GNTSOCK socket
+ *
+ * Return: its struct gntsock_grants.
+ */
+struct gntsock_grants *gntsock_sk_grants(struct sock *sk)
+{
+	return &gntsock_sk(sk)->grants;
+}
+
 static struct proto gntsock_proto = {
 	.name = "AF_GNTSOCK",
 	.owner = THIS_MODULE,
@@ -1403,8 +1414,7 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	__poll_t mask = 0;
 
 	sock_poll_wait(file, sock, wait);
-	if (READ_ONCE(sk->sk_err) ||
-	    !skb_queue_empty_lockless(&sk->sk_error_queue))
+	if (READ_ONCE(sk->sk_err) || gntsock_grant_errq_pending(sk))
 		mask |= EPOLLERR;
 	if (shut == SHUTDOWN_MASK ||
 	    ((shut & SEND_SHUTDOWN) && (peer_shut & GNTSOCK_SHUT_SEND)))

@@ -86,6 +86,9 @@ enum gntsock_link_state {
  * @stat_*: counters shown in /proc/net/gntsock_links
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
  *	woken: an event that did not move it frees no ring space
+ * @ev_rx_prod: the peer's producer index of @rx at the previous event
+ * @ev_tx_cons: the peer's consumer index of @tx at the previous event: an
+ *	event that moved neither index since is spurious
  * @rx_last_dst: destination port of the last data message consumed from @rx
  * @rx_batching: the rx work is draining @rx: sockets' waiters are woken at
  *	the end of the batch (under @rx_lock)
@@ -152,11 +155,14 @@ struct gntsock_link {
 	atomic64_t stat_ctl_dropped;
 	atomic64_t stat_events_rx;
 	atomic64_t stat_events_tx;
+	atomic64_t stat_events_spurious;
 	atomic_t stat_sockets;
 	atomic_t buf_auto;
 	bool rx_batching;
 	struct list_head rx_wakes;
 	u32 tx_cons_seen;
+	u32 ev_rx_prod;
+	u32 ev_tx_cons;
 	u32 rx_last_dst;
 	bool map_revocable;
 	bool peer_map_revocable;

@@ -33,12 +33,16 @@ struct gntsock_gin;
  * @in: struct gntsock_gin this socket received and not yet released
  * @out_pages: pages in @out
  * @in_pages: pages in @in
+ * @ev_lost: events the error queue had no room for since the last
+ *	%GNTSOCK_EV_LOST report (gntsock_grant_event())
  *
- * Under gntsock_grant_lock.
+ * Under gntsock_grant_lock, but @ev_lost (atomic: the error queue's reader
+ * does not take the lock).
  */
 struct gntsock_grants {
 	struct list_head out;
 	struct list_head in;
+	atomic_t ev_lost;
 	u32 out_pages;
 	u32 in_pages;
 };
@@ -53,8 +57,14 @@ struct gntsock_grants {
  * @revoke_timeout_ms: how long a revoke waits for the peer's answer
  * @reclaim_batch: quarantined grants retried per reclaim pass
  * @reclaim_interval_ms: time between reclaim passes
- * @quarantine_max_pages: pages the deferred list may hold; beyond it new
- *	grants are refused
+ * @quarantine_max_pages: pages the deferred list may hold in all; beyond
+ *	it new grants to every peer are refused
+ * @quarantine_max_pages_peer: pages of grants to one peer domain the
+ *	deferred list may hold; beyond it new grants to that peer are refused
+ * @tombstones_max: tombstones kept in all; beyond it the adding peer's
+ *	oldest goes
+ * @tombstones_max_peer: tombstones kept for one peer domain; beyond it its
+ *	oldest goes
  */
 struct gntsock_grant_limits {
 	unsigned int require_cap;
@@ -66,6 +76,9 @@ struct gntsock_grant_limits {
 	unsigned int reclaim_batch;
 	unsigned int reclaim_interval_ms;
 	unsigned int quarantine_max_pages;
+	unsigned int quarantine_max_pages_peer;
+	unsigned int tombstones_max;
+	unsigned int tombstones_max_peer;
 };
 
 /* Counters, /proc/net/gntsock_grants. */
@@ -82,6 +95,9 @@ struct gntsock_grant_stats {
 	atomic64_t reclaimed;	/* deferred grants ended later */
 	atomic64_t refused;	/* grants refused (receiver limits) */
 	atomic64_t violations;	/* bad grant messages from peers */
+	atomic64_t events_lost;	/* events a full error queue had no room for */
+	atomic64_t quarantine_full; /* grants refused: a quarantine budget full */
+	atomic64_t tombs_dropped; /* tombstones dropped for a tombstone budget */
 	atomic_t out_grants;	/* sent grants alive (pinned) */
 	atomic_t out_pages;
 	atomic_t in_grants;	/* received grants not released */
@@ -99,11 +115,25 @@ extern struct gntsock_grant_limits gntsock_grant_limits;
 extern struct gntsock_grant_stats gntsock_grant_stats;
 extern struct mutex gntsock_grant_lock;
 
-/* Per peer domain accounting (sysctl.c), under gntsock_grant_lock. */
+/**
+ * struct gntsock_peer_acct - per peer domain accounting (sysctl.c)
+ * @out_pages: pages granted to the peer, in flight
+ * @out_grants: grants to the peer in flight
+ * @in_grants: grants from the peer not yet released
+ * @deferred_pages: pages of grants to the peer on the deferred list
+ *	(its share of quarantine_max_pages, quarantine_max_pages_peer)
+ * @tombs: the peer's tombstones (struct gntsock_gout), oldest first
+ * @ntombs: entries of @tombs
+ *
+ * Made on first use, freed at module unload; under gntsock_grant_lock.
+ */
 struct gntsock_peer_acct {
 	u32 out_pages;
 	u32 out_grants;
 	u32 in_grants;
+	u32 deferred_pages;
+	struct list_head tombs;
+	u32 ntombs;
 };
 
 struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer);
@@ -121,6 +151,7 @@ int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
 				u64 cookie);
 void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
 			 u32 pages);
+bool gntsock_grant_errq_pending(struct sock *sk);
 int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg);
 void gntsock_grant_out_release(struct gntsock_link *link,
 			       const struct gntsock_msg_hdr *h);
@@ -165,6 +196,9 @@ void gntsock_reclaim_kick(void);
 int gntsock_grant_init(void);
 void gntsock_grant_exit(void);
 void gntsock_grant_sock_destruct(struct sock *sk);
+
+/* af_gntsock.c */
+struct gntsock_grants *gntsock_sk_grants(struct sock *sk);
 
 /* sysctl.c */
 int gntsock_grant_sysctl_init(void);

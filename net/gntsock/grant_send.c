@@ -44,16 +44,15 @@ enum gntsock_gout_state {
 	GOUT_TOMB,		/* ended before the peer answered: tombstone */
 };
 
-/* Tombstones kept at most; the oldest go first. */
-#define GNTSOCK_MAX_TOMBS	1024
-
 /**
  * struct gntsock_gout - a grant this kernel made
  * @hnode: entry in gntsock_gout_hash, by @id
  * @sock_node: entry in the owning socket's gntsock_grants.out
  * @reclaim_node: entry in gntsock_reclaim_list (REVOKING, QUARANTINED),
- *	or in gntsock_tomb_list (TOMB)
+ *	or in its peer's gntsock_peer_acct.tombs (TOMB)
  * @link: link to the peer, reference held
+ * @pa: the peer's accounting (made before the grant, never freed while
+ *	the module is loaded)
  * @owner: owning socket's grants, NULL once the socket closed
  * @sk: owning socket, valid while @owner is set
  * @id: grant id on the wire, unique in this kernel
@@ -79,6 +78,7 @@ struct gntsock_gout {
 	struct list_head sock_node;
 	struct list_head reclaim_node;
 	struct gntsock_link *link;
+	struct gntsock_peer_acct *pa;
 	struct gntsock_grants *owner;
 	struct sock *sk;
 	u32 id;
@@ -101,7 +101,7 @@ struct gntsock_gout {
 DEFINE_MUTEX(gntsock_grant_lock);
 static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
 LIST_HEAD(gntsock_reclaim_list);
-static LIST_HEAD(gntsock_tomb_list);
+/* Tombstones of every peer (each on its peer's list, gntsock_peer_acct). */
 static unsigned int gntsock_tombs;
 static u32 gntsock_next_id;
 
@@ -109,6 +109,7 @@ void gntsock_grants_init(struct gntsock_grants *gs)
 {
 	INIT_LIST_HEAD(&gs->out);
 	INIT_LIST_HEAD(&gs->in);
+	atomic_set(&gs->ev_lost, 0);
 	gs->out_pages = 0;
 	gs->in_pages = 0;
 }
@@ -132,25 +133,70 @@ static struct gntsock_gout *gntsock_gout_find(struct gntsock_link *link,
  * @cookie: the sender's cookie
  * @pages: pages of the grant
  *
- * The queue is bounded by the grants a socket may have (sysctl limits).
+ * As the kernel's own error queues (sock_queue_err_skb()): each event is
+ * charged to the socket's sk_rmem_alloc and refused beyond sk_rcvbuf, so a
+ * socket that never reads its error queue pins a bounded amount of memory
+ * however many grants it makes or receives. A refused event is not lost
+ * silently: it is counted in the socket's @ev_lost, and from then on every
+ * event is refused and counted until the reader has taken everything
+ * queued and the %GNTSOCK_EV_LOST event that reports the count
+ * (gntsock_grant_recv_errqueue()), so that the reader sees the events in
+ * order with the gap where it was.
  */
 void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
 			 u32 pages)
 {
+	struct gntsock_grants *gs = gntsock_sk_grants(sk);
 	struct gntsock_grant_event ev = {
 		.type = type,
 		.id = id,
 		.cookie = cookie,
 		.pages = pages,
 	};
-	struct sk_buff *skb;
+	struct sk_buff *skb = NULL;
 
-	skb = alloc_skb(sizeof(ev), GFP_KERNEL);
-	if (!skb)
-		return;
-	skb_put_data(skb, &ev, sizeof(ev));
-	skb_queue_tail(&sk->sk_error_queue, skb);
-	sk_error_report(sk);
+	if (!atomic_read(&gs->ev_lost)) {
+		skb = alloc_skb(sizeof(ev), GFP_KERNEL);
+		if (skb) {
+			skb_put_data(skb, &ev, sizeof(ev));
+			if (!sock_queue_err_skb(sk, skb))
+				return;
+			kfree_skb(skb);
+		}
+	}
+	atomic_inc(&gs->ev_lost);
+	atomic64_inc(&gntsock_grant_stats.events_lost);
+	if (!sock_flag(sk, SOCK_DEAD))
+		sk_error_report(sk);
+}
+
+/**
+ * gntsock_grant_errq_pending() - does recvmsg(MSG_ERRQUEUE) have anything?
+ * @sk: the socket
+ *
+ * Return: true if an event, or the report of lost events, waits.
+ */
+bool gntsock_grant_errq_pending(struct sock *sk)
+{
+	return !skb_queue_empty_lockless(&sk->sk_error_queue) ||
+	       atomic_read(&gntsock_sk_grants(sk)->ev_lost);
+}
+
+/* The report of @lost events the error queue had no room for. */
+static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
+				  int lost)
+{
+	struct gntsock_grant_event ev = {
+		.type = GNTSOCK_EV_LOST,
+		.cookie = lost,
+	};
+	int err;
+
+	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT, sizeof(ev),
+		       &ev);
+	if (err)	/* Reported by a later call. */
+		atomic_add(lost, &gntsock_sk_grants(sk)->ev_lost);
+	return err;
 }
 
 /**
@@ -158,15 +204,25 @@ void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
  * @sk: the socket
  * @msg: receives one %GNTSOCK_CMSG_GRANT_EVENT cmsg
  *
+ * The queued events come first; once they are all taken, a
+ * %GNTSOCK_EV_LOST event reports how many had no room, and events are
+ * queued again.
+ *
  * Return: 0, or -EAGAIN if no event waits.
  */
 int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg)
 {
-	struct sk_buff *skb = skb_dequeue(&sk->sk_error_queue);
-	int err;
+	struct sk_buff *skb = sock_dequeue_err_skb(sk);
+	int err, lost;
 
-	if (!skb)
-		return -EAGAIN;
+	if (!skb) {
+		lost = atomic_xchg(&gntsock_sk_grants(sk)->ev_lost, 0);
+		if (!lost)
+			return -EAGAIN;
+		err = gntsock_grant_put_lost(sk, msg, lost);
+		msg->msg_flags |= MSG_ERRQUEUE;
+		return err;
+	}
 	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT,
 		       skb->len, skb->data);
 	msg->msg_flags |= MSG_ERRQUEUE;
@@ -289,6 +345,22 @@ static void gntsock_gout_detach(struct gntsock_gout *g)
 	}
 }
 
+/* Count (@add) or uncount @g on the deferred list, in all and against its
+ * peer's quarantine budget. gntsock_grant_lock held.
+ */
+static void gntsock_gout_defer_acct(struct gntsock_gout *g, bool add)
+{
+	if (add) {
+		g->pa->deferred_pages += g->npages;
+		atomic_inc(&gntsock_grant_stats.deferred);
+		atomic_add(g->npages, &gntsock_grant_stats.deferred_pages);
+		return;
+	}
+	g->pa->deferred_pages -= g->npages;
+	atomic_dec(&gntsock_grant_stats.deferred);
+	atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
+}
+
 /**
  * gntsock_gout_finish() - every reference ended: report, unpin and free
  * @g: the grant, gntsock_grant_lock held
@@ -296,10 +368,8 @@ static void gntsock_gout_detach(struct gntsock_gout *g)
  */
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
 {
-	if (g->state == GOUT_QUARANTINED) {
-		atomic_dec(&gntsock_grant_stats.deferred);
-		atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
-	}
+	if (g->state == GOUT_QUARANTINED)
+		gntsock_gout_defer_acct(g, false);
 	if (event && g->sk)
 		gntsock_grant_event(g->sk, event, g->id, g->cookie, g->npages);
 	if (g->state == GOUT_REVOKING || g->state == GOUT_QUARANTINED)
@@ -324,8 +394,7 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 		list_add_tail(&g->reclaim_node, &gntsock_reclaim_list);
 	g->state = GOUT_QUARANTINED;
 	atomic64_inc(&gntsock_grant_stats.quarantined);
-	atomic_inc(&gntsock_grant_stats.deferred);
-	atomic_add(g->npages, &gntsock_grant_stats.deferred_pages);
+	gntsock_gout_defer_acct(g, true);
 	/* Counted first: whoever reads the event sees the counters agree. */
 	if (g->sk)
 		gntsock_grant_event(g->sk, GNTSOCK_EV_QUARANTINED, g->id,
@@ -340,34 +409,53 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 static void gntsock_gout_tomb_free(struct gntsock_gout *g)
 {
 	list_del(&g->reclaim_node);
+	g->pa->ntombs--;
 	gntsock_tombs--;
 	hash_del(&g->hnode);
 	gntsock_gout_free(g);
 }
 
+/* Keep @g as a tombstone of its peer. Beyond the peer's budget
+ * (tombstones_max_peer) or the budget of all (tombstones_max) the peer's
+ * own oldest goes, never another peer's: a peer that never answers drops
+ * only its own tombstones, and another peer's late answers stay quiet.
+ * A late answer that finds no tombstone is a violation of the peer that
+ * sent it. gntsock_grant_lock held.
+ */
+static void gntsock_gout_tomb_add(struct gntsock_gout *g)
+{
+	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
+	struct gntsock_peer_acct *pa = g->pa;
+
+	g->state = GOUT_TOMB;
+	list_add_tail(&g->reclaim_node, &pa->tombs);
+	pa->ntombs++;
+	gntsock_tombs++;
+	if (pa->ntombs > READ_ONCE(l->tombstones_max_peer) ||
+	    gntsock_tombs > READ_ONCE(l->tombstones_max)) {
+		atomic64_inc(&gntsock_grant_stats.tombs_dropped);
+		gntsock_gout_tomb_free(list_first_entry(&pa->tombs,
+							struct gntsock_gout,
+							reclaim_node));
+	}
+}
+
 /* Every reference of @g is ended, but the peer may still answer: unpin
  * and unaccount now, keep the record without pages as a tombstone until
  * the late GRANT_RELEASE or the link's end, so that the answer is no
- * violation; at most %GNTSOCK_MAX_TOMBS are kept. gntsock_grant_lock held.
+ * violation (gntsock_gout_tomb_add()). gntsock_grant_lock held.
  */
 static void gntsock_gout_entomb(struct gntsock_gout *g)
 {
-	if (g->state == GOUT_QUARANTINED) {
-		atomic_dec(&gntsock_grant_stats.deferred);
-		atomic_sub(g->npages, &gntsock_grant_stats.deferred_pages);
-	}
+	if (g->state == GOUT_QUARANTINED)
+		gntsock_gout_defer_acct(g, false);
 	list_del(&g->reclaim_node);
 	gntsock_gout_detach(g);
 	gntsock_gout_unaccount(g);
 	unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
 	kvfree(g->pages);
 	g->pages = NULL;
-	g->state = GOUT_TOMB;
-	list_add_tail(&g->reclaim_node, &gntsock_tomb_list);
-	if (++gntsock_tombs > GNTSOCK_MAX_TOMBS)
-		gntsock_gout_tomb_free(list_first_entry(&gntsock_tomb_list,
-							struct gntsock_gout,
-							reclaim_node));
+	gntsock_gout_tomb_add(g);
 }
 
 /**
@@ -387,9 +475,30 @@ void gntsock_gout_forced(struct gntsock_gout *g)
 	gntsock_gout_entomb(g);
 }
 
+/* May a grant of @npages pages to the peer of @pa be made while the
+ * deferred list holds what it does? The peer's own quarantined pages count
+ * against quarantine_max_pages_peer, everyone's against the larger
+ * quarantine_max_pages: a peer that keeps every grant fills only its own
+ * budget, and grants to other peers go on. gntsock_grant_lock held.
+ */
+static bool gntsock_quarantine_room(const struct gntsock_peer_acct *pa,
+				    u32 npages)
+{
+	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
+
+	return pa->deferred_pages + npages <=
+	       READ_ONCE(l->quarantine_max_pages_peer) &&
+	       atomic_read(&gntsock_grant_stats.deferred_pages) + npages <=
+	       READ_ONCE(l->quarantine_max_pages);
+}
+
+/* Is @req within every limit? On success *@pap is the peer's accounting.
+ * gntsock_grant_lock held.
+ */
 static int gntsock_grant_check(struct gntsock_grants *gs,
 			       struct gntsock_link *link,
-			       const struct gntsock_grant_send *req)
+			       const struct gntsock_grant_send *req,
+			       struct gntsock_peer_acct **pap)
 {
 	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
 	struct gntsock_peer_acct *pa;
@@ -415,9 +524,11 @@ static int gntsock_grant_check(struct gntsock_grants *gs,
 		return -ENOMEM;
 	if (pa->out_pages + npages > READ_ONCE(l->max_pages_peer))
 		return -ENOBUFS;
-	if (atomic_read(&gntsock_grant_stats.deferred_pages) + npages >
-	    READ_ONCE(l->quarantine_max_pages))
+	if (!gntsock_quarantine_room(pa, npages)) {
+		atomic64_inc(&gntsock_grant_stats.quarantine_full);
 		return -ENOBUFS;
+	}
+	*pap = pa;
 	return 0;
 }
 
@@ -516,6 +627,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 			  struct gntsock_link *link, struct msghdr *msg,
 			  struct gntsock_gout **out)
 {
+	struct gntsock_peer_acct *pa = NULL;
 	struct gntsock_grant_send req;
 	struct gntsock_gout *g;
 	u32 npages;
@@ -530,7 +642,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	 * peer cannot together pass a limit each of them checked alone.
 	 */
 	mutex_lock(&gntsock_grant_lock);
-	err = gntsock_grant_check(gs, link, &req);
+	err = gntsock_grant_check(gs, link, &req, &pa);
 	if (!err)
 		gntsock_acct(link->peer, npages, true);
 	mutex_unlock(&gntsock_grant_lock);
@@ -594,6 +706,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		g->id = ++gntsock_next_id;
 	} while (!g->id || gntsock_gout_find(link, g->id));
 	hash_add(gntsock_gout_hash, &g->hnode, g->id);
+	g->pa = pa;	/* never freed before unload */
 	g->owner = gs;
 	g->sk = sk;
 	list_add_tail(&g->sock_node, &gs->out);

@@ -70,6 +70,14 @@ module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
 MODULE_PARM_DESC(tx_wake_one,
 		 "wake one writer waiting for ring space per freed space, not all (default Y)");
 
+/* Acknowledge an event that brought no work as spurious, so that the
+ * kernel throttles a peer storming the event channel (gntsock_rx_eoi()).
+ */
+static bool gntsock_eoi_spurious = true;
+module_param_named(eoi_spurious, gntsock_eoi_spurious, bool, 0644);
+MODULE_PARM_DESC(eoi_spurious,
+		 "acknowledge events that brought no work as spurious: the kernel delays a storming peer's events (default Y)");
+
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
 
@@ -815,17 +823,61 @@ static void gntsock_rx_fallback_work(struct work_struct *work)
 	mutex_unlock(&link->rx_lock);
 }
 
+/* Did the event that queued the rx work bring anything? The peer signals
+ * when it produced into our rx ring or consumed from our tx ring (one of
+ * the two indices moved since the previous event), and nudges us while our
+ * rx ring holds data (a writer that found it full). Compared with what the
+ * previous event saw, not with what our own readers or a work queued
+ * without an event already handled: an event for data a reader took
+ * before the event came is no storm. As in xen-netback, an event is
+ * spurious only if there is nothing to do: nothing moved and nothing
+ * waits in the ring. Each index is read once here; a peer scribbling on
+ * them only makes its own events look useful or spurious. Only the rx
+ * work calls this, for an event (it never runs concurrently with itself).
+ */
+static bool gntsock_rx_event_had_work(struct gntsock_link *link)
+{
+	u32 prod = READ_ONCE(link->rx.idx->prod);
+	u32 cons = READ_ONCE(link->tx.idx->cons);
+	bool work = prod != link->ev_rx_prod || cons != link->ev_tx_cons;
+	u32 avail;
+
+	link->ev_rx_prod = prod;
+	link->ev_tx_cons = cons;
+	/* A bad index is work too: the drain reports the violation. */
+	return work || gntsock_ring_avail(&link->rx, &avail) || avail;
+}
+
+/* Late EOI of the event that queued the rx work. An event that brought
+ * no work is spurious: xen_irq_lateeoi() then delays the next one more
+ * with every spurious event in a row (up to a second, reset by a useful
+ * one), so a peer storming the event channel costs this domain little
+ * CPU, as in xen-netback and xen-blkback.
+ */
+static void gntsock_rx_eoi(struct gntsock_link *link, int irq, bool work)
+{
+	if (!irq)
+		return;
+	if (!work)
+		atomic64_inc(&link->stat_events_spurious);
+	xen_irq_lateeoi(irq, work || !READ_ONCE(gntsock_eoi_spurious) ? 0 :
+			XEN_EOI_FLAG_SPURIOUS);
+}
+
 static void gntsock_rx_work(struct work_struct *work)
 {
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
 	u64 t0 = gntsock_stat_clock();
+	bool had_work = true;
 	u32 cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
 		goto out;
+	if (eoi_irq)
+		had_work = gntsock_rx_event_had_work(link);
 	mutex_lock(&link->rx_lock);
 	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
 		gntsock_rx_run(link, true);
@@ -853,8 +905,7 @@ static void gntsock_rx_work(struct work_struct *work)
 	if (t0)
 		atomic64_add(ktime_get_ns() - t0, &gntsock_stats.rx_work_ns);
 out:
-	if (eoi_irq)
-		xen_irq_lateeoi(eoi_irq, 0);
+	gntsock_rx_eoi(link, eoi_irq, had_work);
 }
 
 static irqreturn_t gntsock_interrupt(int irq, void *dev_id)
@@ -894,6 +945,8 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	int f2b = GNTSOCK_DIR_F2B, b2f = GNTSOCK_DIR_B2F;
 
 	link->tx_cons_seen = 0;
+	link->ev_rx_prod = 0;
+	link->ev_tx_cons = 0;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
@@ -1587,10 +1640,10 @@ void gntsock_links_show(struct seq_file *m)
 	};
 	struct gntsock_link *l;
 
-	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map\n");
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map events_spurious\n");
 	l = gntsock_loopback;
 	if (l)
-		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d\n",
+		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d 0\n",
 			   l->peer, atomic64_read(&l->stat_tx_msgs),
 			   atomic64_read(&l->stat_rx_msgs),
 			   atomic64_read(&l->stat_tx_bytes),
@@ -1601,7 +1654,7 @@ void gntsock_links_show(struct seq_file *m)
 			   READ_ONCE(l->peer_map_revocable));
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
-		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d\n",
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld\n",
 			   l->peer, l->frontend ? "frontend" : "backend",
 			   states[READ_ONCE(l->state)],
 			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
@@ -1616,7 +1669,8 @@ void gntsock_links_show(struct seq_file *m)
 			   atomic64_read(&l->stat_events_rx),
 			   atomic64_read(&l->stat_events_tx),
 			   READ_ONCE(l->map_revocable),
-			   READ_ONCE(l->peer_map_revocable));
+			   READ_ONCE(l->peer_map_revocable),
+			   atomic64_read(&l->stat_events_spurious));
 	mutex_unlock(&gntsock_links_lock);
 }
 

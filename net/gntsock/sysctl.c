@@ -25,6 +25,9 @@ struct gntsock_grant_limits gntsock_grant_limits = {
 	.reclaim_batch = 64,
 	.reclaim_interval_ms = 1000,
 	.quarantine_max_pages = 16384,
+	.quarantine_max_pages_peer = 4096,
+	.tombstones_max = 4096,
+	.tombstones_max_peer = 1024,
 };
 
 struct gntsock_grant_stats gntsock_grant_stats;
@@ -46,6 +49,7 @@ struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer)
 	pa = kzalloc(sizeof(*pa), GFP_KERNEL);
 	if (!pa)
 		return NULL;
+	INIT_LIST_HEAD(&pa->tombs);
 	if (xa_err(xa_store(&gntsock_peers, peer, pa, GFP_KERNEL))) {
 		kfree(pa);
 		return NULL;
@@ -60,6 +64,7 @@ static unsigned int gntsock_max_pages = 1U << 20;	/* 4 GiB */
 static unsigned int gntsock_min_ms = 10;
 static unsigned int gntsock_max_ms = 600000;
 static unsigned int gntsock_max_batch = 65536;
+static unsigned int gntsock_max_tombs = 65536;
 
 #define GNTSOCK_SYSCTL(field, lo, hi) {					\
 	.procname = #field,						\
@@ -81,6 +86,10 @@ static struct ctl_table gntsock_sysctls[] = {
 	GNTSOCK_SYSCTL(reclaim_batch, &gntsock_one, &gntsock_max_batch),
 	GNTSOCK_SYSCTL(reclaim_interval_ms, &gntsock_min_ms, &gntsock_max_ms),
 	GNTSOCK_SYSCTL(quarantine_max_pages, &gntsock_one, &gntsock_max_pages),
+	GNTSOCK_SYSCTL(quarantine_max_pages_peer, &gntsock_one,
+		       &gntsock_max_pages),
+	GNTSOCK_SYSCTL(tombstones_max, &gntsock_one, &gntsock_max_tombs),
+	GNTSOCK_SYSCTL(tombstones_max_peer, &gntsock_one, &gntsock_max_tombs),
 	{ }
 };
 
@@ -104,6 +113,10 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "reclaimed %lld\n", atomic64_read(&s->reclaimed));
 	seq_printf(m, "refused %lld\n", atomic64_read(&s->refused));
 	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
+	seq_printf(m, "events_lost %lld\n", atomic64_read(&s->events_lost));
+	seq_printf(m, "quarantine_full %lld\n",
+		   atomic64_read(&s->quarantine_full));
+	seq_printf(m, "tombs_dropped %lld\n", atomic64_read(&s->tombs_dropped));
 	seq_printf(m, "out_grants %d\n", atomic_read(&s->out_grants));
 	seq_printf(m, "out_pages %d\n", atomic_read(&s->out_pages));
 	seq_printf(m, "in_grants %d\n", atomic_read(&s->in_grants));
@@ -118,8 +131,9 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "xen_map_revocable %d\n", gntsock_grant_map_revocable());
 	mutex_lock(&gntsock_grant_lock);
 	xa_for_each(&gntsock_peers, peer, pa)
-		seq_printf(m, "peer %lu out_grants %u out_pages %u in_grants %u\n",
-			   peer, pa->out_grants, pa->out_pages, pa->in_grants);
+		seq_printf(m, "peer %lu out_grants %u out_pages %u in_grants %u deferred_pages %u tombs %u\n",
+			   peer, pa->out_grants, pa->out_pages, pa->in_grants,
+			   pa->deferred_pages, pa->ntombs);
 	mutex_unlock(&gntsock_grant_lock);
 	return 0;
 }

@@ -109,7 +109,10 @@ struct sockaddr_gnt {
  * Outcomes: recvmsg(MSG_ERRQUEUE) returns one cmsg of type
  * %GNTSOCK_CMSG_GRANT_EVENT (struct gntsock_grant_event) per event, as
  * MSG_ZEROCOPY reports completions; poll() reports EPOLLERR while events
- * wait. The receiving socket gets %GNTSOCK_EV_REVOKED events too.
+ * wait. The receiving socket gets %GNTSOCK_EV_REVOKED events too. Waiting
+ * events are charged to the socket's receive buffer (SO_RCVBUF); events
+ * without room are counted and reported by one %GNTSOCK_EV_LOST event once
+ * the queued ones are read.
  */
 
 /* cmsg types at level SOL_GNTSOCK */
@@ -165,18 +168,24 @@ struct gntsock_grant_info {
  * QUARANTINED	sender: the peer still maps the pages after the revoke
  *		timeout; they stay pinned on the deferred list
  * REFUSED	sender: the peer's kernel refused the grant (its limits)
+ * LOST		either: the error queue had no room (it is charged to the
+ *		socket's receive buffer, SO_RCVBUF) for @cookie events, which
+ *		are lost; they came after the events read before this one
+ *		and before those read after it. @id and @pages are zero.
  */
 #define GNTSOCK_EV_RELEASED	1
 #define GNTSOCK_EV_REVOKED	2
 #define GNTSOCK_EV_FORCED	3
 #define GNTSOCK_EV_QUARANTINED	4
 #define GNTSOCK_EV_REFUSED	5
+#define GNTSOCK_EV_LOST		6
 
 /**
  * struct gntsock_grant_event - an outcome, read with MSG_ERRQUEUE
  * @type: GNTSOCK_EV_*
  * @id: the grant's id (as the receiver knows it)
- * @cookie: the sender's cookie (zero in receiver events)
+ * @cookie: the sender's cookie (zero in receiver events); for
+ *	%GNTSOCK_EV_LOST the number of events lost
  * @pages: pages of the grant
  * @reserved: zero
  */

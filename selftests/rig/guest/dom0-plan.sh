@@ -215,7 +215,7 @@ s_grant() {
 	_rc=0
 	_g0=$(xen_active_grants)
 	say "xen active grant entries before the grant tests: ${_g0:-unknown}"
-	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" \
+	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" GNTSOCK_PEER2_DOMID="$D2" \
 		GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
 	domu_cmd "$D1" grant "$D2" 0 || { say "domU1 grant run status $?"; _rc=1; }
 	sleep 2
