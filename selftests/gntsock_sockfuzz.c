@@ -2,7 +2,7 @@
 /*
  * gntsock_sockfuzz - an unprivileged syscall fuzzer for AF_GNTSOCK.
  *
- * Usage: gntsock_sockfuzz [-s SECONDS] [-S SEED] [-w WORKERS] [-p PEER]...
+ * Usage: gntsock_sockfuzz [-s SECONDS] [-S SEED] [-w WORKERS] [-c] [-p PEER]...
  *
  * Design. The parent (root) notes the module's socket count, then forks
  * WORKERS processes (4 by default). Each worker drops to uid/gid 65534
@@ -29,6 +29,11 @@
  * responder's GRANT service (well formed, so that the peer maps, writes
  * and releases our grants) and connections to its ECHO/SINK ports make the
  * data and grant paths run against a real peer as well.
+ *
+ * Sending a grant needs CAP_IPC_LOCK while net.gntsock.require_cap is 1
+ * (the default): the parent sets it to 0 for the run, as a site that lets
+ * its users grant would, and restores it afterwards, so that the grant
+ * paths run unprivileged too; -c keeps it (then grants fail with EPERM).
  *
  * Everything random comes from a xorshift generator seeded from -S (the
  * time by default; printed) and the worker's index, so a run can be
@@ -168,7 +173,10 @@ static struct {
 	unsigned int peers[MAX_PEERS];
 	unsigned int npeers;
 	unsigned int self;	/* own numeric domid, ~0 if unknown */
+	bool keep_cap;		/* -c: leave net.gntsock.require_cap alone */
 } cfg = { .seconds = 60, .nworkers = 4, .self = ~0U };
+
+#define REQUIRE_CAP	"/proc/sys/net/gntsock/require_cap"
 
 static struct wstat *ws;	/* this worker's */
 static long page;
@@ -1929,10 +1937,29 @@ static const char *errname(int e)
 	return n ? n : "E?";
 }
 
+/* Write @v to net.gntsock.require_cap; its old value, or -errno. */
+static int set_require_cap(int v)
+{
+	char buf[16];
+	int fd, old, n;
+
+	if (gnt_read_file(REQUIRE_CAP, buf, sizeof(buf)))
+		return -errno;
+	old = atoi(buf);
+	fd = open(REQUIRE_CAP, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = snprintf(buf, sizeof(buf), "%d\n", v);
+	if (write(fd, buf, n) != n)
+		old = -errno;
+	close(fd);
+	return old;
+}
+
 static void usage(const char *argv0)
 {
 	fprintf(stderr,
-		"usage: %s [-s SECONDS] [-S SEED] [-w WORKERS] [-p PEER_DOMID]...\n",
+		"usage: %s [-s SECONDS] [-S SEED] [-w WORKERS] [-c] [-p PEER_DOMID]...\n",
 		argv0);
 	exit(2);
 }
@@ -1943,8 +1970,11 @@ static void parse_args(int argc, char **argv)
 	int c;
 
 	cfg.seed = (uint64_t)time(NULL) ^ ((uint64_t)getpid() << 32);
-	while ((c = getopt(argc, argv, "s:S:w:p:")) != -1) {
+	while ((c = getopt(argc, argv, "s:S:w:cp:")) != -1) {
 		switch (c) {
+		case 'c':
+			cfg.keep_cap = true;
+			break;
 		case 's':
 			cfg.seconds = (unsigned int)strtoul(optarg, NULL, 0);
 			break;
@@ -1985,7 +2015,7 @@ int main(int argc, char **argv)
 	int64_t end_ms, deadline;
 	char why[160], line[1024];
 	size_t pos;
-	int r;
+	int r, old_cap = -1;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	parse_args(argc, argv);
@@ -1999,6 +2029,11 @@ int main(int argc, char **argv)
 	printf("1..4\n");
 	signal(SIGPIPE, SIG_IGN);
 
+	if (!cfg.keep_cap) {
+		old_cap = set_require_cap(0);
+		printf("# net.gntsock.require_cap %d -> 0 for the run%s\n",
+		       old_cap, old_cap < 0 ? " (failed)" : "");
+	}
 	sock0 = stat_sockets();
 	ent0 = proc_entries();
 	printf("# before: sockets %lld, /proc/net/gntsock entries %d\n",
@@ -2055,6 +2090,10 @@ int main(int argc, char **argv)
 		}
 		gnt_sleep_ms(100);
 	}
+
+	if (old_cap > 0 && set_require_cap(old_cap) < 0)
+		printf("# restoring net.gntsock.require_cap %d failed: %s\n",
+		       old_cap, strerror(errno));
 
 	/* 1: ran, unprivileged. */
 	for (w = 0; w < cfg.nworkers; w++) {
