@@ -1966,6 +1966,7 @@ static void usage(const char *argv0)
 
 static void parse_args(int argc, char **argv)
 {
+	bool seeded = false;
 	unsigned int d;
 	int c;
 
@@ -1980,6 +1981,7 @@ static void parse_args(int argc, char **argv)
 			break;
 		case 'S':
 			cfg.seed = strtoull(optarg, NULL, 0);
+			seeded = true;
 			break;
 		case 'w':
 			cfg.nworkers = (unsigned int)strtoul(optarg, NULL, 0);
@@ -2000,6 +2002,11 @@ static void parse_args(int argc, char **argv)
 		usage(argv[0]);
 	if (gnt_env_domid("GNTSOCK_SELF_DOMID", &d) == 0)
 		cfg.self = d;
+	/* Domains booted alike start us with the same pid at the same time:
+	 * the domid tells their default seeds apart.
+	 */
+	if (!seeded && cfg.self != ~0U)
+		cfg.seed ^= (uint64_t)cfg.self << 48;
 }
 
 int main(int argc, char **argv)
