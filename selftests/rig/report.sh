@@ -19,7 +19,7 @@ set -eu
 LOG=${1:-$RIG_OUT/serial.log}
 [ -f "$LOG" ] || rig_die "no serial log at $LOG"
 RESULTS=$(dirname "$LOG")/results.txt
-STEPS="load loop create link demo dom0 domu grant negotiation reload perf bench destroy revoke pvh attack attack-pvh hostile"
+STEPS="load loop create link demo dom0 domu grant negotiation reload perf bench destroy revoke sockfuzz pvh attack attack-pvh hostile"
 # Known-benign lines that contain a splat keyword (Xen's boot banner under QEMU TCG).
 ALLOW='\(XEN\) WARNING: (SILO mode|Console output is synchronous)'
 [ -n "${GNTSOCK_RIG_ALLOW:-}" ] && ALLOW="$ALLOW|$GNTSOCK_RIG_ALLOW"

@@ -197,6 +197,53 @@ s_domu() {
 	return $_rc
 }
 
+# Unprivileged syscall fuzzing (gntsock_sockfuzz, only when named): domU1 against domU2 and
+# dom0 and domU2 against domU1 at the same time, so that each side's listeners take the other's
+# connections and grants (loopback refuses grants). Then both domUs must still answer commands
+# and every link between the three domains must still be connected.
+FUZZ_S=60
+s_sockfuzz() {
+	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
+	_secs=$(scaled $FUZZ_S)
+	_rc=0
+	# domu_cmd numbers commands in $seq: the background one takes the next number in its
+	# subshell, so the parent skips that number.
+	domu_cmd "$D2" sockfuzz "$_secs" "$D1" &
+	_bg=$!
+	seq=$((seq + 1))
+	domu_cmd "$D1" sockfuzz "$_secs" "$D2" 0 || { say "domU1 sockfuzz run status $?"; _rc=1; }
+	wait "$_bg" || { say "domU2 sockfuzz run status $?"; _rc=1; }
+	printf '[dom0 sockfuzz] KTAP version 1\n[dom0 sockfuzz] 1..4\n'
+	_n=0
+	for _d in "$D1" "$D2"; do
+		_n=$((_n + 1))
+		_o=$(( _d == D1 ? D2 : D1 ))
+		rig-xs rm "/local/domain/$_d/data/fuzz-link" 2>/dev/null
+		if xl domname "$_d" >/dev/null 2>&1 &&
+			domu_cmd "$_d" shell "echo d$_d alive after sockfuzz; cat /proc/net/gntsock_stat | head -4; rig-xs write data/fuzz-link \"\$(awk -v p=$_o 'NR > 1 && \$1 == p { print \$3 }' /proc/net/gntsock_links)\""; then
+			printf '[dom0 sockfuzz] ok %d domU%d_alive_and_serving\n' "$_n" "$_n"
+		else
+			printf '[dom0 sockfuzz] not ok %d domU%d_alive_and_serving\n' "$_n" "$_n"
+			_rc=1
+		fi
+	done
+	_l12=$(rig-xs read "/local/domain/$D1/data/fuzz-link" 2>/dev/null)
+	if [ "$_l12" = connected ]; then
+		printf '[dom0 sockfuzz] ok 3 domU1_domU2_link_connected\n'
+	else
+		printf '[dom0 sockfuzz] not ok 3 domU1_domU2_link_connected # %s\n' "${_l12:-unknown}"
+	fi
+	_s1=$(link_state "$D1")
+	_s2=$(link_state "$D2")
+	if [ "$_s1" = connected ] && [ "$_s2" = connected ]; then
+		printf '[dom0 sockfuzz] ok 4 dom0_links_connected\n'
+	else
+		printf '[dom0 sockfuzz] not ok 4 dom0_links_connected # d%s %s, d%s %s\n' \
+			"$D1" "${_s1:-absent}" "$D2" "${_s2:-absent}"
+	fi
+	return $_rc
+}
+
 # Xen's own view of the grant tables: active entries in a fresh 'g' debug-key dump.
 xen_active_grants() {
 	xl debug-keys g >/dev/null 2>&1 || return 1
@@ -1514,6 +1561,7 @@ if selected perf; then step perf s_perf; else skip perf; fi
 if selected bench; then step bench s_bench; else skip bench; fi
 if selected destroy; then step destroy s_destroy; else skip destroy; fi
 if selected revoke; then step revoke s_revoke; else skip revoke; fi
+if selected sockfuzz; then step sockfuzz s_sockfuzz; else skip sockfuzz; fi
 case ",$RIG_TESTS," in *,pvh,*) step pvh s_pvh ;; *) skip pvh ;; esac
 if selected attack; then step attack s_attack; else skip attack; fi
 case ",$RIG_TESTS," in *,attack-pvh,*) step attack-pvh s_attack_pvh ;; *) skip attack-pvh ;; esac
