@@ -18,7 +18,9 @@
 #include <sys/mman.h>
 
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <linux/sockios.h>
+#include <linux/userfaultfd.h>
 
 #include "gntsock_util.h"
 /*
@@ -114,6 +116,81 @@ out:
 	free(out);
 	free(in);
 	return ret;
+}
+
+struct stalled_send {
+	int fd;
+	void *buf;
+	size_t len;
+	ssize_t ret;
+};
+
+static void *stalled_send_fn(void *arg)
+{
+	struct stalled_send *st = arg;
+
+	st->ret = send(st->fd, st->buf, st->len, 0);
+	return NULL;
+}
+
+/*
+ * A sender whose buffer faults forever (a userfaultfd nobody serves, as a
+ * FUSE mapping whose daemon never answers) stalls only itself: another
+ * connection on the same link keeps echoing, and once the fault is
+ * resolved the stalled send completes. The copy into the ring runs under
+ * the link's tx_lock, so it must never fault there (issue 12, defect 1).
+ */
+TEST_F_TIMEOUT(gntsock, stalled_page_fault_does_not_block_the_link, 60)
+{
+	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_register reg = { .mode = UFFDIO_REGISTER_MODE_MISSING };
+	struct stalled_send st = { .len = 2 * 4096 };
+	uint64_t r0, r1;
+	pthread_t tid;
+	int uffd, fd2;
+	long bad;
+	int64_t t0;
+	int ret;
+
+	NEED_PEER();
+	uffd = syscall(__NR_userfaultfd, O_CLOEXEC | O_NONBLOCK);
+	if (uffd < 0)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_API, &api));
+	st.buf = mmap(NULL, st.len, PROT_READ | PROT_WRITE,
+		      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, st.buf);
+	reg.range.start = (unsigned long)st.buf;
+	reg.range.len = st.len;
+	ASSERT_EQ(0, ioctl(uffd, UFFDIO_REGISTER, &reg));
+	ASSERT_EQ(0, gnt_stat_get("tx_faults_retried", &r0));
+
+	st.fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	ASSERT_LE(0, st.fd);
+	ASSERT_EQ(0, pthread_create(&tid, NULL, stalled_send_fn, &st));
+	usleep(500000);
+
+	/* The link is not held by the stalled sender. */
+	fd2 = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	EXPECT_LE(0, fd2);
+	if (fd2 >= 0) {
+		t0 = gnt_now_ms();
+		ret = echo_round_trip(fd2, test_seed(), 4096, &bad);
+		EXPECT_EQ(0, ret) TH_LOG("echo next to a stalled sender: %s",
+					 strerror(-ret));
+		EXPECT_GE(10000, gnt_now_ms() - t0);
+		close(fd2);
+	}
+
+	/* Closing the userfaultfd resolves the fault: the send completes. */
+	close(uffd);
+	ASSERT_EQ(0, pthread_join(tid, NULL));
+	EXPECT_EQ((ssize_t)st.len, st.ret) TH_LOG("stalled send: %s",
+						   strerror(errno));
+	ASSERT_EQ(0, gnt_stat_get("tx_faults_retried", &r1));
+	EXPECT_LT(r0, r1) TH_LOG("no copy was retried after a fault-in");
+	close(st.fd);
+	munmap(st.buf, st.len);
 }
 
 /* /proc/net/gntsock_stat and _links exist and show a connected link. */

@@ -1441,11 +1441,40 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	return mask;
 }
 
+/* Runs under the link's tx_lock, so it must not fault: a fault takes
+ * mmap_lock (inverting mmap_lock -> grant lock -> tx_lock) and may sleep
+ * for as long as a FUSE daemon or userfaultfd likes, stalling every
+ * socket of the link and xenwatch. A page not present fails the copy with
+ * -EFAULT; the sender faults the buffer in without the lock
+ * (gntsock_fault_in_msg()) and tries again.
+ */
 static int gntsock_copy_from_msg(void *ring_mem, u32 len, void *ctx)
 {
 	struct msghdr *msg = ctx;
+	size_t n;
 
-	return copy_from_iter_full(ring_mem, len, &msg->msg_iter) ? 0 : -EFAULT;
+	pagefault_disable();
+	n = copy_from_iter(ring_mem, len, &msg->msg_iter);
+	pagefault_enable();
+	return n == len ? 0 : -EFAULT;
+}
+
+/* A copy into the ring failed on a page not present: undo the part of
+ * the chunk that was copied (a ring walk that wraps copies in two
+ * parts), then fault the chunk in without any lock. lock_sock held,
+ * dropped and taken again.
+ * Return: 0 to try again, -EFAULT if the buffer is bad.
+ */
+static int gntsock_fault_in_msg(struct sock *sk, struct msghdr *msg,
+				size_t before, size_t chunk)
+{
+	size_t left;
+
+	iov_iter_revert(&msg->msg_iter, before - iov_iter_count(&msg->msg_iter));
+	release_sock(sk);
+	left = fault_in_iov_iter_readable(&msg->msg_iter, chunk);
+	lock_sock(sk);
+	return left ? -EFAULT : 0;
 }
 
 /* Why a writer cannot go on, or 0. A pending error is reported, not
@@ -1709,6 +1738,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	}
 	while (total < len) {
 		u32 credit, chunk;
+		size_t before;
 		int kick;
 
 		err = gntsock_send_check(sk);
@@ -1745,7 +1775,15 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		gntsock_fill_hdr(vsk, &h, GNTSOCK_OP_RW);
 		h.len = chunk;
 		kick = atomic_read(&link->tx_kick);
+		before = iov_iter_count(&msg->msg_iter);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
+		if (err == -EFAULT) {
+			err = gntsock_fault_in_msg(sk, msg, before, chunk);
+			if (err)
+				break;
+			atomic64_inc(&gntsock_stats.tx_faults_retried);
+			continue;
+		}
 		if (err == -ENOSPC && woken)
 			atomic64_inc(&gntsock_stats.tx_ring_futile);
 		/* Sent: gntsock_link_send() woke the next writer if room is

@@ -209,6 +209,7 @@ struct gntsock_stats {
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
+	atomic64_t tx_faults_retried;
 	atomic64_t rx_wakeups;
 	atomic64_t buf_grown;
 	atomic64_t buf_grow_refused;
