@@ -2353,7 +2353,7 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		gntsock_buf_auto_put(vsk);
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
-	case GNTSOCK_SO_CONNECT_TIMEOUT:
+	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
 		if (optlen < sizeof(tv) ||
 		    copy_from_sockptr(&tv, optval, sizeof(tv))) {
 			err = -EINVAL;
@@ -2405,7 +2405,7 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 		v.u = vsk->buf_alloc;
 		size = sizeof(v.u);
 		break;
-	case GNTSOCK_SO_CONNECT_TIMEOUT:
+	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
 		v.tv.tv_sec = vsk->connect_timeout / HZ;
 		v.tv.tv_usec = (vsk->connect_timeout % HZ) * (USEC_PER_SEC / HZ);
 		size = sizeof(v.tv);
