@@ -946,6 +946,28 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 }
 
 /**
+ * gntsock_peer_closed() - the peer ended the connection in order
+ * @sk: the socket, lock_sock held
+ *
+ * The peer shut down both directions (its close()) or reset a connection
+ * it had shut down: nothing more comes, and the peer has forgotten the
+ * connection. Take it out of the connection table now, not when our
+ * application closes its fd: the same (domain, port) may connect again at
+ * once, and its REQUEST must not find this one (as vsock since 2023,
+ * "vsock/virtio: remove socket from connected/bound list on shutdown").
+ * TCP_CLOSE also keeps this end from sending anything more with those
+ * ports (a credit update or a SHUTDOWN at close()), which would land on
+ * the new connection. What was received stays readable, then EOF; a send
+ * gets EPIPE.
+ */
+static void gntsock_peer_closed(struct sock *sk)
+{
+	gntsock_conn_unhash(gntsock_sk(sk));
+	sk->sk_state = TCP_CLOSE;
+	sk->sk_state_change(sk);
+}
+
+/**
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
  * @h: local copy of its header; an RW payload is still in the ring
@@ -1015,9 +1037,7 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 	case GNTSOCK_OP_RST:
 		if (vsk->peer_shutdown == GNTSOCK_SHUT_MASK) {
 			/* The peer had closed already: an orderly end. */
-			gntsock_conn_unhash(vsk);
-			sk->sk_state = TCP_CLOSE;
-			sk->sk_state_change(sk);
+			gntsock_peer_closed(sk);
 			break;
 		}
 		/* Also a refused connect: ECONNRESET, as vsock reports it. */
@@ -1025,7 +1045,11 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 		break;
 	case GNTSOCK_OP_SHUTDOWN:
 		vsk->peer_shutdown |= h->flags;
-		sk->sk_state_change(sk);
+		if (vsk->peer_shutdown == GNTSOCK_SHUT_MASK &&
+		    sk->sk_state == TCP_ESTABLISHED)
+			gntsock_peer_closed(sk);
+		else
+			sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
 		deferred = gntsock_recv_rw(link, sk, h, defer);
@@ -1341,8 +1365,11 @@ static int gntsock_accept(struct socket *sock, struct socket *newsock,
 	child = &cvsk->sk;
 	lock_sock_nested(child, SINGLE_DEPTH_NESTING);
 	sock_graft(child, newsock);
-	newsock->state = child->sk_state == TCP_ESTABLISHED ? SS_CONNECTED :
-			 SS_UNCONNECTED;
+	/* Connected, also if the peer has closed it in order since (it
+	 * reads its data, then EOF); not if it was reset.
+	 */
+	newsock->state = child->sk_state == TCP_ESTABLISHED ||
+			 !child->sk_err ? SS_CONNECTED : SS_UNCONNECTED;
 	release_sock(child);
 out:
 	release_sock(listener);
@@ -2351,7 +2378,11 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		vsk->buf_alloc_max = max_t(u32, vsk->buf_alloc_max, size);
 		vsk->buf_locked = true;
 		gntsock_buf_auto_put(vsk);
-		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+		/* Only while the connection is ours: once closed, its ports
+		 * may belong to a new one (gntsock_peer_closed()).
+		 */
+		if (vsk->conn_hashed)
+			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
 		if (optlen < sizeof(tv) ||
