@@ -317,6 +317,23 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 	return err;
 }
 
+/* Called with tx_lock held: send queued control messages; if the ring is
+ * still full, ask the peer for an event when it consumes, then look again.
+ * Without the second look a message stays queued for good when the peer
+ * drained the ring between our try and our request (it saw no request, so
+ * it sends no event), until something else is sent on the link: a close()'s
+ * SHUTDOWN was lost that way on an idle link, and its server never saw EOF.
+ * Return: 0, -ENOSPC (an event will come), or gntsock_tx_done()'s error.
+ */
+static int gntsock_ctl_flush_event(struct gntsock_link *link)
+{
+	int err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+
+	if (err == -ENOSPC)
+		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+	return err;
+}
+
 /* Called with tx_lock held by a writer that has just written while others
  * sleep for ring space (tx_wake_one): room for another full message wakes
  * the next one; otherwise ask the peer for a space event on their behalf
@@ -524,7 +541,10 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 			}
 		}
 	}
-	err = gntsock_tx_done(link, err);
+	if (err == -ENOSPC)
+		err = gntsock_ctl_flush_event(link);
+	else
+		err = gntsock_tx_done(link, err);
 	if (err == -ENOSPC)
 		err = 0;
 out:
@@ -844,7 +864,7 @@ static void gntsock_rx_work(struct work_struct *work)
 		if (link->ctl_len) {
 			mutex_lock(&link->tx_lock);
 			if (link->state == GNTSOCK_LINK_CONNECTED)
-				gntsock_tx_done(link, gntsock_ctl_flush(link));
+				gntsock_ctl_flush_event(link);
 			mutex_unlock(&link->tx_lock);
 		}
 		gntsock_tx_kick(link);
