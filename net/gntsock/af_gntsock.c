@@ -16,6 +16,7 @@
  * complete records, one per recvmsg().
  */
 #include <linux/module.h>
+#include <linux/compat.h>
 #include <linux/slab.h>
 #include <linux/hashtable.h>
 #include <linux/random.h>
@@ -2350,12 +2351,35 @@ static int gntsock_release(struct socket *sock)
 	return 0;
 }
 
+/* GNTSOCK_SO_CONNECT_TIMEOUT_OLD (@old: the caller's struct timeval, 32-bit
+ * in a compat syscall) or _NEW (struct __kernel_sock_timeval), as vsock's
+ * vsock_connectible_setsockopt(). lock_sock held.
+ */
+static int gntsock_set_connect_timeout(struct gntsock_sock *vsk,
+				       sockptr_t optval, unsigned int optlen,
+				       bool old)
+{
+	struct __kernel_sock_timeval tv;
+	int err;
+
+	err = sock_copy_user_timeval(&tv, optval, optlen, old);
+	if (err)
+		return err;
+	if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= USEC_PER_SEC ||
+	    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1)
+		return -ERANGE;
+	vsk->connect_timeout = tv.tv_sec * HZ +
+		DIV_ROUND_UP((unsigned long)tv.tv_usec, USEC_PER_SEC / HZ);
+	if (!vsk->connect_timeout)
+		vsk->connect_timeout = 1;
+	return 0;
+}
+
 static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			      sockptr_t optval, unsigned int optlen)
 {
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
-	struct __kernel_old_timeval tv;
 	u64 size;
 	int err = 0;
 
@@ -2385,22 +2409,9 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
-		if (optlen < sizeof(tv) ||
-		    copy_from_sockptr(&tv, optval, sizeof(tv))) {
-			err = -EINVAL;
-			break;
-		}
-		if (tv.tv_sec < 0 || tv.tv_usec < 0 ||
-		    tv.tv_usec >= USEC_PER_SEC ||
-		    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1) {
-			err = -ERANGE;
-			break;
-		}
-		vsk->connect_timeout = tv.tv_sec * HZ +
-			DIV_ROUND_UP((unsigned long)tv.tv_usec,
-				     USEC_PER_SEC / HZ);
-		if (!vsk->connect_timeout)
-			vsk->connect_timeout = 1;
+	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
+		err = gntsock_set_connect_timeout(vsk, optval, optlen,
+						  optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD);
 		break;
 	default:
 		err = -ENOPROTOOPT;
@@ -2416,7 +2427,7 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 	union {
 		int i;
 		u64 u;
-		struct __kernel_old_timeval tv;
+		struct __kernel_sock_timeval tv;
 	} v;
 	int len, size;
 
@@ -2437,9 +2448,10 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 		size = sizeof(v.u);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
-		v.tv.tv_sec = vsk->connect_timeout / HZ;
-		v.tv.tv_usec = (vsk->connect_timeout % HZ) * (USEC_PER_SEC / HZ);
-		size = sizeof(v.tv);
+	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
+		/* The layout the caller's ABI and the option name ask for. */
+		size = sock_get_timeout(vsk->connect_timeout, &v,
+					optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD);
 		break;
 	default:
 		return -ENOPROTOOPT;
@@ -2497,6 +2509,18 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 	return put_user(n, (int __user *)arg);
 }
 
+#ifdef CONFIG_COMPAT
+/* A 32-bit process: our ioctls take a pointer to a __u64, __u32 or int,
+ * laid out alike in both ABIs, so only the pointer needs converting.
+ * Others (-ENOIOCTLCMD) go on to the socket layer's generic translation.
+ */
+static int gntsock_compat_ioctl(struct socket *sock, unsigned int cmd,
+				unsigned long arg)
+{
+	return gntsock_ioctl(sock, cmd, (unsigned long)compat_ptr(arg));
+}
+#endif
+
 /* mmap(2) of a received grant (grant_recv.c). */
 static int gntsock_mmap(struct file *file, struct socket *sock,
 			struct vm_area_struct *vma)
@@ -2517,6 +2541,9 @@ static const struct proto_ops gntsock_stream_ops = {
 	.getname = gntsock_getname,
 	.poll = gntsock_poll,
 	.ioctl = gntsock_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl = gntsock_compat_ioctl,
+#endif
 	.listen = gntsock_listen,
 	.shutdown = gntsock_shutdown,
 	.setsockopt = gntsock_setsockopt,
