@@ -1662,6 +1662,29 @@ TEST_F_TIMEOUT(sock, stream_buffer_growth_shares_a_link_budget, 240)
 	close(b);
 }
 
+/* Link ups and downs are counted, and so are their log lines left out
+ * (rate-limited per link: a peer can make its link flap at will). All
+ * from one read of the file, so that the three agree.
+ */
+TEST_F(sock, link_up_down_counted)
+{
+	uint64_t ups, downs, conn, supp;
+	char buf[4096];
+
+	NEED_PEER();
+	ASSERT_EQ(0, gnt_read_file("/proc/net/gntsock_stat", buf,
+				   sizeof(buf)));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "link_ups", &ups));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "resets", &downs));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "links_connected", &conn));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "link_log_suppressed", &supp));
+	EXPECT_LE(downs, ups);
+	EXPECT_EQ(conn, ups - downs);
+	EXPECT_LE(supp, ups + downs);
+	if (!self->loopback)
+		EXPECT_LE(1ULL, ups);
+}
+
 TEST_F_TIMEOUT(sock, counters_idle, 60)
 {
 	uint64_t stat = 0, v, inj;

@@ -99,6 +99,7 @@ enum gntsock_link_state {
  * @peer_map_revocable: the peer said that it maps grants revocably (absent
  *	key: no), read when the link connects: grants to it are then
  *	revocable-only where this domain can revoke
+ * @log_rs: rate limit of this link's up/down log lines (link.c)
  */
 struct gntsock_link {
 	struct kref kref;
@@ -156,6 +157,7 @@ struct gntsock_link {
 	u32 rx_last_dst;
 	bool map_revocable;
 	bool peer_map_revocable;
+	struct ratelimit_state log_rs;
 };
 
 /* Longest a message stays in the ring for a reader that takes its data
@@ -171,6 +173,8 @@ struct gntsock_stats {
 	atomic_t ring_grants;
 	atomic_t ring_maps;
 	atomic64_t resets;
+	atomic64_t link_ups;
+	atomic64_t link_log_suppressed;
 	atomic64_t violations;
 	atomic64_t violation[GNTSOCK_V_MAX];
 	atomic64_t ctl_dropped;

@@ -1207,6 +1207,21 @@ fail:
 	return err;
 }
 
+/* May a link up/down line be logged? A peer makes its link go down and up
+ * again as often as it likes (it only has to switch its xenbus state, or
+ * break the protocol), so these lines are rate-limited, per link: one
+ * flapping peer neither floods the log nor hides the news of other links.
+ * Every line left out is counted (link_log_suppressed in
+ * /proc/net/gntsock_stat); link_ups and resets count the events themselves.
+ */
+static bool gntsock_link_log_ok(struct gntsock_link *link)
+{
+	if (__ratelimit(&link->log_rs))
+		return true;
+	atomic64_inc(&gntsock_stats.link_log_suppressed);
+	return false;
+}
+
 static void gntsock_link_up(struct gntsock_link *link)
 {
 	link->up_since = jiffies;
@@ -1214,9 +1229,11 @@ static void gntsock_link_up(struct gntsock_link *link)
 	link->state = GNTSOCK_LINK_CONNECTED;
 	mutex_unlock(&link->tx_lock);
 	atomic_inc(&gntsock_stats.links_connected);
-	pr_info("gntsock: link to domain %u connected (%s, %u KiB each way)\n",
-		link->peer, link->frontend ? "frontend" : "backend",
-		(GNTSOCK_PAGE_SIZE << link->order) / 1024);
+	atomic64_inc(&gntsock_stats.link_ups);
+	if (gntsock_link_log_ok(link))
+		pr_info("gntsock: link to domain %u connected (%s, %u KiB each way)\n",
+			link->peer, link->frontend ? "frontend" : "backend",
+			(GNTSOCK_PAGE_SIZE << link->order) / 1024);
 	/* Pick up anything the peer sent before we saw Connected. */
 	queue_work(gntsock_wq, &link->rx_work);
 }
@@ -1256,7 +1273,8 @@ static void gntsock_link_down(struct gntsock_link *link)
 		atomic_dec(&gntsock_stats.links_connected);
 		atomic64_inc(&link->stat_resets);
 		atomic64_inc(&gntsock_stats.resets);
-		pr_info("gntsock: link to domain %u down\n", link->peer);
+		if (gntsock_link_log_ok(link))
+			pr_info("gntsock: link to domain %u down\n", link->peer);
 	}
 }
 
@@ -1295,6 +1313,8 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	INIT_LIST_HEAD(&link->rx_wakes);
 	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
+	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(other, &gntsock_links, node) {
@@ -1556,6 +1576,8 @@ static int gntsock_loopback_create(void)
 	mutex_init(&l->rx_lock);
 	INIT_LIST_HEAD(&l->rx_wakes);
 	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
+	ratelimit_state_init(&l->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 	gntsock_loopback = l;
 	return 0;
 }
