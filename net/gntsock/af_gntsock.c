@@ -1295,7 +1295,11 @@ wait:
 		sk->sk_state = TCP_CLOSE;
 		sock->state = SS_UNCONNECTED;
 	} else {
-		err = sk->sk_state == TCP_ESTABLISHED ? 0 : -ECONNRESET;
+		/* The RESPONSE made it SS_CONNECTED; a fast peer may have
+		 * sent its data and closed since (gntsock_peer_closed()):
+		 * connected all the same, the reader gets the data and EOF.
+		 */
+		err = sock->state == SS_CONNECTED ? 0 : -ECONNRESET;
 	}
 out:
 	release_sock(sk);
