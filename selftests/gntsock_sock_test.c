@@ -18,6 +18,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <linux/sockios.h>
+#include <linux/time_types.h>
 
 #include "gntsock_util.h"
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -703,10 +704,13 @@ TEST_F_TIMEOUT(sock, so_linger_consumed, 60)
 	EXPECT_GE(1900, gnt_now_ms() - t0);
 }
 
-/* Closing with unread received data frees it and leaves no socket. */
+/* Closing with unread received data frees it and leaves no socket. The
+ * source has more to send than our buffer takes, so it is still connected
+ * (a peer that closed takes the connection out of /proc at once).
+ */
 TEST_F_TIMEOUT(sock, close_with_unread_data, 60)
 {
-	struct gnt_source_req req = { .nbytes = gnt_le64(100000),
+	struct gnt_source_req req = { .nbytes = gnt_le64(4000000),
 				      .seed = gnt_le64(1) };
 	struct sockaddr_gnt a;
 	socklen_t l = sizeof(a);
@@ -812,6 +816,76 @@ TEST_F(sock, connect_timeout_option)
 	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT,
 				 &tv, 4));
 	EXPECT_EQ(EINVAL, errno);
+	close(fd);
+}
+
+/* Both variants of the connect timeout option, as vsock's
+ * SO_VM_SOCKETS_CONNECT_TIMEOUT_OLD/_NEW: _OLD takes a struct timeval of
+ * the caller's ABI (what the plain name means on 64-bit), _NEW a struct
+ * __kernel_sock_timeval (64-bit seconds everywhere); each reads back what
+ * either set.
+ */
+TEST_F(sock, connect_timeout_old_new)
+{
+	struct __kernel_sock_timeval nt = { 0 };
+	struct timeval ot = { 0 };
+	socklen_t l;
+	int fd;
+
+	NEED_PEER();
+	EXPECT_EQ(GNTSOCK_SO_CONNECT_TIMEOUT_OLD, GNTSOCK_SO_CONNECT_TIMEOUT);
+	fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	l = sizeof(nt);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_NEW,
+				&nt, &l)) TH_LOG("%s", strerror(errno));
+	EXPECT_EQ(sizeof(nt), l);
+	EXPECT_EQ(2, nt.tv_sec);
+	EXPECT_EQ(0, nt.tv_usec);
+	nt.tv_sec = 3;
+	nt.tv_usec = 500000;	/* whole jiffies for any HZ dividing 1000 */
+	ASSERT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_NEW,
+				&nt, sizeof(nt))) TH_LOG("%s", strerror(errno));
+	l = sizeof(ot);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_OLD,
+				&ot, &l));
+	EXPECT_EQ(sizeof(ot), l);
+	EXPECT_EQ(3, ot.tv_sec);
+	EXPECT_EQ(500000, ot.tv_usec);
+	ot.tv_sec = 1;
+	ot.tv_usec = 0;
+	ASSERT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_OLD,
+				&ot, sizeof(ot)));
+	memset(&nt, 0xff, sizeof(nt));
+	l = sizeof(nt);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_NEW,
+				&nt, &l));
+	EXPECT_EQ(1, nt.tv_sec);
+	EXPECT_EQ(0, nt.tv_usec);
+	/* Limits as for _OLD. */
+	nt.tv_sec = -1;
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK,
+				 GNTSOCK_SO_CONNECT_TIMEOUT_NEW, &nt,
+				 sizeof(nt)));
+	EXPECT_EQ(ERANGE, errno);
+	nt.tv_sec = 0;
+	nt.tv_usec = 1000000;
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK,
+				 GNTSOCK_SO_CONNECT_TIMEOUT_NEW, &nt,
+				 sizeof(nt)));
+	EXPECT_EQ(ERANGE, errno);
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK,
+				 GNTSOCK_SO_CONNECT_TIMEOUT_NEW, &nt, 8));
+	EXPECT_EQ(EINVAL, errno);
+	l = 8;
+	EXPECT_EQ(-1, getsockopt(fd, SOL_GNTSOCK,
+				 GNTSOCK_SO_CONNECT_TIMEOUT_NEW, &nt, &l));
+	EXPECT_EQ(EINVAL, errno);
+	/* Still what _OLD set. */
+	l = sizeof(ot);
+	ASSERT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT_OLD,
+				&ot, &l));
+	EXPECT_EQ(1, ot.tv_sec);
 	close(fd);
 }
 
@@ -1171,6 +1245,159 @@ TEST_F_TIMEOUT(sock, vsock_multiple_connections, 120)
 	}
 }
 
+/* ---- a closed connection leaves the connection table ------------- */
+
+/* Connect from local port @port to (@domid, @to); the fd or -errno. */
+static int bound_connect(unsigned int port, unsigned int domid,
+			 unsigned int to)
+{
+	struct sockaddr_gnt b = gnt_addr(GNTSOCK_DOMID_ANY, port);
+	struct sockaddr_gnt a = gnt_addr(domid, to);
+	int fd, ret = 0;
+
+	fd = socket(AF_GNTSOCK, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (gnt_set_timeouts(fd, IO_TIMEOUT_S) ||
+	    bind(fd, (void *)&b, sizeof(b)) ||
+	    connect(fd, (void *)&a, sizeof(a)))
+		ret = -errno;
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+#define RECONNECTS	5
+
+/* A client closes and connects again from the same (domain, port) while
+ * the server still holds the first connection's fd: the peer's close took
+ * the first connection out of the connection table, so the new request is
+ * a new connection, not refused (ECONNRESET) as a duplicate; the held fd
+ * reads its data, then EOF (as vsock since 3a5cc90a4d17). @accept_first:
+ * the server accepted the first connection before the close, or only after
+ * the reconnects. Same-domain, both ends here: the server's timing is ours.
+ */
+static void reconnect_same_port(struct __test_metadata *_metadata,
+				bool accept_first)
+{
+	const unsigned int srv = LISTEN_PORT + 6, cli = LISTEN_PORT + 7;
+	int lfd, c, first = -1, s[RECONNECTS], i;
+	char ch;
+
+	lfd = listen_on(SOCK_STREAM, srv, RECONNECTS + 2);
+	ASSERT_LE(0, lfd);
+	c = bound_connect(cli, GNTSOCK_DOMID_SELF, srv);
+	ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(-c));
+	if (accept_first) {
+		first = accept(lfd, NULL, NULL);
+		ASSERT_LE(0, first);
+	}
+	ASSERT_EQ(1, xsend(c, "a", 1, 0));
+	ASSERT_EQ(0, close(c));
+	for (i = 0; i < RECONNECTS; i++) {
+		c = bound_connect(cli, GNTSOCK_DOMID_SELF, srv);
+		ASSERT_LE(0, c) TH_LOG("reconnect %d from port %u: %s", i, cli,
+				       strerror(-c));
+		if (first < 0) {
+			first = accept(lfd, NULL, NULL);
+			ASSERT_LE(0, first);
+		}
+		s[i] = accept(lfd, NULL, NULL);
+		ASSERT_LE(0, s[i]);
+		ASSERT_EQ(0, gnt_set_timeouts(s[i], IO_TIMEOUT_S));
+		ASSERT_EQ(1, xsend(c, "b", 1, 0));
+		ASSERT_EQ(1, xrecv(s[i], &ch, 1, 0));
+		EXPECT_EQ('b', ch);
+		ASSERT_EQ(0, close(c));
+	}
+	ASSERT_EQ(0, gnt_set_timeouts(first, IO_TIMEOUT_S));
+	ASSERT_EQ(1, xrecv(first, &ch, 1, 0));
+	EXPECT_EQ('a', ch);
+	EXPECT_EQ(0, xrecv(first, &ch, 1, 0));
+	EXPECT_EQ(-EPIPE, xsend(first, "x", 1, 0));
+	for (i = 0; i < RECONNECTS; i++) {
+		EXPECT_EQ(0, xrecv(s[i], &ch, 1, 0)) TH_LOG("connection %d", i);
+		close(s[i]);
+	}
+	close(first);
+	close(lfd);
+}
+
+TEST_F_TIMEOUT(sock, reconnect_same_port_after_accept, 60)
+{
+	NEED_PEER();
+	reconnect_same_port(_metadata, true);
+}
+
+TEST_F_TIMEOUT(sock, reconnect_same_port_before_accept, 60)
+{
+	NEED_PEER();
+	reconnect_same_port(_metadata, false);
+}
+
+/* The same from this domain to the peer's HOLD service, which closes its
+ * end only once it notices ours: each reconnect from the same port reaches
+ * the peer's kernel right behind our close, before its server closed.
+ */
+TEST_F_TIMEOUT(sock, reconnect_same_port_to_peer, 60)
+{
+	const unsigned int cli = LISTEN_PORT + 8;
+	int c, i;
+
+	NEED_PEER();
+	for (i = 0; i <= RECONNECTS; i++) {
+		c = bound_connect(cli, self->peer, GNTSOCK_PEER_PORT_HOLD);
+		ASSERT_LE(0, c) TH_LOG("connect %d from port %u: %s", i, cli,
+				       strerror(-c));
+		ASSERT_EQ(1, xsend(c, "h", 1, 0));
+		ASSERT_EQ(0, close(c));
+	}
+}
+
+/* A connection its client closed (after sending) before the server
+ * accepted it: accept() returns it, connected, and the reader gets the
+ * data and then EOF at once (within 2 s), not an error.
+ */
+TEST_F_TIMEOUT(sock, close_before_accept_reads_eof, 60)
+{
+	const unsigned int srv = LISTEN_PORT + 9;
+	static char buf[100000];
+	struct sockaddr_gnt a;
+	socklen_t l = sizeof(a);
+	int lfd, c, s, ev, round;
+	int64_t t0;
+	ssize_t n, got;
+
+	NEED_PEER();
+	lfd = listen_on(SOCK_STREAM, srv, 4);
+	ASSERT_LE(0, lfd);
+	for (round = 0; round < 2; round++) {
+		/* Round 0: data and close; round 1: close alone. */
+		c = sconnect(SOCK_STREAM, GNTSOCK_DOMID_SELF, srv);
+		ASSERT_LE(0, c) TH_LOG("connect: %s", strerror(-c));
+		if (!round)
+			ASSERT_EQ(0, gnt_send_all(c, buf, sizeof(buf), NULL));
+		ASSERT_EQ(0, close(c));
+		s = accept(lfd, (void *)&a, &l);
+		ASSERT_LE(0, s);
+		t0 = gnt_now_ms();
+		EXPECT_EQ(0, getpeername(s, (void *)&a, &l))
+			TH_LOG("%s", strerror(errno));
+		ASSERT_EQ(0, gnt_set_timeouts(s, 2));
+		ev = gnt_poll1(s, POLLRDHUP, 2000);
+		EXPECT_TRUE(ev & POLLRDHUP);
+		for (got = 0; (n = xrecv(s, buf, sizeof(buf), 0)) > 0; )
+			got += n;
+		EXPECT_EQ(0, n) TH_LOG("read: %s", strerror((int)-n));
+		EXPECT_EQ(round ? 0 : (ssize_t)sizeof(buf), got);
+		EXPECT_GE(2000, gnt_now_ms() - t0);
+		close(s);
+	}
+	close(lfd);
+}
+
 /* ---- loopback and /proc -------------------------------------------- */
 
 /* /proc/net/gntsock shows the socket type; _links the loopback link. */
@@ -1478,6 +1705,29 @@ TEST_F_TIMEOUT(sock, stream_buffer_growth_shares_a_link_budget, 240)
 	EXPECT_EQ(max, bs);
 	EXPECT_EQ(0, read_rest(b, 42, off_b));
 	close(b);
+}
+
+/* Link ups and downs are counted, and so are their log lines left out
+ * (rate-limited per link: a peer can make its link flap at will). All
+ * from one read of the file, so that the three agree.
+ */
+TEST_F(sock, link_up_down_counted)
+{
+	uint64_t ups, downs, conn, supp;
+	char buf[4096];
+
+	NEED_PEER();
+	ASSERT_EQ(0, gnt_read_file("/proc/net/gntsock_stat", buf,
+				   sizeof(buf)));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "link_ups", &ups));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "resets", &downs));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "links_connected", &conn));
+	ASSERT_EQ(0, gnt_parse_stat(buf, "link_log_suppressed", &supp));
+	EXPECT_LE(downs, ups);
+	EXPECT_EQ(conn, ups - downs);
+	EXPECT_LE(supp, ups + downs);
+	if (!self->loopback)
+		EXPECT_LE(1ULL, ups);
 }
 
 TEST_F_TIMEOUT(sock, counters_idle, 60)

@@ -16,6 +16,7 @@
  * complete records, one per recvmsg().
  */
 #include <linux/module.h>
+#include <linux/compat.h>
 #include <linux/slab.h>
 #include <linux/hashtable.h>
 #include <linux/random.h>
@@ -957,6 +958,28 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 }
 
 /**
+ * gntsock_peer_closed() - the peer ended the connection in order
+ * @sk: the socket, lock_sock held
+ *
+ * The peer shut down both directions (its close()) or reset a connection
+ * it had shut down: nothing more comes, and the peer has forgotten the
+ * connection. Take it out of the connection table now, not when our
+ * application closes its fd: the same (domain, port) may connect again at
+ * once, and its REQUEST must not find this one (as vsock since 2023,
+ * "vsock/virtio: remove socket from connected/bound list on shutdown").
+ * TCP_CLOSE also keeps this end from sending anything more with those
+ * ports (a credit update or a SHUTDOWN at close()), which would land on
+ * the new connection. What was received stays readable, then EOF; a send
+ * gets EPIPE.
+ */
+static void gntsock_peer_closed(struct sock *sk)
+{
+	gntsock_conn_unhash(gntsock_sk(sk));
+	sk->sk_state = TCP_CLOSE;
+	sk->sk_state_change(sk);
+}
+
+/**
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
  * @h: local copy of its header; an RW payload is still in the ring
@@ -1026,9 +1049,7 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 	case GNTSOCK_OP_RST:
 		if (vsk->peer_shutdown == GNTSOCK_SHUT_MASK) {
 			/* The peer had closed already: an orderly end. */
-			gntsock_conn_unhash(vsk);
-			sk->sk_state = TCP_CLOSE;
-			sk->sk_state_change(sk);
+			gntsock_peer_closed(sk);
 			break;
 		}
 		/* Also a refused connect: ECONNRESET, as vsock reports it. */
@@ -1036,7 +1057,11 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 		break;
 	case GNTSOCK_OP_SHUTDOWN:
 		vsk->peer_shutdown |= h->flags;
-		sk->sk_state_change(sk);
+		if (vsk->peer_shutdown == GNTSOCK_SHUT_MASK &&
+		    sk->sk_state == TCP_ESTABLISHED)
+			gntsock_peer_closed(sk);
+		else
+			sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
 		deferred = gntsock_recv_rw(link, sk, h, defer);
@@ -1281,7 +1306,11 @@ wait:
 		sk->sk_state = TCP_CLOSE;
 		sock->state = SS_UNCONNECTED;
 	} else {
-		err = sk->sk_state == TCP_ESTABLISHED ? 0 : -ECONNRESET;
+		/* The RESPONSE made it SS_CONNECTED; a fast peer may have
+		 * sent its data and closed since (gntsock_peer_closed()):
+		 * connected all the same, the reader gets the data and EOF.
+		 */
+		err = sock->state == SS_CONNECTED ? 0 : -ECONNRESET;
 	}
 out:
 	release_sock(sk);
@@ -1374,8 +1403,11 @@ static int gntsock_accept(struct socket *sock, struct socket *newsock,
 	child = &cvsk->sk;
 	lock_sock_nested(child, SINGLE_DEPTH_NESTING);
 	sock_graft(child, newsock);
-	newsock->state = child->sk_state == TCP_ESTABLISHED ? SS_CONNECTED :
-			 SS_UNCONNECTED;
+	/* Connected, also if the peer has closed it in order since (it
+	 * reads its data, then EOF); not if it was reset.
+	 */
+	newsock->state = child->sk_state == TCP_ESTABLISHED ||
+			 !child->sk_err ? SS_CONNECTED : SS_UNCONNECTED;
 	release_sock(child);
 out:
 	release_sock(listener);
@@ -2399,12 +2431,35 @@ static int gntsock_release(struct socket *sock)
 	return 0;
 }
 
+/* GNTSOCK_SO_CONNECT_TIMEOUT_OLD (@old: the caller's struct timeval, 32-bit
+ * in a compat syscall) or _NEW (struct __kernel_sock_timeval), as vsock's
+ * vsock_connectible_setsockopt(). lock_sock held.
+ */
+static int gntsock_set_connect_timeout(struct gntsock_sock *vsk,
+				       sockptr_t optval, unsigned int optlen,
+				       bool old)
+{
+	struct __kernel_sock_timeval tv;
+	int err;
+
+	err = sock_copy_user_timeval(&tv, optval, optlen, old);
+	if (err)
+		return err;
+	if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= USEC_PER_SEC ||
+	    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1)
+		return -ERANGE;
+	vsk->connect_timeout = tv.tv_sec * HZ +
+		DIV_ROUND_UP((unsigned long)tv.tv_usec, USEC_PER_SEC / HZ);
+	if (!vsk->connect_timeout)
+		vsk->connect_timeout = 1;
+	return 0;
+}
+
 static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			      sockptr_t optval, unsigned int optlen)
 {
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
-	struct __kernel_old_timeval tv;
 	u64 size;
 	int err = 0;
 
@@ -2427,25 +2482,16 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		vsk->buf_alloc_max = max_t(u32, vsk->buf_alloc_max, size);
 		vsk->buf_locked = true;
 		gntsock_buf_auto_put(vsk);
-		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
+		/* Only while the connection is ours: once closed, its ports
+		 * may belong to a new one (gntsock_peer_closed()).
+		 */
+		if (vsk->conn_hashed)
+			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 		break;
-	case GNTSOCK_SO_CONNECT_TIMEOUT:
-		if (optlen < sizeof(tv) ||
-		    copy_from_sockptr(&tv, optval, sizeof(tv))) {
-			err = -EINVAL;
-			break;
-		}
-		if (tv.tv_sec < 0 || tv.tv_usec < 0 ||
-		    tv.tv_usec >= USEC_PER_SEC ||
-		    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1) {
-			err = -ERANGE;
-			break;
-		}
-		vsk->connect_timeout = tv.tv_sec * HZ +
-			DIV_ROUND_UP((unsigned long)tv.tv_usec,
-				     USEC_PER_SEC / HZ);
-		if (!vsk->connect_timeout)
-			vsk->connect_timeout = 1;
+	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
+	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
+		err = gntsock_set_connect_timeout(vsk, optval, optlen,
+						  optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD);
 		break;
 	default:
 		err = -ENOPROTOOPT;
@@ -2461,7 +2507,7 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 	union {
 		int i;
 		u64 u;
-		struct __kernel_old_timeval tv;
+		struct __kernel_sock_timeval tv;
 	} v;
 	int len, size;
 
@@ -2481,10 +2527,11 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 		v.u = vsk->buf_alloc;
 		size = sizeof(v.u);
 		break;
-	case GNTSOCK_SO_CONNECT_TIMEOUT:
-		v.tv.tv_sec = vsk->connect_timeout / HZ;
-		v.tv.tv_usec = (vsk->connect_timeout % HZ) * (USEC_PER_SEC / HZ);
-		size = sizeof(v.tv);
+	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
+	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
+		/* The layout the caller's ABI and the option name ask for. */
+		size = sock_get_timeout(vsk->connect_timeout, &v,
+					optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD);
 		break;
 	default:
 		return -ENOPROTOOPT;
@@ -2542,6 +2589,18 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 	return put_user(n, (int __user *)arg);
 }
 
+#ifdef CONFIG_COMPAT
+/* A 32-bit process: our ioctls take a pointer to a __u64, __u32 or int,
+ * laid out alike in both ABIs, so only the pointer needs converting.
+ * Others (-ENOIOCTLCMD) go on to the socket layer's generic translation.
+ */
+static int gntsock_compat_ioctl(struct socket *sock, unsigned int cmd,
+				unsigned long arg)
+{
+	return gntsock_ioctl(sock, cmd, (unsigned long)compat_ptr(arg));
+}
+#endif
+
 /* mmap(2) of a received grant (grant_recv.c). */
 static int gntsock_mmap(struct file *file, struct socket *sock,
 			struct vm_area_struct *vma)
@@ -2562,6 +2621,9 @@ static const struct proto_ops gntsock_stream_ops = {
 	.getname = gntsock_getname,
 	.poll = gntsock_poll,
 	.ioctl = gntsock_ioctl,
+#ifdef CONFIG_COMPAT
+	.compat_ioctl = gntsock_compat_ioctl,
+#endif
 	.listen = gntsock_listen,
 	.shutdown = gntsock_shutdown,
 	.setsockopt = gntsock_setsockopt,

@@ -106,6 +106,7 @@ enum gntsock_link_state {
  *	the rings were torn down (struct gntsock_stale_ref), ended by the next
  *	set-up once the backend has let go (link.c, gntsock_front_reap())
  * @nr_stale: entries on @stale
+ * @log_rs: rate limit of this link's up/down log lines (link.c)
  */
 struct gntsock_link {
 	struct kref kref;
@@ -168,6 +169,7 @@ struct gntsock_link {
 	bool peer_map_revocable;
 	struct list_head stale;
 	unsigned int nr_stale;
+	struct ratelimit_state log_rs;
 };
 
 /* Longest a message stays in the ring for a reader that takes its data
@@ -185,6 +187,8 @@ struct gntsock_stats {
 	atomic_t ring_refs_stale;	/* ring grants a backend still maps */
 	atomic64_t ring_refs_kept;	/* ... found still mapped at InitWait */
 	atomic64_t resets;
+	atomic64_t link_ups;
+	atomic64_t link_log_suppressed;
 	atomic64_t violations;
 	atomic64_t violation[GNTSOCK_V_MAX];
 	atomic64_t ctl_dropped;

@@ -554,7 +554,15 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 
 	m = kmalloc(h->len, GFP_KERNEL);
 	if (!m) {
-		gntsock_link_violation(link, GNTSOCK_V_GRANT);
+		/* Our memory ran short, the peer did nothing wrong: refuse
+		 * this grant (the granter ends it), as when the record below
+		 * cannot be allocated; no violation, no link reset.
+		 */
+		struct gntsock_grant_msg id;
+
+		gntsock_link_rx_payload(link, &id, sizeof(id));
+		atomic64_inc(&gntsock_grant_stats.refused);
+		gntsock_send_release(link, id.id, GNTSOCK_REL_REFUSED);
 		return NULL;
 	}
 	gntsock_link_rx_payload(link, m, h->len);

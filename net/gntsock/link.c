@@ -325,6 +325,23 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 	return err;
 }
 
+/* Called with tx_lock held: send queued control messages; if the ring is
+ * still full, ask the peer for an event when it consumes, then look again.
+ * Without the second look a message stays queued for good when the peer
+ * drained the ring between our try and our request (it saw no request, so
+ * it sends no event), until something else is sent on the link: a close()'s
+ * SHUTDOWN was lost that way on an idle link, and its server never saw EOF.
+ * Return: 0, -ENOSPC (an event will come), or gntsock_tx_done()'s error.
+ */
+static int gntsock_ctl_flush_event(struct gntsock_link *link)
+{
+	int err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+
+	if (err == -ENOSPC)
+		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+	return err;
+}
+
 /* Called with tx_lock held by a writer that has just written while others
  * sleep for ring space (tx_wake_one): room for another full message wakes
  * the next one; otherwise ask the peer for a space event on their behalf
@@ -532,7 +549,10 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 			}
 		}
 	}
-	err = gntsock_tx_done(link, err);
+	if (err == -ENOSPC)
+		err = gntsock_ctl_flush_event(link);
+	else
+		err = gntsock_tx_done(link, err);
 	if (err == -ENOSPC)
 		err = 0;
 out:
@@ -896,7 +916,7 @@ static void gntsock_rx_work(struct work_struct *work)
 		if (link->ctl_len) {
 			mutex_lock(&link->tx_lock);
 			if (link->state == GNTSOCK_LINK_CONNECTED)
-				gntsock_tx_done(link, gntsock_ctl_flush(link));
+				gntsock_ctl_flush_event(link);
 			mutex_unlock(&link->tx_lock);
 		}
 		gntsock_tx_kick(link);
@@ -1348,6 +1368,21 @@ fail:
 	return err;
 }
 
+/* May a link up/down line be logged? A peer makes its link go down and up
+ * again as often as it likes (it only has to switch its xenbus state, or
+ * break the protocol), so these lines are rate-limited, per link: one
+ * flapping peer neither floods the log nor hides the news of other links.
+ * Every line left out is counted (link_log_suppressed in
+ * /proc/net/gntsock_stat); link_ups and resets count the events themselves.
+ */
+static bool gntsock_link_log_ok(struct gntsock_link *link)
+{
+	if (__ratelimit(&link->log_rs))
+		return true;
+	atomic64_inc(&gntsock_stats.link_log_suppressed);
+	return false;
+}
+
 static void gntsock_link_up(struct gntsock_link *link)
 {
 	link->up_since = jiffies;
@@ -1355,9 +1390,11 @@ static void gntsock_link_up(struct gntsock_link *link)
 	link->state = GNTSOCK_LINK_CONNECTED;
 	mutex_unlock(&link->tx_lock);
 	atomic_inc(&gntsock_stats.links_connected);
-	pr_info("gntsock: link to domain %u connected (%s, %u KiB each way)\n",
-		link->peer, link->frontend ? "frontend" : "backend",
-		(GNTSOCK_PAGE_SIZE << link->order) / 1024);
+	atomic64_inc(&gntsock_stats.link_ups);
+	if (gntsock_link_log_ok(link))
+		pr_info("gntsock: link to domain %u connected (%s, %u KiB each way)\n",
+			link->peer, link->frontend ? "frontend" : "backend",
+			(GNTSOCK_PAGE_SIZE << link->order) / 1024);
 	/* Pick up anything the peer sent before we saw Connected. */
 	queue_work(gntsock_wq, &link->rx_work);
 }
@@ -1397,7 +1434,8 @@ static void gntsock_link_down(struct gntsock_link *link)
 		atomic_dec(&gntsock_stats.links_connected);
 		atomic64_inc(&link->stat_resets);
 		atomic64_inc(&gntsock_stats.resets);
-		pr_info("gntsock: link to domain %u down\n", link->peer);
+		if (gntsock_link_log_ok(link))
+			pr_info("gntsock: link to domain %u down\n", link->peer);
 	}
 }
 
@@ -1437,6 +1475,8 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	INIT_LIST_HEAD(&link->rx_wakes);
 	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
+	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(other, &gntsock_links, node) {
@@ -1700,6 +1740,8 @@ static int gntsock_loopback_create(void)
 	mutex_init(&l->rx_lock);
 	INIT_LIST_HEAD(&l->rx_wakes);
 	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
+	ratelimit_state_init(&l->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 	gntsock_loopback = l;
 	return 0;
 }

@@ -46,6 +46,9 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "ring_refs_kept %lld\n",
 		   atomic64_read(&s->ring_refs_kept));
 	seq_printf(m, "resets %lld\n", atomic64_read(&s->resets));
+	seq_printf(m, "link_ups %lld\n", atomic64_read(&s->link_ups));
+	seq_printf(m, "link_log_suppressed %lld\n",
+		   atomic64_read(&s->link_log_suppressed));
 	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
 	seq_printf(m, "ctl_dropped %lld\n", atomic64_read(&s->ctl_dropped));
 	seq_printf(m, "rx_buf_msgs %lld\n", atomic64_read(&s->rx_buf_msgs));

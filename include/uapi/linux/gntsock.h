@@ -69,13 +69,30 @@ struct sockaddr_gnt {
  *	SOCK_STREAM buffer not set grows by itself while the peer's writer
  *	waits for credit (up to the buf_auto_max module parameter, 1 MiB by
  *	default); reading returns the current size, setting fixes it.
- * GNTSOCK_SO_CONNECT_TIMEOUT (struct timeval or
- *	struct __kernel_sock_timeval): how long connect() waits for the
- *	peer's answer; default 2 s.
+ * GNTSOCK_SO_CONNECT_TIMEOUT: how long connect() waits for the peer's
+ *	answer; default 2 s. As vsock's SO_VM_SOCKETS_CONNECT_TIMEOUT, two
+ *	numbers: GNTSOCK_SO_CONNECT_TIMEOUT_OLD takes the struct timeval of
+ *	the caller's ABI with a native long tv_sec (what the option always
+ *	was; a 32-bit process on a 64-bit kernel passes its 8-byte one),
+ *	GNTSOCK_SO_CONNECT_TIMEOUT_NEW a struct __kernel_sock_timeval (64-bit
+ *	tv_sec and tv_usec on every ABI). User space's
+ *	GNTSOCK_SO_CONNECT_TIMEOUT is the one that matches its struct timeval:
+ *	_OLD on 64-bit (unchanged), _NEW for a 64-bit time_t on 32-bit.
  */
 #define GNTSOCK_SO_PEER_DOMID		1
 #define GNTSOCK_SO_BUFFER_SIZE		2
-#define GNTSOCK_SO_CONNECT_TIMEOUT	3
+#define GNTSOCK_SO_CONNECT_TIMEOUT_OLD	3
+#define GNTSOCK_SO_CONNECT_TIMEOUT_NEW	4
+
+#if !defined(__KERNEL__)
+#if __BITS_PER_LONG == 64 || (defined(__x86_64__) && defined(__ILP32__))
+#define GNTSOCK_SO_CONNECT_TIMEOUT	GNTSOCK_SO_CONNECT_TIMEOUT_OLD
+#else
+#define GNTSOCK_SO_CONNECT_TIMEOUT \
+	(sizeof(time_t) == sizeof(__kernel_long_t) ? \
+	 GNTSOCK_SO_CONNECT_TIMEOUT_OLD : GNTSOCK_SO_CONNECT_TIMEOUT_NEW)
+#endif
+#endif
 
 #define GNTSOCK_BUFFER_SIZE_MIN		4096ULL
 #define GNTSOCK_BUFFER_SIZE_DEFAULT	262144ULL
