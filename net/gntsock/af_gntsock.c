@@ -501,6 +501,7 @@ static void gntsock_sock_wake(struct gntsock_link *link, struct sock *sk,
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
+	sock_owned_by_me(sk);
 	if (link && link->rx_batching && READ_ONCE(gntsock_rx_batch_wake)) {
 		if (!vsk->wake_pending) {
 			sock_hold(sk);
@@ -525,6 +526,7 @@ void gntsock_sock_wake_flush(struct gntsock_link *link)
 	struct gntsock_sock *vsk, *tmp;
 	u8 what;
 
+	lockdep_assert_held(&link->rx_lock);
 	list_for_each_entry_safe(vsk, tmp, &link->rx_wakes, wake_node) {
 		struct sock *sk = &vsk->sk;
 
@@ -646,6 +648,7 @@ static void gntsock_buf_grow(struct gntsock_sock *vsk)
 	struct gntsock_link *link = vsk->link;
 	u32 grow;
 
+	sock_owned_by_me(&vsk->sk);
 	if (!vsk->credit_starved)
 		return;
 	vsk->credit_starved = false;
@@ -695,6 +698,7 @@ static void gntsock_reset(struct sock *sk, int err)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
+	sock_owned_by_me(sk);
 	gntsock_conn_unhash(vsk);
 	sk->sk_err = err;
 	sk->sk_state = TCP_CLOSE;
@@ -974,6 +978,7 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
  */
 static void gntsock_peer_closed(struct sock *sk)
 {
+	sock_owned_by_me(sk);
 	gntsock_conn_unhash(gntsock_sk(sk));
 	sk->sk_state = TCP_CLOSE;
 	sk->sk_state_change(sk);
@@ -1502,6 +1507,7 @@ static int gntsock_fault_in_msg(struct sock *sk, struct msghdr *msg,
 {
 	size_t left;
 
+	sock_owned_by_me(sk);
 	iov_iter_revert(&msg->msg_iter, before - iov_iter_count(&msg->msg_iter));
 	release_sock(sk);
 	left = fault_in_iov_iter_readable(&msg->msg_iter, chunk);
@@ -1580,6 +1586,7 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	int err;
 
+	sock_owned_by_me(sk);
 	for (;;) {
 		err = gntsock_send_check(sk);
 		if (err)
@@ -1615,6 +1622,7 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 	long left;
 	int err, kick;
 
+	sock_owned_by_me(sk);
 	err = gntsock_send_check(sk);
 	if (err)
 		return err;
@@ -1980,6 +1988,7 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	long timeo;
 	int err = 0;
 
+	sock_owned_by_me(sk);
 	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (!vsk->rx_msgs) {
@@ -2049,6 +2058,7 @@ static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
 	unsigned int i;
 	ssize_t n;
 
+	sock_owned_by_me(&vsk->sk);
 	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
 	    !user_backed_iter(&msg->msg_iter))
 		return false;
@@ -2096,6 +2106,7 @@ static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
 	unsigned int i, dirty;
 	size_t filled;
 
+	sock_owned_by_me(&vsk->sk);
 	vsk->post = NULL;
 	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
 	for (i = 0; i < p->npages; i++) {
@@ -2133,6 +2144,7 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 	size_t done = 0;
 	u32 n, c;
 
+	sock_owned_by_me(sk);
 	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
 	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
 		return 0;
@@ -2218,6 +2230,7 @@ static void gntsock_rx_flush(struct sock *sk)
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_link *link = vsk->link;
 
+	sock_owned_by_me(sk);
 	if (!vsk->rx_hint || !link || link->loopback)
 		return;
 	vsk->rx_hint = false;
@@ -2548,6 +2561,7 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
  */
 static int gntsock_set_rcvlowat(struct sock *sk, int val)
 {
+	sock_owned_by_me(sk);
 	WRITE_ONCE(sk->sk_rcvlowat, val ? : 1);
 	gntsock_credit_update_before_wait(gntsock_sk(sk));
 	return 0;

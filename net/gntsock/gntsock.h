@@ -2,11 +2,32 @@
 /*
  * gntsock internals shared by the socket layer, the links and procfs.
  *
- * Lock order: lock_sock() of a socket, then gntsock_table_lock or a link's
- * tx_lock (never both at once). A link's rx work takes lock_sock() of the
- * socket a message is for and may then take tx_lock. Nobody waits for ring
- * space or credit while holding lock_sock() or tx_lock, so the two kernels
- * of a link cannot wait on each other in a cycle.
+ * Lock order, the whole module's, outermost first (a lock is only taken
+ * while holding locks above it; functions that need one say so with
+ * lockdep_assert_held() or sock_owned_by_me()):
+ *
+ *   socket tx_mutex       one sender at a time; connect() (af_gntsock.c)
+ *   link setup_lock       ring set-up and tear-down (link.c)
+ *   link rx_lock          the consumer of a link's rx ring: its rx work or
+ *                         a reader taking data straight from the ring
+ *   lock_sock()           a listener before its children
+ *                         (SINGLE_DEPTH_NESTING)
+ *   mmap_lock             a user copy under lock_sock() may fault; mmap()
+ *                         and munmap() of a received grant
+ *   gntsock_grant_lock    every socket's grants (grant.h)
+ *   grant map_lock        one received grant's mapping; the MMU notifier
+ *                         takes only this one (grant_recv.c)
+ *   link tx_lock          the tx ring and the control queue; nothing under
+ *                         it faults (stream sends copy with page faults
+ *                         disabled and fault the buffer in without it)
+ *   gntsock_links_lock    the list of links
+ *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
+ *   a link's loop_lock, gntsock_rx_pool_lock, gntsock_held_lock
+ *
+ * Nobody waits for ring space or credit while holding lock_sock() or
+ * tx_lock, so the two kernels of a link cannot wait on each other in a
+ * cycle. Known exception (issue 12, defect 1, receive side): recvmsg()
+ * copies to user space under lock_sock(), which the rx work may wait for.
  */
 #ifndef _GNTSOCK_H
 #define _GNTSOCK_H

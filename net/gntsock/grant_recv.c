@@ -475,6 +475,7 @@ static void gntsock_gin_unmap(struct gntsock_gin *gin)
 	u32 bad;
 
 	lockdep_assert_held(&gin->map_lock);
+	lockdep_assert_held(&gin->map_lock);
 	bad = gntsock_gin_unmap_pages(gin);
 	if (bad)
 		pr_warn_ratelimited("gntsock: unmapping grant %u of domain %u: %u pages failed\n",
@@ -487,6 +488,7 @@ static void gntsock_gin_unmap(struct gntsock_gin *gin)
 /* gntsock_grant_lock held: catch up with an unmap by the notifier. */
 static void gntsock_gin_sync_state(struct gntsock_gin *gin)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	lockdep_assert_held(&gntsock_grant_lock);
 	if (gin->state == GIN_MAPPED && !READ_ONCE(gin->mapped))
 		gin->state = GIN_UNMAPPED;
@@ -508,6 +510,7 @@ static void gntsock_gin_unhash(struct gntsock_gin *gin)
 /* Drop the socket's reference: gntsock_grant_lock held. */
 static void gntsock_gin_detach(struct gntsock_gin *gin)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (!gin->owner)
 		return;
 	list_del_init(&gin->sock_node);
@@ -522,6 +525,7 @@ static void gntsock_gin_detach(struct gntsock_gin *gin)
  */
 static void gntsock_gin_release(struct gntsock_gin *gin, u16 flags)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (!hlist_unhashed(&gin->hnode)) {
 		gntsock_send_release(gin->link, gin->id, flags);
 		gntsock_gin_unhash(gin);
@@ -708,6 +712,7 @@ static void gntsock_gin_zap(struct work_struct *work)
  */
 static bool gntsock_gin_unmap_zap(struct gntsock_gin *gin)
 {
+	lockdep_assert_held(&gin->map_lock);
 	gntsock_gin_unmap(gin);
 	if (!gin->pages || !READ_ONCE(gin->notifier_live))
 		return false;
@@ -746,6 +751,7 @@ static bool gntsock_gin_take_down(struct gntsock_gin *gin)
 {
 	bool zap = false;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	lockdep_assert_held(&gntsock_grant_lock);
 	mutex_lock(&gin->map_lock);
 	if (gin->mapped)
@@ -1181,6 +1187,7 @@ static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
 {
 	bool zap = false;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (gin->state == GIN_MAPPED)
 		zap = gntsock_gin_take_down(gin);
 	if (answer)
@@ -1224,6 +1231,7 @@ void gntsock_grant_in_close(struct gntsock_grants *gs)
 {
 	struct gntsock_gin *gin, *tmp;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	list_for_each_entry_safe(gin, tmp, &gs->in, sock_node) {
 		if (gin->state == GIN_MAPPED)
 			gntsock_gin_take_down(gin);
@@ -1241,6 +1249,7 @@ void gntsock_grant_in_link_down(struct gntsock_link *link)
 	struct hlist_node *tmp;
 	int bkt;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	hash_for_each_safe(gntsock_gin_hash, bkt, tmp, gin, hnode) {
 		if (gin->link != link)
 			continue;

@@ -278,6 +278,7 @@ bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped)
 	bool all = true;
 	u32 i;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->revocable)
 		return !gntsock_grant_force_revoke(g, swapped);
 	for (i = 0; i < g->npages; i++) {
@@ -302,6 +303,7 @@ bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped)
  */
 grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	*n = g->npages;
 	return g->revocable ? g->refs : NULL;
 }
@@ -313,6 +315,7 @@ static void gntsock_acct(domid_t peer, u32 npages, bool add)
 {
 	struct gntsock_peer_acct *pa = gntsock_peer_acct(peer);
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (add) {
 		if (pa) {
 			pa->out_pages += npages;
@@ -350,6 +353,7 @@ static void gntsock_gout_detach(struct gntsock_gout *g)
  */
 static void gntsock_gout_defer_acct(struct gntsock_gout *g, bool add)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (add) {
 		g->pa->deferred_pages += g->npages;
 		atomic_inc(&gntsock_grant_stats.deferred);
@@ -368,6 +372,7 @@ static void gntsock_gout_defer_acct(struct gntsock_gout *g, bool add)
  */
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->state == GOUT_QUARANTINED)
 		gntsock_gout_defer_acct(g, false);
 	if (event && g->sk)
@@ -388,6 +393,7 @@ void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
  */
 void gntsock_gout_quarantine(struct gntsock_gout *g)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->state == GOUT_QUARANTINED)
 		return;
 	if (g->state != GOUT_REVOKING)
@@ -408,6 +414,7 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 /* Free a tombstone. gntsock_grant_lock held. */
 static void gntsock_gout_tomb_free(struct gntsock_gout *g)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	list_del(&g->reclaim_node);
 	g->pa->ntombs--;
 	gntsock_tombs--;
@@ -427,6 +434,7 @@ static void gntsock_gout_tomb_add(struct gntsock_gout *g)
 	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
 	struct gntsock_peer_acct *pa = g->pa;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	g->state = GOUT_TOMB;
 	list_add_tail(&g->reclaim_node, &pa->tombs);
 	pa->ntombs++;
@@ -447,6 +455,7 @@ static void gntsock_gout_tomb_add(struct gntsock_gout *g)
  */
 static void gntsock_gout_entomb(struct gntsock_gout *g)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->state == GOUT_QUARANTINED)
 		gntsock_gout_defer_acct(g, false);
 	list_del(&g->reclaim_node);
@@ -468,6 +477,7 @@ static void gntsock_gout_entomb(struct gntsock_gout *g)
  */
 void gntsock_gout_forced(struct gntsock_gout *g)
 {
+	lockdep_assert_held(&gntsock_grant_lock);
 	atomic64_inc(&gntsock_grant_stats.forced);
 	if (g->sk)
 		gntsock_grant_event(g->sk, GNTSOCK_EV_FORCED, g->id, g->cookie,
@@ -504,6 +514,7 @@ static int gntsock_grant_check(struct gntsock_grants *gs,
 	struct gntsock_peer_acct *pa;
 	u64 npages;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (READ_ONCE(l->require_cap) && !capable(CAP_IPC_LOCK))
 		return -EPERM;
 	if (req->flags & ~GNTSOCK_GRANT_WRITABLE || req->reserved)
@@ -906,6 +917,7 @@ static void gntsock_gout_released(struct gntsock_gout *g, u16 flags)
 {
 	u32 ev, swapped = 0;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (!gntsock_gout_end_access(g, &swapped)) {
 		gntsock_grant_violation(g->link, "released grant still mapped",
 					g->id);
@@ -942,6 +954,7 @@ void gntsock_grant_out_close(struct gntsock_grants *gs)
 {
 	struct gntsock_gout *g, *tmp;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	list_for_each_entry_safe(g, tmp, &gs->out, sock_node) {
 		gntsock_gout_detach(g);
 		if (g->state == GOUT_OFFERED)
@@ -963,6 +976,7 @@ void gntsock_grant_out_link_down(struct gntsock_link *link)
 	struct hlist_node *tmp;
 	int bkt;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
 		if (g->link != link)
 			continue;
@@ -992,6 +1006,7 @@ static void gntsock_gout_link_dead(struct gntsock_gout *g)
 {
 	u32 swapped = 0;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (!gntsock_gout_end_access(g, &swapped)) {
 		gntsock_gout_quarantine(g);
 	} else if (swapped) {
@@ -1023,6 +1038,7 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 {
 	u32 swapped = 0;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->state == GOUT_REVOKING) {
 		if (time_before(jiffies, g->deadline))
 			return false;

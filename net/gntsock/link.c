@@ -288,6 +288,7 @@ static int gntsock_ctl_flush(struct gntsock_link *link)
 	struct gntsock_ctl *c, *tmp;
 	int err = 0;
 
+	lockdep_assert_held(&link->tx_lock);
 	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
 		err = gntsock_msg_put(&link->tx, &c->h, NULL, NULL);
 		if (err)
@@ -314,6 +315,7 @@ static void gntsock_ctl_purge(struct gntsock_link *link)
 /* Called with tx_lock held after writing: post-write bookkeeping. */
 static int gntsock_tx_done(struct gntsock_link *link, int err)
 {
+	lockdep_assert_held(&link->tx_lock);
 	if (err == -EPROTO) {
 		gntsock_link_violation(link, GNTSOCK_V_RING_INDEX);
 		return -ECONNRESET;
@@ -337,6 +339,7 @@ static int gntsock_ctl_flush_event(struct gntsock_link *link)
 {
 	int err = gntsock_tx_done(link, gntsock_ctl_flush(link));
 
+	lockdep_assert_held(&link->tx_lock);
 	if (err == -ENOSPC)
 		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
 	return err;
@@ -351,6 +354,7 @@ static void gntsock_tx_pass_on(struct gntsock_link *link)
 {
 	u32 need = gntsock_msg_size(link->max_payload), space;
 
+	lockdep_assert_held(&link->tx_lock);
 	if (gntsock_ring_space(&link->tx, &space))
 		return;
 	if (space < need) {
@@ -655,6 +659,7 @@ enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 {
 	enum gntsock_violation v;
 
+	lockdep_assert_held(&link->rx_lock);
 	if (test_bit(0, &link->violated))
 		return GNTSOCK_V_RING_INDEX;
 	v = gntsock_msg_peek(&link->rx, h, link->max_payload);
@@ -672,6 +677,7 @@ enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 void gntsock_link_rx_consume(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h)
 {
+	lockdep_assert_held(&link->rx_lock);
 	atomic64_inc(&link->stat_rx_msgs);
 	atomic64_add(h->len, &link->stat_rx_bytes);
 	if (h->op == GNTSOCK_OP_RW)
@@ -709,6 +715,7 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 {
 	struct gntsock_iter_fill f = { .to = to };
 
+	lockdep_assert_held(&link->rx_lock);
 	pagefault_disable();
 	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
 			     gntsock_fill_iter, &f);
@@ -747,6 +754,7 @@ void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 {
 	u32 avail;
 
+	lockdep_assert_held(&link->rx_lock);
 	if (others) {
 		queue_work(gntsock_wq, &link->rx_work);
 	} else if (leftover && !gntsock_ring_avail(&link->rx, &avail) &&
@@ -1049,6 +1057,7 @@ static int gntsock_front_reap(struct gntsock_link *link)
 	struct gntsock_stale_ref *s, *tmp;
 	unsigned int kept = 0;
 
+	lockdep_assert_held(&link->setup_lock);
 	list_for_each_entry_safe(s, tmp, &link->stale, node) {
 		if (!gnttab_try_end_foreign_access(s->ref)) {
 			kept++;
@@ -1404,6 +1413,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 {
 	int old = link->state;
 
+	lockdep_assert_held(&link->setup_lock);
 	mutex_lock(&link->tx_lock);
 	link->state = GNTSOCK_LINK_CLOSED;
 	gntsock_ctl_purge(link);

@@ -53,6 +53,7 @@ int gntsock_grant_force_revoke(struct gntsock_gout *g, u32 *swapped)
 	u32 i, n, k = 0;
 	int rc, err = 0;
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	refs = gntsock_gout_refs(g, &n);
 	if (!refs)
 		return -EOPNOTSUPP;

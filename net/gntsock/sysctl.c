@@ -44,6 +44,7 @@ struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer)
 {
 	struct gntsock_peer_acct *pa = xa_load(&gntsock_peers, peer);
 
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (pa)
 		return pa;
 	pa = kzalloc(sizeof(*pa), GFP_KERNEL);
