@@ -1496,6 +1496,9 @@ static int gntsock_copy_from_msg(void *ring_mem, u32 len, void *ctx)
 	return n == len ? 0 : -EFAULT;
 }
 
+/* Copies of one chunk a stream send may retry after faulting it in. */
+#define GNTSOCK_FAULT_RETRIES	16
+
 /* A copy into the ring failed on a page not present: undo the part of
  * the chunk that was copied (a ring walk that wraps copies in two
  * parts), then fault the chunk in without any lock. lock_sock held,
@@ -1761,6 +1764,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_msg_hdr h;
 	bool ring_waited = false;
 	bool woken = false;	/* holds a ring-space wake-up to pass on */
+	unsigned int fault_retries = 0;
 	size_t total = 0;
 	long timeo;
 	int err = 0;
@@ -1818,6 +1822,12 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		before = iov_iter_count(&msg->msg_iter);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_msg, msg);
 		if (err == -EFAULT) {
+			/* Bounded: another thread may unmap the buffer (or
+			 * MADV_DONTNEED it) after every fault-in.
+			 */
+			if (++fault_retries > GNTSOCK_FAULT_RETRIES ||
+			    fatal_signal_pending(current))
+				break;
 			err = gntsock_fault_in_msg(sk, msg, before, chunk);
 			if (err)
 				break;
@@ -1865,6 +1875,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 			break;
 		vsk->tx_cnt += chunk;
 		total += chunk;
+		fault_retries = 0;
 	}
 out:
 	if (woken)

@@ -564,9 +564,13 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 		 */
 		struct gntsock_grant_msg id;
 
-		gntsock_link_rx_payload(link, &id, sizeof(id));
 		atomic64_inc(&gntsock_grant_stats.refused);
-		gntsock_send_release(link, id.id, GNTSOCK_REL_REFUSED);
+		if (h->len < sizeof(id))
+			return NULL;
+		gntsock_link_rx_payload(link, &id, sizeof(id));
+		/* (id 0 is no grant: a release of it would be a violation) */
+		if (id.id)
+			gntsock_send_release(link, id.id, GNTSOCK_REL_REFUSED);
 		return NULL;
 	}
 	gntsock_link_rx_payload(link, m, h->len);

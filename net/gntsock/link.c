@@ -455,6 +455,7 @@ int gntsock_link_send(struct gntsock_link *link,
 		      gntsock_copy_fn fn, void *ctx)
 {
 	struct gntsock_msg_hdr bad;
+	u32 prod;
 	int err;
 
 	if (link->loopback)
@@ -473,6 +474,7 @@ int gntsock_link_send(struct gntsock_link *link,
 		err = -ECONNRESET;
 		goto out;
 	}
+	prod = link->tx.local;
 	err = gntsock_ctl_flush(link);
 	if (!err)
 		err = gntsock_msg_put(&link->tx, h, fn, ctx);
@@ -489,6 +491,12 @@ int gntsock_link_send(struct gntsock_link *link,
 		atomic64_inc(&link->stat_tx_msgs);
 		atomic64_add(h->len, &link->stat_tx_bytes);
 	}
+	/* The copy failed and nothing else went in: the peer has nothing
+	 * new, and an event for nothing counts against the link (spurious
+	 * EOIs delay its events).
+	 */
+	if (err == -EFAULT && link->tx.local == prod)
+		goto out;
 	err = gntsock_tx_done(link, err);
 	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
 	    wq_has_sleeper(&link->tx_wq))
@@ -1068,11 +1076,13 @@ static int gntsock_front_reap(struct gntsock_link *link)
 	}
 	if (!kept)
 		return 0;
-	link->failures++;
 	atomic64_add(kept, &gntsock_stats.ring_refs_kept);
 	pr_warn_ratelimited("gntsock: link to domain %u: the backend asks for fresh rings but still maps %u old ring pages\n",
 			    link->peer, kept);
-	return link->nr_stale > GNTSOCK_STALE_MAX ? -EBUSY : 0;
+	if (link->nr_stale > GNTSOCK_STALE_MAX)
+		return -EBUSY;	/* a failed set-up: the caller counts it */
+	link->failures++;
+	return 0;
 }
 
 /* The link is removed: hand what the backend still maps to the grant
