@@ -70,14 +70,6 @@ module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
 MODULE_PARM_DESC(tx_wake_one,
 		 "wake one writer waiting for ring space per freed space, not all (default Y)");
 
-/* Acknowledge an event that brought no work as spurious, so that the
- * kernel throttles a peer storming the event channel (gntsock_rx_eoi()).
- */
-static bool gntsock_eoi_spurious = true;
-module_param_named(eoi_spurious, gntsock_eoi_spurious, bool, 0644);
-MODULE_PARM_DESC(eoi_spurious,
-		 "acknowledge events that brought no work as spurious: the kernel delays a storming peer's events (default Y)");
-
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
 
@@ -896,8 +888,7 @@ static void gntsock_rx_eoi(struct gntsock_link *link, int irq, bool work)
 		return;
 	if (!work)
 		atomic64_inc(&link->stat_events_spurious);
-	xen_irq_lateeoi(irq, work || !READ_ONCE(gntsock_eoi_spurious) ? 0 :
-			XEN_EOI_FLAG_SPURIOUS);
+	xen_irq_lateeoi(irq, work ? 0 : XEN_EOI_FLAG_SPURIOUS);
 }
 
 static void gntsock_rx_work(struct work_struct *work)
