@@ -262,7 +262,7 @@ if want rig-rel; then
 		GNTSOCK_RIG_SKIP_DEPS=1 GNTSOCK_XEN="$XEN_OUT/xen.bin" \
 			GNTSOCK_RIG_OUT="$REPO/build/rig-rel" GNTSOCK_RIG_DOMU_VCPUS=2 \
 			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
-			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh}" \
+			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_REL_TESTS:-revoke,attack,attack-pvh,hostile}" \
 			selftests/rig/run.sh >"$OUT/rig-rel.log" 2>&1
 		rig_results rig-rel build/rig-rel $? \
 			"VM suite on the patched release hypervisor exit status 0" "$OUT/rig-rel.log"

@@ -1882,25 +1882,26 @@ TEST_F_TIMEOUT(grant, stubborn_peer_fills_only_its_budget, 120)
 /*
  * Issue 12, defect 8: an event that brings no work is acknowledged with
  * XEN_EOI_FLAG_SPURIOUS and counted (events_spurious of
- * /proc/net/gntsock_links). A peer that follows the protocol signals only
- * when it produced or consumed, so after the traffic of the tests before
- * this one the counter exists and stays a small part of events_rx. (A
- * storm of events from a hostile peer moves it at the storm's rate, and
- * the kernel then delays each next event up to a second: that needs a
- * peer that can write to its event channel freely.)
+ * /proc/net/gntsock_links); every event handled is counted in events_rx,
+ * a spurious one too. How many of a polite peer's events are spurious
+ * depends on timing alone (an event whose data an earlier event's drain
+ * already took is one), so this only checks that the counter is there and
+ * is a part of events_rx. That a storm of events is counted as spurious
+ * is checked by the hostile step (a peer kernel writing to the event
+ * channel in a loop: events_spurious of the victim's link grows).
  */
-TEST_F_TIMEOUT(grant, link_events_spurious_small, 30)
+TEST_F_TIMEOUT(grant, link_events_spurious_counted, 30)
 {
 	uint64_t rx = 0, spurious = 0;
 
 	NEED_PEER();
-	ASSERT_EQ(0, gnt_link_field(self->peer, "events_rx", &rx));
 	ASSERT_EQ(0, gnt_link_field(self->peer, "events_spurious", &spurious))
 		TH_LOG("no events_spurious column");
+	ASSERT_EQ(0, gnt_link_field(self->peer, "events_rx", &rx));
 	TH_LOG("link to %u: %" PRIu64 " events, %" PRIu64 " spurious",
 	       self->peer, rx, spurious);
 	EXPECT_LT(0, rx);
-	EXPECT_GE(rx / 4 + 16, spurious);
+	EXPECT_GE(rx, spurious);
 }
 
 /* Must stay last: both kernels hold no grant. */

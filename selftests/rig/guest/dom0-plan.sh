@@ -1429,7 +1429,7 @@ hos_ok() { # hos_ok NAME STATUS [DETAIL]
 hos_snap() {
 	HS=none
 	# shellcheck disable=SC2016
-	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s\", \$3, \$12 }' /proc/net/gntsock_links)\"" ||
+	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s events_spurious=%s\", \$3, \$12, \$16 }' /proc/net/gntsock_links)\"" ||
 		return 1
 	HS=$(rig-xs read "/local/domain/$D2/data/hostile-snap") || HS=none
 }
@@ -1529,7 +1529,7 @@ s_hostile() {
 	hos_relink
 	hos_one toctou toctou 5000 violations 100
 	hos_relink
-	hos_one storm storm 3000 events_rx 100
+	hos_one storm storm 3000 events_spurious 100
 	hos_relink
 	# Defect 3: each cycle used to leak the victim's 33 ring grants (order 4).
 	hos_one reconnect reconnect 40 resets 250
