@@ -288,6 +288,7 @@ void gntsock_link_rx_flush(struct gntsock_link *link);
 void gntsock_link_pass_wake(struct gntsock_link *link);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
+void gntsock_local_domid_init(void);
 domid_t gntsock_local_domid(void);
 bool gntsock_domid_is_local(u32 domid);
 void gntsock_links_show(struct seq_file *m);

@@ -91,20 +91,30 @@ static domid_t gntsock_self = DOMID_INVALID;
 static struct gntsock_link *gntsock_loopback;
 
 /**
+ * gntsock_local_domid_init() - read this domain's id, at module load
+ *
+ * Once, in process context: gntsock_local_domid() is called under
+ * spinlocks (the /proc walk), where a xenstore read, which sleeps, may not
+ * run.
+ */
+void gntsock_local_domid_init(void)
+{
+	domid_t id = xen_initial_domain() ? 0 :
+		     xenbus_read_unsigned("domid", "", DOMID_INVALID);
+
+	if (id == DOMID_INVALID)
+		pr_warn("gntsock: this domain's id is not in xenstore (\"domid\")\n");
+	WRITE_ONCE(gntsock_self, id);
+}
+
+/**
  * gntsock_local_domid() - this domain's id
  *
- * Return: the id, read from xenstore on first use.
+ * Return: the id read at module load (%DOMID_INVALID if xenstore had none).
  */
 domid_t gntsock_local_domid(void)
 {
-	domid_t id = READ_ONCE(gntsock_self);
-
-	if (id == DOMID_INVALID) {
-		id = xen_initial_domain() ? 0 :
-			xenbus_read_unsigned("domid", "", DOMID_INVALID);
-		WRITE_ONCE(gntsock_self, id);
-	}
-	return id;
+	return READ_ONCE(gntsock_self);
 }
 
 /**

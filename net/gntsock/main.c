@@ -22,6 +22,7 @@ static int __init gntsock_init(void)
 
 	if (!xen_domain())
 		return -ENODEV;
+	gntsock_local_domid_init();
 	gntsock_wq = alloc_workqueue("gntsock", 0, 0);
 	if (!gntsock_wq)
 		return -ENOMEM;
