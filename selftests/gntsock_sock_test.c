@@ -17,6 +17,7 @@
 #define _GNU_SOURCE
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/wait.h>
 #include <linux/sockios.h>
 #include <linux/time_types.h>
 
@@ -1058,6 +1059,64 @@ TEST_F(sock, buffer_size_option)
 	EXPECT_EQ(GNTSOCK_BUFFER_SIZE_MAX, v);
 	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, 99, &v, sizeof(v)));
 	EXPECT_EQ(ENOPROTOOPT, errno);
+	close(fd);
+}
+
+/* In a child without capabilities (uid 65534): set the buffer size of a
+ * new socket to @v. Return: 0 or the errno.
+ */
+static int set_buffer_unprivileged(uint64_t v)
+{
+	pid_t pid = fork();
+	int status, fd;
+
+	if (pid < 0)
+		return -errno;
+	if (!pid) {
+		if (setresgid(65534, 65534, 65534) ||
+		    setresuid(65534, 65534, 65534))
+			_exit(200);
+		fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
+		if (fd < 0)
+			_exit(201);
+		if (setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &v,
+			       sizeof(v)))
+			_exit(errno);
+		_exit(0);
+	}
+	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
+/*
+ * Issue 12, defect 4: any user could set a 16 MiB receive buffer, which a
+ * peer may fill. Above net.gntsock.buffer_size_max (default 1 MiB) it
+ * takes CAP_NET_ADMIN (EPERM without), as SO_RCVBUFFORCE above rmem_max.
+ */
+TEST(buffer_size_above_max_needs_cap_net_admin)
+{
+	uint64_t v = GNTSOCK_BUFFER_SIZE_MAX;
+	unsigned long max = 0;
+	FILE *f;
+	int fd;
+
+	f = fopen("/proc/sys/net/gntsock/buffer_size_max", "r");
+	ASSERT_NE(NULL, f) TH_LOG("no sysctl net.gntsock.buffer_size_max");
+	ASSERT_EQ(1, fscanf(f, "%lu", &max));
+	fclose(f);
+	TH_LOG("buffer_size_max %lu", max);
+	ASSERT_GT(GNTSOCK_BUFFER_SIZE_MAX, max)
+		TH_LOG("the limit is the hard maximum: nothing to test");
+	EXPECT_EQ(0, set_buffer_unprivileged(max));
+	EXPECT_EQ(EPERM, set_buffer_unprivileged(max + 4096));
+	EXPECT_EQ(EPERM, set_buffer_unprivileged(GNTSOCK_BUFFER_SIZE_MAX));
+	EXPECT_EQ(0, set_buffer_unprivileged(GNTSOCK_BUFFER_SIZE_MIN));
+	/* root (CAP_NET_ADMIN) may */
+	fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &v,
+				sizeof(v)));
 	close(fd);
 }
 

@@ -1590,6 +1590,95 @@ static int peer_stat(unsigned int peer, const char *key, uint64_t *val)
 	return gnt_parse_stat(buf, key, val);
 }
 
+/* Wait until the peer kernel queued @n more payloads than @msgs0. */
+static int peer_wait_queued(unsigned int peer, uint64_t msgs0, uint64_t n)
+{
+	int64_t end = gnt_now_ms() + 30000;
+	uint64_t msgs = 0;
+	int ret;
+
+	for (;;) {
+		ret = peer_stat(peer, "rx_buf_msgs", &msgs);
+		if (ret || msgs - msgs0 >= n)
+			return ret;
+		if (gnt_now_ms() > end)
+			return -ETIMEDOUT;
+		gnt_sleep_ms(200);
+	}
+}
+
+/*
+ * Issue 12, defect 4: each received message had a buffer of its own, so a
+ * peer sending one byte per message made the receiver hold a 64-byte slab
+ * object per byte of credit (16 MiB for a default 256 KiB buffer). Small
+ * stream messages now share a buffer: the receiving kernel's rx_mem (the
+ * memory its receive queues hold) grows by about the bytes it holds.
+ */
+#define TINY_MSGS	16384U
+
+TEST_F_TIMEOUT(gntsock, stream_tiny_messages_bounded_memory, 180)
+{
+	uint64_t mem0 = 0, mem1 = 0, msgs0 = 0;
+	char c = 't';
+	int fd, i;
+
+	NEED_PEER();
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_mem", &mem0))
+		TH_LOG("the peer kernel does not count rx_mem");
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_buf_msgs", &msgs0));
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_HOLD, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to HOLD: %s", strerror(-fd));
+	for (i = 0; i < (int)TINY_MSGS; i++)
+		ASSERT_EQ(1, send(fd, &c, 1, MSG_NOSIGNAL))
+			TH_LOG("send %d: %s", i, strerror(errno));
+	ASSERT_EQ(0, peer_wait_queued(self->peer, msgs0, TINY_MSGS));
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_mem", &mem1));
+	TH_LOG("peer rx_mem %" PRIu64 " -> %" PRIu64 " for %u one-byte messages",
+	       mem0, mem1, TINY_MSGS);
+	EXPECT_LE(TINY_MSGS, mem1);
+	EXPECT_GE(mem0 + 2 * TINY_MSGS + 65536, mem1);
+	close(fd);
+}
+
+/*
+ * Issue 12, defect 4, SEQPACKET: a one-byte record used one byte of credit
+ * and a 64-byte buffer at the receiver. A record now uses at least 64
+ * bytes of credit (wire version 2), so a non-blocking sender gets EAGAIN
+ * after buffer / 64 one-byte records, and the receiver's memory stays
+ * about its buffer.
+ */
+TEST_F_TIMEOUT(gntsock, seqpacket_tiny_records_charged, 180)
+{
+	struct sockaddr_gnt a = gnt_addr(self->peer,
+					 GNTSOCK_PEER_PORT_SEQ_HOLD);
+	const int want = GNTSOCK_BUFFER_SIZE_DEFAULT / 64;
+	uint64_t mem0 = 0, mem1 = 0, msgs0 = 0;
+	char c = 's';
+	int fd, n;
+
+	NEED_PEER();
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_mem", &mem0))
+		TH_LOG("the peer kernel does not count rx_mem");
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_buf_msgs", &msgs0));
+	fd = socket(AF_GNTSOCK, SOCK_SEQPACKET, 0);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, gnt_set_timeouts(fd, IO_TIMEOUT_S));
+	ASSERT_EQ(0, connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		TH_LOG("connect to SEQ_HOLD: %s", strerror(errno));
+	for (n = 0; n < 2 * want; n++)
+		if (send(fd, &c, 1, MSG_DONTWAIT | MSG_NOSIGNAL) != 1)
+			break;
+	EXPECT_EQ(EAGAIN, errno);
+	EXPECT_EQ(want, n) TH_LOG("%d one-byte records fit the peer's %llu-byte buffer",
+				  n, GNTSOCK_BUFFER_SIZE_DEFAULT);
+	ASSERT_EQ(0, peer_wait_queued(self->peer, msgs0, n));
+	ASSERT_EQ(0, peer_stat(self->peer, "rx_mem", &mem1));
+	TH_LOG("peer rx_mem %" PRIu64 " -> %" PRIu64 " for %d records",
+	       mem0, mem1, n);
+	EXPECT_GE(mem0 + 2 * GNTSOCK_BUFFER_SIZE_DEFAULT + 65536, mem1);
+	close(fd);
+}
+
 #define FAULT_PARAM	GNT_PARAM_DIR "fault_inject_peer"
 
 /*

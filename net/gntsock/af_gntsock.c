@@ -24,6 +24,8 @@
 #include <linux/uio.h>
 #include <linux/poll.h>
 #include <linux/mm.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
 #include <linux/sockios.h>
 #include <linux/seq_file.h>
 #include <asm/ioctls.h>
@@ -38,23 +40,30 @@
  * @grant: a grant that arrived here, ordered with the data (@len 0)
  * @len: payload bytes (zero for an empty SEQPACKET record or a grant)
  * @off: bytes already read
+ * @cap: bytes @data can hold: a STREAM message that fits after @len is
+ *	appended (gntsock_rxbuf_append()); 0 for paged payloads
+ * @truesize: memory the entry takes, charged to the socket's rx_mem
  * @flags: the message's GNTSOCK_RW_* flags (SEQPACKET record boundaries)
  * @npages: 0: the payload is in @data; else it is in @pages, one page each
  *	%PAGE_SIZE bytes (see gntsock_rxbuf_alloc())
+ * @pooled: @pages may go back to the page pool (not charged to a memcg)
  * @data: the payload, small ones
  * @pages: the payload, larger ones
  *
- * One entry per received message, in arrival order; anything else a
- * message carries is to be kept in the entry too, so that it stays with
- * its bytes.
+ * One entry per received message, in arrival order (small STREAM messages
+ * share one); anything else a message carries is to be kept in the entry
+ * too, so that it stays with its bytes.
  */
 struct gntsock_rxbuf {
 	struct list_head node;
 	struct gntsock_gin *grant;
 	u32 len;
 	u32 off;
+	u32 cap;
+	u32 truesize;
 	u16 flags;
 	u16 npages;
+	bool pooled;
 	union {
 		DECLARE_FLEX_ARRAY(u8, data);
 		DECLARE_FLEX_ARRAY(struct page *, pages);
@@ -72,6 +81,19 @@ MODULE_PARM_DESC(rx_page_bufs,
 		 "keep received payloads over 2 KiB in single pages, never vmalloc (default Y)");
 
 #define GNTSOCK_RXBUF_INLINE_MAX	2048U
+
+/* A STREAM payload smaller than this gets a buffer of this size (header
+ * included), which the next small messages fill: a peer sending one byte
+ * per message then makes this socket hold about one byte of memory per
+ * byte of credit, not a 64-byte slab object per byte.
+ */
+#define GNTSOCK_RXBUF_SMALL		512U
+
+/* GNTSOCK_SO_BUFFER_SIZE above this (sysctl net.gntsock.buffer_size_max,
+ * bytes) needs CAP_NET_ADMIN, as SO_RCVBUFFORCE above rmem_max: the peer
+ * may make the socket hold that much memory.
+ */
+unsigned int gntsock_buffer_size_max = 1048576;
 
 /* Receive buffer growth (STREAM): see gntsock_buf_grow(). */
 static unsigned int gntsock_buf_auto_max = 1048576;
@@ -130,48 +152,65 @@ static void gntsock_rx_pool_drain(void)
 	gntsock_rx_pool_len = 0;
 }
 
-static struct gntsock_rxbuf *gntsock_rxbuf_alloc(u32 len)
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc_inline(u32 len, u32 min,
+							gfp_t gfp)
 {
-	unsigned int i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	size_t size = struct_size_t(struct gntsock_rxbuf, data, max(len, min));
 	struct gntsock_rxbuf *b;
 
-	if (len <= GNTSOCK_RXBUF_INLINE_MAX ||
-	    !READ_ONCE(gntsock_rx_page_bufs)) {
-		b = kvmalloc(struct_size(b, data, len), GFP_KERNEL);
-		if (b) {
-			b->npages = 0;
-			if (is_vmalloc_addr(b))
-				atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
-		}
-		return b;
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		size = kmalloc_size_roundup(size);
+	b = kvmalloc(size, gfp);
+	if (!b)
+		return NULL;
+	b->npages = 0;
+	b->pooled = false;
+	b->cap = size - offsetof(struct gntsock_rxbuf, data);
+	b->truesize = size;
+	if (is_vmalloc_addr(b)) {
+		atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
+		b->truesize = PAGE_ALIGN(size);
 	}
-	b = kmalloc(struct_size(b, pages, npages), GFP_KERNEL);
+	return b;
+}
+
+static void gntsock_rxbuf_free_pages(struct gntsock_rxbuf *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->npages; i++) {
+		if (b->pooled)
+			gntsock_rx_page_put(b->pages[i]);
+		else
+			__free_page(b->pages[i]);
+	}
+	kfree(b);
+}
+
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
+{
+	unsigned int i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	size_t size = kmalloc_size_roundup(struct_size_t(struct gntsock_rxbuf,
+							 pages, npages));
+	bool pooled = !(gfp & __GFP_ACCOUNT);
+	struct gntsock_rxbuf *b = kmalloc(size, gfp);
+
 	if (!b)
 		return NULL;
 	for (i = 0; i < npages; i++) {
-		b->pages[i] = gntsock_rx_page_get();
+		b->pages[i] = pooled ? gntsock_rx_page_get() : alloc_page(gfp);
 		if (!b->pages[i]) {
-			while (i--)
-				gntsock_rx_page_put(b->pages[i]);
-			kfree(b);
+			b->npages = i;
+			b->pooled = pooled;
+			gntsock_rxbuf_free_pages(b);
 			return NULL;
 		}
 	}
 	b->npages = npages;
+	b->pooled = pooled;
+	b->cap = 0;
+	b->truesize = size + npages * PAGE_SIZE;
 	return b;
-}
-
-static void gntsock_rxbuf_free(struct gntsock_rxbuf *b)
-{
-	unsigned int i;
-
-	if (!b->npages) {
-		kvfree(b);
-		return;
-	}
-	for (i = 0; i < b->npages; i++)
-		gntsock_rx_page_put(b->pages[i]);
-	kfree(b);
 }
 
 /* Copy @n bytes at @off of a payload to @to. Return: bytes copied. */
@@ -267,6 +306,8 @@ struct gntsock_rx_post {
  * @rx_queue: received payloads (struct gntsock_rxbuf), under lock_sock
  * @rx_bytes: bytes in @rx_queue
  * @rx_msgs: SEQPACKET: complete records in @rx_queue
+ * @rx_mem: memory the entries of @rx_queue take (struct gntsock_rxbuf
+ *	truesize), under lock_sock
  * @rx_cnt: credit the peer used: gntsock_rw_charge() of every RW message
  *	received, free running (@rx_cnt - @fwd_cnt is what we hold)
  * @buf_alloc: receive buffer advertised to the peer
@@ -313,6 +354,7 @@ struct gntsock_sock {
 	struct list_head rx_queue;
 	u32 rx_bytes;
 	u32 rx_msgs;
+	u32 rx_mem;
 	u32 rx_cnt;
 	u32 buf_alloc;
 	u32 buf_alloc_max;
@@ -338,6 +380,62 @@ struct gntsock_sock {
 	bool rx_hint;
 	bool rx_deferred;
 };
+
+/**
+ * gntsock_rxbuf_alloc() - an rx queue entry for @len payload bytes
+ * @vsk: the socket it is for
+ * @len: payload bytes
+ * @min: the inline buffer holds at least this many (STREAM: room for the
+ *	next small messages), 0 for exactly @len
+ *
+ * A socket with a memory cgroup (sk_memcg: its creator's, or its
+ * listener's) has it allocated with __GFP_ACCOUNT for that cgroup, though
+ * the link's rx work allocates it, and with __GFP_NORETRY: a cgroup at its
+ * limit fails the allocation (the caller resets that connection), and the
+ * work shared by the link's sockets neither reclaims for it nor invokes
+ * its OOM killer. Its pages then do not go through the shared page pool,
+ * so that a pooled page never carries one cgroup's charge to another
+ * socket. Its memory is added to @vsk's rx_mem and the rx_mem counter,
+ * and taken off by gntsock_rxbuf_free().
+ *
+ * Return: the entry, its @grant, @len, @off and @flags zero; or NULL.
+ */
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
+						 u32 len, u32 min)
+{
+	struct mem_cgroup *memcg = vsk->sk.sk_memcg, *old;
+	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
+		    GFP_KERNEL;
+	struct gntsock_rxbuf *b;
+
+	old = set_active_memcg(memcg);
+	if (len <= GNTSOCK_RXBUF_INLINE_MAX ||
+	    !READ_ONCE(gntsock_rx_page_bufs))
+		b = gntsock_rxbuf_alloc_inline(len, min, gfp);
+	else
+		b = gntsock_rxbuf_alloc_pages(len, gfp);
+	set_active_memcg(old);
+	if (!b)
+		return NULL;
+	b->grant = NULL;
+	b->len = 0;
+	b->off = 0;
+	b->flags = 0;
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem + b->truesize);
+	atomic64_add(b->truesize, &gntsock_stats.rx_mem);
+	return b;
+}
+
+static void gntsock_rxbuf_free(struct gntsock_sock *vsk,
+			       struct gntsock_rxbuf *b)
+{
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
+	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+	if (b->npages)
+		gntsock_rxbuf_free_pages(b);
+	else
+		kvfree(b);
+}
 
 /* Longest a non-blocking send with credit waits for the peer kernel to drain
  * the ring. The peer kernel drains it whatever its reader does, so only a
@@ -687,7 +785,7 @@ static void gntsock_purge_rx(struct gntsock_sock *vsk)
 		list_del(&b->node);
 		if (b->grant)
 			gntsock_grant_in_drop(b->grant);
-		gntsock_rxbuf_free(b);
+		gntsock_rxbuf_free(vsk, b);
 	}
 	vsk->rx_bytes = 0;
 	vsk->rx_msgs = 0;
@@ -752,6 +850,21 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	return sk;
 }
 
+/* A child made by the link's work belongs to its listener's memory cgroup
+ * (the receive memory of gntsock_rxbuf_alloc() is charged there): data
+ * arrives before accept(), and the listener's creator set the service up.
+ * (TCP's children get the cgroup of the task that accepts them.)
+ */
+static void gntsock_sk_memcg_inherit(struct sock *child, struct sock *listener)
+{
+#ifdef CONFIG_MEMCG
+	if (listener->sk_memcg && !child->sk_memcg) {
+		css_get(&listener->sk_memcg->css);
+		child->sk_memcg = listener->sk_memcg;
+	}
+#endif
+}
+
 /* A peer's message for a connection: update what we know of its credit. */
 static bool gntsock_update_credit(struct gntsock_sock *vsk,
 				  const struct gntsock_msg_hdr *h)
@@ -797,6 +910,7 @@ static void gntsock_recv_request(struct gntsock_link *link,
 	cvsk->local_port = h->dst_port;
 	cvsk->peer_domid = link->peer;
 	cvsk->peer_port = h->src_port;
+	gntsock_sk_memcg_inherit(child, listener);
 	cvsk->buf_alloc = lvsk->buf_alloc;
 	cvsk->buf_alloc_max = lvsk->buf_alloc_max;
 	cvsk->buf_locked = lvsk->buf_locked;
@@ -862,11 +976,50 @@ static u32 gntsock_recv_direct(struct gntsock_link *link,
 	return take;
 }
 
+/* STREAM: the room a new entry gets for small messages to come: some if
+ * the queue is empty or ends with bytes (small messages in a row), none
+ * after a grant (a peer alternating grants and one byte would otherwise
+ * make every byte cost GNTSOCK_RXBUF_SMALL).
+ */
+static u32 gntsock_rxbuf_room(struct gntsock_sock *vsk)
+{
+	if (vsk->sk.sk_type != SOCK_STREAM)
+		return 0;
+	if (!list_empty(&vsk->rx_queue) &&
+	    list_last_entry(&vsk->rx_queue, struct gntsock_rxbuf, node)->grant)
+		return 0;
+	return GNTSOCK_RXBUF_SMALL - offsetof(struct gntsock_rxbuf, data);
+}
+
+/* STREAM: append a message that fits to the data of the last entry of the
+ * rx queue (the payload goes after its unread bytes). Return: done.
+ */
+static bool gntsock_rxbuf_append(struct gntsock_link *link,
+				 struct gntsock_sock *vsk,
+				 const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_rxbuf_fill fill;
+	struct gntsock_rxbuf *b;
+
+	if (list_empty(&vsk->rx_queue))
+		return false;
+	b = list_last_entry(&vsk->rx_queue, struct gntsock_rxbuf, node);
+	if (b->grant || b->npages || b->cap - b->len < h->len)
+		return false;
+	fill.b = b;
+	fill.pos = b->len;
+	gntsock_link_rx_payload_cb(link, 0, h->len, gntsock_fill_rxbuf, &fill);
+	b->len += h->len;
+	vsk->rx_bytes += h->len;
+	atomic64_inc(&gntsock_stats.rx_buf_appended);
+	return true;
+}
+
 static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 			    const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
-	u32 charge = gntsock_rw_charge(h->len);
+	u32 charge = gntsock_rw_charge(h->type, h->len);
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
 	u32 off = 0;
@@ -910,7 +1063,14 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 		return false;
 	}
-	b = gntsock_rxbuf_alloc(h->len - off);
+	if (sk->sk_type == SOCK_STREAM && !off &&
+	    gntsock_rxbuf_append(link, vsk, h)) {
+		atomic64_inc(&gntsock_stats.rx_buf_msgs);
+		atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
+		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
+		return false;
+	}
+	b = gntsock_rxbuf_alloc(vsk, h->len - off, gntsock_rxbuf_room(vsk));
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
@@ -919,9 +1079,7 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	}
 	atomic64_inc(&gntsock_stats.rx_buf_msgs);
 	atomic64_add(h->len - off, &gntsock_stats.rx_buf_bytes);
-	b->grant = NULL;
 	b->len = h->len - off;
-	b->off = 0;
 	b->flags = h->flags;
 	fill.b = b;
 	fill.pos = 0;
@@ -949,11 +1107,12 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
 		      !sock_flag(sk, SOCK_DEAD);
 	struct gntsock_gin *gin;
 
-	b = accept ? kzalloc(sizeof(*b), GFP_KERNEL) : NULL;
+	b = accept ? gntsock_rxbuf_alloc(vsk, 0, 0) : NULL;
 	gin = gntsock_grant_in_new(link, sk, vsk ? &vsk->grants : NULL, h,
 				   accept && b);
 	if (!gin) {
-		kfree(b);
+		if (b)
+			gntsock_rxbuf_free(vsk, b);
 		return;
 	}
 	b->grant = gin;
@@ -1143,7 +1302,7 @@ static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
 	struct sock *sk = &vsk->sk;
 	bool conn = vsk->conn_hashed;
 
-	seq_printf(m, "%s %s %u:%u %u:%u %u %u %lu\n",
+	seq_printf(m, "%s %s %u:%u %u:%u %u %u %lu %u\n",
 		   sk->sk_type == SOCK_SEQPACKET ? "SEQPACKET" : "STREAM",
 		   gntsock_state_name(sk->sk_state),
 		   conn ? gntsock_local_domid() : GNTSOCK_DOMID_ANY,
@@ -1152,7 +1311,7 @@ static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
 		   conn ? vsk->peer_port : GNTSOCK_PORT_ANY,
 		   READ_ONCE(vsk->rx_bytes),
 		   conn ? vsk->tx_cnt - READ_ONCE(vsk->peer_fwd_cnt) : 0,
-		   sock_i_ino(sk));
+		   sock_i_ino(sk), READ_ONCE(vsk->rx_mem));
 }
 
 /**
@@ -1164,7 +1323,7 @@ void gntsock_sockets_show(struct seq_file *m)
 	struct gntsock_sock *vsk;
 	int bkt;
 
-	seq_puts(m, "type state local peer rx_queue tx_queue inode\n");
+	seq_puts(m, "type state local peer rx_queue tx_queue inode rx_mem\n");
 	spin_lock_bh(&gntsock_table_lock);
 	hash_for_each(gntsock_bound, bkt, vsk, bind_node)
 		if (!vsk->conn_hashed)
@@ -1468,8 +1627,10 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	    READ_ONCE(vsk->rx_deferred))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (state == TCP_ESTABLISHED) {
+		/* (a record uses at least GNTSOCK_SEQ_CHARGE_MIN) */
 		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
-		    gntsock_peer_credit(vsk))
+		    gntsock_peer_credit(vsk) >=
+		    (sk->sk_type == SOCK_SEQPACKET ? GNTSOCK_SEQ_CHARGE_MIN : 1))
 			mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
 	} else if (state == TCP_CLOSE && !(shut & SEND_SHUTDOWN)) {
 		/* As INET and vsock: a closed socket polls writable. */
@@ -1582,11 +1743,12 @@ static long gntsock_wait_record_ring(struct gntsock_link *link, int kick)
 		GNTSOCK_RECORD_WAIT);
 }
 
-/* Wait for credit for a whole record: lock_sock held. */
-static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
+/* Wait for credit for a whole record of @len bytes: lock_sock held. */
+static int gntsock_seq_wait_credit(struct sock *sk, u32 len, long *timeo)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u32 charge;
 	int err;
 
 	sock_owned_by_me(sk);
@@ -1594,6 +1756,7 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 charge, long *timeo)
 		err = gntsock_send_check(sk);
 		if (err)
 			return err;
+		charge = gntsock_seq_record_charge(len, vsk->link->max_payload);
 		if (charge > vsk->peer_buf_alloc)
 			return -EMSGSIZE;
 		if (gntsock_peer_credit(vsk) >= charge)
@@ -1683,7 +1846,8 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 	if (len > GNTSOCK_BUFFER_SIZE_MAX)
 		return -EMSGSIZE;
 	if (len) {
-		kbuf = kvmalloc(len, GFP_KERNEL);
+		/* The sender's own memory cgroup pays for a blocked record. */
+		kbuf = kvmalloc(len, GFP_KERNEL_ACCOUNT);
 		if (!kbuf)
 			return -ENOMEM;
 		if (!copy_from_iter_full(kbuf, len, &msg->msg_iter)) {
@@ -1697,7 +1861,7 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 		goto out;
 	}
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
-	err = gntsock_seq_wait_credit(sk, gntsock_rw_charge(len), &timeo);
+	err = gntsock_seq_wait_credit(sk, len, &timeo);
 	if (err)
 		goto out;
 	if (msg->msg_controllen) {
@@ -1742,7 +1906,7 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 			gntsock_reset(sk, ECONNRESET);
 		if (err)
 			break;
-		vsk->tx_cnt += gntsock_rw_charge(chunk);
+		vsk->tx_cnt += gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, chunk);
 		sent += chunk;
 	} while (sent < len);
 out:
@@ -1958,7 +2122,7 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			}
 			list_del(&b->node);
 			gntsock_grant_in_deliver(b->grant, msg);
-			gntsock_rxbuf_free(b);
+			gntsock_rxbuf_free(vsk, b);
 			continue;
 		}
 
@@ -1973,7 +2137,7 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			vsk->fwd_cnt += n;
 			if (b->off == b->len) {
 				list_del(&b->node);
-				gntsock_rxbuf_free(b);
+				gntsock_rxbuf_free(vsk, b);
 			}
 		}
 		if (copied == len)
@@ -2037,12 +2201,13 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 				/* Sent right before the record's bytes. */
 				list_del(&b->node);
 				gntsock_grant_in_deliver(b->grant, msg);
-				gntsock_rxbuf_free(b);
+				gntsock_rxbuf_free(vsk, b);
 				continue;
 			}
-			charge += gntsock_rw_charge(b->len);
+			charge += gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET,
+						    b->len);
 			list_del(&b->node);
-			gntsock_rxbuf_free(b);
+			gntsock_rxbuf_free(vsk, b);
 			if (last)
 				break;
 		}
@@ -2200,7 +2365,7 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 			atomic64_inc(&gntsock_stats.rx_ring_faults);
 		if (c < h.len) {
 			/* The rest waits in an rx buffer, in order. */
-			b = gntsock_rxbuf_alloc(h.len - c);
+			b = gntsock_rxbuf_alloc(vsk, h.len - c, 0);
 			if (!b) {
 				iov_iter_revert(&msg->msg_iter, c);
 				others = true;
@@ -2208,10 +2373,7 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 			}
 			atomic64_inc(&gntsock_stats.rx_buf_msgs);
 			atomic64_add(h.len - c, &gntsock_stats.rx_buf_bytes);
-			b->grant = NULL;
 			b->len = h.len - c;
-			b->off = 0;
-			b->flags = 0;
 			fill.b = b;
 			fill.pos = 0;
 			gntsock_link_rx_payload_cb(link, c, b->len,
@@ -2500,6 +2662,11 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		if (size < GNTSOCK_BUFFER_SIZE_MIN ||
 		    size > GNTSOCK_BUFFER_SIZE_MAX) {
 			err = -EINVAL;
+			break;
+		}
+		if (size > READ_ONCE(gntsock_buffer_size_max) &&
+		    !sockopt_capable(CAP_NET_ADMIN)) {
+			err = -EPERM;
 			break;
 		}
 		vsk->buf_alloc = size;

@@ -103,6 +103,7 @@ enum gntsock_link_state {
  *	receive dispatch from @rx_work (see link.c)
  * @loop_lock: protects @loop_queue
  * @loop_queue: loopback messages not yet delivered
+ * @loop_mem: memory the messages of @loop_queue take, under @loop_lock
  * @loop_payload: loopback: the payload of the message being delivered
  * @stat_*: counters shown in /proc/net/gntsock_links
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
@@ -166,6 +167,7 @@ struct gntsock_link {
 	bool loopback;
 	spinlock_t loop_lock;		/* loop_queue */
 	struct list_head loop_queue;
+	u32 loop_mem;
 	const void *loop_payload;
 
 	atomic64_t stat_tx_msgs;
@@ -217,6 +219,9 @@ struct gntsock_stats {
 	atomic64_t rx_buf_msgs;
 	atomic64_t rx_buf_bytes;
 	atomic64_t rx_buf_vmalloc;
+	atomic64_t rx_buf_appended;	/* ... appended to the previous one */
+	atomic64_t rx_mem;		/* memory the rx queues hold now */
+	atomic64_t loop_full;		/* loopback queue full: sender waited */
 	atomic64_t rx_page_allocs;
 	atomic64_t rx_direct_msgs;
 	atomic64_t rx_direct_bytes;
@@ -243,6 +248,7 @@ struct gntsock_stats {
 extern struct gntsock_stats gntsock_stats;
 extern bool gntsock_rx_direct;
 extern bool gntsock_tx_wake_one;
+extern unsigned int gntsock_buffer_size_max;	/* sysctl, af_gntsock.c */
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 

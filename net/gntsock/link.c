@@ -36,6 +36,7 @@
 #include <linux/slab.h>
 #include <linux/interrupt.h>
 #include <linux/seq_file.h>
+#include <linux/sizes.h>
 #include <linux/skbuff.h>
 #include <linux/uaccess.h>
 #include <linux/uio.h>
@@ -368,23 +369,59 @@ static void gntsock_tx_pass_on(struct gntsock_link *link)
 		wake_up(&link->tx_wq);
 }
 
+/* The loopback link's queue holds at most this much memory of messages
+ * from senders of data (records, stream bytes), as a real link's ring holds
+ * at most its size: beyond it such a sender gets -ENOSPC and waits for the
+ * rx work to make room (tx_kick), as for a full ring. Control messages are
+ * never refused: a lost credit update or shutdown would stall another
+ * user's connection for good. They are small, at most one or two per
+ * socket operation, and charged to the memory cgroup of whoever sends
+ * them.
+ */
+#define GNTSOCK_LOOP_QUEUE_MAX	SZ_1M
+
+/* Give back the room of a loopback message, and tell senders waiting for
+ * room (they compare tx_kick with what they read before their try).
+ */
+static void gntsock_loop_unreserve(struct gntsock_link *link, u32 size)
+{
+	spin_lock_bh(&link->loop_lock);
+	link->loop_mem -= size;
+	spin_unlock_bh(&link->loop_lock);
+	/* (wq_has_sleeper() orders the increment before its look) */
+	atomic_inc(&link->tx_kick);
+	if (wq_has_sleeper(&link->tx_wq))
+		gntsock_tx_kick(link);
+}
+
 /* Loopback: queue a copy of the message for the rx work. */
 static int gntsock_loop_send(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h,
 			     gntsock_copy_fn fn, void *ctx)
 {
+	u32 size = struct_size_t(struct gntsock_loop_msg, data, h->len);
 	struct gntsock_loop_msg *m;
 	int err;
 
-	m = kvmalloc(struct_size(m, data, h->len), GFP_KERNEL);
-	if (!m)
-		return -ENOBUFS;
-	if (h->len) {
+	/* Reserved before the copy, which may sleep on a page fault. A
+	 * control message (gntsock_link_send_ctl(): no @fn) always fits.
+	 */
+	spin_lock_bh(&link->loop_lock);
+	if (fn && link->loop_mem + size > GNTSOCK_LOOP_QUEUE_MAX) {
+		spin_unlock_bh(&link->loop_lock);
+		atomic64_inc(&gntsock_stats.loop_full);
+		return -ENOSPC;
+	}
+	link->loop_mem += size;
+	spin_unlock_bh(&link->loop_lock);
+	m = kvmalloc(size, GFP_KERNEL_ACCOUNT);
+	err = m ? 0 : -ENOBUFS;
+	if (m && h->len)
 		err = fn(m->data, h->len, ctx);
-		if (err) {
-			kvfree(m);
-			return err;
-		}
+	if (err) {
+		kvfree(m);
+		gntsock_loop_unreserve(link, size);
+		return err;
 	}
 	m->h = *h;
 	spin_lock_bh(&link->loop_lock);
@@ -423,6 +460,8 @@ static void gntsock_loop_work(struct work_struct *work)
 		} else {
 			gntsock_link_violation(link, v);
 		}
+		gntsock_loop_unreserve(link,
+				       struct_size(m, data, m->h.len));
 		kvfree(m);
 		cond_resched();
 	}
@@ -434,6 +473,7 @@ static void gntsock_loop_purge(struct gntsock_link *link)
 
 	list_for_each_entry_safe(m, tmp, &link->loop_queue, node) {
 		list_del(&m->node);
+		link->loop_mem -= struct_size(m, data, m->h.len);
 		kvfree(m);
 	}
 }

@@ -55,6 +55,10 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_buf_bytes %lld\n", atomic64_read(&s->rx_buf_bytes));
 	seq_printf(m, "rx_buf_vmalloc %lld\n",
 		   atomic64_read(&s->rx_buf_vmalloc));
+	seq_printf(m, "rx_buf_appended %lld\n",
+		   atomic64_read(&s->rx_buf_appended));
+	seq_printf(m, "rx_mem %lld\n", atomic64_read(&s->rx_mem));
+	seq_printf(m, "loop_full %lld\n", atomic64_read(&s->loop_full));
 	seq_printf(m, "rx_page_allocs %lld\n",
 		   atomic64_read(&s->rx_page_allocs));
 	seq_printf(m, "rx_direct_msgs %lld\n",

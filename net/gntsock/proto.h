@@ -36,15 +36,42 @@ static inline u32 gntsock_msg_size(u32 len)
 		((len + GNTSOCK_MSG_ALIGN - 1) & ~(GNTSOCK_MSG_ALIGN - 1));
 }
 
+/* Credit a SEQPACKET message uses at least (wire.h). */
+#define GNTSOCK_SEQ_CHARGE_MIN	64U
+
 /**
  * gntsock_rw_charge() - receiver credit an RW message uses
+ * @type: %GNTSOCK_TYPE_STREAM or %GNTSOCK_TYPE_SEQPACKET
  * @len: its payload length
  *
- * A zero-length SEQPACKET record counts as one byte.
+ * A stream message uses its length; a SEQPACKET message (a record or a
+ * part of one) at least %GNTSOCK_SEQ_CHARGE_MIN bytes.
+ *
+ * Return: bytes of credit.
  */
-static inline u32 gntsock_rw_charge(u32 len)
+static inline u32 gntsock_rw_charge(u16 type, u32 len)
 {
+	if (type == GNTSOCK_TYPE_SEQPACKET)
+		return len > GNTSOCK_SEQ_CHARGE_MIN ? len : GNTSOCK_SEQ_CHARGE_MIN;
 	return len ? len : 1U;
+}
+
+/**
+ * gntsock_seq_record_charge() - credit a SEQPACKET record of @len bytes uses
+ * @len: record length
+ * @max_payload: the link's largest message payload (the record is sent in
+ *	parts of this size, the last one shorter), at least
+ *	%GNTSOCK_SEQ_CHARGE_MIN
+ *
+ * Return: the sum of gntsock_rw_charge() over the record's parts.
+ */
+static inline u32 gntsock_seq_record_charge(u32 len, u32 max_payload)
+{
+	u32 rest = len % max_payload;
+
+	return (len / max_payload) * max_payload +
+	       (rest || !len ?
+		gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, rest) : 0);
 }
 
 /* Is @len a possible GRANT payload length? */

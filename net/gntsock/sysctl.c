@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gntsock grants: policy and limits (sysctl net.gntsock.*), counters and
- * per-peer accounting (/proc/net/gntsock_grants).
+ * gntsock grants: policy and limits (sysctl net.gntsock.*, and the socket
+ * limit buffer_size_max), counters and per-peer accounting
+ * (/proc/net/gntsock_grants).
  * Units, defaults and ranges: Documentation/grants.rst.
  */
 #include <linux/sysctl.h>
@@ -66,6 +67,8 @@ static unsigned int gntsock_min_ms = 10;
 static unsigned int gntsock_max_ms = 600000;
 static unsigned int gntsock_max_batch = 65536;
 static unsigned int gntsock_max_tombs = 65536;
+static unsigned int gntsock_buf_min = GNTSOCK_BUFFER_SIZE_MIN;
+static unsigned int gntsock_buf_max = GNTSOCK_BUFFER_SIZE_MAX;
 
 #define GNTSOCK_SYSCTL(field, lo, hi) {					\
 	.procname = #field,						\
@@ -91,6 +94,15 @@ static struct ctl_table gntsock_sysctls[] = {
 		       &gntsock_max_pages),
 	GNTSOCK_SYSCTL(tombstones_max, &gntsock_one, &gntsock_max_tombs),
 	GNTSOCK_SYSCTL(tombstones_max_peer, &gntsock_one, &gntsock_max_tombs),
+	{
+		.procname = "buffer_size_max",
+		.data = &gntsock_buffer_size_max,
+		.maxlen = sizeof(unsigned int),
+		.mode = 0644,
+		.proc_handler = proc_douintvec_minmax,
+		.extra1 = &gntsock_buf_min,
+		.extra2 = &gntsock_buf_max,
+	},
 	{ }
 };
 

@@ -13,7 +13,7 @@
 #include "compat.h"
 
 #define GNTSOCK_WIRE_MAGIC	0x53544e47U	/* "GNTS" */
-#define GNTSOCK_WIRE_VERSION	1U
+#define GNTSOCK_WIRE_VERSION	2U
 
 #define GNTSOCK_PAGE_SHIFT	12
 #define GNTSOCK_PAGE_SIZE	4096U	/* 1 << GNTSOCK_PAGE_SHIFT */
@@ -116,9 +116,12 @@ enum gntsock_op {
  * A message occupies sizeof(hdr) + @len rounded up to %GNTSOCK_MSG_ALIGN
  * bytes of ring, and may wrap around the ring's end.
  *
- * Credit: an RW message uses gntsock_rw_charge(@len) bytes of the
- * receiver's credit (a zero-length SEQPACKET record counts as one byte, so
- * that a peer cannot queue records without end).
+ * Credit: an RW message uses gntsock_rw_charge(@type, @len) bytes of the
+ * receiver's credit: a stream message its length, a SEQPACKET message
+ * (a record, or a part of a record longer than a message) at least 64
+ * bytes, so that the records a receiver holds for its credit take about
+ * as much memory as the credit (version 1: one byte for an empty record,
+ * and a peer made 64 bytes of kernel memory of each byte of credit).
  */
 struct gntsock_msg_hdr {
 	__u16 op;

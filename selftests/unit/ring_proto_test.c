@@ -239,8 +239,20 @@ TEST(seqpacket_record_flags)
 	h.len = 0;			/* zero-length record */
 	h.flags = GNTSOCK_RW_EOM;
 	EXPECT_EQ(GNTSOCK_V_NONE, gntsock_msg_validate(&h, 1024));
-	EXPECT_EQ(1U, gntsock_rw_charge(h.len));
-	EXPECT_EQ(10U, gntsock_rw_charge(10U));
+	EXPECT_EQ(GNTSOCK_SEQ_CHARGE_MIN,
+		  gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, h.len));
+	EXPECT_EQ(GNTSOCK_SEQ_CHARGE_MIN,
+		  gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, 1U));
+	EXPECT_EQ(65U, gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, 65U));
+	EXPECT_EQ(1U, gntsock_rw_charge(GNTSOCK_TYPE_STREAM, 0U));
+	EXPECT_EQ(10U, gntsock_rw_charge(GNTSOCK_TYPE_STREAM, 10U));
+	/* A record in parts of 1000: each part at least the minimum. */
+	EXPECT_EQ(GNTSOCK_SEQ_CHARGE_MIN, gntsock_seq_record_charge(0U, 1000U));
+	EXPECT_EQ(GNTSOCK_SEQ_CHARGE_MIN, gntsock_seq_record_charge(5U, 1000U));
+	EXPECT_EQ(1000U, gntsock_seq_record_charge(1000U, 1000U));
+	EXPECT_EQ(2000U + GNTSOCK_SEQ_CHARGE_MIN,
+		  gntsock_seq_record_charge(2001U, 1000U));
+	EXPECT_EQ(2500U, gntsock_seq_record_charge(2500U, 1000U));
 	h.op = GNTSOCK_OP_CREDIT_UPDATE;	/* flags on a non-RW op */
 	EXPECT_EQ(GNTSOCK_V_FLAGS, gntsock_msg_validate(&h, 1024));
 	h.flags = 0;
@@ -315,7 +327,9 @@ TEST(ctrl_page_validation)
 	c.magic++;
 	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 4));
 	c.magic--;
-	c.version = 2;
+	c.version = GNTSOCK_WIRE_VERSION + 1;
+	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 4));
+	c.version = 1;	/* charged a SEQPACKET record less credit */
 	EXPECT_EQ(GNTSOCK_V_CTRL_PAGE, gntsock_ctrl_validate(&c, 4));
 	c.version = GNTSOCK_WIRE_VERSION;
 	c.ring_order = GNTSOCK_RING_ORDER_MAX + 1;
