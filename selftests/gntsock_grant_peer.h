@@ -126,6 +126,8 @@ enum gnt_grant_op {
 	GR_SPLICE,
 	GR_SPLICE_READ,
 	GR_MREMAP,
+	GR_EFAULT_NEXT,
+	GR_EFAULT_CHECK,
 };
 
 struct gnt_grant_req {
@@ -200,6 +202,7 @@ static inline int gnt_link_field(unsigned int peer, const char *col,
  */
 #if defined(GNT_GRANT_RESPONDER) && !defined(GNT_GRANT_RESPONDER_DONE)
 #define GNT_GRANT_RESPONDER_DONE
+#include <poll.h>
 #include <setjmp.h>
 #include <sys/mman.h>
 #include <sys/ioctl.h>
@@ -362,6 +365,37 @@ static int gr_touch(volatile unsigned char *p, int wr)
 	return 0;
 }
 
+/* GR_EFAULT_NEXT: the next request is first read into a bad buffer;
+ * what that read failed with (GR_EFAULT_CHECK reports it).
+ */
+static int gr_efault_next;
+static int gr_efault_errno;
+
+/* Wait for the next request's bytes, then recvmsg() them into a buffer
+ * that is not mapped, with room for a grant's cmsg: EFAULT, and the grant
+ * must stay queued for the next read.
+ */
+static void gr_recv_bad(int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
+		struct cmsghdr align;
+	} u;
+	struct iovec iov = { (void *)8, sizeof(struct gnt_grant_req) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = u.buf, .msg_controllen = sizeof(u.buf),
+	};
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	gr_efault_next = 0;
+	gr_efault_errno = 0;
+	if (poll(&pfd, 1, 10000) != 1)
+		gr_efault_errno = ETIMEDOUT;
+	else if (recvmsg(fd, &m, 0) < 0)
+		gr_efault_errno = errno;
+}
+
 /* Read one request, and the grant attached to it if any. */
 static int gr_recv_req(int fd, struct gnt_grant_req *req,
 		       struct gntsock_grant_info *info, int *have)
@@ -373,6 +407,8 @@ static int gr_recv_req(int fd, struct gnt_grant_req *req,
 	size_t got = 0;
 
 	*have = 0;
+	if (gr_efault_next)
+		gr_recv_bad(fd);
 	while (got < sizeof(*req)) {
 		struct iovec iov = { (char *)req + got, sizeof(*req) - got };
 		struct msghdr m = {
@@ -730,7 +766,7 @@ static int do_grant(int fd)
 		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER &&
 		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP &&
 		    req.op != GR_REVOCABLE_MAP && req.op != GR_COUNTER &&
-		    req.op != GR_LINK_FIELD) {
+		    req.op != GR_LINK_FIELD && req.op != GR_EFAULT_NEXT) {
 			r.err = ENOENT;
 			goto reply;
 		}
@@ -806,6 +842,14 @@ static int do_grant(int fd)
 			break;
 		case GR_REVOCABLE_MAP:
 			r.e1 = gr_param("revocable_map", req.arg ? "auto" : "0");
+			break;
+		case GR_EFAULT_NEXT:
+			gr_efault_next = 1;
+			break;
+		case GR_EFAULT_CHECK:
+			/* (have: the grant came with the second read) */
+			r.e1 = gr_efault_errno;
+			r.e2 = gr_release(fd, gi.id);
 			break;
 		case GR_COUNTER:
 			req.name[sizeof(req.name) - 1] = 0;

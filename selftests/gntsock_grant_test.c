@@ -1880,6 +1880,46 @@ TEST_F_TIMEOUT(grant, stubborn_peer_fills_only_its_budget, 120)
 }
 
 /*
+ * Issue 12, defect 9: a recvmsg() whose data copy failed (EFAULT) had
+ * already written the grant's cmsg and taken the grant off the queue: the
+ * application never learnt its id, and the grant stayed mapped-able until
+ * close. The peer reads our next request into an unmapped buffer first
+ * (GR_EFAULT_NEXT): that read must fail with EFAULT and leave the grant
+ * queued, so that the next read gets it with the bytes (GR_EFAULT_CHECK
+ * answers ENOENT if the grant did not come).
+ */
+TEST_F_TIMEOUT(grant, recv_efault_keeps_the_grant, 60)
+{
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_plain(fd, GR_EFAULT_NEXT, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	ASSERT_EQ(0, r.err);
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 91, GR_EFAULT_CHECK, 0,
+			       0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(EFAULT, r.e1) TH_LOG("the bad read: %s", strerror(r.e1));
+	EXPECT_EQ(0, r.err) TH_LOG("the grant after the failed read: %s",
+				   strerror(r.err));
+	EXPECT_NE(0, r.id);
+	EXPECT_EQ(0, r.e2) TH_LOG("release: %s", strerror(r.e2));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(91, ev.cookie);
+	close(fd);
+	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/*
  * Issue 12, defect 8: an event that brings no work is acknowledged with
  * XEN_EOI_FLAG_SPURIOUS and counted (events_spurious of
  * /proc/net/gntsock_links); every event handled is counted in events_rx,

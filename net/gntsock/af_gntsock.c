@@ -2108,6 +2108,7 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			   size_t len, bool peek, size_t done, bool *stop)
 {
 	struct gntsock_rxbuf *b, *tmp;
+	unsigned int grants = 0;
 	size_t copied = 0;
 
 	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
@@ -2120,16 +2121,17 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 				*stop = true;
 				break;
 			}
-			list_del(&b->node);
-			gntsock_grant_in_deliver(b->grant, msg);
-			gntsock_rxbuf_free(vsk, b);
+			grants++;	/* delivered below, once the bytes are out */
 			continue;
 		}
 
 		if (!n)
 			break;
-		if (gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter) != n)
-			return copied ? copied : -EFAULT;
+		if (gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter) != n) {
+			if (!copied)
+				return -EFAULT;
+			break;
+		}
 		copied += n;
 		if (!peek) {
 			b->off += n;
@@ -2142,6 +2144,17 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 		}
 		if (copied == len)
 			break;
+	}
+	/* The grants came before the bytes, so they head the queue. Without a
+	 * byte (its data not here yet, or a fault) they wait: a call that
+	 * returns nothing, EAGAIN or EFAULT must not take one (a grant has at
+	 * least one byte of data, grants.rst).
+	 */
+	while (copied && grants--) {
+		b = list_first_entry(&vsk->rx_queue, struct gntsock_rxbuf, node);
+		list_del(&b->node);
+		gntsock_grant_in_deliver(b->grant, msg);
+		gntsock_rxbuf_free(vsk, b);
 	}
 	return copied;
 }
@@ -2449,7 +2462,8 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (copied < len) {
-		if (!list_empty(&vsk->rx_queue)) {
+		/* (a grant queued without its bytes waits for them) */
+		if (vsk->rx_bytes) {
 			t0 = gntsock_stat_clock();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
 					    copied, &stop);
@@ -2469,7 +2483,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		if (!peek) {
 			n = gntsock_rx_from_ring(sk, msg, len - copied);
 			copied += n;
-			if (n || !list_empty(&vsk->rx_queue))
+			if (n || vsk->rx_bytes)
 				continue;
 		} else if (vsk->rx_hint) {
 			gntsock_rx_flush(sk);
@@ -2487,7 +2501,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		}
 		gntsock_maybe_credit_update(vsk);
 		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
-		sk_wait_event(sk, &timeo, !list_empty(&vsk->rx_queue) ||
+		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
 			      gntsock_rx_done(sk) || vsk->rx_deferred ||
 			      (posted && vsk->post->filled), &wait);
 		if (posted)
