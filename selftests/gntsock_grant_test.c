@@ -1731,6 +1731,7 @@ TEST_F_TIMEOUT(grant, errqueue_bounded, 600)
 	struct gnt_grant_reply r;
 	uint64_t lost0 = 0, lost1 = 0, out = 0, def = 0, got = 0, lost = 0;
 	uint32_t rmem = 0, rcvbuf = 0, n, i, j, end;
+	bool trunc_read = false;
 	unsigned char *buf;
 	int fd, ret;
 
@@ -1771,8 +1772,20 @@ TEST_F_TIMEOUT(grant, errqueue_bounded, 600)
 	EXPECT_GE(rcvbuf, rmem);
 	ASSERT_EQ(0, grants_get("events_lost", &lost1));
 	EXPECT_LT(lost0, lost1) TH_LOG("no event was refused");
-	/* The queued events, in order, then the report of the lost ones. */
+	/* The queued events, in order, then the report of the lost ones.
+	 * Once the queue is empty, a read without room for a cmsg must not
+	 * take the report: the count is all there is of those events.
+	 */
 	for (;;) {
+		if (!trunc_read && !errq_meminfo(fd, &rmem, &rcvbuf) && !rmem) {
+			struct msghdr m = { 0 };
+
+			trunc_read = true;
+			EXPECT_EQ(0, recvmsg(fd, &m, MSG_ERRQUEUE | MSG_DONTWAIT))
+				TH_LOG("read without a cmsg buffer: %s",
+				       strerror(errno));
+			EXPECT_TRUE(m.msg_flags & MSG_CTRUNC);
+		}
 		ret = wait_event(fd, 500, &ev);
 		if (ret)
 			break;
@@ -1790,6 +1803,7 @@ TEST_F_TIMEOUT(grant, errqueue_bounded, 600)
 	}
 	TH_LOG("%" PRIu64 " events read, %" PRIu64 " reported lost", got,
 	       lost);
+	EXPECT_TRUE(trunc_read);
 	EXPECT_EQ(0, ret);
 	EXPECT_LT(got, n) TH_LOG("every event was queued");
 	EXPECT_GE(rcvbuf / ERRQ_MIN_TRUESIZE, got);

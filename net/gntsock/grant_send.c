@@ -190,11 +190,15 @@ static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
 		.type = GNTSOCK_EV_LOST,
 		.cookie = lost,
 	};
+	int trunc = msg->msg_flags & MSG_CTRUNC;
 	int err;
 
 	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT, sizeof(ev),
 		       &ev);
-	if (err)	/* Reported by a later call. */
+	/* No room for it (put_cmsg() then only sets MSG_CTRUNC): reported
+	 * by a later call, as a count is all there is to report.
+	 */
+	if (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))
 		atomic_add(lost, &gntsock_sk_grants(sk)->ev_lost);
 	return err;
 }
