@@ -24,6 +24,10 @@
 #include <linux/uio.h>
 #include <linux/poll.h>
 #include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sizes.h>
+#include <linux/siphash.h>
+#include <linux/net.h>
 #include <linux/memcontrol.h>
 #include <linux/sched/mm.h>
 #include <linux/sockios.h>
@@ -476,16 +480,39 @@ static DEFINE_SPINLOCK(gntsock_table_lock);
 static DEFINE_HASHTABLE(gntsock_bound, 8);
 static DEFINE_HASHTABLE(gntsock_conn, 8);
 
+/* The tables are keyed with a secret: ports are chosen by local users and
+ * by the peer, who could otherwise put every entry in one chain, walked
+ * under gntsock_table_lock with bottom halves off (issue 12, defect 9).
+ */
+static siphash_key_t gntsock_table_secret __read_mostly;
+
+/* The one place that makes the secret: each net_get_random_once() call
+ * site has its own "done" flag, so a second site would make it anew and
+ * lose every entry hashed before.
+ */
+static const siphash_key_t *gntsock_table_key(void)
+{
+	net_get_random_once(&gntsock_table_secret,
+			    sizeof(gntsock_table_secret));
+	return &gntsock_table_secret;
+}
+
 static u32 gntsock_conn_key(u32 peer, u32 local_port, u32 peer_port)
 {
-	return peer * 0x9e3779b1U ^ local_port * 31U ^ peer_port;
+	return siphash_3u32(peer, local_port, peer_port, gntsock_table_key());
+}
+
+static u32 gntsock_bound_key(u32 port)
+{
+	return siphash_1u32(port, gntsock_table_key());
 }
 
 static struct gntsock_sock *gntsock_find_bound(u32 port)
 {
 	struct gntsock_sock *vsk;
 
-	hash_for_each_possible(gntsock_bound, vsk, bind_node, port)
+	hash_for_each_possible(gntsock_bound, vsk, bind_node,
+			       gntsock_bound_key(port))
 		if (vsk->local_port == port)
 			return vsk;
 	return NULL;
@@ -561,7 +588,7 @@ static int gntsock_do_bind(struct gntsock_sock *vsk, u32 port)
 	}
 	vsk->local_port = port;
 	vsk->bound = true;
-	hash_add(gntsock_bound, &vsk->bind_node, port);
+	hash_add(gntsock_bound, &vsk->bind_node, gntsock_bound_key(port));
 	err = 0;
 out:
 	spin_unlock_bh(&gntsock_table_lock);
@@ -1324,13 +1351,24 @@ void gntsock_sockets_show(struct seq_file *m)
 	int bkt;
 
 	seq_puts(m, "type state local peer rx_queue tx_queue inode rx_mem\n");
-	spin_lock_bh(&gntsock_table_lock);
-	hash_for_each(gntsock_bound, bkt, vsk, bind_node)
-		if (!vsk->conn_hashed)
+	/* One chain at a time, not the whole table under the lock (a
+	 * socket that moves meanwhile may be shown twice or not at all).
+	 */
+	for (bkt = 0; bkt < HASH_SIZE(gntsock_bound); bkt++) {
+		spin_lock_bh(&gntsock_table_lock);
+		hlist_for_each_entry(vsk, &gntsock_bound[bkt], bind_node)
+			if (!vsk->conn_hashed)
+				gntsock_show_one(m, vsk);
+		spin_unlock_bh(&gntsock_table_lock);
+		cond_resched();
+	}
+	for (bkt = 0; bkt < HASH_SIZE(gntsock_conn); bkt++) {
+		spin_lock_bh(&gntsock_table_lock);
+		hlist_for_each_entry(vsk, &gntsock_conn[bkt], conn_node)
 			gntsock_show_one(m, vsk);
-	hash_for_each(gntsock_conn, bkt, vsk, conn_node)
-		gntsock_show_one(m, vsk);
-	spin_unlock_bh(&gntsock_table_lock);
+		spin_unlock_bh(&gntsock_table_lock);
+		cond_resched();
+	}
 }
 
 static int gntsock_check_addr(const struct sockaddr *addr, int len,
