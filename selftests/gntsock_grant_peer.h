@@ -89,6 +89,13 @@
  *		(mincore); e1 = mmap errno. Answers, waits up to 10 s for the
  *		revoke event, munmaps, releases, answers again with e1 = event
  *		type, e3 = errno of the release.
+ * GR_REUSED	keep the grant unmapped and answer (id); wait up to 10 s for
+ *		its revoke event, then read the next request, whose grant the
+ *		granter gives the same id: answer e1 = the id of the grant
+ *		that came with it (0: none, refused), e2 = errno of mmap() of
+ *		the old id (ENOLINK: dead), e3 = the event type seen, val =
+ *		errno of the release of the old id; and release the new grant
+ *		if one came.
  */
 #ifndef GNTSOCK_GRANT_PEER_H
 #define GNTSOCK_GRANT_PEER_H
@@ -128,6 +135,7 @@ enum gnt_grant_op {
 	GR_MREMAP,
 	GR_EFAULT_NEXT,
 	GR_EFAULT_CHECK,
+	GR_REUSED,
 };
 
 struct gnt_grant_req {
@@ -743,6 +751,30 @@ release:
 	return 0;
 }
 
+/* GR_REUSED, after its first answer. */
+static int gr_reused(int fd, struct gntsock_grant_info *gi,
+		     struct gnt_grant_reply *r)
+{
+	struct gntsock_grant_info old = *gi;
+	struct gnt_grant_req req;
+	int have, ret;
+	void *p;
+
+	memset(r, 0, sizeof(*r));
+	r->e3 = gr_wait_event(fd);
+	ret = gr_recv_req(fd, &req, gi, &have);
+	if (ret <= 0)
+		return ret ? ret : -EPIPE;
+	r->e1 = have ? (int32_t)gi->id : 0;
+	p = gr_map(fd, &old, PROT_READ, &r->e2);
+	if (p)
+		munmap(p, old.len);
+	r->val = (uint64_t)gr_release(fd, old.id);
+	if (have)
+		gr_release(fd, gi->id);
+	return 0;
+}
+
 static int do_grant(int fd)
 {
 	struct gntsock_grant_info gi;
@@ -845,6 +877,13 @@ static int do_grant(int fd)
 			break;
 		case GR_EFAULT_NEXT:
 			gr_efault_next = 1;
+			break;
+		case GR_REUSED:
+			if (send_all(fd, &r, sizeof(r)))
+				return -EPIPE;
+			ret = gr_reused(fd, &gi, &r);
+			if (ret)
+				return ret;
 			break;
 		case GR_EFAULT_CHECK:
 			/* (have: the grant came with the second read) */

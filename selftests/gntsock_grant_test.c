@@ -1378,6 +1378,115 @@ TEST_F_TIMEOUT(grant, peer_limit_concurrent, 120)
 	EXPECT_IDLE(self->peer);
 }
 
+/* Give this kernel's next grant the id @id (module parameter). */
+static int next_grant_id(uint32_t id)
+{
+	FILE *f = fopen("/sys/module/gntsock/parameters/fault_grant_id", "w");
+	int ret;
+
+	if (!f)
+		return -errno;
+	ret = fprintf(f, "%u\n", id) < 0 ? -EIO : 0;
+	if (fclose(f) && !ret)
+		ret = -errno;
+	return ret;
+}
+
+/*
+ * A granter may reuse the id of a grant the receiver answered for (defect
+ * 9 of issue 12: a dead grant stayed listed and shadowed the new one, whose
+ * mmap() then failed with ENOLINK). While the application has not released
+ * the dead grant, its id stays taken on that socket: a new grant under it
+ * is refused (the granter hears REFUSED), mmap() of the id still says
+ * ENOLINK; once released, the id maps the new grant.
+ */
+TEST_F_TIMEOUT(grant, reused_id_of_a_dead_grant, 60)
+{
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	uint64_t cookie = 1;
+	uint32_t id;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 1, GR_REUSED, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	ASSERT_EQ(0, r.err);
+	id = r.id;
+	ASSERT_NE(0, id);
+	ASSERT_EQ(0, ioctl(fd, GNTSOCK_IOC_REVOKE, &cookie));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_REVOKED, ev.type) TH_LOG("event %u", ev.type);
+	/* The peer still lists the dead grant: a new one under its id. */
+	ASSERT_EQ(0, next_grant_id(id));
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 2, GR_READ, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1) TH_LOG("the peer got grant %d under a dead id",
+				  r.e1);
+	EXPECT_EQ(ENOLINK, r.e2) TH_LOG("mmap of the dead id: %s",
+					strerror(r.e2));
+	EXPECT_EQ(0, r.val) TH_LOG("release of the dead id: %s",
+				   strerror((int)r.val));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_REFUSED, ev.type) TH_LOG("event %u", ev.type);
+	EXPECT_EQ(2, ev.cookie);
+	/* Released: the id is free on that socket and maps the new grant. */
+	ASSERT_EQ(0, next_grant_id(id));
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 3, GR_READ, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(id, r.id);
+	EXPECT_EQ(0, r.e1) TH_LOG("map: %s", strerror(r.e1));
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(3, ev.cookie);
+	close(fd);
+	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/*
+ * A STREAM send with a grant waits for the peer's credit before the grant
+ * goes (defect 9 of issue 12): it used to put the grant in the ring, then
+ * fail with EAGAIN for want of credit, so that the retry sent it twice.
+ */
+TEST_F_TIMEOUT(grant, stream_grant_waits_for_credit, 60)
+{
+	uint64_t offered0 = 0, offered1 = 0, out0 = 0, out1 = 0;
+	unsigned char data[65536] = { 0 };
+	unsigned char *buf;
+	ssize_t n;
+	int fd;
+
+	NEED_PEER();
+	buf = grant_buf(1);
+	ASSERT_NE(NULL, buf);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_HOLD, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	/* HOLD never reads: take all of its credit. */
+	do {
+		n = send(fd, data, sizeof(data), MSG_DONTWAIT | MSG_NOSIGNAL);
+	} while (n > 0);
+	ASSERT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, grants_get("offered", &offered0));
+	ASSERT_EQ(0, grants_get("out_grants", &out0));
+	n = gnt_grant_sendmsg(fd, buf, page_size, 0, 9, data, 1,
+			      MSG_DONTWAIT | MSG_NOSIGNAL);
+	EXPECT_EQ(-1, n);
+	EXPECT_EQ(EAGAIN, errno);
+	ASSERT_EQ(0, grants_get("offered", &offered1));
+	ASSERT_EQ(0, grants_get("out_grants", &out1));
+	EXPECT_EQ(offered0, offered1) TH_LOG("the grant went without its byte");
+	EXPECT_EQ(out0, out1);
+	close(fd);
+	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
 /*
  * The receiving kernel's own limit (net.gntsock.max_in_pages_sock, at its
  * default of 4096 pages in the peer): grants queue on a socket whose

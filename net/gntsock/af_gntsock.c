@@ -217,14 +217,23 @@ static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
 	return b;
 }
 
-/* Copy @n bytes at @off of a payload to @to. Return: bytes copied. */
+/* Copy @n bytes at @off of a payload to @to, with page faults disabled:
+ * the caller holds lock_sock(), which the links' receive work needs, and
+ * a reader's buffer that faults forever (a FUSE mapping whose daemon
+ * never answers) must not hold it there (issue 12, defect 1). A short
+ * copy is faulted in without the lock (gntsock_rx_fault_in()) and copied
+ * again. Return: bytes copied.
+ */
 static size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
 				 struct iov_iter *to)
 {
 	size_t done = 0, c, piece;
 
-	if (!b->npages)
-		return copy_to_iter(b->data + off, n, to);
+	pagefault_disable();
+	if (!b->npages) {
+		done = copy_to_iter(b->data + off, n, to);
+		goto out;
+	}
 	while (done < n) {
 		piece = min_t(size_t, n - done,
 			      PAGE_SIZE - offset_in_page(off + done));
@@ -234,7 +243,32 @@ static size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
 		if (c != piece)
 			break;
 	}
+out:
+	pagefault_enable();
 	return done;
+}
+
+/* Bytes of a reader's control buffer faulted in before lock_sock(). */
+#define GNTSOCK_CMSG_FAULT_IN		SZ_64K
+
+/* Receive copies of one call that may be retried after a fault-in. */
+#define GNTSOCK_RX_FAULT_RETRIES	16
+
+/* A copy to the reader's buffer stopped at a page not present: fault up
+ * to @n bytes of it in without the socket lock. lock_sock held, dropped
+ * and taken again; the caller looks at the queue anew.
+ * Return: 0 to copy again, -EFAULT if the buffer is bad.
+ */
+static int gntsock_rx_fault_in(struct sock *sk, struct msghdr *msg, size_t n)
+{
+	size_t left;
+
+	sock_owned_by_me(sk);
+	atomic64_inc(&gntsock_stats.rx_faults_retried);
+	release_sock(sk);
+	left = fault_in_iov_iter_writeable(&msg->msg_iter, n);
+	lock_sock(sk);
+	return left == n ? -EFAULT : 0;
 }
 
 struct gntsock_rxbuf_fill {
@@ -1781,8 +1815,11 @@ static long gntsock_wait_record_ring(struct gntsock_link *link, int kick)
 		GNTSOCK_RECORD_WAIT);
 }
 
-/* Wait for credit for a whole record of @len bytes: lock_sock held. */
-static int gntsock_seq_wait_credit(struct sock *sk, u32 len, long *timeo)
+/* Wait for credit: for a whole SEQPACKET record of @len bytes, or for the
+ * first byte of a STREAM send that carries a grant (a grant goes out only
+ * when a byte can follow it, grants.rst). lock_sock held.
+ */
+static int gntsock_wait_credit(struct sock *sk, u32 len, long *timeo)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
@@ -1794,9 +1831,14 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 len, long *timeo)
 		err = gntsock_send_check(sk);
 		if (err)
 			return err;
-		charge = gntsock_seq_record_charge(len, vsk->link->max_payload);
-		if (charge > vsk->peer_buf_alloc)
-			return -EMSGSIZE;
+		charge = 1;
+		if (sk->sk_type == SOCK_SEQPACKET) {
+			u32 mp = vsk->link->max_payload;
+
+			charge = gntsock_seq_record_charge(len, mp);
+			if (charge > vsk->peer_buf_alloc)
+				return -EMSGSIZE;
+		}
 		if (gntsock_peer_credit(vsk) >= charge)
 			return 0;
 		if (!vsk->credit_requested) {
@@ -1815,12 +1857,18 @@ static int gntsock_seq_wait_credit(struct sock *sk, u32 len, long *timeo)
 }
 
 /* sendmsg()'s grant cmsg (grant.h): pin and grant, then put the GRANT
- * message in the ring right before the data it travels with. lock_sock held.
+ * message in the ring right before the data it travels with. lock_sock held,
+ * dropped while pinning: pinning faults the pages in, which may take
+ * forever (a FUSE file whose daemon does not answer), and the links'
+ * receive work needs the lock (issue 12, defect 1). tx_mutex keeps other
+ * senders and connect() out meanwhile.
+ * Return: 1 if a grant went, 0 if @msg carries none, or a negative errno.
  */
 static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 			      long *timeo)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link;
 	struct gntsock_msg_hdr h;
 	struct gntsock_gout *g;
 	long left;
@@ -1832,9 +1880,21 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 		return err;
 	if (!len)
 		return -EINVAL;
-	err = gntsock_grant_prepare(sk, &vsk->grants, vsk->link, msg, &g);
+	link = vsk->link;
+	gntsock_link_hold(link);
+	release_sock(sk);
+	err = gntsock_grant_prepare(sk, &vsk->grants, link, msg, &g);
+	lock_sock(sk);
+	gntsock_link_put(link);
 	if (err || !g)
 		return err;
+	err = gntsock_send_check(sk);
+	if (!err && vsk->link != link)
+		err = -EPIPE;
+	if (err) {
+		gntsock_grant_abort(g);
+		return err;
+	}
 	for (;;) {
 		kick = atomic_read(&vsk->link->tx_kick);
 		gntsock_fill_hdr(vsk, &h, GNTSOCK_OP_GRANT);
@@ -1858,7 +1918,7 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 		return err;
 	}
 	gntsock_grant_committed(g);
-	return 0;
+	return 1;
 }
 
 /* SOCK_SEQPACKET: a record is copied in whole first (a bad user buffer
@@ -1899,14 +1959,15 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 		goto out;
 	}
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
-	err = gntsock_seq_wait_credit(sk, len, &timeo);
+	err = gntsock_wait_credit(sk, len, &timeo);
 	if (err)
 		goto out;
 	if (msg->msg_controllen) {
 		/* The GRANT goes right before the record it travels with. */
 		err = gntsock_send_grant(sk, msg, len, &timeo);
-		if (err)
+		if (err < 0)
 			goto out;
+		err = 0;
 	}
 	link = vsk->link;
 	src.p = kbuf;
@@ -1965,7 +2026,9 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_link *link = NULL;
 	struct gntsock_msg_hdr h;
 	bool ring_waited = false;
+	bool granted = false;
 	bool woken = false;	/* holds a ring-space wake-up to pass on */
+	long saved = 0;
 	unsigned int fault_retries = 0;
 	size_t total = 0;
 	long timeo;
@@ -1978,9 +2041,22 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	}
 	timeo = sock_sndtimeo(sk, msg->msg_flags & MSG_DONTWAIT);
 	if (msg->msg_controllen) {
-		err = gntsock_send_grant(sk, msg, len, &timeo);
-		if (err)
+		/* Credit first: a send that fails after its grant went
+		 * would send the grant again when retried.
+		 */
+		err = len ? gntsock_wait_credit(sk, 1, &timeo) : 0;
+		if (!err)
+			err = gntsock_send_grant(sk, msg, len, &timeo);
+		if (err < 0)
 			goto out;
+		granted = err;
+		err = 0;
+		/* Its first byte must follow: not given up for a full ring
+		 * on a non-blocking socket (back to @saved once it went).
+		 */
+		saved = timeo;
+		if (granted && timeo < GNTSOCK_RECORD_WAIT)
+			timeo = GNTSOCK_RECORD_WAIT;
 	}
 	while (total < len) {
 		u32 credit, chunk;
@@ -2076,12 +2152,25 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		if (err)
 			break;
 		vsk->tx_cnt += chunk;
+		if (granted && !total)
+			timeo = saved;
 		total += chunk;
 		fault_retries = 0;
 	}
 out:
 	if (woken)
 		gntsock_link_pass_wake(link);
+	if (granted && !total && err && !sk->sk_err &&
+	    sk->sk_state == TCP_ESTABLISHED) {
+		/* The grant went, yet not one byte (the peer took its credit
+		 * back, or a signal or a full ring stopped us): a retry would
+		 * send it twice. The connection ends instead.
+		 */
+		atomic64_inc(&gntsock_stats.tx_grant_resets);
+		gntsock_send_ctl(vsk, GNTSOCK_OP_RST, 0);
+		gntsock_reset(sk, ECONNRESET);
+		err = -ECONNRESET;
+	}
 	if (!total && err && err == -sk->sk_err)
 		sk->sk_err = 0;
 	release_sock(sk);
@@ -2140,14 +2229,16 @@ static int gntsock_rx_wait_check(struct sock *sk, long timeo)
 
 /* Copy up to @len queued bytes; consume them unless peeking. A grant is
  * delivered (as a cmsg) only before any byte of this call: *@stop is set
- * when a grant ends what this call may return.
+ * when a grant ends what this call may return, *@fault when the reader's
+ * buffer stopped the copy (the bytes before it count).
  */
-static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
-			   size_t len, bool peek, size_t done, bool *stop)
+static size_t gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
+			      size_t len, bool peek, size_t done, bool *stop,
+			      bool *fault)
 {
 	struct gntsock_rxbuf *b, *tmp;
 	unsigned int grants = 0;
-	size_t copied = 0;
+	size_t copied = 0, c;
 
 	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
 		size_t n = min_t(size_t, len - copied, b->len - b->off);
@@ -2165,20 +2256,20 @@ static int gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 
 		if (!n)
 			break;
-		if (gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter) != n) {
-			if (!copied)
-				return -EFAULT;
-			break;
-		}
-		copied += n;
+		c = gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter);
+		copied += c;
 		if (!peek) {
-			b->off += n;
-			vsk->rx_bytes -= n;
-			vsk->fwd_cnt += n;
+			b->off += c;
+			vsk->rx_bytes -= c;
+			vsk->fwd_cnt += c;
 			if (b->off == b->len) {
 				list_del(&b->node);
 				gntsock_rxbuf_free(vsk, b);
 			}
+		}
+		if (c != n) {
+			*fault = true;
+			break;
 		}
 		if (copied == len)
 			break;
@@ -2210,12 +2301,15 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_rxbuf *b, *tmp;
 	size_t copied = 0, rec = 0;
 	bool eor = false;
+	unsigned int faults = 0;
 	u32 charge = 0;
 	long timeo;
 	int err = 0;
+	size_t c;
 
 	sock_owned_by_me(sk);
 	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+again:
 	add_wait_queue(sk_sleep(sk), &wait);
 	while (!vsk->rx_msgs) {
 		err = gntsock_rx_wait_check(sk, timeo);
@@ -2235,9 +2329,22 @@ static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
 
 		if (b->grant)	/* delivered below, once the bytes are out */
 			continue;
-		if (n && gntsock_rxbuf_copy(b, 0, n, &msg->msg_iter) != n)
-			return -EFAULT;
-		copied += n;
+		c = n ? gntsock_rxbuf_copy(b, 0, n, &msg->msg_iter) : 0;
+		copied += c;
+		if (c != n) {
+			/* The record stays queued; copy it whole again. */
+			iov_iter_revert(&msg->msg_iter, copied);
+			if (++faults > GNTSOCK_RX_FAULT_RETRIES)
+				return -EFAULT;
+			err = gntsock_rx_fault_in(sk, msg,
+						  min_t(size_t, len,
+							vsk->rx_bytes));
+			if (err)
+				return err;
+			copied = 0;
+			rec = 0;
+			goto again;
+		}
 		rec += b->len;
 		if (b->flags & GNTSOCK_RW_EOM) {
 			eor = b->flags & GNTSOCK_RW_EOR;
@@ -2473,7 +2580,8 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	bool peek = flags & MSG_PEEK;
-	size_t copied = 0;
+	unsigned int faults = 0;
+	size_t copied = 0, want;
 	int target, err = 0, n;
 	bool stop = false, posted;
 	long timeo;
@@ -2483,6 +2591,13 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		return -EOPNOTSUPP;
 	if (flags & MSG_ERRQUEUE)
 		return gntsock_grant_recv_errqueue(sk, msg);
+	/* A grant's cmsg is written under lock_sock() with page faults
+	 * disabled (gntsock_grant_in_deliver()): fault its room in first.
+	 */
+	if (msg->msg_control_is_user && msg->msg_controllen)
+		fault_in_safe_writeable(msg->msg_control_user,
+					min_t(size_t, msg->msg_controllen,
+					      GNTSOCK_CMSG_FAULT_IN));
 	lock_sock(sk);
 	if (sk->sk_state == TCP_LISTEN ||
 	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
@@ -2502,18 +2617,34 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	while (copied < len) {
 		/* (a grant queued without its bytes waits for them) */
 		if (vsk->rx_bytes) {
+			bool fault = false;
+
 			t0 = gntsock_stat_clock();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
-					    copied, &stop);
+					    copied, &stop, &fault);
 			if (t0)
 				atomic64_add(ktime_get_ns() - t0,
 					     &gntsock_stats.rx_user_ns);
-			if (n < 0) {
-				err = n;
-				break;
-			}
 			atomic64_add(n, &gntsock_stats.rx_user_bytes);
 			copied += n;
+			if (n && !peek)
+				faults = 0;	/* it moves: a new budget */
+			if (fault && !peek && copied >= target)
+				break;	/* as TCP: no lock drop for more */
+			if (fault) {
+				if (peek) {	/* a peek starts over */
+					iov_iter_revert(&msg->msg_iter, n);
+					copied -= n;
+				}
+				want = min_t(size_t, len - copied,
+					     vsk->rx_bytes);
+				err = ++faults > GNTSOCK_RX_FAULT_RETRIES ?
+				      -EFAULT :
+				      gntsock_rx_fault_in(sk, msg, want);
+				if (err)
+					break;
+				continue;
+			}
 			if (peek || stop || copied >= target)
 				break;
 			continue;
@@ -2671,11 +2802,10 @@ static int gntsock_release(struct socket *sock)
 
 /* GNTSOCK_SO_CONNECT_TIMEOUT_OLD (@old: the caller's struct timeval, 32-bit
  * in a compat syscall) or _NEW (struct __kernel_sock_timeval), as vsock's
- * vsock_connectible_setsockopt(). lock_sock held.
+ * vsock_connectible_setsockopt(), into *@timeout in jiffies.
  */
-static int gntsock_set_connect_timeout(struct gntsock_sock *vsk,
-				       sockptr_t optval, unsigned int optlen,
-				       bool old)
+static int gntsock_timeout_from_user(sockptr_t optval, unsigned int optlen,
+				     bool old, long *timeout)
 {
 	struct __kernel_sock_timeval tv;
 	int err;
@@ -2686,41 +2816,52 @@ static int gntsock_set_connect_timeout(struct gntsock_sock *vsk,
 	if (tv.tv_sec < 0 || tv.tv_usec < 0 || tv.tv_usec >= USEC_PER_SEC ||
 	    tv.tv_sec >= MAX_SCHEDULE_TIMEOUT / HZ - 1)
 		return -ERANGE;
-	vsk->connect_timeout = tv.tv_sec * HZ +
+	*timeout = tv.tv_sec * HZ +
 		DIV_ROUND_UP((unsigned long)tv.tv_usec, USEC_PER_SEC / HZ);
-	if (!vsk->connect_timeout)
-		vsk->connect_timeout = 1;
+	if (!*timeout)
+		*timeout = 1;
 	return 0;
 }
 
+/* The option's value is read before lock_sock(): a user buffer may fault
+ * for long, and the links' receive work needs the lock.
+ */
 static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			      sockptr_t optval, unsigned int optlen)
 {
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
-	u64 size;
+	long timeout = 0;
+	u64 size = 0;
 	int err = 0;
 
 	if (level != SOL_GNTSOCK)
 		return -ENOPROTOOPT;
-	lock_sock(sk);
 	switch (optname) {
 	case GNTSOCK_SO_BUFFER_SIZE:
 		if (optlen < sizeof(size) ||
-		    copy_from_sockptr(&size, optval, sizeof(size))) {
-			err = -EINVAL;
-			break;
-		}
+		    copy_from_sockptr(&size, optval, sizeof(size)))
+			return -EINVAL;
 		if (size < GNTSOCK_BUFFER_SIZE_MIN ||
-		    size > GNTSOCK_BUFFER_SIZE_MAX) {
-			err = -EINVAL;
-			break;
-		}
+		    size > GNTSOCK_BUFFER_SIZE_MAX)
+			return -EINVAL;
 		if (size > READ_ONCE(gntsock_buffer_size_max) &&
-		    !sockopt_capable(CAP_NET_ADMIN)) {
-			err = -EPERM;
-			break;
-		}
+		    !sockopt_capable(CAP_NET_ADMIN))
+			return -EPERM;
+		break;
+	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
+	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
+		err = gntsock_timeout_from_user(optval, optlen,
+						optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD,
+						&timeout);
+		if (err)
+			return err;
+		break;
+	default:
+		return -ENOPROTOOPT;
+	}
+	lock_sock(sk);
+	if (optname == GNTSOCK_SO_BUFFER_SIZE) {
 		vsk->buf_alloc = size;
 		vsk->buf_alloc_max = max_t(u32, vsk->buf_alloc_max, size);
 		vsk->buf_locked = true;
@@ -2730,17 +2871,11 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 		 */
 		if (vsk->conn_hashed)
 			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
-		break;
-	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
-	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:
-		err = gntsock_set_connect_timeout(vsk, optval, optlen,
-						  optname == GNTSOCK_SO_CONNECT_TIMEOUT_OLD);
-		break;
-	default:
-		err = -ENOPROTOOPT;
+	} else {
+		vsk->connect_timeout = timeout;
 	}
 	release_sock(sk);
-	return err;
+	return 0;
 }
 
 static int gntsock_getsockopt(struct socket *sock, int level, int optname,

@@ -12,8 +12,10 @@
  *                         a reader taking data straight from the ring
  *   lock_sock()           a listener before its children
  *                         (SINGLE_DEPTH_NESTING)
- *   mmap_lock             a user copy under lock_sock() may fault; mmap()
- *                         and munmap() of a received grant
+ *   mmap_lock             mmap() and munmap() of a received grant; no
+ *                         fault sleeps under lock_sock(): user copies under
+ *                         it run with page faults disabled, and the caller
+ *                         faults the buffer in after release_sock()
  *   gntsock_grant_lock    every socket's grants (grant.h)
  *   grant map_lock        one received grant's mapping; the MMU notifier
  *                         takes only this one (grant_recv.c)
@@ -26,8 +28,10 @@
  *
  * Nobody waits for ring space or credit while holding lock_sock() or
  * tx_lock, so the two kernels of a link cannot wait on each other in a
- * cycle. Known exception (issue 12, defect 1, receive side): recvmsg()
- * copies to user space under lock_sock(), which the rx work may wait for.
+ * cycle; and no user fault is taken under lock_sock() (recvmsg() copies,
+ * the grant cmsg, a grant's pinning, setsockopt()'s value), so a buffer
+ * that faults forever cannot hold the rx work, which takes lock_sock() of
+ * each socket it delivers to (issue 12, defect 1).
  */
 #ifndef _GNTSOCK_H
 #define _GNTSOCK_H
@@ -240,6 +244,8 @@ struct gntsock_stats {
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
 	atomic64_t tx_faults_retried;
+	atomic64_t rx_faults_retried;
+	atomic64_t tx_grant_resets;
 	atomic64_t rx_wakeups;
 	atomic64_t buf_grown;
 	atomic64_t buf_grow_refused;

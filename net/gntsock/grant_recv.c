@@ -273,6 +273,27 @@ static struct gntsock_gin *gntsock_gin_find(struct gntsock_link *link, u32 id)
 	return NULL;
 }
 
+/* The grant @id this socket received: a live one before a dead one, as
+ * the granter may reuse the id of a grant we answered for (a dead one stays
+ * listed, so that a late mmap() of it gets ENOLINK). Skips queued ones
+ * unless @queued. gntsock_grant_lock held.
+ */
+static struct gntsock_gin *gntsock_gin_lookup(struct gntsock_grants *gs,
+					      u32 id, bool queued)
+{
+	struct gntsock_gin *gin, *dead = NULL;
+
+	lockdep_assert_held(&gntsock_grant_lock);
+	list_for_each_entry(gin, &gs->in, sock_node) {
+		if (gin->id != id || (!queued && gin->state == GIN_QUEUED))
+			continue;
+		if (gin->state != GIN_DEAD)
+			return gin;
+		dead = dead ?: gin;
+	}
+	return dead;
+}
+
 /* Does anyone but the pool (one reference each) hold one of @pages? */
 static bool gntsock_pages_referenced(struct page **pages, u32 n)
 {
@@ -587,9 +608,14 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 		goto out;
 	}
 	pa = gntsock_peer_acct(link->peer);
+	/* The id of a dead grant the application has not released yet is
+	 * still taken on this socket: a new grant under it would make
+	 * mmap() and GNTSOCK_IOC_RELEASE ambiguous. Refused, as when full.
+	 */
 	if (!accept || !pa ||
 	    gs->in_pages + m->npages >
-	    READ_ONCE(gntsock_grant_limits.max_in_pages_sock)) {
+	    READ_ONCE(gntsock_grant_limits.max_in_pages_sock) ||
+	    gntsock_gin_lookup(gs, m->id, true)) {
 		mutex_unlock(&gntsock_grant_lock);
 		atomic64_inc(&gntsock_grant_stats.refused);
 		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
@@ -638,6 +664,7 @@ void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
 	struct gntsock_grant_info info;
 	int trunc = msg->msg_flags & MSG_CTRUNC;
 	bool deliver;
+	int err = 0;
 
 	/* put_cmsg() may fault (mmap_lock): not under gntsock_grant_lock. */
 	mutex_lock(&gntsock_grant_lock);
@@ -648,10 +675,24 @@ void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
 	info.flags = gin->writable ? GNTSOCK_GRANT_WRITABLE : 0;
 	info.len = (u64)gin->npages << PAGE_SHIFT;
 	mutex_unlock(&gntsock_grant_lock);
-	if (deliver &&
-	    (put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_INFO, sizeof(info),
-		      &info) ||
-	     (!trunc && (msg->msg_flags & MSG_CTRUNC)))) {
+	/* Under lock_sock(), which the links' receive work needs: no fault
+	 * should sleep here (recvmsg() faulted the control buffer in).
+	 */
+	if (deliver) {
+		pagefault_disable();
+		err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_INFO,
+			       sizeof(info), &info);
+		pagefault_enable();
+		/* The page went since (a fork() made it copy-on-write, it
+		 * was swapped out): write it as before rather than lose
+		 * the grant. Only a buffer unmapped meanwhile faults long.
+		 */
+		if (err == -EFAULT)
+			err = put_cmsg(msg, SOL_GNTSOCK,
+				       GNTSOCK_CMSG_GRANT_INFO, sizeof(info),
+				       &info);
+	}
+	if (deliver && (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))) {
 		mutex_lock(&gntsock_grant_lock);
 		if (gin->state == GIN_DELIVERED)
 			gntsock_gin_release(gin, 0);
@@ -1049,7 +1090,7 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 		       struct vm_area_struct *vma)
 {
 	bool hvm = xen_feature(XENFEAT_auto_translated_physmap);
-	struct gntsock_gin *gin, *found = NULL;
+	struct gntsock_gin *gin;
 	int err;
 
 	if (!xen_pv_domain() && !hvm)
@@ -1057,13 +1098,8 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	if (!(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
 	mutex_lock(&gntsock_grant_lock);
-	list_for_each_entry(gin, &gs->in, sock_node) {
-		if (gin->id == vma->vm_pgoff) {
-			found = gin;
-			break;
-		}
-	}
-	gin = found;
+	gin = vma->vm_pgoff > U32_MAX ? NULL :
+	      gntsock_gin_lookup(gs, vma->vm_pgoff, true);
 	err = -ENOENT;
 	if (!gin || gin->state == GIN_QUEUED)
 		goto out;
@@ -1170,17 +1206,12 @@ int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id)
 	int err = -ENOENT;
 
 	mutex_lock(&gntsock_grant_lock);
-	list_for_each_entry(gin, &gs->in, sock_node) {
-		if (gin->id != id || gin->state == GIN_QUEUED)
-			continue;
+	gin = gntsock_gin_lookup(gs, id, false);
+	if (gin) {
 		gntsock_gin_sync_state(gin);
-		if (gin->state == GIN_MAPPED) {
-			err = -EBUSY;
-			break;
-		}
-		gntsock_gin_release(gin, 0);
-		err = 0;
-		break;
+		err = gin->state == GIN_MAPPED ? -EBUSY : 0;
+		if (!err)
+			gntsock_gin_release(gin, 0);
 	}
 	mutex_unlock(&gntsock_grant_lock);
 	return err;

@@ -105,6 +105,15 @@ LIST_HEAD(gntsock_reclaim_list);
 static unsigned int gntsock_tombs;
 static u32 gntsock_next_id;
 
+/* Testing only (root): the id the next grant takes if it is free, as a
+ * granting kernel may reuse the id of a grant the receiver answered for
+ * (the receiver must not confuse the two). One shot.
+ */
+static unsigned int gntsock_fault_grant_id;
+module_param_named(fault_grant_id, gntsock_fault_grant_id, uint, 0600);
+MODULE_PARM_DESC(fault_grant_id,
+		 "testing: the id of the next grant if it is free (0: off)");
+
 void gntsock_grants_init(struct gntsock_grants *gs)
 {
 	INIT_LIST_HEAD(&gs->out);
@@ -630,7 +639,8 @@ static int gntsock_gout_grant(struct gntsock_gout *g, domid_t peer,
 
 /**
  * gntsock_grant_prepare() - parse sendmsg()'s grant cmsg, pin and grant
- * @sk: the sending socket, locked
+ * @sk: the sending socket, not locked (pinning may fault for long); its
+ *	caller holds its tx_mutex
  * @gs: its grants
  * @link: its link
  * @msg: the message
@@ -717,9 +727,9 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	mutex_lock(&gntsock_grant_lock);
 	g->state = GOUT_OFFERED;
 	g->sending = true;
-	do {
+	g->id = xchg(&gntsock_fault_grant_id, 0);
+	while (!g->id || gntsock_gout_find(link, g->id))
 		g->id = ++gntsock_next_id;
-	} while (!g->id || gntsock_gout_find(link, g->id));
 	hash_add(gntsock_gout_hash, &g->hnode, g->id);
 	g->pa = pa;	/* never freed before unload */
 	g->owner = gs;

@@ -84,6 +84,10 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 		   atomic64_read(&s->tx_ring_futile));
 	seq_printf(m, "tx_faults_retried %lld\n",
 		   atomic64_read(&s->tx_faults_retried));
+	seq_printf(m, "rx_faults_retried %lld\n",
+		   atomic64_read(&s->rx_faults_retried));
+	seq_printf(m, "tx_grant_resets %lld\n",
+		   atomic64_read(&s->tx_grant_resets));
 	seq_printf(m, "rx_wakeups %lld\n", atomic64_read(&s->rx_wakeups));
 	seq_printf(m, "buf_grown %lld\n", atomic64_read(&s->buf_grown));
 	seq_printf(m, "buf_grow_refused %lld\n",
