@@ -406,9 +406,22 @@ static int do_hold(int fd)
 		ret = poll(&pfd, 1, 1000);
 		if (ret < 0 && errno != EINTR)
 			return -errno;
-		if (ret > 0 && (pfd.revents & (POLLRDHUP | POLLHUP | POLLERR |
+		if (ret > 0 && (pfd.revents & (POLLRDHUP | POLLHUP |
 					       POLLNVAL)))
 			return 0;
+		/* POLLERR alone: grant events queued for a reader that
+		 * never reads them (a revoke) are no reason to close; a
+		 * reset also sets the socket's error.
+		 */
+		if (ret > 0 && (pfd.revents & POLLERR)) {
+			int err = 0;
+			socklen_t len = sizeof(err);
+
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) ||
+			    err)
+				return 0;
+			usleep(100000);
+		}
 	}
 	return -ETIMEDOUT;
 }

@@ -29,8 +29,9 @@
  *		then closes.
  * SLOW_SINK:	SINK that reads at most 4 KiB per read() and sleeps ~5 ms
  *		between reads.
- * HOLD:	never reads; closes when the peer closes (or after
- *		GNTSOCK_PEER_HOLD_MAX_S seconds).
+ * HOLD:	never reads (not even its error queue); closes when the
+ *		peer closes or resets (or after GNTSOCK_PEER_HOLD_MAX_S
+ *		seconds).
  * CONNECT_BACK: reads struct gnt_connect_back_req, connects to
  *		(accepting peer's domid, req.port), sends struct
  *		gnt_connect_back_status on the first connection (err = 0 or

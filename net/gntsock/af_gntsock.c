@@ -751,6 +751,43 @@ static void gntsock_fill_hdr(struct gntsock_sock *vsk,
 	vsk->last_fwd_cnt = vsk->fwd_cnt;
 }
 
+#ifdef GNTSOCK_HOSTILE
+/**
+ * gntsock_hostile_conn_hdr() - test only: a header of one of our
+ *	connections to (@peer, @peer_port), credit fields and all
+ * @peer: the peer domain
+ * @peer_port: the peer's port
+ * @op: the message's op
+ * @h: filled
+ *
+ * Return: 0, or -ENOTCONN if we have no such connection.
+ */
+int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
+			     struct gntsock_msg_hdr *h)
+{
+	struct gntsock_sock *vsk, *found = NULL;
+	int bkt;
+
+	spin_lock_bh(&gntsock_table_lock);
+	hash_for_each(gntsock_conn, bkt, vsk, conn_node) {
+		if (vsk->link && vsk->link->peer == peer &&
+		    vsk->peer_port == peer_port) {
+			found = vsk;
+			sock_hold(&vsk->sk);
+			break;
+		}
+	}
+	spin_unlock_bh(&gntsock_table_lock);
+	if (!found)
+		return -ENOTCONN;
+	lock_sock(&found->sk);
+	gntsock_fill_hdr(found, h, op);
+	release_sock(&found->sk);
+	sock_put(&found->sk);
+	return 0;
+}
+#endif
+
 static int gntsock_send_ctl(struct gntsock_sock *vsk, u16 op, u16 flags)
 {
 	struct gntsock_msg_hdr h;

@@ -318,6 +318,10 @@ void gntsock_sock_unregister(void);
 /* hostile.c: only in the test module gntsock_hostile.ko */
 bool gntsock_hostile_keep_maps(struct gntsock_link *link);
 int gntsock_hostile_init(void);
+/* Ids of the forged grants: our kernel ignores answers about them. */
+#define GNTSOCK_HOSTILE_GRANT_ID	0x80000000U
+int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
+			     struct gntsock_msg_hdr *h);
 void gntsock_hostile_exit(void);
 #endif
 

@@ -902,6 +902,13 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 
 	mutex_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
+#ifdef GNTSOCK_HOSTILE
+	if (!g && h->grant_id >= GNTSOCK_HOSTILE_GRANT_ID) {
+		/* The answer to a forged grant (hostile.c). */
+		mutex_unlock(&gntsock_grant_lock);
+		return;
+	}
+#endif
 	if (g && g->state == GOUT_TOMB) {
 		/* The peer unmapped after we ended the grant. */
 		gntsock_gout_tomb_free(g);

@@ -21,6 +21,11 @@
  *                      switch Closing -> InitWait, but keep the victim's
  *                      old ring pages mapped (gntsock_hostile_keep_maps())
  *   release PEER       unmap every ring page kept by "reconnect"
+ *   grants PEER MS PORT  GRANT messages as fast as the ring takes them on
+ *                      our connection to the victim's PORT (a reader that
+ *                      never reads), 1-16 pages of made-up references each
+ *   grantrevoke PEER MS PORT  the same, each grant revoked right after
+ *                      it (the victim's error queue is never read)
  *
  * Reading the file gives the last command's result as "key=value ...".
  * Each attack runs for its time (or count) whatever the victim does: when
@@ -133,6 +138,24 @@ static struct gntsock_link *hostile_link(domid_t peer, unsigned int ms)
 	}
 }
 
+/* The link to @peer, waiting for it to come back after a reset, while
+ * time is left before @end (NULL after). Counts links in *@links.
+ */
+static struct gntsock_link *hostile_next_link(domid_t peer, unsigned long end,
+					      unsigned long *links)
+{
+	struct gntsock_link *link;
+
+	while (time_before(jiffies, end) && !signal_pending(current)) {
+		link = hostile_link(peer, 200);
+		if (link) {
+			(*links)++;
+			return link;
+		}
+	}
+	return NULL;
+}
+
 static void hostile_notify(struct gntsock_link *link)
 {
 	int irq = READ_ONCE(link->irq);
@@ -219,11 +242,7 @@ static int hostile_fuzz(domid_t peer, unsigned int ms, char *res)
 	struct gntsock_link *link;
 	u32 r, n;
 
-	while (time_before(jiffies, end) && !signal_pending(current)) {
-		link = hostile_link(peer, 200);
-		if (!link)
-			continue;
-		links++;
+	while ((link = hostile_next_link(peer, end, &links))) {
 		while (hostile_up(link) && time_before(jiffies, end)) {
 			mutex_lock(&link->tx_lock);
 			for (n = 0; n < 64 && hostile_up(link); n++) {
@@ -269,11 +288,7 @@ static int hostile_index(domid_t peer, unsigned int ms, char *res)
 	unsigned int g, i;
 	u32 v;
 
-	while (time_before(jiffies, end) && !signal_pending(current)) {
-		link = hostile_link(peer, 200);
-		if (!link)
-			continue;
-		links++;
+	while ((link = hostile_next_link(peer, end, &links))) {
 		g = get_random_u32_below(5);
 		mutex_lock(&link->tx_lock);
 		if (hostile_up(link)) {
@@ -344,11 +359,7 @@ static int hostile_toctou(domid_t peer, unsigned int ms, char *res)
 	struct gntsock_link *link;
 	u32 pos, len, i;
 
-	while (time_before(jiffies, end) && !signal_pending(current)) {
-		link = hostile_link(peer, 200);
-		if (!link)
-			continue;
-		links++;
+	while ((link = hostile_next_link(peer, end, &links))) {
 		while (hostile_up(link) && time_before(jiffies, end)) {
 			hostile_valid_hdr(&h);
 			h.op = GNTSOCK_OP_RW;
@@ -402,6 +413,87 @@ static int hostile_storm(domid_t peer, unsigned int ms, char *res)
 	return scnprintf(res, 256, "attack=storm events=%lu", events);
 }
 
+/* One forged GRANT (and its GRANT_REVOKE if @revoke). tx_lock held. */
+static int hostile_put_grant(struct gntsock_link *link,
+			     struct gntsock_msg_hdr *h, u32 id, bool revoke)
+{
+	struct {
+		struct gntsock_msg_hdr h;
+		struct gntsock_grant_msg m;
+		u32 refs[16];
+	} g;
+	u32 n = 1 + get_random_u32_below(16), len, space;
+
+	len = sizeof(g.m) + n * sizeof(g.refs[0]);
+	g.h = *h;
+	g.h.op = GNTSOCK_OP_GRANT;
+	g.h.len = len;
+	g.h.flags = get_random_u32_below(2) ? GNTSOCK_GRANT_F_WRITABLE : 0;
+	memset(&g.m, 0, sizeof(g.m));
+	g.m.id = id;
+	g.m.npages = n;
+	get_random_bytes(g.refs, n * sizeof(g.refs[0]));
+	if (gntsock_ring_space(&link->tx, &space) ||
+	    space < gntsock_msg_size(len) + sizeof(*h))
+		return -ENOSPC;
+	if (hostile_put(link, &g, sizeof(g.h) + len, gntsock_msg_size(len)))
+		return -ENOSPC;
+	if (!revoke)
+		return 0;
+	g.h = *h;
+	g.h.op = GNTSOCK_OP_GRANT_REVOKE;
+	g.h.grant_id = id;
+	return hostile_put(link, &g.h, sizeof(g.h), sizeof(g.h));
+}
+
+static int hostile_grants(domid_t peer, unsigned int ms, u32 port,
+			  bool revoke, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long grants = 0, full = 0, links = 0;
+	u32 id = GNTSOCK_HOSTILE_GRANT_ID;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	unsigned int i;
+
+	/* The connection may still be on its way (a link just made). */
+	for (i = 0; gntsock_hostile_conn_hdr(peer, port, GNTSOCK_OP_GRANT, &h);
+	     i++) {
+		if (i == 100 || signal_pending(current))
+			return scnprintf(res, 256, "attack=%s error=no_connection",
+					 revoke ? "grantrevoke" : "grants");
+		msleep(100);
+	}
+	while ((link = hostile_next_link(peer, end, &links))) {
+		while (hostile_up(link) && time_before(jiffies, end)) {
+			if (gntsock_hostile_conn_hdr(peer, port,
+						     GNTSOCK_OP_GRANT, &h)) {
+				gntsock_link_put(link);
+				return scnprintf(res, 256,
+						 "attack=%s error=connection_lost grants=%lu",
+						 revoke ? "grantrevoke" : "grants",
+						 grants);
+			}
+			mutex_lock(&link->tx_lock);
+			if (!hostile_up(link) ||
+			    hostile_put_grant(link, &h, ++id, revoke))
+				full++;
+			else
+				grants++;
+			mutex_unlock(&link->tx_lock);
+			hostile_notify(link);
+			if (!(grants % 64))
+				usleep_range(500, 1000);
+			if (id < GNTSOCK_HOSTILE_GRANT_ID)
+				id = GNTSOCK_HOSTILE_GRANT_ID;
+		}
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256, "attack=%s grants=%lu ring_full=%lu links=%lu",
+			 revoke ? "grantrevoke" : "grants", grants, full,
+			 links);
+}
+
 static int hostile_reconnect(domid_t peer, unsigned int cycles, char *res)
 {
 	struct gntsock_link *link;
@@ -435,7 +527,7 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 			     size_t count, loff_t *ppos)
 {
 	char buf[64], cmd[16], res[256];
-	unsigned int peer, arg = 0;
+	unsigned int peer, arg = 0, port = 0;
 	int n;
 
 	if (!capable(CAP_SYS_ADMIN))
@@ -445,7 +537,7 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 	if (copy_from_user(buf, ubuf, count))
 		return -EFAULT;
 	buf[count] = 0;
-	n = sscanf(buf, "%15s %u %u", cmd, &peer, &arg);
+	n = sscanf(buf, "%15s %u %u %u", cmd, &peer, &arg, &port);
 	if (n < 2 || peer >= DOMID_FIRST_RESERVED)
 		return -EINVAL;
 	arg = min(arg, 600000U);
@@ -462,6 +554,8 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 		hostile_storm(peer, arg, res);
 	else if (!strcmp(cmd, "reconnect"))
 		hostile_reconnect(peer, arg, res);
+	else if (!strcmp(cmd, "grants") || !strcmp(cmd, "grantrevoke"))
+		hostile_grants(peer, arg, port, cmd[5] == 'r', res);
 	else if (!strcmp(cmd, "release"))
 		scnprintf(res, sizeof(res), "attack=release unmapped=%u",
 			  hostile_release(peer));

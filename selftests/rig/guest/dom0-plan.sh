@@ -1417,6 +1417,7 @@ s_attack_pvh() {
 # (before, during, after) and it counted the attack.
 HOS_T=0
 HOS_PORT=7100
+HOS_HOLD_PORT=5004	# gntsock_peer's HOLD service: never reads
 hos_ok() { # hos_ok NAME STATUS [DETAIL]
 	HOS_T=$((HOS_T + 1))
 	if [ "$2" -eq 0 ]; then
@@ -1429,7 +1430,7 @@ hos_ok() { # hos_ok NAME STATUS [DETAIL]
 hos_snap() {
 	HS=none
 	# shellcheck disable=SC2016
-	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s events_spurious=%s\", \$3, \$12, \$16 }' /proc/net/gntsock_links)\"" ||
+	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk '\$1 == \"refused\" { printf \"refused=%s \", \$2 }' /proc/net/gntsock_grants) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s events_spurious=%s\", \$3, \$12, \$16 }' /proc/net/gntsock_links)\"" ||
 		return 1
 	HS=$(rig-xs read "/local/domain/$D2/data/hostile-snap") || HS=none
 }
@@ -1537,6 +1538,16 @@ s_hostile() {
 	hos_attack_wait
 	hos_relink
 	hos_ok victim_link_back_after_release $? "$HS"
+	# Forged grants on a connection whose reader never reads (HOLD): floods, and grants
+	# revoked at once against an error queue nobody reads. Refused beyond the socket's
+	# limit; nothing is mapped, so Xen's active grants must not move.
+	for _a in grants grantrevoke; do
+		hos_relink
+		domu_cmd "$D1" shell "(sleep 120 | gntcat $D2:$HOS_HOLD_PORT; echo hold connection exit \$?) </dev/null >/dev/console 2>&1 &"
+		sleep 2
+		hos_one "$_a" "$_a" "4000 $HOS_HOLD_PORT" refused 100
+		domu_cmd "$D1" shell "pkill -f 'gntcat $D2:$HOS_HOLD_PORT'; true"
+	done
 	_g=$(xen_active_grants)
 	say "hostile: xen active grants after release and relink: $_g"
 	domu_cmd "$D2" shell "cat /proc/net/gntsock_links; cat /proc/net/gntsock_stat | head -12"
