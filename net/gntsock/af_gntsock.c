@@ -2666,8 +2666,10 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			copied += n;
 			if (n && !peek)
 				faults = 0;	/* it moves: a new budget */
-			if (fault && !peek && copied >= target)
-				break;	/* as TCP: no lock drop for more */
+			/* Fault the page in even with @target met: a reader
+			 * that reuses its buffer would otherwise stop at the
+			 * same absent page on every call.
+			 */
 			if (fault) {
 				if (peek) {	/* a peek starts over */
 					iov_iter_revert(&msg->msg_iter, n);
