@@ -13,6 +13,7 @@
 #include <poll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/wait.h>
 #include <sys/syscall.h>
 #include <linux/capability.h>
@@ -1500,6 +1501,60 @@ TEST_F_TIMEOUT(grant, stream_grant_waits_for_credit, 60)
 	EXPECT_EQ(out0, out1);
 	close(fd);
 	munmap(buf, page_size);
+	EXPECT_IDLE(self->peer);
+}
+
+/*
+ * A writable grant of a shared mapping of a file whose filesystem tracks
+ * dirty pages is refused (defect 9 of issue 12): the peer would write the
+ * long-term pinned page behind the filesystem's back, which may write it
+ * back or truncate it as clean meanwhile. ramfs stands for them here: its
+ * mappings have page_mkwrite, as ext4's or FUSE's do. A read-only grant
+ * of the same page still goes, and the peer reads the file's data.
+ */
+TEST_F_TIMEOUT(grant, shared_file_mapping_not_granted_writable, 60)
+{
+	char dir[] = "/tmp/gntsock-ramfs-XXXXXX", path[64];
+	uint64_t offered0 = 0, offered1 = 0;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+	int fd, ffd;
+
+	NEED_PEER();
+	ASSERT_NE(NULL, mkdtemp(dir));
+	if (mount("gntsock", dir, "ramfs", 0, NULL)) {
+		rmdir(dir);
+		SKIP(return, "mount ramfs: %s", strerror(errno));
+	}
+	snprintf(path, sizeof(path), "%s/f", dir);
+	ffd = open(path, O_RDWR | O_CREAT, 0600);
+	ASSERT_LE(0, ffd);
+	ASSERT_EQ(0, ftruncate(ffd, page_size));
+	buf = mmap(NULL, page_size, PROT_READ | PROT_WRITE, MAP_SHARED, ffd, 0);
+	ASSERT_NE(MAP_FAILED, buf);
+	gnt_pattern_fill(31, 0, buf, page_size);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, grants_get("offered", &offered0));
+	EXPECT_EQ(-EOPNOTSUPP, req_grant(fd, buf, page_size,
+					 GNTSOCK_GRANT_WRITABLE, 1, GR_READ,
+					 0, 0));
+	ASSERT_EQ(0, grants_get("offered", &offered1));
+	EXPECT_EQ(offered0, offered1) TH_LOG("granted writable");
+	/* Nothing went: the connection carries the read-only grant next. */
+	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, 2, GR_READ, 0, 0));
+	ASSERT_EQ(0, get_reply(fd, &r));
+	EXPECT_EQ(0, r.e1) TH_LOG("map: %s", strerror(r.e1));
+	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, page_size), r.val);
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
+	EXPECT_EQ(2, ev.cookie);
+	close(fd);
+	munmap(buf, page_size);
+	close(ffd);
+	EXPECT_EQ(0, umount(dir));
+	rmdir(dir);
 	EXPECT_IDLE(self->peer);
 }
 

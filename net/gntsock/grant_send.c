@@ -24,6 +24,7 @@
  * link's end, so that the late answer is accepted quietly.
  */
 #include <linux/mm.h>
+#include <linux/backing-dev.h>
 #include <linux/slab.h>
 #include <linux/skbuff.h>
 #include <linux/hashtable.h>
@@ -637,6 +638,91 @@ static int gntsock_gout_grant(struct gntsock_gout *g, domid_t peer,
 	return 0;
 }
 
+/* As vma_needs_dirty_tracking() upstream (not in 6.1): a shared writable
+ * mapping of a file whose filesystem wants to hear of writes (page_mkwrite)
+ * or writes pages back. Shared memory (shmem, hugetlbfs) needs neither.
+ */
+static bool gntsock_vma_dirty_tracked(struct vm_area_struct *vma)
+{
+	const struct vm_operations_struct *ops = vma->vm_ops;
+
+	if ((vma->vm_flags & (VM_SHARED | VM_WRITE)) != (VM_SHARED | VM_WRITE))
+		return false;
+	if (ops && (ops->page_mkwrite || ops->pfn_mkwrite))
+		return true;
+	return vma->vm_file && vma->vm_file->f_mapping &&
+	       mapping_can_writeback(vma->vm_file->f_mapping);
+}
+
+/* Whether a VMA of [@start, @end) is dirty-tracked; mmap_lock held. */
+static bool gntsock_range_dirty_tracked(struct mm_struct *mm,
+					unsigned long start, unsigned long end)
+{
+	struct vm_area_struct *vma;
+
+	mmap_assert_locked(mm);
+	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
+	     vma = find_vma(mm, vma->vm_end))
+		if (gntsock_vma_dirty_tracked(vma))
+			return true;
+	return false;
+}
+
+/**
+ * gntsock_grant_pin() - pin the pages of a grant for as long as it lives
+ * @addr: first byte, page aligned
+ * @npages: pages
+ * @writable: the peer may write them
+ * @pages: where the pages go
+ *
+ * The peer writes a writable grant's pages behind the back of the page
+ * tables, for as long as it likes: a filesystem that tracks dirty pages
+ * (writeback, page_mkwrite) would write back, or truncate, a page it
+ * believes clean while the peer writes it. Such a mapping is refused for
+ * a writable grant, as GUP refuses it for FOLL_LONGTERM | FOLL_WRITE since
+ * 6.5; a read-only grant of it is pinned without FOLL_WRITE. The VMAs are
+ * checked and the pages pinned under one mmap_lock, so that no file can be
+ * mapped over the range in between.
+ *
+ * Return: 0, or -EOPNOTSUPP, -EFAULT or another errno of GUP.
+ */
+static int gntsock_grant_pin(unsigned long addr, u32 npages, bool writable,
+			     struct page **pages)
+{
+	struct mm_struct *mm = current->mm;
+	bool tracked;
+	long n = 0;
+
+	if (mmap_read_lock_killable(mm))
+		return -EINTR;
+	tracked = gntsock_range_dirty_tracked(mm, addr,
+					      addr + ((unsigned long)npages <<
+						      PAGE_SHIFT));
+	if (tracked && writable) {
+		n = -EOPNOTSUPP;
+		goto out;
+	}
+	/* Pin for writing even a read-only grant when we may: that breaks
+	 * copy-on-write (and never pins the shared zero page), so the peer
+	 * sees the very pages the process writes to.
+	 */
+	if (!tracked)
+		n = pin_user_pages(addr, npages, FOLL_LONGTERM | FOLL_WRITE,
+				   pages, NULL);
+	if (n != npages && !writable) {
+		if (n > 0)
+			unpin_user_pages(pages, n);
+		n = pin_user_pages(addr, npages, FOLL_LONGTERM, pages, NULL);
+	}
+out:
+	mmap_read_unlock(mm);
+	if (n == npages)
+		return 0;
+	if (n > 0)
+		unpin_user_pages(pages, n);
+	return n < 0 ? n : -EFAULT;
+}
+
 /**
  * gntsock_grant_prepare() - parse sendmsg()'s grant cmsg, pin and grant
  * @sk: the sending socket, not locked (pinning may fault for long); its
@@ -656,7 +742,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	struct gntsock_grant_send req;
 	struct gntsock_gout *g;
 	u32 npages;
-	int err, n;
+	int err;
 
 	*out = NULL;
 	err = gntsock_grant_parse(msg, &req);
@@ -692,25 +778,11 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	g->cookie = req.cookie;
 	kref_get(&link->kref);
 	g->link = link;
-	/* Pin for writing even a read-only grant when we may: that breaks
-	 * copy-on-write (and never pins the shared zero page), so the peer
-	 * sees the very pages the process writes to.
-	 */
-	n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM | FOLL_WRITE,
-				g->pages);
-	if (n != npages && !g->writable) {
-		if (n > 0)
-			unpin_user_pages(g->pages, n);
-		n = pin_user_pages_fast(req.addr, npages, FOLL_LONGTERM,
-					g->pages);
-	}
-	if (n != npages) {
-		if (n > 0)
-			unpin_user_pages(g->pages, n);
+	err = gntsock_grant_pin(req.addr, npages, g->writable, g->pages);
+	if (err) {
 		kvfree(g->pages);
 		gntsock_link_put(link);
 		kvfree(g);
-		err = n < 0 ? n : -EFAULT;
 		goto unreserve;
 	}
 	err = gntsock_gout_grant(g, link->peer,
