@@ -61,8 +61,8 @@ struct gntsock_grants {
  *	it new grants to every peer are refused
  * @quarantine_max_pages_peer: pages of grants to one peer domain the
  *	deferred list may hold; beyond it new grants to that peer are refused
- * @tombstones_max: tombstones kept in all; beyond it the adding peer's
- *	oldest goes
+ * @tombstones_max: tombstones kept in all; beyond it the oldest of the
+ *	peer that holds most goes
  * @tombstones_max_peer: tombstones kept for one peer domain; beyond it its
  *	oldest goes
  */
@@ -137,6 +137,7 @@ struct gntsock_peer_acct {
 };
 
 struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer);
+struct gntsock_peer_acct *gntsock_peer_acct_most_tombs(struct gntsock_peer_acct *pref);
 
 /* grant_send.c */
 void gntsock_grants_init(struct gntsock_grants *gs);

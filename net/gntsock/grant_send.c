@@ -437,11 +437,12 @@ static void gntsock_gout_tomb_free(struct gntsock_gout *g)
 }
 
 /* Keep @g as a tombstone of its peer. Beyond the peer's budget
- * (tombstones_max_peer) or the budget of all (tombstones_max) the peer's
- * own oldest goes, never another peer's: a peer that never answers drops
- * only its own tombstones, and another peer's late answers stay quiet.
- * A late answer that finds no tombstone is a violation of the peer that
- * sent it. gntsock_grant_lock held.
+ * (tombstones_max_peer) the peer's own oldest goes; beyond the budget of
+ * all (tombstones_max) the oldest of the peer that holds most (the adding
+ * peer on a tie): peers that never answer drop their own tombstones, and
+ * the late answers of a peer with few stay quiet. A late answer that finds
+ * no tombstone is a violation of the peer that sent it.
+ * gntsock_grant_lock held.
  */
 static void gntsock_gout_tomb_add(struct gntsock_gout *g)
 {
@@ -453,13 +454,14 @@ static void gntsock_gout_tomb_add(struct gntsock_gout *g)
 	list_add_tail(&g->reclaim_node, &pa->tombs);
 	pa->ntombs++;
 	gntsock_tombs++;
-	if (pa->ntombs > READ_ONCE(l->tombstones_max_peer) ||
-	    gntsock_tombs > READ_ONCE(l->tombstones_max)) {
-		atomic64_inc(&gntsock_grant_stats.tombs_dropped);
-		gntsock_gout_tomb_free(list_first_entry(&pa->tombs,
-							struct gntsock_gout,
-							reclaim_node));
+	if (pa->ntombs <= READ_ONCE(l->tombstones_max_peer)) {
+		if (gntsock_tombs <= READ_ONCE(l->tombstones_max))
+			return;
+		pa = gntsock_peer_acct_most_tombs(pa);
 	}
+	atomic64_inc(&gntsock_grant_stats.tombs_dropped);
+	gntsock_gout_tomb_free(list_first_entry(&pa->tombs, struct gntsock_gout,
+						reclaim_node));
 }
 
 /* Every reference of @g is ended, but the peer may still answer: unpin

@@ -59,6 +59,28 @@ struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer)
 	return pa;
 }
 
+/**
+ * gntsock_peer_acct_most_tombs() - the peer holding the most tombstones
+ * @pref: returned if none holds more
+ *
+ * For the global tombstone budget: its excess is taken from whoever holds
+ * most, so that peers that never answer do not push out the few tombstones
+ * of a peer that does. Walks every peer; gntsock_grant_lock held.
+ *
+ * Return: @pref, or the peer with more tombstones than @pref.
+ */
+struct gntsock_peer_acct *gntsock_peer_acct_most_tombs(struct gntsock_peer_acct *pref)
+{
+	struct gntsock_peer_acct *pa, *most = pref;
+	unsigned long peer;
+
+	lockdep_assert_held(&gntsock_grant_lock);
+	xa_for_each(&gntsock_peers, peer, pa)
+		if (pa->ntombs > most->ntombs)
+			most = pa;
+	return most;
+}
+
 static unsigned int gntsock_zero;
 static unsigned int gntsock_one = 1;
 static unsigned int gntsock_max_msg = GNTSOCK_GRANT_MAX_PAGES;
