@@ -96,6 +96,13 @@
  *		the old id (ENOLINK: dead), e3 = the event type seen, val =
  *		errno of the release of the old id; and release the new grant
  *		if one came.
+ * GR_GIVE	no grant: the other way round. The responder grants the
+ *		client req.arg & 0xff pages (1 to 16) of its own memory,
+ *		filled with the pattern of req.val, writable if req.arg &
+ *		0x100, cookie req.val, with its reply: val = FNV-1a of the
+ *		pages. If the grant fails, the reply goes alone with e1 = its
+ *		errno. The responder keeps no mapping: the pages stay pinned
+ *		until the client releases the grant or the connection ends.
  */
 #ifndef GNTSOCK_GRANT_PEER_H
 #define GNTSOCK_GRANT_PEER_H
@@ -136,6 +143,7 @@ enum gnt_grant_op {
 	GR_EFAULT_NEXT,
 	GR_EFAULT_CHECK,
 	GR_REUSED,
+	GR_GIVE,
 };
 
 struct gnt_grant_req {
@@ -216,6 +224,8 @@ static inline int gnt_link_field(unsigned int peer, const char *col,
 #include <sys/ioctl.h>
 #include <sys/wait.h>
 #include <xen/sys/gntdev.h>
+
+#include "gntsock_grant_msg.h"
 
 #define GR_RACE_SLOTS	16
 
@@ -775,6 +785,36 @@ static int gr_reused(int fd, struct gntsock_grant_info *gi,
 	return 0;
 }
 
+/* GR_GIVE: grant pages of ours to the client, with the reply. */
+static int gr_give(int fd, const struct gnt_grant_req *req,
+		   struct gnt_grant_reply *r)
+{
+	size_t pages = req->arg & 0xff, len, done = 0;
+	uint32_t flags = req->arg & 0x100 ? GNTSOCK_GRANT_WRITABLE : 0;
+	unsigned char *p;
+	ssize_t n;
+
+	if (pages < 1 || pages > 16)
+		pages = 1;
+	len = pages * sysconf(_SC_PAGESIZE);
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		r->e1 = errno;
+		return send_all(fd, r, sizeof(*r)) ? -EPIPE : 0;
+	}
+	gnt_pattern_fill(req->val, 0, p, len);
+	r->val = gnt_fnv1a64(GNT_FNV1A64_INIT, p, len);
+	n = gnt_grant_sendmsg(fd, p, len, flags, req->val, r, sizeof(*r),
+			      MSG_NOSIGNAL);
+	if (n > 0)
+		done = (size_t)n;
+	else
+		r->e1 = errno;	/* nothing went: the reply alone */
+	munmap(p, len);		/* pinned by the grant if it went */
+	return send_all(fd, (char *)r + done, sizeof(*r) - done) ? -EPIPE : 0;
+}
+
 static int do_grant(int fd)
 {
 	struct gntsock_grant_info gi;
@@ -798,7 +838,8 @@ static int do_grant(int fd)
 		if (!have && req.op != GR_COUNTS && req.op != GR_ORDER &&
 		    req.op != GR_RACE_RESULT && req.op != GR_GNTDEV_MAP &&
 		    req.op != GR_REVOCABLE_MAP && req.op != GR_COUNTER &&
-		    req.op != GR_LINK_FIELD && req.op != GR_EFAULT_NEXT) {
+		    req.op != GR_LINK_FIELD && req.op != GR_EFAULT_NEXT &&
+		    req.op != GR_GIVE) {
 			r.err = ENOENT;
 			goto reply;
 		}
@@ -996,6 +1037,12 @@ static int do_grant(int fd)
 		case GR_RACE_RESULT:
 			r.err = gr_race_get(req.val, &r);
 			break;
+		case GR_GIVE:
+			if (have)
+				gr_release(fd, gi.id);
+			if (gr_give(fd, &req, &r))
+				return -EPIPE;
+			continue;
 		case GR_GNTDEV_MAP:
 			if (send_all(fd, &r, sizeof(r)))
 				return -EPIPE;

@@ -27,8 +27,9 @@
  * running at the same time in a peer domain, find each other's listeners:
  * grants need another domain (loopback refuses them). Requests to the peer
  * responder's GRANT service (well formed, so that the peer maps, writes
- * and releases our grants) and connections to its ECHO/SINK ports make the
- * data and grant paths run against a real peer as well.
+ * and releases our grants, or grants us its pages: GR_GIVE) and
+ * connections to its ECHO/SINK ports make the data and grant paths run
+ * against a real peer as well.
  *
  * Sending a grant needs CAP_IPC_LOCK while net.gntsock.require_cap is 1
  * (the default): the parent sets it to 0 for the run, as a site that lets
@@ -41,7 +42,9 @@
  * each worker are kept in shared memory and printed when a worker dies.
  *
  * Results (KTAP on stdout):
- *   1 fuzz_ran_N_s_unprivileged: every worker dropped root and ran ops;
+ *   1 fuzz_ran_N_s_unprivileged: every worker dropped root and ran ops,
+ *     and (with a -p PEER, grants allowed) mapped at least one grant it
+ *     received, so that the mapping ops had grant mappings to work on;
  *     the diagnostic has the op count and the errors by errno.
  *   2 no_worker_crashed: no worker died of a signal other than the
  *     parent's SIGKILL at the end (which only comes if the worker overran
@@ -967,6 +970,40 @@ static void op_errqueue(void)
 	      (size_t)m.msg_controllen, n < 0 ? -errno : n);
 }
 
+/* Ask the responder on @s for a grant of its pages (GR_GIVE): the only
+ * source of grant mappings when no fuzzer runs in the peer domain.
+ */
+static void svc_give(struct slot *s)
+{
+	struct gnt_grant_req req = {
+		.op = GR_GIVE, .arg = (uint32_t)(1 + rn(GBUF_PAGES)) |
+				      (chance(70) ? 0x100 : 0),
+		.val = rnd(),
+	};
+	char cbuf[CMSG_SPACE(sizeof(struct gntsock_grant_info))]
+		__attribute__((aligned(8)));
+	struct gnt_grant_reply rep;
+	struct iovec iov = { &rep, sizeof(rep) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = cbuf, .msg_controllen = sizeof(cbuf),
+	};
+	ssize_t n;
+
+	n = note(send(s->fd, &req, sizeof(req), MSG_NOSIGNAL));
+	trace("grant_svc(%d give %#x) = %zd", s->fd, req.arg,
+	      n < 0 ? -errno : n);
+	if (n != sizeof(req))
+		return;
+	n = note(recvmsg(s->fd, &m, MSG_WAITALL));
+	if (n == sizeof(rep))
+		ws->svc_ok++;
+	else if (chance(50))
+		slot_close(s);	/* out of step with the responder */
+	if (n > 0)
+		record_gin(s, &m);
+}
+
 /* The GRANT service of the peer's responder: a well-formed request. */
 static void op_grant_svc(void)
 {
@@ -1000,6 +1037,10 @@ static void op_grant_svc(void)
 			return;
 		}
 		s->domid = a.sgnt_domid;
+	}
+	if (chance(40)) {
+		svc_give(s);
+		return;
 	}
 	req.op = ops[rn(ARRAY_SIZE(ops))];
 	req.val = rnd();
@@ -2019,6 +2060,7 @@ int main(int argc, char **argv)
 	uint64_t ops[OP_MAX] = { 0 }, fails[OP_MAX] = { 0 };
 	uint64_t gsent = 0, grecv = 0, gmapped = 0, faults = 0, svc = 0;
 	unsigned int i, w, ent0, ent1, left, bad = 0, undropped = 0;
+	bool unmapped;
 	int64_t end_ms, deadline;
 	char why[160], line[1024];
 	size_t pos;
@@ -2142,8 +2184,12 @@ int main(int argc, char **argv)
 					errname((int)i),
 					(unsigned long long)err[i]);
 	line[pos] = '\0';
+	/* The mapping ops must have had grant mappings to work on. */
+	unmapped = cfg.npeers && !cfg.keep_cap && !gmapped;
+	if (unmapped)
+		printf("# no received grant was mapped: the grant mappings went unfuzzed\n");
 	printf("%sok 1 fuzz_ran_%u_s_unprivileged # ops=%llu errors by errno:%s\n",
-	       undropped || !nops ? "not " : "", cfg.seconds,
+	       undropped || !nops || unmapped ? "not " : "", cfg.seconds,
 	       (unsigned long long)nops, pos ? line : " none");
 
 	/* 2: no worker crashed. */
