@@ -16,6 +16,8 @@
 #include <stdatomic.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
 
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
@@ -1750,6 +1752,195 @@ TEST_F_TIMEOUT(gntsock, seqpacket_tiny_records_charged, 180)
 	       mem0, mem1, n);
 	EXPECT_GE(mem0 + 2 * GNTSOCK_BUFFER_SIZE_DEFAULT + 65536, mem1);
 	close(fd);
+}
+
+/* ---- memory cgroups ---- */
+
+#define MEMCG_BUF	(4U << 20)	/* the charged socket's buffer */
+
+static int gnt_read_file_at(const char *dir, const char *name, char *buf,
+			    size_t size)
+{
+	char path[512];
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	return gnt_read_file(path, buf, size);
+}
+
+static int gnt_write_file_at(const char *dir, const char *name,
+			     const char *val)
+{
+	size_t len = strlen(val);
+	char path[512];
+	int fd, ret = 0;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
+/* A cgroup2 hierarchy with the memory controller, mounted if need be:
+ * its root in @root. Return: 0, or -errno (SKIP).
+ */
+static int memcg_root(char *root, size_t len)
+{
+	char line[512], dev[64], dir[256], type[64], ctl[256] = "";
+	FILE *f = fopen("/proc/mounts", "r");
+	bool found = false;
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f))
+		found = sscanf(line, "%63s %255s %63s", dev, dir, type) == 3 &&
+			!strcmp(type, "cgroup2");
+	fclose(f);
+	if (!found) {
+		snprintf(dir, sizeof(dir), "/tmp/gntsock-cg2");
+		if (mkdir(dir, 0755) && errno != EEXIST)
+			return -errno;
+		if (mount("gntsock", dir, "cgroup2", 0, NULL))
+			return -errno;
+	}
+	snprintf(root, len, "%s", dir);
+	if (gnt_read_file_at(root, "cgroup.controllers", ctl, sizeof(ctl)) < 0 ||
+	    !strstr(ctl, "memory"))
+		return -ENOENT;
+	/* (EBUSY-free on the root, which may hold processes) */
+	return gnt_write_file_at(root, "cgroup.subtree_control", "+memory");
+}
+
+static uint64_t memcg_current(const char *cg)
+{
+	char v[64] = "";
+
+	if (gnt_read_file_at(cg, "memory.current", v, sizeof(v)) < 0)
+		return 0;
+	return strtoull(v, NULL, 10);
+}
+
+/* A STREAM socket made in cgroup @cg (so charged there) by a process that
+ * then goes back to @root: the cgroup's limit never hits the test itself.
+ */
+static int memcg_socket(const char *root, const char *cg)
+{
+	uint64_t size = MEMCG_BUF;
+	int fd, ret;
+
+	ret = gnt_write_file_at(cg, "cgroup.procs", "0");
+	if (ret)
+		return ret;
+	fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
+	ret = fd < 0 ? -errno : 0;
+	if (gnt_write_file_at(root, "cgroup.procs", "0") && !ret)
+		ret = -EIO;
+	if (!ret && setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &size,
+			       sizeof(size)))
+		ret = -errno;
+	if (!ret)
+		ret = gnt_set_timeouts(fd, IO_TIMEOUT_S);
+	if (ret && fd >= 0)
+		close(fd);
+	return ret ? ret : fd;
+}
+
+/* Connect @fd to the peer's SOURCE and ask for @n bytes. */
+static int memcg_source(int fd, unsigned int peer, uint64_t n)
+{
+	struct sockaddr_gnt a = gnt_addr(peer, GNTSOCK_PEER_PORT_SOURCE);
+	struct gnt_source_req req = { gnt_le64(n), gnt_le64(1) };
+
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)))
+		return -errno;
+	return gnt_send_all(fd, &req, sizeof(req), NULL);
+}
+
+/* Wait (up to 60 s) until @fd holds @n bytes unread or has an error. */
+static int memcg_wait_queued(int fd, uint64_t n, int *inq, int *err)
+{
+	int64_t end = gnt_now_ms() + 60000;
+	socklen_t len = sizeof(*err);
+
+	for (;;) {
+		if (ioctl(fd, SIOCINQ, inq))
+			return -errno;
+		if (getsockopt(fd, SOL_SOCKET, SO_ERROR, err, &len))
+			return -errno;
+		if (*err || (uint64_t)*inq >= n)
+			return 0;
+		if (gnt_now_ms() > end)
+			return -ETIMEDOUT;
+		gnt_sleep_ms(100);
+	}
+}
+
+/*
+ * Issue 12, defect 4, memory cgroups: the receive memory of a socket is
+ * charged to its memory cgroup (its creator's), though the link's rx work
+ * allocates it. A socket made in a cgroup, with a 4 MiB buffer it does not
+ * read, takes 4 MiB from the peer's SOURCE: the cgroup's memory.current
+ * grows by at least that, and falls back once the socket closes. Under a
+ * memory.max below it the allocation fails without reclaim or OOM killer:
+ * that connection alone is reset (ENOMEM), and the link carries the next.
+ */
+TEST_F_TIMEOUT(gntsock, receive_memory_charged_to_memcg, 180)
+{
+	char root[256], cg[300], max[32];
+	uint64_t cur0, cur1, cur2;
+	int fd, ret, inq = 0, err = 0;
+	int64_t end;
+	long bad;
+
+	NEED_PEER();
+	ret = memcg_root(root, sizeof(root));
+	if (ret)
+		SKIP(return, "no cgroup2 memory controller: %s", strerror(-ret));
+	snprintf(cg, sizeof(cg), "%s/gntsock-memcg-%d", root, (int)getpid());
+	ASSERT_EQ(0, mkdir(cg, 0755)) TH_LOG("%s: %s", cg, strerror(errno));
+	fd = memcg_socket(root, cg);
+	ASSERT_LE(0, fd) TH_LOG("socket in %s: %s", cg, strerror(-fd));
+	cur0 = memcg_current(cg);
+	ASSERT_EQ(0, memcg_source(fd, self->peer, MEMCG_BUF));
+	ASSERT_EQ(0, memcg_wait_queued(fd, MEMCG_BUF, &inq, &err));
+	EXPECT_EQ(0, err) TH_LOG("%s", strerror(err));
+	cur1 = memcg_current(cg);
+	TH_LOG("memory.current %" PRIu64 " -> %" PRIu64 " for %d bytes queued",
+	       cur0, cur1, inq);
+	/* (memory.current counts the per-CPU charge batches of up to 64
+	 * pages too, which the first charges may draw on: some slack)
+	 */
+	EXPECT_LE(cur0 + MEMCG_BUF - MEMCG_BUF / 8, cur1)
+		TH_LOG("not charged to the cgroup");
+	close(fd);
+	end = gnt_now_ms() + 10000;
+	while ((cur2 = memcg_current(cg)) > cur0 + MEMCG_BUF / 4 &&
+	       gnt_now_ms() < end)
+		gnt_sleep_ms(100);
+	EXPECT_GE(cur0 + MEMCG_BUF / 4, cur2) TH_LOG("not uncharged: %" PRIu64,
+						     cur2);
+
+	/* At its limit: this connection is reset, not the link. */
+	snprintf(max, sizeof(max), "%" PRIu64, memcg_current(cg) + MEMCG_BUF / 4);
+	ASSERT_EQ(0, gnt_write_file_at(cg, "memory.max", max));
+	fd = memcg_socket(root, cg);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, memcg_source(fd, self->peer, MEMCG_BUF));
+	ASSERT_EQ(0, memcg_wait_queued(fd, MEMCG_BUF, &inq, &err));
+	EXPECT_EQ(ENOMEM, err) TH_LOG("%d bytes queued under memory.max %s: %s",
+				      inq, max, strerror(err));
+	EXPECT_GT(MEMCG_BUF, (unsigned int)inq);
+	close(fd);
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("the link after the reset: %s", strerror(-fd));
+	EXPECT_EQ(0, echo_round_trip(fd, test_seed(), 4096, &bad));
+	close(fd);
+	end = gnt_now_ms() + 10000;
+	while (rmdir(cg) && errno == EBUSY && gnt_now_ms() < end)
+		gnt_sleep_ms(100);
 }
 
 #define FAULT_PARAM	GNT_PARAM_DIR "fault_inject_peer"
