@@ -25,6 +25,7 @@
 
 #include "gntsock_util.h"
 #include "gntsock_grant_peer.h"
+#include "gntsock_grant_msg.h"
 #include "gntsock_stall.h"
 /*
  * The 6.1 harness (kept unmodified) and its TEST() macro leave parameters
@@ -244,6 +245,115 @@ TEST_F_TIMEOUT(gntsock, stalled_seqpacket_reader_does_not_block_the_link, 60)
 	NEED_PEER();
 	reader_stall(_metadata, self->peer, SOCK_SEQPACKET,
 		     GNTSOCK_PEER_PORT_GRANT_SEQ);
+}
+
+/* A grant's cmsg written to a control buffer that faults (a userfaultfd
+ * page): faults are served until @armed, then left waiting.
+ */
+struct cmsg_stall {
+	int fd;			/* to the grant responder */
+	int uffd;
+	void *ctl;		/* the control buffer's page */
+	atomic_int armed;
+	ssize_t ret;		/* what recvmsg() returned */
+	int err;
+	int have;		/* 1 if the grant's cmsg came */
+	struct gntsock_grant_info gi;
+	struct gnt_grant_reply r;
+};
+
+static void *cmsg_stall_serve(void *arg)
+{
+	struct cmsg_stall *cs = arg;
+	struct pollfd pfd = { .fd = cs->uffd, .events = POLLIN };
+	struct uffdio_zeropage z = { 0 };
+	struct uffd_msg m;
+
+	while (!atomic_load(&cs->armed)) {
+		if (poll(&pfd, 1, 20) <= 0 ||
+		    read(cs->uffd, &m, sizeof(m)) != sizeof(m) ||
+		    m.event != UFFD_EVENT_PAGEFAULT)
+			continue;
+		z.range.start = m.arg.pagefault.address & ~4095ULL;
+		z.range.len = 4096;
+		ioctl(cs->uffd, UFFDIO_ZEROPAGE, &z);
+	}
+	return NULL;
+}
+
+static void *cmsg_stall_recv(void *arg)
+{
+	struct cmsg_stall *cs = arg;
+	struct iovec iov = { &cs->r, sizeof(cs->r) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cs->ctl,
+		.msg_controllen = CMSG_SPACE(sizeof(struct gntsock_grant_info)),
+	};
+
+	cs->ret = recvmsg(cs->fd, &m, MSG_WAITALL);
+	cs->err = errno;
+	cs->have = cs->ret > 0 && gnt_grant_info(&m, &cs->gi);
+	return NULL;
+}
+
+/*
+ * A reader whose control buffer faults forever when its grant's cmsg is
+ * written stalls only itself (issue 12, defect 1): the cmsg is written
+ * after the socket's lock is released. Before, recvmsg() faulted the
+ * control buffer in first, then wrote the cmsg under the lock with page
+ * faults disabled and, if the page had gone meanwhile, again with faults
+ * allowed, under the lock: a page dropped (MADV_DONTNEED here; munmap
+ * and a new mapping would do) while the reader waited for data stalled
+ * the link's receive work at the next message to that socket. The peer's
+ * responder grants us a page (GR_GIVE); a request whose answer arrives
+ * during the stall and an echo on another connection check the link.
+ */
+TEST_F_TIMEOUT(gntsock, stalled_grant_cmsg_does_not_block_the_link, 60)
+{
+	struct gnt_grant_req give = { .op = GR_GIVE, .arg = 1, .val = 7 };
+	struct gnt_grant_req counts = { .op = GR_COUNTS };
+	struct cmsg_stall cs = { .fd = -1 };
+	pthread_t server, reader;
+	struct gnt_grant_reply r;
+	int64_t t0;
+	int alive;
+
+	NEED_PEER();
+	cs.ctl = gnt_uffd_region(4096, &cs.uffd);
+	if (!cs.ctl)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	cs.fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT, 20);
+	ASSERT_LE(0, cs.fd);
+	ASSERT_EQ(0, pthread_create(&server, NULL, cmsg_stall_serve, &cs));
+	ASSERT_EQ(0, pthread_create(&reader, NULL, cmsg_stall_recv, &cs));
+	/* The reader waits for data (any fault-in of its control buffer
+	 * served); then its page goes, and faults from now on wait.
+	 */
+	usleep(500000);
+	atomic_store(&cs.armed, 1);
+	ASSERT_EQ(0, pthread_join(server, NULL));
+	ASSERT_EQ(0, madvise(cs.ctl, 4096, MADV_DONTNEED));
+	ASSERT_EQ(0, gnt_send_all(cs.fd, &give, sizeof(give), NULL));
+	usleep(1000000);
+	/* Its cmsg stalls the reader; the next answer must still arrive. */
+	ASSERT_EQ(0, gnt_send_all(cs.fd, &counts, sizeof(counts), NULL));
+	usleep(500000);
+	t0 = gnt_now_ms();
+	alive = gnt_link_alive(self->peer, 10);
+	EXPECT_EQ(0, alive) TH_LOG("echo next to a stalled cmsg: %s",
+				   strerror(-alive));
+	EXPECT_GE(10000, gnt_now_ms() - t0);
+	close(cs.uffd);	/* resolves the fault */
+	ASSERT_EQ(0, pthread_join(reader, NULL));
+	EXPECT_EQ((ssize_t)sizeof(cs.r), cs.ret) TH_LOG("recvmsg: %s",
+							strerror(cs.err));
+	EXPECT_EQ(1, cs.have) TH_LOG("no grant cmsg");
+	EXPECT_EQ(4096ULL, cs.gi.len);
+	EXPECT_EQ(0, cs.r.e1) TH_LOG("the peer's grant: %s", strerror(cs.r.e1));
+	EXPECT_EQ((ssize_t)sizeof(r), recv(cs.fd, &r, sizeof(r), MSG_WAITALL));
+	EXPECT_EQ(0, r.err);
+	close(cs.fd);
+	munmap(cs.ctl, 4096);
 }
 
 /* /proc/net/gntsock_stat and _links exist and show a connected link. */

@@ -248,9 +248,6 @@ out:
 	return done;
 }
 
-/* Bytes of a reader's control buffer faulted in before lock_sock(). */
-#define GNTSOCK_CMSG_FAULT_IN		SZ_64K
-
 /* Receive copies of one call that may be retried after a fault-in. */
 #define GNTSOCK_RX_FAULT_RETRIES	16
 
@@ -2264,14 +2261,46 @@ static int gntsock_rx_wait_check(struct sock *sk, long timeo)
 	return 0;
 }
 
+/* Take the grant entry @b off @vsk's queue onto @granted, whose cmsgs
+ * are written once the socket is released (gntsock_grants_deliver()).
+ * lock_sock held.
+ */
+static void gntsock_grant_take(struct gntsock_sock *vsk,
+			       struct gntsock_rxbuf *b,
+			       struct list_head *granted)
+{
+	sock_owned_by_me(&vsk->sk);
+	list_move_tail(&b->node, granted);
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
+	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+}
+
+/* The cmsgs of the grants a recvmsg() took (gntsock_grant_take()), after
+ * release_sock(): writing them may fault and sleep for as long as the
+ * reader's control buffer makes it (a FUSE or userfaultfd page) without
+ * holding up the link's receive work, which needs lock_sock().
+ */
+static void gntsock_grants_deliver(struct list_head *granted,
+				   struct msghdr *msg)
+{
+	struct gntsock_rxbuf *b, *tmp;
+
+	list_for_each_entry_safe(b, tmp, granted, node) {
+		list_del(&b->node);
+		gntsock_grant_in_deliver(b->grant, msg);
+		kvfree(b);	/* a grant's entry has no pages */
+	}
+}
+
 /* Copy up to @len queued bytes; consume them unless peeking. A grant is
- * delivered (as a cmsg) only before any byte of this call: *@stop is set
- * when a grant ends what this call may return, *@fault when the reader's
- * buffer stopped the copy (the bytes before it count).
+ * delivered (as a cmsg) only before any byte of this call: it goes to
+ * @granted, *@stop is set when a grant ends what this call may return,
+ * *@fault when the reader's buffer stopped the copy (the bytes before it
+ * count).
  */
 static size_t gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 			      size_t len, bool peek, size_t done, bool *stop,
-			      bool *fault)
+			      bool *fault, struct list_head *granted)
 {
 	struct gntsock_rxbuf *b, *tmp;
 	unsigned int grants = 0;
@@ -2316,22 +2345,21 @@ static size_t gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
 	 * returns nothing, EAGAIN or EFAULT must not take one (a grant has at
 	 * least one byte of data, grants.rst).
 	 */
-	while (copied && grants--) {
-		b = list_first_entry(&vsk->rx_queue, struct gntsock_rxbuf, node);
-		list_del(&b->node);
-		gntsock_grant_in_deliver(b->grant, msg);
-		gntsock_rxbuf_free(vsk, b);
-	}
+	while (copied && grants--)
+		gntsock_grant_take(vsk, list_first_entry(&vsk->rx_queue,
+							 struct gntsock_rxbuf,
+							 node), granted);
 	return copied;
 }
 
 /* SOCK_SEQPACKET: one whole record per call. Bytes beyond @len are
  * discarded with MSG_TRUNC set in msg_flags; with MSG_TRUNC in @flags the
  * record's real length is returned, as for vsock. A bad user buffer gives
- * EFAULT and leaves the record queued. lock_sock held.
+ * EFAULT and leaves the record queued. The record's grant goes to
+ * @granted. lock_sock held.
  */
 static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
-			       size_t len, int flags)
+			       size_t len, int flags, struct list_head *granted)
 {
 	DEFINE_WAIT_FUNC(wait, woken_wake_function);
 	struct gntsock_sock *vsk = gntsock_sk(sk);
@@ -2394,9 +2422,7 @@ again:
 
 			if (b->grant) {
 				/* Sent right before the record's bytes. */
-				list_del(&b->node);
-				gntsock_grant_in_deliver(b->grant, msg);
-				gntsock_rxbuf_free(vsk, b);
+				gntsock_grant_take(vsk, b, granted);
 				continue;
 			}
 			charge += gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET,
@@ -2617,6 +2643,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	bool peek = flags & MSG_PEEK;
+	LIST_HEAD(granted);
 	unsigned int faults = 0;
 	size_t copied = 0, want;
 	int target, err = 0, n;
@@ -2628,13 +2655,6 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		return -EOPNOTSUPP;
 	if (flags & MSG_ERRQUEUE)
 		return gntsock_grant_recv_errqueue(sk, msg);
-	/* A grant's cmsg is written under lock_sock() with page faults
-	 * disabled (gntsock_grant_in_deliver()): fault its room in first.
-	 */
-	if (msg->msg_control_is_user && msg->msg_controllen)
-		fault_in_safe_writeable(msg->msg_control_user,
-					min_t(size_t, msg->msg_controllen,
-					      GNTSOCK_CMSG_FAULT_IN));
 	lock_sock(sk);
 	if (sk->sk_state == TCP_LISTEN ||
 	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
@@ -2643,7 +2663,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		goto out;
 	}
 	if (sk->sk_type == SOCK_SEQPACKET) {
-		err = gntsock_seq_recvmsg(sk, msg, len, flags);
+		err = gntsock_seq_recvmsg(sk, msg, len, flags, &granted);
 		goto out;
 	}
 	if (!len)
@@ -2658,7 +2678,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 
 			t0 = gntsock_stat_clock();
 			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
-					    copied, &stop, &fault);
+					    copied, &stop, &fault, &granted);
 			if (t0)
 				atomic64_add(ktime_get_ns() - t0,
 					     &gntsock_stats.rx_user_ns);
@@ -2720,6 +2740,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		gntsock_maybe_credit_update(vsk);
 out:
 	release_sock(sk);
+	gntsock_grants_deliver(&granted, msg);
 	return copied ? copied : err;
 }
 

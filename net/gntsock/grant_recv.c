@@ -657,7 +657,8 @@ out:
  *
  * A grant revoked while queued delivers nothing (its owner has the
  * event). Without room for the cmsg the grant is released at once and
- * MSG_CTRUNC set, as SCM_RIGHTS does with file descriptors.
+ * MSG_CTRUNC set, as SCM_RIGHTS does with file descriptors. Called without
+ * the socket's lock: writing the cmsg may fault for long.
  */
 void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
 {
@@ -675,23 +676,9 @@ void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
 	info.flags = gin->writable ? GNTSOCK_GRANT_WRITABLE : 0;
 	info.len = (u64)gin->npages << PAGE_SHIFT;
 	mutex_unlock(&gntsock_grant_lock);
-	/* Under lock_sock(), which the links' receive work needs: no fault
-	 * should sleep here (recvmsg() faulted the control buffer in).
-	 */
-	if (deliver) {
-		pagefault_disable();
+	if (deliver)
 		err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_INFO,
 			       sizeof(info), &info);
-		pagefault_enable();
-		/* The page went since (a fork() made it copy-on-write, it
-		 * was swapped out): write it as before rather than lose
-		 * the grant. Only a buffer unmapped meanwhile faults long.
-		 */
-		if (err == -EFAULT)
-			err = put_cmsg(msg, SOL_GNTSOCK,
-				       GNTSOCK_CMSG_GRANT_INFO, sizeof(info),
-				       &info);
-	}
 	if (deliver && (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))) {
 		mutex_lock(&gntsock_grant_lock);
 		if (gin->state == GIN_DELIVERED)
