@@ -37,12 +37,13 @@ struct gntsock_gin;
  *	%GNTSOCK_EV_LOST report (gntsock_grant_event())
  *
  * Under gntsock_grant_lock, but @ev_lost (atomic: the error queue's reader
- * does not take the lock).
+ * does not take the lock; 64 bits, so that no count of lost events ever
+ * wraps to "none lost").
  */
 struct gntsock_grants {
 	struct list_head out;
 	struct list_head in;
-	atomic_t ev_lost;
+	atomic64_t ev_lost;
 	u32 out_pages;
 	u32 in_pages;
 };

@@ -119,7 +119,7 @@ void gntsock_grants_init(struct gntsock_grants *gs)
 {
 	INIT_LIST_HEAD(&gs->out);
 	INIT_LIST_HEAD(&gs->in);
-	atomic_set(&gs->ev_lost, 0);
+	atomic64_set(&gs->ev_lost, 0);
 	gs->out_pages = 0;
 	gs->in_pages = 0;
 }
@@ -165,7 +165,7 @@ void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
 	};
 	struct sk_buff *skb = NULL;
 
-	if (!atomic_read(&gs->ev_lost)) {
+	if (!atomic64_read(&gs->ev_lost)) {
 		skb = alloc_skb(sizeof(ev), GFP_KERNEL);
 		if (skb) {
 			skb_put_data(skb, &ev, sizeof(ev));
@@ -174,7 +174,7 @@ void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
 			kfree_skb(skb);
 		}
 	}
-	atomic_inc(&gs->ev_lost);
+	atomic64_inc(&gs->ev_lost);
 	atomic64_inc(&gntsock_grant_stats.events_lost);
 	if (!sock_flag(sk, SOCK_DEAD))
 		sk_error_report(sk);
@@ -189,12 +189,12 @@ void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
 bool gntsock_grant_errq_pending(struct sock *sk)
 {
 	return !skb_queue_empty_lockless(&sk->sk_error_queue) ||
-	       atomic_read(&gntsock_sk_grants(sk)->ev_lost);
+	       atomic64_read(&gntsock_sk_grants(sk)->ev_lost);
 }
 
 /* The report of @lost events the error queue had no room for. */
 static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
-				  int lost)
+				  s64 lost)
 {
 	struct gntsock_grant_event ev = {
 		.type = GNTSOCK_EV_LOST,
@@ -209,7 +209,7 @@ static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
 	 * by a later call, as a count is all there is to report.
 	 */
 	if (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))
-		atomic_add(lost, &gntsock_sk_grants(sk)->ev_lost);
+		atomic64_add(lost, &gntsock_sk_grants(sk)->ev_lost);
 	return err;
 }
 
@@ -227,10 +227,11 @@ static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
 int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg)
 {
 	struct sk_buff *skb = sock_dequeue_err_skb(sk);
-	int err, lost;
+	s64 lost;
+	int err;
 
 	if (!skb) {
-		lost = atomic_xchg(&gntsock_sk_grants(sk)->ev_lost, 0);
+		lost = atomic64_xchg(&gntsock_sk_grants(sk)->ev_lost, 0);
 		if (!lost)
 			return -EAGAIN;
 		err = gntsock_grant_put_lost(sk, msg, lost);
