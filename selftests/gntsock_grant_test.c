@@ -361,6 +361,19 @@ static int unexpected_violations(uint64_t *v)
 			TH_LOG("grants left: %s", _why);		\
 	} while (0)
 
+/* The peer released the grant of @cookie: its RELEASED event is next on
+ * @fd's error queue.
+ */
+static void expect_released(struct __test_metadata *_metadata, int fd,
+			    uint64_t cookie)
+{
+	struct gntsock_grant_event ev;
+
+	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type) TH_LOG("event %u", ev.type);
+	EXPECT_EQ(cookie, ev.cookie);
+}
+
 /* A writable grant: the peer reads what we wrote and writes back. */
 TEST_F_TIMEOUT(grant, writable_round_trip, 60)
 {
@@ -416,7 +429,6 @@ TEST_F_TIMEOUT(grant, writable_round_trip, 60)
 TEST_F_TIMEOUT(grant, readonly_enforced, 60)
 {
 	size_t len = 2 * page_size;
-	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
 	unsigned char *buf, scratch[64];
 	int fd;
@@ -437,9 +449,7 @@ TEST_F_TIMEOUT(grant, readonly_enforced, 60)
 	EXPECT_EQ(-1, gnt_pattern_check(99, 0, buf, len, scratch,
 					sizeof(scratch)));
 	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, len), r.val);
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(5, ev.cookie);
+	expect_released(_metadata, fd, 5);
 	close(fd);
 	munmap(buf, len);
 	EXPECT_IDLE(self->peer);
@@ -1177,7 +1187,6 @@ TEST_F_TIMEOUT(grant, seqpacket_ordering, 60)
 {
 	size_t len = 2 * page_size;
 	struct sockaddr_gnt a;
-	struct gntsock_grant_event ev;
 	char data[250];
 	struct gnt_grant_reply r;
 	unsigned char *buf, *want;
@@ -1209,9 +1218,7 @@ TEST_F_TIMEOUT(grant, seqpacket_ordering, 60)
 	EXPECT_EQ(1, r.e1);
 	EXPECT_EQ(100, r.val) TH_LOG("grant arrived at offset %" PRIu64,
 				     r.val);
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(4, ev.cookie);
+	expect_released(_metadata, fd, 4);
 
 	/* A writable grant in a record: the peer reads and writes it. */
 	gnt_pattern_fill(seed, 0, buf, len);
@@ -1225,9 +1232,7 @@ TEST_F_TIMEOUT(grant, seqpacket_ordering, 60)
 		TH_LOG("the peer did not read what we granted");
 	EXPECT_EQ(-1, gnt_pattern_check(seed + 1, 0, buf, len, want, 64))
 		TH_LOG("the peer's writes did not reach our pages");
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(5, ev.cookie);
+	expect_released(_metadata, fd, 5);
 	close(fd);
 	munmap(buf, len);
 	free(want);
@@ -1487,9 +1492,7 @@ TEST_F_TIMEOUT(grant, reused_id_of_a_dead_grant, 60)
 	ASSERT_EQ(0, get_reply(fd, &r));
 	EXPECT_EQ(id, r.id);
 	EXPECT_EQ(0, r.e1) TH_LOG("map: %s", strerror(r.e1));
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(3, ev.cookie);
+	expect_released(_metadata, fd, 3);
 	close(fd);
 	munmap(buf, page_size);
 	EXPECT_IDLE(self->peer);
@@ -1560,7 +1563,6 @@ TEST_F_TIMEOUT(grant, shared_file_mapping_not_granted_writable, 60)
 {
 	char dir[] = "/tmp/gntsock-ramfs-XXXXXX", path[64];
 	uint64_t offered0 = 0, offered1 = 0;
-	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
 	unsigned char *buf;
 	int fd, ffd;
@@ -1591,9 +1593,7 @@ TEST_F_TIMEOUT(grant, shared_file_mapping_not_granted_writable, 60)
 	ASSERT_EQ(0, get_reply(fd, &r));
 	EXPECT_EQ(0, r.e1) TH_LOG("map: %s", strerror(r.e1));
 	EXPECT_EQ(gnt_fnv1a64(GNT_FNV1A64_INIT, buf, page_size), r.val);
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(2, ev.cookie);
+	expect_released(_metadata, fd, 2);
 	close(fd);
 	munmap(buf, page_size);
 	close(ffd);
@@ -1653,7 +1653,6 @@ TEST_F_TIMEOUT(grant, receiver_refuses_beyond_its_limit, 120)
 /* Kill -9 the receiving process while it maps, many times. */
 TEST_F_TIMEOUT(grant, receiver_killed_while_mapped, 120)
 {
-	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
 	unsigned char *buf;
 	int fd, i, bad = 0;
@@ -1671,9 +1670,7 @@ TEST_F_TIMEOUT(grant, receiver_killed_while_mapped, 120)
 		ASSERT_EQ(0, get_reply(fd, &r));
 		if (r.err || r.e1 || r.e2)
 			bad++;
-		ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-		EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-		EXPECT_EQ(i, ev.cookie);
+		expect_released(_metadata, fd, i);
 	}
 	EXPECT_EQ(0, bad);
 	close(fd);
@@ -2039,9 +2036,7 @@ TEST_F_TIMEOUT(grant, errqueue_bounded, 600)
 	EXPECT_EQ(0, rmem);
 	ASSERT_EQ(0, req_grant(fd, buf, page_size, 0, n + 1, GR_READ, 0, 0));
 	ASSERT_EQ(0, get_reply(fd, &r));
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(n + 1, ev.cookie);
+	expect_released(_metadata, fd, n + 1);
 	close(fd);
 	munmap(buf, page_size);
 	EXPECT_IDLE(self->peer);
@@ -2102,9 +2097,7 @@ TEST_F_TIMEOUT(grant, stubborn_peer_fills_only_its_budget, 120)
 	ASSERT_EQ(0, get_reply(fd3, &r));
 	EXPECT_EQ(0, r.e1) TH_LOG("peer 2 mmap: %s", strerror(r.e1));
 	EXPECT_EQ(0, r.e2) TH_LOG("peer 2 release: %s", strerror(r.e2));
-	ASSERT_EQ(0, wait_event(fd3, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(79, ev.cookie);
+	expect_released(_metadata, fd3, 79);
 	close(fd3);
 	/* The stubborn peer finally lets go. */
 	ASSERT_EQ(0, req_plain(fd, GR_REPORT, 0));
@@ -2128,7 +2121,6 @@ TEST_F_TIMEOUT(grant, stubborn_peer_fills_only_its_budget, 120)
  */
 TEST_F_TIMEOUT(grant, recv_efault_keeps_the_grant, 60)
 {
-	struct gntsock_grant_event ev;
 	struct gnt_grant_reply r;
 	unsigned char *buf;
 	int fd;
@@ -2149,9 +2141,7 @@ TEST_F_TIMEOUT(grant, recv_efault_keeps_the_grant, 60)
 				   strerror(r.err));
 	EXPECT_NE(0, r.id);
 	EXPECT_EQ(0, r.e2) TH_LOG("release: %s", strerror(r.e2));
-	ASSERT_EQ(0, wait_event(fd, 10000, &ev));
-	EXPECT_EQ(GNTSOCK_EV_RELEASED, ev.type);
-	EXPECT_EQ(91, ev.cookie);
+	expect_released(_metadata, fd, 91);
 	close(fd);
 	munmap(buf, page_size);
 	EXPECT_IDLE(self->peer);

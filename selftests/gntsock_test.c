@@ -1880,18 +1880,10 @@ static int gnt_read_file_at(const char *dir, const char *name, char *buf,
 static int gnt_write_file_at(const char *dir, const char *name,
 			     const char *val)
 {
-	size_t len = strlen(val);
 	char path[512];
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, len) != (ssize_t)len)
-		ret = errno ? -errno : -EIO;
-	close(fd);
-	return ret;
+	return gnt_write_file(path, val);
 }
 
 /* A cgroup2 hierarchy with the memory controller, mounted if need be:

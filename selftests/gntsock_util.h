@@ -235,6 +235,21 @@ static inline int gnt_read_file(const char *path, char *buf, size_t size)
 	return 0;
 }
 
+/* Write @val to a (sysfs, proc, cgroup) file in one write(). */
+static inline int gnt_write_file(const char *path, const char *val)
+{
+	size_t len = strlen(val);
+	int fd, ret = 0;
+
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, val, len) != (ssize_t)len)
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	return ret;
+}
+
 #define GNT_PARAM_DIR	"/sys/module/gntsock/parameters/"
 
 /* Read the gntsock module parameter @name into buf, NUL-terminated. */
@@ -251,18 +266,10 @@ static inline int gnt_param_get(const char *name, char *buf, size_t size)
  */
 static inline int gnt_param_set(const char *name, const char *val)
 {
-	size_t len = strlen(val);
 	char path[128];
-	int fd, ret = 0;
 
 	snprintf(path, sizeof(path), GNT_PARAM_DIR "%s", name);
-	fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	if (write(fd, val, len) != (ssize_t)len)
-		ret = errno ? -errno : -EIO;
-	close(fd);
-	return ret;
+	return gnt_write_file(path, val);
 }
 
 static inline int gnt_stat_get(const char *key, uint64_t *val)
