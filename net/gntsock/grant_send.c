@@ -657,18 +657,30 @@ static bool gntsock_vma_dirty_tracked(struct vm_area_struct *vma)
 	       mapping_can_writeback(vma->vm_file->f_mapping);
 }
 
-/* Whether a VMA of [@start, @end) is dirty-tracked; mmap_lock held. */
-static bool gntsock_range_dirty_tracked(struct mm_struct *mm,
-					unsigned long start, unsigned long end)
+/* Pin [@addr, @addr + @nr pages) of one VMA, @vma, for gntsock_grant_pin():
+ * a mapping the filesystem tracks only read-only. Return: pages pinned, or
+ * a negative errno. mmap_lock held.
+ */
+static long gntsock_pin_vma(struct vm_area_struct *vma, unsigned long addr,
+			    unsigned long nr, bool writable,
+			    struct page **pages)
 {
-	struct vm_area_struct *vma;
+	long n;
 
-	mmap_assert_locked(mm);
-	for (vma = find_vma(mm, start); vma && vma->vm_start < end;
-	     vma = find_vma(mm, vma->vm_end))
-		if (gntsock_vma_dirty_tracked(vma))
-			return true;
-	return false;
+	mmap_assert_locked(vma->vm_mm);
+	if (gntsock_vma_dirty_tracked(vma))
+		return writable ? -EOPNOTSUPP :
+		       pin_user_pages(addr, nr, FOLL_LONGTERM, pages, NULL);
+	/* Pin for writing even a read-only grant when we may: that breaks
+	 * copy-on-write (and never pins the shared zero page), so the peer
+	 * sees the very pages the process writes to.
+	 */
+	n = pin_user_pages(addr, nr, FOLL_LONGTERM | FOLL_WRITE, pages, NULL);
+	if (n == nr || writable)
+		return n;
+	if (n > 0)
+		unpin_user_pages(pages, n);
+	return pin_user_pages(addr, nr, FOLL_LONGTERM, pages, NULL);
 }
 
 /**
@@ -683,46 +695,47 @@ static bool gntsock_range_dirty_tracked(struct mm_struct *mm,
  * (writeback, page_mkwrite) would write back, or truncate, a page it
  * believes clean while the peer writes it. Such a mapping is refused for
  * a writable grant, as GUP refuses it for FOLL_LONGTERM | FOLL_WRITE since
- * 6.5; a read-only grant of it is pinned without FOLL_WRITE. The VMAs are
- * checked and the pages pinned under one mmap_lock, so that no file can be
- * mapped over the range in between.
+ * 6.5; a read-only grant of it is pinned without FOLL_WRITE. The range is
+ * pinned VMA by VMA, each as its kind allows, under one mmap_lock, so that
+ * no file can be mapped over it between the check and the pin. Unlike
+ * pin_user_pages_fast(), no VMA means EFAULT: nothing without one (the
+ * gate page) is ever granted.
  *
  * Return: 0, or -EOPNOTSUPP, -EFAULT or another errno of GUP.
  */
 static int gntsock_grant_pin(unsigned long addr, u32 npages, bool writable,
 			     struct page **pages)
 {
+	unsigned long len = (unsigned long)npages << PAGE_SHIFT, done = 0;
 	struct mm_struct *mm = current->mm;
-	bool tracked;
+	struct vm_area_struct *vma;
 	long n = 0;
 
+	addr = untagged_addr(addr);
+	if (!access_ok((void __user *)addr, len))
+		return -EFAULT;
 	if (mmap_read_lock_killable(mm))
 		return -EINTR;
-	tracked = gntsock_range_dirty_tracked(mm, addr,
-					      addr + ((unsigned long)npages <<
-						      PAGE_SHIFT));
-	if (tracked && writable) {
-		n = -EOPNOTSUPP;
-		goto out;
-	}
-	/* Pin for writing even a read-only grant when we may: that breaks
-	 * copy-on-write (and never pins the shared zero page), so the peer
-	 * sees the very pages the process writes to.
-	 */
-	if (!tracked)
-		n = pin_user_pages(addr, npages, FOLL_LONGTERM | FOLL_WRITE,
-				   pages, NULL);
-	if (n != npages && !writable) {
+	while (done < npages) {
+		unsigned long a = addr + (done << PAGE_SHIFT), nr;
+
+		vma = vma_lookup(mm, a);
+		if (!vma) {
+			n = -EFAULT;
+			break;
+		}
+		nr = (min(addr + len, vma->vm_end) - a) >> PAGE_SHIFT;
+		n = gntsock_pin_vma(vma, a, nr, writable, pages + done);
 		if (n > 0)
-			unpin_user_pages(pages, n);
-		n = pin_user_pages(addr, npages, FOLL_LONGTERM, pages, NULL);
+			done += n;
+		if (n != nr)
+			break;
 	}
-out:
 	mmap_read_unlock(mm);
-	if (n == npages)
+	if (done == npages)
 		return 0;
-	if (n > 0)
-		unpin_user_pages(pages, n);
+	if (done)
+		unpin_user_pages(pages, done);
 	return n < 0 ? n : -EFAULT;
 }
 
