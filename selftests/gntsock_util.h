@@ -418,6 +418,44 @@ static inline int gnt_poll1(int fd, short events, int timeout_ms)
 }
 
 /*
+ * Take all of the peer's credit on connected @fd: non-blocking sends of
+ * @len bytes at @buf until poll() no longer says POLLOUT, which on
+ * AF_GNTSOCK means exactly "no credit" (for SEQPACKET: not enough for a
+ * record). EAGAIN alone does not: a send also gives up, with credit left,
+ * when the link's ring stayed full for a while (a slow peer kernel).
+ * Returns the number of sends that went (*@bytes: their bytes), -ETIMEDOUT
+ * if @fd still takes data after @timeout_ms, or another -errno.
+ */
+static inline long gnt_fill_credit(int fd, const void *buf, size_t len,
+				   int timeout_ms, uint64_t *bytes)
+{
+	int64_t end = gnt_now_ms() + timeout_ms;
+	long sends = 0;
+	ssize_t n;
+	int r;
+
+	*bytes = 0;
+	for (;;) {
+		n = send(fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n > 0) {
+			sends++;
+			*bytes += (uint64_t)n;
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n == 0 || errno != EAGAIN)
+			return n ? -errno : -EIO;
+		r = gnt_poll1(fd, POLLOUT, 0);
+		if (r <= 0)
+			return r ? r : sends;
+		if (gnt_now_ms() > end)
+			return -ETIMEDOUT;
+		gnt_sleep_ms(20);
+	}
+}
+
+/*
  * Send all of buf (MSG_NOSIGNAL).  Returns 0 or a negative errno; *done
  * (may be NULL) gets the bytes sent.  EAGAIN from SO_SNDTIMEO is reported
  * as -ETIMEDOUT.
