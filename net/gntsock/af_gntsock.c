@@ -461,11 +461,18 @@ static struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
 	return b;
 }
 
-static void gntsock_rxbuf_free(struct gntsock_sock *vsk,
-			       struct gntsock_rxbuf *b)
+/* Take @b's memory off @vsk's and the global rx_mem. lock_sock held. */
+static void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
+				    struct gntsock_rxbuf *b)
 {
 	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
 	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+}
+
+static void gntsock_rxbuf_free(struct gntsock_sock *vsk,
+			       struct gntsock_rxbuf *b)
+{
+	gntsock_rxbuf_unaccount(vsk, b);
 	if (b->npages)
 		gntsock_rxbuf_free_pages(b);
 	else
@@ -2271,8 +2278,7 @@ static void gntsock_grant_take(struct gntsock_sock *vsk,
 {
 	sock_owned_by_me(&vsk->sk);
 	list_move_tail(&b->node, granted);
-	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
-	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+	gntsock_rxbuf_unaccount(vsk, b);
 }
 
 /* The cmsgs of the grants a recvmsg() took (gntsock_grant_take()), after
