@@ -128,6 +128,12 @@ TEST(parse_links)
 	EXPECT_EQ(0, gnt_parse_links("3 backend connecting 1 0 0 0 0 0 0 0",
 				     3, &li));
 	EXPECT_STREQ("connecting", li.state);
+	EXPECT_EQ(0ULL, li.events_tx);
+	/* the event counters, where the line has them */
+	EXPECT_EQ(0, gnt_parse_links("4 backend connected 4 1 2 3 4 0 0 1 "
+				     "55 66 1 1 0 1", 4, &li));
+	EXPECT_EQ(55ULL, li.events_rx);
+	EXPECT_EQ(66ULL, li.events_tx);
 }
 
 TEST(parse_domid)

@@ -1363,6 +1363,131 @@ static void *writer_fn(void *arg)
 	return NULL;
 }
 
+/* The last column of our link's line in /proc/net/gntsock_links: does
+ * the peer keep event indices? -1 if there is no such line or column.
+ */
+static int peer_event_index(unsigned int peer)
+{
+	char text[8192], *line, *last;
+	unsigned int p;
+
+	if (gnt_read_file(GNT_LINKS_PATH, text, sizeof(text)) < 0)
+		return -1;
+	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+		if (sscanf(line, "%u", &p) != 1 || p != peer ||
+		    strstr(line, " loopback "))
+			continue;
+		last = strrchr(line, ' ');
+		return last ? atoi(last + 1) : -1;
+	}
+	return -1;
+}
+
+/* @n one-byte round trips through ECHO, then @bytes to SINK in writes of
+ * 64 B to 4 KiB: each round trip needs an event each way (a lost one
+ * ends in the socket timeout), the small writes many coalesced ones.
+ */
+static int ping_and_sink(unsigned int peer, int n, uint64_t bytes,
+			 char *why, size_t whylen)
+{
+	uint64_t seed = test_seed(), off = 0, h = GNT_FNV1A64_INIT;
+	struct gnt_sink_reply r;
+	char buf[4096], c;
+	size_t len;
+	int fd, i, ret;
+
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	if (fd < 0) {
+		snprintf(why, whylen, "connect to ECHO: %s", strerror(-fd));
+		return -1;
+	}
+	for (i = 0; i < n; i++) {
+		c = (char)i;
+		ret = gnt_send_all(fd, &c, 1, NULL);
+		if (!ret)
+			ret = gnt_recv_all(fd, &c, 1, NULL);
+		if (ret || c != (char)i) {
+			snprintf(why, whylen, "round trip %d: %s", i,
+				 ret ? strerror(-ret) : "wrong byte");
+			close(fd);
+			return -1;
+		}
+	}
+	close(fd);
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	if (fd < 0) {
+		snprintf(why, whylen, "connect to SINK: %s", strerror(-fd));
+		return -1;
+	}
+	for (i = 0; off < bytes; i++) {
+		len = (size_t)64 << (i % 7);
+		if (len > bytes - off)
+			len = bytes - off;
+		gnt_pattern_fill(seed, off, buf, len);
+		h = gnt_fnv1a64(h, buf, len);
+		ret = gnt_send_all(fd, buf, len, NULL);
+		if (ret) {
+			snprintf(why, whylen, "send at %" PRIu64 ": %s", off,
+				 strerror(-ret));
+			close(fd);
+			return -1;
+		}
+		off += len;
+	}
+	ret = shutdown(fd, SHUT_WR) ? -errno : 0;
+	if (!ret)
+		ret = gnt_recv_all(fd, &r, sizeof(r), NULL);
+	close(fd);
+	if (ret || gnt_le64(r.bytes) != bytes || gnt_le64(r.checksum) != h) {
+		snprintf(why, whylen, "SINK: %s", ret ? strerror(-ret) :
+			 "wrong byte count or checksum");
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Notification by event index (once per wait) and, with this end's
+ * module parameter event_index off, by the flags as a version without
+ * event indices notifies: round trips and small writes get through both
+ * ways, with no lost wake-up. Both ends of the rig's links keep event
+ * indices, so the link says so.
+ */
+TEST_F_TIMEOUT(gntsock, event_index_and_flags_both_notify, 180)
+{
+	struct gnt_link_info l0, l1;
+	char why[160] = "";
+	int ret, mode;
+	bool was;
+
+	NEED_PEER();
+	EXPECT_EQ(1, peer_event_index(self->peer))
+		TH_LOG("the link does not say that the peer keeps event indices");
+	was = param_switch("event_index", true);
+	for (mode = 1, ret = 0; mode >= 0; mode--) {
+		param_switch("event_index", mode);
+		ret = param_on("event_index") == mode ? 0 : -1;
+		if (ret) {
+			snprintf(why, sizeof(why), "cannot set event_index");
+			break;
+		}
+		if (gnt_link_get(self->peer, &l0))
+			memset(&l0, 0, sizeof(l0));
+		ret = ping_and_sink(self->peer, 300, 2 * MiB, why,
+				    sizeof(why));
+		if (!gnt_link_get(self->peer, &l1))
+			TH_LOG("event_index %s: %" PRIu64 " messages sent, %"
+			       PRIu64 " events sent", mode ? "Y" : "N",
+			       l1.tx_msgs - l0.tx_msgs,
+			       l1.events_tx - l0.events_tx);
+		if (ret)
+			break;
+	}
+	/* Restored before any assertion can end the test. */
+	param_switch("event_index", was);
+	ASSERT_EQ(0, ret) TH_LOG("event_index %s: %s", mode ? "Y" : "N", why);
+}
+
 /*
  * Many blocking writers on one link fill its ring and wait for space (one
  * of them is woken per freed space and hands the wake-up on): every one of

@@ -136,17 +136,20 @@ struct gnt_link_info {
 	uint64_t resets;
 	uint64_t violations;
 	uint64_t sockets;
+	uint64_t events_rx;	/* 0 where the line has no such column */
+	uint64_t events_tx;
 };
 
 /*
  * Parse one data line:
  * "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets
- *  violations sockets".  Returns 0, or -EINVAL (e.g. the header line).
+ *  violations sockets [events_rx events_tx ...]".  Returns 0, or -EINVAL
+ *  (e.g. the header line).
  */
 static inline int gnt_parse_link_line(const char *line,
 				      struct gnt_link_info *li)
 {
-	unsigned long long v[8];
+	unsigned long long v[8], ev[2];
 	unsigned int peer;
 	int n = 0;
 
@@ -164,6 +167,10 @@ static inline int gnt_parse_link_line(const char *line,
 	li->resets = v[5];
 	li->violations = v[6];
 	li->sockets = v[7];
+	if (sscanf(line + n, " %llu %llu", &ev[0], &ev[1]) == 2) {
+		li->events_rx = ev[0];
+		li->events_tx = ev[1];
+	}
 	return 0;
 }
 

@@ -128,6 +128,8 @@ enum gntsock_link_state {
  * @peer_map_revocable: the peer said that it maps grants revocably (absent
  *	key: no), read when the link connects: grants to it are then
  *	revocable-only where this domain can revoke
+ * @peer_event_index: the peer said that it keeps its event indices
+ *	("feature-event-index"), read when the link connects
  * @stale: frontend: ring pages whose grant the backend still mapped when
  *	the rings were torn down (struct gntsock_stale_ref), ended by the next
  *	set-up once the backend has let go (link.c, gntsock_front_reap())
@@ -194,6 +196,7 @@ struct gntsock_link {
 	u32 rx_last_dst;
 	bool map_revocable;
 	bool peer_map_revocable;
+	bool peer_event_index;
 	struct list_head stale;
 	unsigned int nr_stale;
 	struct ratelimit_state log_rs;
@@ -243,6 +246,7 @@ struct gntsock_stats {
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
+	atomic64_t tx_ring_rechecks;
 	atomic64_t tx_faults_retried;
 	atomic64_t rx_faults_retried;
 	atomic64_t tx_grant_resets;

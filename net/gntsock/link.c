@@ -19,7 +19,10 @@
  * other's when it connects; an absent key (an older peer) means 0. Grants
  * towards a peer that says 1 are marked revocable-only (grant_send.c), and
  * an end that said 1 maps the grants of that link revocably
- * (grant_recv.c), one that said 0 plainly.
+ * (grant_recv.c), one that said 0 plainly. Each also writes
+ * "feature-event-index" = 1: it keeps the event indices of its rings, so
+ * the other end notifies it once per wait (ring.c); a peer without the key
+ * is notified by its flags.
  *
  * Either side leaving (Closing, Closed, module unload, domain death, or a
  * protocol violation detected locally) tears the rings down and resets all
@@ -70,6 +73,24 @@ bool gntsock_tx_wake_one = true;
 module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
 MODULE_PARM_DESC(tx_wake_one,
 		 "wake one writer waiting for ring space per freed space, not all (default Y)");
+
+/* Notify a peer that keeps event indices by them: once per wait of its,
+ * not once per message while its flag is set (ring.c). Off, this end
+ * notifies as a version without event indices does: for comparing the two
+ * in one boot, and for testing that both still work together. Read at
+ * every notification check.
+ */
+static bool gntsock_event_index = true;
+module_param_named(event_index, gntsock_event_index, bool, 0644);
+MODULE_PARM_DESC(event_index,
+		 "notify a peer by its event index, once per wait, where it keeps one (default Y)");
+
+/* Does the peer, at this moment, get its events by its event index? */
+static bool gntsock_link_evt(struct gntsock_link *link)
+{
+	return READ_ONCE(link->peer_event_index) &&
+	       READ_ONCE(gntsock_event_index);
+}
 
 /* Control messages queued while the ring is full, at most this many. */
 #define GNTSOCK_CTL_QUEUE_MAX	1024
@@ -130,6 +151,7 @@ bool gntsock_domid_is_local(u32 domid)
 }
 
 #define GNTSOCK_FEATURE_RMAP	"feature-revocable-map"
+#define GNTSOCK_FEATURE_EVTIDX	"feature-event-index"
 
 /* Tell the peer, in our xenstore directory, whether we map its grants
  * revocably; before each handshake, as PV devices publish their features.
@@ -144,15 +166,23 @@ static int gntsock_link_advertise(struct gntsock_link *link,
 	err = xenbus_printf(xbt, link->xbdev->nodename, GNTSOCK_FEATURE_RMAP,
 			    "%u", rmap);
 	WRITE_ONCE(link->map_revocable, rmap && !err);
+	/* We always keep our event indices (ring.c); a peer that does not
+	 * find the key notifies us by our flags, which we keep too.
+	 */
+	xenbus_printf(xbt, link->xbdev->nodename, GNTSOCK_FEATURE_EVTIDX,
+		      "%u", 1);
 	return err;
 }
 
-/* What the peer said (when the link connects). */
+/* What the peer said (when the link connects, its rings set up). */
 static void gntsock_link_peer_features(struct gntsock_link *link)
 {
 	WRITE_ONCE(link->peer_map_revocable,
 		   !!xenbus_read_unsigned(link->xbdev->otherend,
 					  GNTSOCK_FEATURE_RMAP, 0));
+	WRITE_ONCE(link->peer_event_index,
+		   !!xenbus_read_unsigned(link->xbdev->otherend,
+					  GNTSOCK_FEATURE_EVTIDX, 0));
 }
 
 /* Backend: publish our features, then wait for the frontend's rings. */
@@ -280,9 +310,18 @@ long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
 	return __ret;
 }
 
-static void gntsock_tx_wait_space(struct gntsock_link *link)
+/* Ask the peer for an event when it consumes. tx_lock held.
+ * Return: false if the request stands (an event comes once the peer
+ * consumes); true if the peer consumed since our last look at the space
+ * and may not have seen the request: look again instead of sleeping.
+ */
+static bool gntsock_tx_wait_space(struct gntsock_link *link)
 {
-	gntsock_ring_set_prod_waiting(&link->tx, true);
+	lockdep_assert_held(&link->tx_lock);
+	if (!gntsock_ring_set_prod_waiting(&link->tx, true))
+		return false;
+	atomic64_inc(&gntsock_stats.tx_ring_rechecks);
+	return true;
 }
 
 /* Called with tx_lock held: send queued control messages, oldest first. */
@@ -315,7 +354,11 @@ static void gntsock_ctl_purge(struct gntsock_link *link)
 	link->ctl_len = 0;
 }
 
-/* Called with tx_lock held after writing: post-write bookkeeping. */
+/* Called with tx_lock held after writing: post-write bookkeeping. A full
+ * ring asks the peer for a space event.
+ * Return: @err, or -EAGAIN instead of -ENOSPC if the peer consumed while
+ * we asked (look again: gntsock_tx_wait_space()).
+ */
 static int gntsock_tx_done(struct gntsock_link *link, int err)
 {
 	lockdep_assert_held(&link->tx_lock);
@@ -323,50 +366,54 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
 		gntsock_link_violation(link, GNTSOCK_V_RING_INDEX);
 		return -ECONNRESET;
 	}
-	if (err == -ENOSPC)
-		gntsock_tx_wait_space(link);
+	if (err == -ENOSPC && gntsock_tx_wait_space(link))
+		err = -EAGAIN;
+	link->tx.peer_evt = gntsock_link_evt(link);
 	if (gntsock_ring_consumer_waiting(&link->tx))
 		gntsock_notify(link);
 	return err;
 }
 
 /* Called with tx_lock held: send queued control messages; if the ring is
- * still full, ask the peer for an event when it consumes, then look again.
- * Without the second look a message stays queued for good when the peer
- * drained the ring between our try and our request (it saw no request, so
- * it sends no event), until something else is sent on the link: a close()'s
- * SHUTDOWN was lost that way on an idle link, and its server never saw EOF.
+ * still full, ask the peer for an event when it consumes, and look again
+ * while it consumed meanwhile. Without that look a message stays queued
+ * for good when the peer drained the ring between our try and our request
+ * (it saw no request, so it sends no event), until something else is sent
+ * on the link: a close()'s SHUTDOWN was lost that way on an idle link, and
+ * its server never saw EOF. (Each look again follows real progress of the
+ * peer, which cannot move its index back: gntsock_ring_space().)
  * Return: 0, -ENOSPC (an event will come), or gntsock_tx_done()'s error.
  */
 static int gntsock_ctl_flush_event(struct gntsock_link *link)
 {
-	int err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+	int err;
 
 	lockdep_assert_held(&link->tx_lock);
-	if (err == -ENOSPC)
+	do {
 		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+	} while (err == -EAGAIN);
 	return err;
 }
 
 /* Called with tx_lock held by a writer that has just written while others
  * sleep for ring space (tx_wake_one): room for another full message wakes
  * the next one; otherwise ask the peer for a space event on their behalf
- * (the event that woke us cleared the request), then look again.
+ * (the event that woke us cleared the request), and look again while the
+ * peer consumed since our look (gntsock_tx_wait_space()).
  */
 static void gntsock_tx_pass_on(struct gntsock_link *link)
 {
 	u32 need = gntsock_msg_size(link->max_payload), space;
 
 	lockdep_assert_held(&link->tx_lock);
-	if (gntsock_ring_space(&link->tx, &space))
-		return;
-	if (space < need) {
-		gntsock_tx_wait_space(link);
+	do {
 		if (gntsock_ring_space(&link->tx, &space))
 			return;
-	}
-	if (space >= need)
-		wake_up(&link->tx_wq);
+		if (space >= need) {
+			wake_up(&link->tx_wq);
+			return;
+		}
+	} while (gntsock_tx_wait_space(link));
 }
 
 /* The loopback link's queue holds at most this much memory of messages
@@ -517,29 +564,25 @@ int gntsock_link_send(struct gntsock_link *link,
 		goto out;
 	}
 	prod = link->tx.local;
-	err = gntsock_ctl_flush(link);
-	if (!err)
-		err = gntsock_msg_put(&link->tx, h, fn, ctx);
-	if (err == -ENOSPC) {
-		/* Ask for an event, then look again: the peer may just have
-		 * consumed.
-		 */
-		gntsock_tx_wait_space(link);
+	/* A full ring asks for an event; look again while the peer consumed
+	 * meanwhile (gntsock_tx_done()).
+	 */
+	do {
 		err = gntsock_ctl_flush(link);
 		if (!err)
 			err = gntsock_msg_put(&link->tx, h, fn, ctx);
-	}
-	if (!err) {
-		atomic64_inc(&link->stat_tx_msgs);
-		atomic64_add(h->len, &link->stat_tx_bytes);
-	}
-	/* The copy failed and nothing else went in: the peer has nothing
-	 * new, and an event for nothing counts against the link (spurious
-	 * EOIs delay its events).
-	 */
-	if (err == -EFAULT && link->tx.local == prod)
-		goto out;
-	err = gntsock_tx_done(link, err);
+		if (!err) {
+			atomic64_inc(&link->stat_tx_msgs);
+			atomic64_add(h->len, &link->stat_tx_bytes);
+		}
+		/* The copy failed and nothing else went in: the peer has
+		 * nothing new, and an event for nothing counts against the
+		 * link (spurious EOIs delay its events).
+		 */
+		if (err == -EFAULT && link->tx.local == prod)
+			goto out;
+		err = gntsock_tx_done(link, err);
+	} while (err == -EAGAIN);
 	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
 	    wq_has_sleeper(&link->tx_wq))
 		gntsock_tx_pass_on(link);
@@ -733,6 +776,7 @@ void gntsock_link_rx_consume(struct gntsock_link *link,
 	if (h->op == GNTSOCK_OP_RW)
 		link->rx_last_dst = h->dst_port;
 	gntsock_ring_consume(&link->rx, gntsock_msg_size(h->len));
+	link->rx.peer_evt = gntsock_link_evt(link);
 	if (gntsock_ring_producer_waiting(&link->rx))
 		gntsock_notify(link);
 }
@@ -1564,6 +1608,11 @@ static void gntsock_remove(struct xenbus_device *dev)
 	mutex_lock(&link->setup_lock);
 	gntsock_link_down(link);
 	gntsock_front_stale_drop(link);
+	/* A module without event indices bound after us (a downgrade) must
+	 * not find our key: its peer would notify it by indices it never
+	 * writes. (Gone already if the toolstack removed the device.)
+	 */
+	xenbus_rm(XBT_NIL, dev->nodename, GNTSOCK_FEATURE_EVTIDX);
 	link->xbdev = NULL;
 	mutex_unlock(&link->setup_lock);
 	cancel_work_sync(&link->reset_work);
@@ -1741,10 +1790,10 @@ void gntsock_links_show(struct seq_file *m)
 	};
 	struct gntsock_link *l;
 
-	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map events_spurious\n");
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map events_spurious peer_event_index\n");
 	l = gntsock_loopback;
 	if (l)
-		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d 0\n",
+		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d 0 0\n",
 			   l->peer, atomic64_read(&l->stat_tx_msgs),
 			   atomic64_read(&l->stat_rx_msgs),
 			   atomic64_read(&l->stat_tx_bytes),
@@ -1755,7 +1804,7 @@ void gntsock_links_show(struct seq_file *m)
 			   READ_ONCE(l->peer_map_revocable));
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
-		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld\n",
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld %d\n",
 			   l->peer, l->frontend ? "frontend" : "backend",
 			   states[READ_ONCE(l->state)],
 			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
@@ -1771,7 +1820,8 @@ void gntsock_links_show(struct seq_file *m)
 			   atomic64_read(&l->stat_events_tx),
 			   READ_ONCE(l->map_revocable),
 			   READ_ONCE(l->peer_map_revocable),
-			   atomic64_read(&l->stat_events_spurious));
+			   atomic64_read(&l->stat_events_spurious),
+			   READ_ONCE(l->peer_event_index));
 	mutex_unlock(&gntsock_links_lock);
 }
 

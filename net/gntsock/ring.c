@@ -11,6 +11,43 @@ void gntsock_ring_init(struct gntsock_ring *r, struct gntsock_ring_idx *idx,
 	r->pages = pages;
 	r->size = GNTSOCK_PAGE_SIZE << order;
 	r->local = 0;
+	r->evt_seen = 0;
+	r->peer_seen = 0;
+	r->peer_evt = false;
+}
+
+/**
+ * gntsock_ring_event_crossed() - did moving an index pass an event index?
+ * @event: the waiting end's event index: "notify me once yours reaches this"
+ * @old: the index when we last looked
+ * @new: the index now
+ *
+ * As Xen's RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(): true if @event lies in
+ * (@old, @new], in free-running 32-bit arithmetic. An end that keeps
+ * moving its index past an event index it already passed does not notify
+ * again until the waiting end writes a new one.
+ *
+ * Return: true if the other end asked for an event in that range.
+ */
+bool gntsock_ring_event_crossed(u32 event, u32 old, u32 new)
+{
+	return (u32)(new - event) < (u32)(new - old);
+}
+
+/* After moving our index: does the other end want an event? @flag and
+ * @event are its flag and its event index; each is read once.
+ */
+static bool ring_other_waits(struct gntsock_ring *r, const __u32 *flag,
+			     const __u32 *event)
+{
+	u32 old = r->evt_seen;
+
+	gnt_mb();
+	r->evt_seen = r->local;
+	if (r->peer_evt)
+		return gntsock_ring_event_crossed(READ_ONCE(*event), old,
+						  r->local);
+	return READ_ONCE(*flag) != 0;
 }
 
 /* Walk [pos, pos + len) of the ring page by page, calling fn on each piece.
@@ -70,8 +107,13 @@ int gntsock_ring_space(struct gntsock_ring *r, u32 *space)
 
 	/* Order the read of cons before our writes into the freed space. */
 	gnt_mb();
-	if (used > r->size)
+	/* Beyond what we produced, or back below what it had consumed
+	 * (which would let a peer make our writers look again forever:
+	 * gntsock_ring_set_prod_waiting()).
+	 */
+	if (used > r->size || used > r->local - r->peer_seen)
 		return -EPROTO;
+	r->peer_seen = cons;
 	*space = r->size - used;
 	return 0;
 }
@@ -102,17 +144,38 @@ void gntsock_ring_publish(struct gntsock_ring *r, u32 bytes)
 	WRITE_ONCE(r->idx->prod, r->local);
 }
 
-void gntsock_ring_set_prod_waiting(struct gntsock_ring *r, bool waiting)
+/**
+ * gntsock_ring_set_prod_waiting() - ask for, or stop asking for, an event
+ *	when the consumer frees space
+ * @r: producer ring
+ * @waiting: ask (true) or stop asking (false)
+ *
+ * Asking sets both the flag and the event index: the consumer's index as
+ * our last gntsock_ring_space() saw it, plus one (any progress since).
+ * Stopping clears the flag only: the event index fires at most once
+ * anyway.
+ *
+ * The consumer may have moved since that look, before it could see the
+ * request; then it sent no event. So its index is read again after the
+ * barrier, as after RING_FINAL_CHECK_FOR_RESPONSES(): if it moved, the
+ * caller looks at the space again instead of sleeping; if not, any later
+ * move sees the request.
+ *
+ * Return: true if the consumer moved since our last look at the space.
+ */
+bool gntsock_ring_set_prod_waiting(struct gntsock_ring *r, bool waiting)
 {
+	if (waiting)
+		WRITE_ONCE(r->idx->prod_event, r->peer_seen + 1);
 	WRITE_ONCE(r->idx->prod_waiting, waiting ? 1 : 0);
 	gnt_mb();
+	return waiting && READ_ONCE(r->idx->cons) != r->peer_seen;
 }
 
 /* After publishing: does the consumer want an event? */
 bool gntsock_ring_consumer_waiting(struct gntsock_ring *r)
 {
-	gnt_mb();
-	return READ_ONCE(r->idx->cons_waiting) != 0;
+	return ring_other_waits(r, &r->idx->cons_waiting, &r->idx->cons_event);
 }
 
 /**
@@ -161,8 +224,19 @@ void gntsock_ring_consume(struct gntsock_ring *r, u32 bytes)
 	WRITE_ONCE(r->idx->cons, r->local);
 }
 
+/**
+ * gntsock_ring_set_cons_waiting() - ask for, or stop asking for, an event
+ *	when the producer publishes
+ * @r: consumer ring
+ * @waiting: ask (true) or stop asking (false)
+ *
+ * Asking sets both the flag and the event index (our index plus one: any
+ * new byte); the caller then looks at the ring again before it sleeps.
+ */
 void gntsock_ring_set_cons_waiting(struct gntsock_ring *r, bool waiting)
 {
+	if (waiting)
+		WRITE_ONCE(r->idx->cons_event, r->local + 1);
 	WRITE_ONCE(r->idx->cons_waiting, waiting ? 1 : 0);
 	gnt_mb();
 }
@@ -170,6 +244,5 @@ void gntsock_ring_set_cons_waiting(struct gntsock_ring *r, bool waiting)
 /* After consuming: does the producer want an event? */
 bool gntsock_ring_producer_waiting(struct gntsock_ring *r)
 {
-	gnt_mb();
-	return READ_ONCE(r->idx->prod_waiting) != 0;
+	return ring_other_waits(r, &r->idx->prod_waiting, &r->idx->prod_event);
 }

@@ -20,18 +20,28 @@
  * @pages: the ring's pages, each %GNTSOCK_PAGE_SIZE bytes
  * @size: ring size in bytes, a power of two multiple of the page size
  * @local: our private index: prod for a producer, cons for a consumer
+ * @evt_seen: @local when we last looked whether the other end waits
+ * @peer_seen: producer: the consumer's index when we last looked at the
+ *	space (it never moves back)
+ * @peer_evt: notify the other end by its event index, not by its flag
+ *	(it said it keeps one: xenstore "feature-event-index"); the link
+ *	sets it before each check
  */
 struct gntsock_ring {
 	struct gntsock_ring_idx *idx;
 	void **pages;
 	u32 size;
 	u32 local;
+	u32 evt_seen;
+	u32 peer_seen;
+	bool peer_evt;
 };
 
 typedef int (*gntsock_copy_fn)(void *ring_mem, u32 len, void *ctx);
 
 void gntsock_ring_init(struct gntsock_ring *r, struct gntsock_ring_idx *idx,
 		       void **pages, unsigned int order);
+bool gntsock_ring_event_crossed(u32 event, u32 old, u32 new);
 
 /* Producer side. */
 int gntsock_ring_space(struct gntsock_ring *r, u32 *space);
@@ -40,7 +50,7 @@ void gntsock_ring_write(struct gntsock_ring *r, u32 off, const void *src,
 int gntsock_ring_write_cb(struct gntsock_ring *r, u32 off, u32 len,
 			  gntsock_copy_fn fn, void *ctx);
 void gntsock_ring_publish(struct gntsock_ring *r, u32 bytes);
-void gntsock_ring_set_prod_waiting(struct gntsock_ring *r, bool waiting);
+bool gntsock_ring_set_prod_waiting(struct gntsock_ring *r, bool waiting);
 bool gntsock_ring_consumer_waiting(struct gntsock_ring *r);
 
 /* Consumer side. */

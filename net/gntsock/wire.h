@@ -29,21 +29,37 @@
 /**
  * struct gntsock_ring_idx - indices of one byte ring, in the control page
  * @prod: bytes produced, free running; written only by the producer
- * @prod_waiting: set by the producer when it waits for space; the consumer
- *	then notifies after advancing @cons
+ * @prod_waiting: set by the producer when it waits for space; a consumer
+ *	that does not use event indices then notifies after advancing @cons
+ * @prod_event: event index, written by the producer when it waits for
+ *	space: a consumer that uses event indices notifies when it advances
+ *	@cons past it (from below @prod_event to at least @prod_event)
  * @cons: bytes consumed, free running; written only by the consumer
- * @cons_waiting: set by the consumer when it waits for data; the producer
- *	then notifies after advancing @prod
+ * @cons_waiting: set by the consumer when it waits for data; a producer
+ *	that does not use event indices then notifies after advancing @prod
+ * @cons_event: event index, written by the consumer when it waits for
+ *	data: a producer that uses event indices notifies when it advances
+ *	@prod past it
+ *
+ * An end uses the other end's event index only if that end wrote
+ * "feature-event-index" = 1 in xenstore; each end writes its flag and its
+ * event index alike, so an older peer keeps working with the flags. The
+ * event index makes the notification once per wait, as Xen's
+ * RING_PUSH_REQUESTS_AND_CHECK_NOTIFY(): the flag stays set until the
+ * waiter looks again, and a producer seeing it notifies for every message
+ * it publishes meanwhile.
  *
  * Producer and consumer fields sit on separate cache lines.
  */
 struct gntsock_ring_idx {
 	__u32 prod;
 	__u32 prod_waiting;
-	__u8 pad0[56];
+	__u32 prod_event;
+	__u8 pad0[52];
 	__u32 cons;
 	__u32 cons_waiting;
-	__u8 pad1[56];
+	__u32 cons_event;
+	__u8 pad1[52];
 };
 
 /**

@@ -6,6 +6,7 @@
  */
 #include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include "../kselftest_harness.h"
 #include "ring.h"
@@ -410,6 +411,313 @@ TEST(concurrent_producer_consumer)
 	EXPECT_EQ(c.total, got);
 	EXPECT_EQ(0ULL, bad);
 	rig_free(&r);
+}
+
+TEST(event_index_crossing)
+{
+	/* (old, new]: the event fires once, when the index first reaches it. */
+	EXPECT_TRUE(gntsock_ring_event_crossed(1, 0, 1));
+	EXPECT_TRUE(gntsock_ring_event_crossed(1, 0, 100));
+	EXPECT_FALSE(gntsock_ring_event_crossed(1, 1, 100));
+	EXPECT_FALSE(gntsock_ring_event_crossed(101, 0, 100));
+	EXPECT_FALSE(gntsock_ring_event_crossed(1, 5, 5));
+	/* Free-running indices wrap. */
+	EXPECT_TRUE(gntsock_ring_event_crossed(0, 0xfffffff0U, 0x10));
+	EXPECT_TRUE(gntsock_ring_event_crossed(0xfffffff8U, 0xfffffff0U, 0x10));
+	EXPECT_FALSE(gntsock_ring_event_crossed(0x11, 0xfffffff0U, 0x10));
+}
+
+/* A consumer that asked once gets one event, however many messages the
+ * producer publishes before it looks again; with the flag alone (an older
+ * peer) it gets one per message.
+ */
+TEST(event_index_notifies_once_per_wait)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+	int i, events;
+
+	rig_init(&r);
+	r.prod.peer_evt = true;
+	r.cons.peer_evt = true;
+	gntsock_ring_set_cons_waiting(&r.cons, true);
+	for (events = 0, i = 0; i < 5; i++) {
+		hdr_rw(&h, 0);
+		ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+		events += gntsock_ring_consumer_waiting(&r.prod);
+	}
+	EXPECT_EQ(1, events);
+	/* It drains, stops asking, asks again: the next message notifies. */
+	gntsock_ring_set_cons_waiting(&r.cons, false);
+	while (gntsock_msg_peek(&r.cons, &h, 1024) == GNTSOCK_V_NONE)
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	EXPECT_FALSE(gntsock_ring_consumer_waiting(&r.prod));
+	gntsock_ring_set_cons_waiting(&r.cons, true);
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	EXPECT_TRUE(gntsock_ring_consumer_waiting(&r.prod));
+
+	/* An older consumer keeps only its flag: notify while it is set. */
+	r.prod.peer_evt = false;
+	for (events = 0, i = 0; i < 3; i++) {
+		ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+		events += gntsock_ring_consumer_waiting(&r.prod);
+	}
+	EXPECT_EQ(3, events);
+
+	/* Space events: one when the consumer first frees room after the
+	 * producer asked, none for later consumption.
+	 */
+	gntsock_ring_set_prod_waiting(&r.prod, true);
+	for (events = 0; gntsock_msg_peek(&r.cons, &h, 1024) ==
+			 GNTSOCK_V_NONE;) {
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+		events += gntsock_ring_producer_waiting(&r.cons);
+	}
+	EXPECT_EQ(1, events);
+	rig_free(&r);
+}
+
+/* The consumer frees room after the producer found the ring full, before
+ * the producer asks for a space event: the consumer saw no request and
+ * sent no event, so asking must say "look again", or the producer sleeps
+ * on room it was never told of.
+ */
+TEST(space_request_after_consumer_moved_looks_again)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+	int events = 0;
+
+	rig_init(&r);
+	r.prod.peer_evt = true;
+	r.cons.peer_evt = true;
+	hdr_rw(&h, 0);
+	while (gntsock_msg_put(&r.prod, &h, NULL, NULL) == 0)
+		;
+	ASSERT_EQ(GNTSOCK_V_NONE, gntsock_msg_peek(&r.cons, &h, 1024));
+	gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	events += gntsock_ring_producer_waiting(&r.cons);
+	EXPECT_EQ(0, events);
+	EXPECT_TRUE(gntsock_ring_set_prod_waiting(&r.prod, true));
+	/* Looked again: the request now stands, and the next move fires. */
+	hdr_rw(&h, 0);
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	ASSERT_EQ(-ENOSPC, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	EXPECT_FALSE(gntsock_ring_set_prod_waiting(&r.prod, true));
+	ASSERT_EQ(GNTSOCK_V_NONE, gntsock_msg_peek(&r.cons, &h, 1024));
+	gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	EXPECT_TRUE(gntsock_ring_producer_waiting(&r.cons));
+	rig_free(&r);
+}
+
+/* A consumer index that moves back is refused: it would "free" room twice,
+ * and keep our writers looking again.
+ */
+TEST(consumer_index_never_moves_back)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+	u32 space;
+
+	rig_init(&r);
+	hdr_rw(&h, 0);
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	ASSERT_EQ(GNTSOCK_V_NONE, gntsock_msg_peek(&r.cons, &h, 1024));
+	gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	ASSERT_EQ(0, gntsock_ring_space(&r.prod, &space));
+	r.idx.cons -= 8;
+	EXPECT_EQ(-EPROTO, gntsock_ring_space(&r.prod, &space));
+	r.idx.cons += 8;
+	EXPECT_EQ(0, gntsock_ring_space(&r.prod, &space));
+	rig_free(&r);
+}
+
+/* A producer and a consumer that each sleep on a simulated event channel
+ * (a latched pending bit, as Xen's) when the ring is full or empty: no
+ * wake-up may be lost, and with event indices no side notifies more than
+ * once for each time the other asked.
+ */
+struct evch {
+	pthread_mutex_t m;
+	pthread_cond_t c;
+	int pending;
+	unsigned long sent;
+};
+
+static void evch_notify(struct evch *e)
+{
+	pthread_mutex_lock(&e->m);
+	e->pending = 1;
+	e->sent++;
+	pthread_cond_signal(&e->c);
+	pthread_mutex_unlock(&e->m);
+}
+
+/* Wait up to 2 s for an event. Return: whether one came. */
+static int evch_wait(struct evch *e)
+{
+	struct timespec ts;
+	int got;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	ts.tv_sec += 2;
+	pthread_mutex_lock(&e->m);
+	while (!e->pending &&
+	       pthread_cond_timedwait(&e->c, &e->m, &ts) == 0)
+		;
+	got = e->pending;
+	e->pending = 0;
+	pthread_mutex_unlock(&e->m);
+	return got;
+}
+
+struct evrig {
+	struct rig r;
+	struct evch data, space;
+	unsigned long long total;
+	unsigned long prod_asks, cons_asks, lost_space, lost_data;
+	int stop;	/* the consumer gave up */
+	int done;	/* the producer returned */
+};
+
+static void *ev_producer(void *arg)
+{
+	struct evrig *e = arg;
+	unsigned char buf[2000];
+	unsigned long long sent = 0;
+	struct gntsock_msg_hdr h;
+	unsigned long msgs = 0;
+	u32 len, i, space;
+	struct src s;
+	int err;
+
+	while (sent < e->total && !READ_ONCE(e->stop)) {
+		len = 1 + (sent * 7919) % 1999;
+		if (len > e->total - sent)
+			len = e->total - sent;
+		for (i = 0; i < len; i++)
+			buf[i] = pattern(sent + i);
+		hdr_rw(&h, len);
+		s = (struct src){ .p = buf, .fail_at = -1 };
+		err = gntsock_msg_put(&e->r.prod, &h, copy_src, &s);
+		if (err == -ENOSPC) {
+			/* Ask and sleep, unless the consumer moved since
+			 * the look that found the ring full: then look
+			 * again (as gntsock_tx_done()).
+			 */
+			e->prod_asks++;
+			if (!gntsock_ring_set_prod_waiting(&e->r.prod, true) &&
+			    !evch_wait(&e->space)) {
+				gntsock_ring_space(&e->r.prod, &space);
+				if (space >= gntsock_msg_size(len)) {
+					e->lost_space++;
+					break;
+				}
+			}
+			gntsock_ring_set_prod_waiting(&e->r.prod, false);
+			continue;
+		}
+		if (err)
+			break;
+		sent += len;
+		if (gntsock_ring_consumer_waiting(&e->r.prod))
+			evch_notify(&e->data);
+		/* Now and then let the consumer catch up and wait for each
+		 * single small message (for up to 3 s: it gives up after 2).
+		 */
+		if ((++msgs % 256) < 16)
+			for (i = 0; i < 30000 && !READ_ONCE(e->stop) &&
+			     READ_ONCE(e->r.idx.cons) != e->r.prod.local; i++)
+				usleep(100);
+	}
+	WRITE_ONCE(e->done, 1);
+	return NULL;
+}
+
+FIXTURE(evstress) {
+	struct evrig e;
+};
+
+FIXTURE_VARIANT(evstress) {
+	bool event_index;
+};
+
+FIXTURE_VARIANT_ADD(evstress, event_index) { .event_index = true };
+FIXTURE_VARIANT_ADD(evstress, flags_only) { .event_index = false };
+
+FIXTURE_SETUP(evstress)
+{
+	memset(&self->e, 0, sizeof(self->e));
+	rig_init(&self->e.r);
+	pthread_mutex_init(&self->e.data.m, NULL);
+	pthread_cond_init(&self->e.data.c, NULL);
+	pthread_mutex_init(&self->e.space.m, NULL);
+	pthread_cond_init(&self->e.space.c, NULL);
+	self->e.r.prod.peer_evt = variant->event_index;
+	self->e.r.cons.peer_evt = variant->event_index;
+	self->e.total = 8ULL << 20;
+}
+
+FIXTURE_TEARDOWN(evstress)
+{
+	rig_free(&self->e.r);
+}
+
+TEST_F_TIMEOUT(evstress, no_lost_wakeup_one_event_per_wait, 300)
+{
+	struct evrig *e = &self->e;
+	unsigned long long got = 0, bad = 0;
+	unsigned char buf[2048];
+	struct gntsock_msg_hdr h;
+	enum gntsock_violation v;
+	u32 i, avail;
+	pthread_t t;
+
+	ASSERT_EQ(0, pthread_create(&t, NULL, ev_producer, e));
+	while (got < e->total) {
+		/* The receive work: stop asking, drain, ask, look again. */
+		gntsock_ring_set_cons_waiting(&e->r.cons, false);
+		while ((v = gntsock_msg_peek(&e->r.cons, &h, 2048)) ==
+		       GNTSOCK_V_NONE) {
+			gntsock_ring_read(&e->r.cons, sizeof(h), buf, h.len);
+			for (i = 0; i < h.len; i++)
+				bad += buf[i] != pattern(got + i);
+			got += h.len;
+			gntsock_ring_consume(&e->r.cons,
+					     gntsock_msg_size(h.len));
+			if (gntsock_ring_producer_waiting(&e->r.cons))
+				evch_notify(&e->space);
+		}
+		ASSERT_EQ(GNTSOCK_V_MAX, v);
+		if (got == e->total)
+			break;
+		e->cons_asks++;
+		gntsock_ring_set_cons_waiting(&e->r.cons, true);
+		ASSERT_EQ(0, gntsock_ring_avail(&e->r.cons, &avail));
+		if (!avail && !evch_wait(&e->data)) {
+			/* 2 s without an event: lost if data is there; a
+			 * slow producer (a loaded host) is waited for.
+			 */
+			ASSERT_EQ(0, gntsock_ring_avail(&e->r.cons, &avail));
+			e->lost_data += avail != 0;
+			if (avail || READ_ONCE(e->done))
+				break;
+		}
+	}
+	WRITE_ONCE(e->stop, 1);
+	pthread_join(t, NULL);
+	TH_LOG("%s: %lu data events for %lu waits, %lu space events for %lu waits",
+	       variant->event_index ? "event index" : "flags",
+	       e->data.sent, e->cons_asks, e->space.sent, e->prod_asks);
+	EXPECT_EQ(e->total, got);
+	EXPECT_EQ(0ULL, bad);
+	EXPECT_EQ(0UL, e->lost_data);
+	EXPECT_EQ(0UL, e->lost_space);
+	if (variant->event_index) {
+		EXPECT_LE(e->data.sent, e->cons_asks);
+		EXPECT_LE(e->space.sent, e->prod_asks);
+	}
 }
 
 TEST_HARNESS_MAIN
