@@ -436,7 +436,7 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..17\n'
+	printf '[dom0 bench] 1..19\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	bench_run "gntsock, 1 MiB socket buffers (GNTSOCK_SO_BUFFER_SIZE) at both ends" \
@@ -444,20 +444,28 @@ s_bench() {
 		_rc=1
 	bench_run "grant path: 1, 16, 64 MiB by grant cmsg, mapped and touched, vs streamed" \
 		"" 3 grant || _rc=1
+	# Notification by the flags, as before event indices, against the defaults, same
+	# boot: every size, then the defaults again (the events per MiB are in both).
+	bench_params "event_index=0"
+	bench_run "gntsock notified by flags, not event indices (event_index=0)" \
+		"--only gntsock ${RIG_BENCH_ARGS:-}" 4 || _rc=1
+	bench_params "event_index=1"
+	bench_run "gntsock notified by event indices (the default), again" \
+		"--only gntsock ${RIG_BENCH_ARGS:-}" 5 || _rc=1
 	# Each receive-path change on and off, same boot (module parameters buf_auto_max,
 	# rx_batch_wake, stat_times), and direct receive (rx_direct, off by default) again now
 	# that fewer round trips leave the copies a larger share; tx_wake_one and rx_page_bufs
 	# stay at their defaults. The time counters (stat_times=1) show where the receiver's
 	# time goes.
 	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
-	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=0"
-	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0 rx_direct=0"
-	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0 rx_direct=0"
-	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1 rx_direct=0"
-	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1 rx_direct=0"
-	_direct="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=1"
+	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=0 event_index=1"
+	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0 rx_direct=0 event_index=1"
+	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0 rx_direct=0 event_index=1"
+	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1 rx_direct=0 event_index=1"
+	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1 rx_direct=0 event_index=1"
+	_direct="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=1 event_index=1"
 	for _pass in "" ", again"; do
-		_n=$([ -z "$_pass" ] && echo 4 || echo 12)
+		_n=$([ -z "$_pass" ] && echo 6 || echo 14)
 		bench_params "$_dflt"
 		bench_profile "defaults (buffer growth, batched wake-ups, no time counters)$_pass" "$_n"
 		bench_params "$_nogrow"
@@ -472,9 +480,9 @@ s_bench() {
 		bench_profile "defaults with direct receive (rx_direct=1)$_pass" $((_n + 5))
 		if [ -z "$_pass" ]; then
 			bench_params "$_before"
-			bench_run "scale, all three off (as before)" "$_sc" 10
+			bench_run "scale, all three off (as before)" "$_sc" 12
 			bench_params "$_dflt"
-			bench_run "scale, defaults" "$_sc" 11
+			bench_run "scale, defaults" "$_sc" 13
 		fi
 	done
 	bench_params "$_dflt"
