@@ -893,10 +893,10 @@ TEST_F_TIMEOUT(gntsock, nonblocking_eagain, 60)
 				TH_LOG("send: %s after %" PRIu64 " bytes",
 				       strerror(errno), total);
 			/* The link's ring, shared by every connection, may be
-			 * full for a moment; the connection is full when it
-			 * stays unwritable.
+			 * full for a moment (poll() then waits for room); the
+			 * connection is full when it stays unwritable.
 			 */
-			r = gnt_poll1(fd, POLLOUT, 1000);
+			r = gnt_poll1(fd, POLLOUT, 5000);
 			if (r == 0)
 				break;
 			ASSERT_LT(0, r) TH_LOG("poll: %s", strerror(-r));

@@ -426,13 +426,16 @@ static inline int gnt_poll1(int fd, short events, int timeout_ms)
 
 /*
  * Take all of the peer's credit on connected @fd: non-blocking sends of
- * @len bytes at @buf until poll() no longer says POLLOUT, which on
- * AF_GNTSOCK means exactly "no credit" (for SEQPACKET: not enough for a
- * record). EAGAIN alone does not: a send also gives up, with credit left,
- * when the link's ring stayed full for a while (a slow peer kernel).
- * Returns the number of sends that went (*@bytes: their bytes), -ETIMEDOUT
- * if @fd still takes data after @timeout_ms, or another -errno.
+ * @len bytes at @buf until poll() no longer says POLLOUT for
+ * GNT_FILL_SETTLE_MS. On AF_GNTSOCK no POLLOUT means no credit (for
+ * SEQPACKET: not enough for a record), or the link's ring full with
+ * credit left: a non-blocking send then gives EAGAIN at once and poll()
+ * waits until the peer's kernel frees room, which a slow peer kernel may
+ * take a while to do. Returns the number of sends that went (*@bytes:
+ * their bytes), -ETIMEDOUT if @fd still takes data after @timeout_ms, or
+ * another -errno.
  */
+#define GNT_FILL_SETTLE_MS	5000
 static inline long gnt_fill_credit(int fd, const void *buf, size_t len,
 				   int timeout_ms, uint64_t *bytes)
 {
@@ -453,12 +456,11 @@ static inline long gnt_fill_credit(int fd, const void *buf, size_t len,
 			continue;
 		if (n == 0 || errno != EAGAIN)
 			return n ? -errno : -EIO;
-		r = gnt_poll1(fd, POLLOUT, 0);
+		r = gnt_poll1(fd, POLLOUT, GNT_FILL_SETTLE_MS);
 		if (r <= 0)
 			return r ? r : sends;
 		if (gnt_now_ms() > end)
 			return -ETIMEDOUT;
-		gnt_sleep_ms(20);
 	}
 }
 

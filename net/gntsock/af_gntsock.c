@@ -375,6 +375,9 @@ struct gntsock_rx_post {
  * @rx_hint: the reader takes its data from the ring itself
  *	(gntsock_rx_from_ring()): the link's rx work leaves it there
  * @rx_deferred: the rx work left data in the ring for the reader
+ * @space_watch: on the link's list while a non-blocking send found the
+ *	ring full (gntsock_ring_blocked())
+ * @ring_blocked: poll() reports no room until the link says there is
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -414,6 +417,8 @@ struct gntsock_sock {
 	struct gntsock_rx_post *post;
 	bool rx_hint;
 	bool rx_deferred;
+	struct gntsock_space_watch space_watch;
+	bool ring_blocked;
 };
 
 /**
@@ -478,13 +483,6 @@ static void gntsock_rxbuf_free(struct gntsock_sock *vsk,
 	else
 		kvfree(b);
 }
-
-/* Longest a non-blocking send with credit waits for the peer kernel to drain
- * the ring. The peer kernel drains it whatever its reader does, so only a
- * stuck or hostile peer kernel lets this expire (then EAGAIN while poll()
- * says writable). Generous for loaded or emulated hosts.
- */
-#define GNTSOCK_RING_WAIT	(2 * HZ)
 
 #define GNTSOCK_EPHEMERAL_MIN	49152U
 #define GNTSOCK_EPHEMERAL_MAX	0x7fffffffU
@@ -718,6 +716,8 @@ static void gntsock_set_link(struct gntsock_sock *vsk,
 {
 	gntsock_buf_auto_put(vsk);
 	if (vsk->link) {
+		gntsock_link_unwatch_space(vsk->link, &vsk->space_watch);
+		WRITE_ONCE(vsk->ring_blocked, false);
 		atomic_dec(&vsk->link->stat_sockets);
 		gntsock_link_put(vsk->link);
 	}
@@ -920,6 +920,42 @@ static void gntsock_destruct(struct sock *sk)
 	atomic_dec(&gntsock_stats.sockets);
 }
 
+/* The link says its ring may have room again (struct gntsock_space_watch):
+ * poll() may report EPOLLOUT again. Under the link's watch_lock.
+ */
+static void gntsock_ring_room(struct gntsock_space_watch *w)
+{
+	struct gntsock_sock *vsk = container_of(w, struct gntsock_sock,
+						space_watch);
+
+	WRITE_ONCE(vsk->ring_blocked, false);
+	vsk->sk.sk_write_space(&vsk->sk);
+}
+
+/* A non-blocking send found the link's ring full (a space event was asked
+ * for): poll() reports no room until the link tells us of some, so that
+ * the sender is not told to try again while nothing changed. Does not
+ * wait: only a peer kernel that does not drain its ring makes room late,
+ * and a non-blocking sender must not wait for that (it used to wait up to
+ * two seconds). lock_sock held.
+ * Return: true if the sender is to get EAGAIN; false if room may have come
+ * since @kick (try again).
+ */
+static bool gntsock_ring_blocked(struct gntsock_sock *vsk,
+				 struct gntsock_link *link, int kick)
+{
+	sock_owned_by_me(&vsk->sk);
+	WRITE_ONCE(vsk->ring_blocked, true);
+	if (gntsock_link_watch_space(link, &vsk->space_watch, kick)) {
+		atomic64_inc(&gntsock_stats.tx_ring_blocked);
+		return true;
+	}
+	/* A poll() in another thread may have seen it set and gone to sleep. */
+	WRITE_ONCE(vsk->ring_blocked, false);
+	vsk->sk.sk_write_space(&vsk->sk);
+	return false;
+}
+
 static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 				     int type, gfp_t gfp, int kern)
 {
@@ -942,6 +978,8 @@ static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	INIT_LIST_HEAD(&vsk->wake_node);
+	INIT_LIST_HEAD(&vsk->space_watch.node);
+	vsk->space_watch.notify = gntsock_ring_room;
 	mutex_init(&vsk->tx_mutex);
 	gntsock_grants_init(&vsk->grants);
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
@@ -1742,6 +1780,7 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	if (state == TCP_ESTABLISHED) {
 		/* (a record uses at least GNTSOCK_SEQ_CHARGE_MIN) */
 		if (!(shut & SEND_SHUTDOWN) && !(peer_shut & GNTSOCK_SHUT_RCV) &&
+		    !READ_ONCE(vsk->ring_blocked) &&
 		    gntsock_peer_credit(vsk) >=
 		    (sk->sk_type == SOCK_SEQPACKET ? GNTSOCK_SEQ_CHARGE_MIN : 1))
 			mask |= EPOLLOUT | EPOLLWRNORM | EPOLLWRBAND;
@@ -1911,6 +1950,7 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_link *link;
 	struct gntsock_msg_hdr h;
+	unsigned int retries = 0;
 	struct gntsock_gout *g;
 	long left;
 	int err, kick;
@@ -1942,9 +1982,17 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 		err = gntsock_grant_put(vsk->link, &h, g);
 		if (err != -ENOSPC)
 			break;
+		if (!*timeo) {
+			/* The grant is given up (nothing went): EAGAIN. */
+			if (gntsock_ring_blocked(vsk, vsk->link, kick) ||
+			    ++retries > GNTSOCK_FAULT_RETRIES) {
+				err = -EAGAIN;
+				break;
+			}
+			continue;
+		}
 		release_sock(sk);
-		left = gntsock_wait_ring(vsk->link, kick,
-					 *timeo ? *timeo : GNTSOCK_RING_WAIT);
+		left = gntsock_wait_ring(vsk->link, kick, *timeo);
 		lock_sock(sk);
 		err = left < 0 ? sock_intr_errno(*timeo) : left ? 0 : -EAGAIN;
 		if (!err)
@@ -1977,6 +2025,8 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_buf_src src;
 	struct gntsock_msg_hdr h;
 	struct gntsock_link *link;
+	unsigned int retries = 0;
+	bool granted = false;
 	void *kbuf = NULL;
 	u32 sent = 0;
 	long timeo;
@@ -2008,11 +2058,15 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 		err = gntsock_send_grant(sk, msg, len, &timeo);
 		if (err < 0)
 			goto out;
+		granted = err;
 		err = 0;
 	}
 	link = vsk->link;
 	src.p = kbuf;
-	do {
+	/* (for (;;): an empty record is one message, and a retry of it must
+	 * not leave the loop)
+	 */
+	for (;;) {
 		u32 chunk = min_t(size_t, len - sent, link->max_payload);
 		int kick;
 		long left;
@@ -2024,6 +2078,15 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 				  (msg->msg_flags & MSG_EOR ? GNTSOCK_RW_EOR : 0);
 		kick = atomic_read(&link->tx_kick);
 		err = gntsock_link_send(link, &h, gntsock_copy_from_buf, &src);
+		if (err == -ENOSPC && !timeo && !sent && !granted) {
+			/* Nothing of the record went yet: EAGAIN. */
+			if (gntsock_ring_blocked(vsk, link, kick) ||
+			    ++retries > GNTSOCK_FAULT_RETRIES) {
+				err = -EAGAIN;
+				break;
+			}
+			continue;
+		}
 		if (err == -ENOSPC) {
 			release_sock(sk);
 			left = gntsock_wait_record_ring(link, kick);
@@ -2048,7 +2111,9 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 			break;
 		vsk->tx_cnt += gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET, chunk);
 		sent += chunk;
-	} while (sent < len);
+		if (sent >= len)
+			break;
+	}
 out:
 	if (err && err == -sk->sk_err)
 		sk->sk_err = 0;
@@ -2066,7 +2131,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_link *link = NULL;
 	struct gntsock_msg_hdr h;
-	bool ring_waited = false;
+	unsigned int ring_retries = 0;
 	bool granted = false;
 	bool woken = false;	/* holds a ring-space wake-up to pass on */
 	long saved = 0;
@@ -2160,23 +2225,22 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		 */
 		woken = false;
 		if (err == -ENOSPC) {
-			long left, wait = timeo;
+			long left;
 
-			/* Credit is there, only the ring is momentarily full:
-			 * the peer's kernel drains it without its reader, so
-			 * even a non-blocking send waits for that, up to
-			 * GNTSOCK_RING_WAIT (poll reports it writable).
+			/* Credit is there, only the ring is full: a
+			 * non-blocking send does not wait for the peer's
+			 * kernel to drain it, and poll() says so.
 			 */
 			if (!timeo) {
-				if (total || ring_waited) {
+				if (gntsock_ring_blocked(vsk, link, kick) ||
+				    ++ring_retries > GNTSOCK_FAULT_RETRIES) {
 					err = -EAGAIN;
 					break;
 				}
-				wait = GNTSOCK_RING_WAIT;
-				ring_waited = true;
+				continue;
 			}
 			release_sock(sk);
-			left = gntsock_link_wait_space(link, kick, wait);
+			left = gntsock_link_wait_space(link, kick, timeo);
 			lock_sock(sk);
 			if (left < 0) {
 				err = sock_intr_errno(timeo);
@@ -2859,6 +2923,9 @@ static int gntsock_release(struct socket *sock)
 	}
 	gntsock_linger(sk);
 	gntsock_close_locked(sk);
+	/* No ring-room notify may run once the last reference is gone. */
+	if (vsk->link)
+		gntsock_link_unwatch_space(vsk->link, &vsk->space_watch);
 	release_sock(sk);
 	sock->sk = NULL;
 	sock->state = SS_FREE;

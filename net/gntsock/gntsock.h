@@ -24,7 +24,9 @@
  *                         disabled and fault the buffer in without it)
  *   gntsock_links_lock    the list of links
  *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
- *   a link's loop_lock, gntsock_rx_pool_lock, gntsock_held_lock
+ *   a link's loop_lock, gntsock_rx_pool_lock, gntsock_held_lock; a link's
+ *   watch_lock, under which only a socket's wait queue is woken
+ *   (sk_write_space())
  *
  * Nobody waits for ring space or credit while holding lock_sock() or
  * tx_lock, so the two kernels of a link cannot wait on each other in a
@@ -85,6 +87,9 @@ enum gntsock_link_state {
  * @tx_lock: serialises producers on @tx and the pending control queue
  * @tx_wq: woken when the peer consumed from @tx or the link went down
  * @tx_kick: bumped on every wake of @tx_wq
+ * @watch_lock: guards @space_watches
+ * @space_watches: non-blocking senders that found @tx full and wait to be
+ *	told of room (struct gntsock_space_watch)
  * @ctl_queue: control messages waiting for ring space (struct gntsock_ctl)
  * @ctl_len: length of @ctl_queue
  * @rx_work: drains @rx
@@ -159,6 +164,8 @@ struct gntsock_link {
 	struct mutex tx_lock;		/* tx ring and ctl_queue */
 	wait_queue_head_t tx_wq;
 	atomic_t tx_kick;
+	spinlock_t watch_lock;		/* space_watches */
+	struct list_head space_watches;
 	struct list_head ctl_queue;
 	unsigned int ctl_len;
 	struct work_struct rx_work;
@@ -246,6 +253,7 @@ struct gntsock_stats {
 	atomic64_t tx_ring_waits;
 	atomic64_t tx_ring_wakeups;
 	atomic64_t tx_ring_futile;
+	atomic64_t tx_ring_blocked;
 	atomic64_t tx_ring_rechecks;
 	atomic64_t tx_faults_retried;
 	atomic64_t rx_faults_retried;
@@ -281,6 +289,26 @@ static inline void gntsock_link_hold(struct gntsock_link *link)
 	kref_get(&link->kref);
 }
 
+/**
+ * struct gntsock_space_watch - a non-blocking sender waiting for ring room
+ * @node: on the link's @space_watches while it waits, else empty
+ * @notify: called once, under the link's watch_lock (so it must not
+ *	sleep), when the ring may have room again or the link went down
+ *
+ * A non-blocking send that finds the ring full returns EAGAIN at once; its
+ * socket polls not writable until @notify (poll()'s EPOLLOUT reflects ring
+ * room as well as credit). The owner initialises @node and takes it off
+ * (gntsock_link_unwatch_space()) before it forgets the link or is freed.
+ */
+struct gntsock_space_watch {
+	struct list_head node;
+	void (*notify)(struct gntsock_space_watch *w);
+};
+
+bool gntsock_link_watch_space(struct gntsock_link *link,
+			      struct gntsock_space_watch *w, int kick);
+void gntsock_link_unwatch_space(struct gntsock_link *link,
+				struct gntsock_space_watch *w);
 int gntsock_link_send(struct gntsock_link *link,
 		      const struct gntsock_msg_hdr *h,
 		      gntsock_copy_fn fn, void *ctx);

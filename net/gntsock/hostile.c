@@ -21,6 +21,9 @@
  *                      switch Closing -> InitWait, but keep the victim's
  *                      old ring pages mapped (gntsock_hostile_keep_maps())
  *   release PEER       unmap every ring page kept by "reconnect"
+ *   stall PEER MS      stop draining our rx ring for MS ms (hold its
+ *                      rx_lock): the victim's tx ring fills while its
+ *                      connections still have credit
  *   grants PEER MS PORT  GRANT messages as fast as the ring takes them on
  *                      our connection to the victim's PORT (a reader that
  *                      never reads), 1-16 pages of made-up references each
@@ -523,6 +526,26 @@ static int hostile_reconnect(domid_t peer, unsigned int cycles, char *res)
 			 done, hostile_kept_pages);
 }
 
+static void hostile_stall(domid_t peer, unsigned int ms, char *res)
+{
+	struct gntsock_link *link = gntsock_link_get(peer);
+	u32 avail = 0;
+
+	if (!link) {
+		scnprintf(res, 256, "attack=stall links=0");
+		return;
+	}
+	/* Our rx work and readers wait for the lock meanwhile. */
+	mutex_lock(&link->rx_lock);
+	msleep(ms);
+	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
+		gntsock_ring_avail(&link->rx, &avail);
+	mutex_unlock(&link->rx_lock);
+	gntsock_link_put(link);
+	scnprintf(res, 256, "attack=stall ms=%u ring_bytes_left=%u links=1",
+		  ms, avail);
+}
+
 static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 			     size_t count, loff_t *ppos)
 {
@@ -556,6 +579,8 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 		hostile_reconnect(peer, arg, res);
 	else if (!strcmp(cmd, "grants") || !strcmp(cmd, "grantrevoke"))
 		hostile_grants(peer, arg, port, cmd[5] == 'r', res);
+	else if (!strcmp(cmd, "stall"))
+		hostile_stall(peer, arg, res);
 	else if (!strcmp(cmd, "release"))
 		scnprintf(res, sizeof(res), "attack=release unmapped=%u",
 			  hostile_release(peer));

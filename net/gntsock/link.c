@@ -262,6 +262,66 @@ static void gntsock_tx_kick(struct gntsock_link *link)
 		wake_up_all(&link->tx_wq);
 }
 
+/* Tell every non-blocking sender waiting for room: only when room may
+ * have come (the peer consumed, a loopback message was taken, the link
+ * went down), or each would poll writable and get EAGAIN again. Each is
+ * told once and taken off first; under watch_lock, so that an owner that
+ * took its watch off (gntsock_link_unwatch_space()) is sure no notify runs
+ * any more.
+ */
+static void gntsock_space_watch_flush(struct gntsock_link *link)
+{
+	struct gntsock_space_watch *w, *tmp;
+
+	spin_lock_bh(&link->watch_lock);
+	list_for_each_entry_safe(w, tmp, &link->space_watches, node) {
+		list_del_init(&w->node);
+		w->notify(w);
+	}
+	spin_unlock_bh(&link->watch_lock);
+}
+
+/**
+ * gntsock_link_watch_space() - be told when the ring may have room again
+ * @link: the link whose tx ring was full
+ * @w: the watch, not on a list or on this link's
+ * @kick: link->tx_kick read before the send that found the ring full (a
+ *	space event was requested then: gntsock_tx_done())
+ *
+ * Return: true if @w waits (now or already): @w->notify will be called;
+ * false if room may have come since @kick or the link is down: nothing
+ * waits, try again.
+ */
+bool gntsock_link_watch_space(struct gntsock_link *link,
+			      struct gntsock_space_watch *w, int kick)
+{
+	bool waits = true;
+
+	spin_lock_bh(&link->watch_lock);
+	if (list_empty(&w->node)) {
+		/* A kick after this look takes watch_lock after us. */
+		waits = atomic_read(&link->tx_kick) == kick &&
+			READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED;
+		if (waits)
+			list_add_tail(&w->node, &link->space_watches);
+	}
+	spin_unlock_bh(&link->watch_lock);
+	return waits;
+}
+
+/**
+ * gntsock_link_unwatch_space() - stop waiting; no notify runs after this
+ * @link: the link @w may wait on
+ * @w: the watch
+ */
+void gntsock_link_unwatch_space(struct gntsock_link *link,
+				struct gntsock_space_watch *w)
+{
+	spin_lock_bh(&link->watch_lock);
+	list_del_init(&w->node);
+	spin_unlock_bh(&link->watch_lock);
+}
+
 /**
  * gntsock_link_pass_wake() - hand a ring-space wake-up on to the next writer
  * @link: the link
@@ -439,6 +499,7 @@ static void gntsock_loop_unreserve(struct gntsock_link *link, u32 size)
 	atomic_inc(&link->tx_kick);
 	if (wq_has_sleeper(&link->tx_wq))
 		gntsock_tx_kick(link);
+	gntsock_space_watch_flush(link);
 }
 
 /* Loopback: queue a copy of the message for the rx work. */
@@ -991,7 +1052,7 @@ static void gntsock_rx_work(struct work_struct *work)
 						 rx_work);
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
 	u64 t0 = gntsock_stat_clock();
-	bool had_work = true;
+	bool had_work = true, moved;
 	u32 cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
@@ -1010,8 +1071,8 @@ static void gntsock_rx_work(struct work_struct *work)
 	 * leaves their request for a space event standing.
 	 */
 	cons = READ_ONCE(link->tx.idx->cons);
-	if (!READ_ONCE(gntsock_tx_wake_one) || cons != link->tx_cons_seen ||
-	    link->ctl_len) {
+	moved = cons != link->tx_cons_seen;
+	if (!READ_ONCE(gntsock_tx_wake_one) || moved || link->ctl_len) {
 		link->tx_cons_seen = cons;
 		gntsock_ring_set_prod_waiting(&link->tx, false);
 		if (link->ctl_len) {
@@ -1021,6 +1082,8 @@ static void gntsock_rx_work(struct work_struct *work)
 			mutex_unlock(&link->tx_lock);
 		}
 		gntsock_tx_kick(link);
+		if (moved)
+			gntsock_space_watch_flush(link);
 	}
 	atomic64_inc(&gntsock_stats.rx_work_runs);
 	if (t0)
@@ -1528,6 +1591,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 	atomic_set(&link->eoi_irq, 0);
 	atomic_inc(&link->tx_kick);
 	wake_up_all(&link->tx_wq);
+	gntsock_space_watch_flush(link);
 	gntsock_sock_link_down(link);
 	if (link->frontend)
 		gntsock_front_free(link);
@@ -1578,6 +1642,8 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	INIT_WORK(&link->rx_work, gntsock_rx_work);
 	mutex_init(&link->rx_lock);
 	INIT_LIST_HEAD(&link->rx_wakes);
+	spin_lock_init(&link->watch_lock);
+	INIT_LIST_HEAD(&link->space_watches);
 	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
 	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
@@ -1850,6 +1916,8 @@ static int gntsock_loopback_create(void)
 	INIT_WORK(&l->rx_work, gntsock_loop_work);
 	mutex_init(&l->rx_lock);
 	INIT_LIST_HEAD(&l->rx_wakes);
+	spin_lock_init(&l->watch_lock);
+	INIT_LIST_HEAD(&l->space_watches);
 	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
 	ratelimit_state_init(&l->log_rs, DEFAULT_RATELIMIT_INTERVAL,
 			     DEFAULT_RATELIMIT_BURST);

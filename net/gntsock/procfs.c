@@ -82,6 +82,8 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 		   atomic64_read(&s->tx_ring_wakeups));
 	seq_printf(m, "tx_ring_futile %lld\n",
 		   atomic64_read(&s->tx_ring_futile));
+	seq_printf(m, "tx_ring_blocked %lld\n",
+		   atomic64_read(&s->tx_ring_blocked));
 	seq_printf(m, "tx_ring_rechecks %lld\n",
 		   atomic64_read(&s->tx_ring_rechecks));
 	seq_printf(m, "tx_faults_retried %lld\n",

@@ -1426,6 +1426,7 @@ s_attack_pvh() {
 HOS_T=0
 HOS_PORT=7100
 HOS_HOLD_PORT=5004	# gntsock_peer's HOLD service: never reads
+HOS_STALL_PORT=7200
 hos_ok() { # hos_ok NAME STATUS [DETAIL]
 	HOS_T=$((HOS_T + 1))
 	if [ "$2" -eq 0 ]; then
@@ -1556,6 +1557,24 @@ s_hostile() {
 		hos_one "$_a" "$_a" "4000 $HOS_HOLD_PORT" refused 100
 		domu_cmd "$D1" shell "pkill -f 'gntcat $D2:$HOS_HOLD_PORT'; true"
 	done
+	# A peer kernel that stops draining its ring for 6 s (credit left: the listener reads
+	# everything): the victim's non-blocking sender gets EAGAIN at once and poll() says
+	# not writable until the ring drains (gntsock_stalled_peer_test).
+	hos_relink
+	domu_cmd "$D1" shell "(gntcat -l $HOS_STALL_PORT >/dev/null; echo stall listener exit \$?) </dev/null >/dev/console 2>&1 &"
+	sleep 1
+	rig-xs rm "/local/domain/$D2/data/stall-status" 2>/dev/null
+	rig-xs rm "/local/domain/$D2/data/stall-ready" 2>/dev/null
+	# The stall starts once the test has connected (it creates GNTSOCK_STALL_READY).
+	domu_cmd "$D2" shell "rm -f /tmp/stall-ready; (GNTSOCK_PEER_DOMID=$D1 GNTSOCK_STALL_PORT=$HOS_STALL_PORT GNTSOCK_STALL_READY=/tmp/stall-ready /opt/gntsock/bin/gntsock_stalled_peer_test >/tmp/stall.ktap 2>&1; rig-xs write data/stall-status \$?; sed 's/^/[stalled peer] /' /tmp/stall.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/stall-ready ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/stall-ready 1) </dev/null >/dev/null 2>&1 &"
+	rig-xs wait "/local/domain/$D2/data/stall-ready" 150 >/dev/null
+	sleep 2
+	hos_attack stall 6000
+	hos_attack_wait
+	_st=$(rig-xs wait "/local/domain/$D2/data/stall-status" 150) || _st=none
+	[ "$_st" = 0 ]
+	hos_ok nonblocking_sender_not_held_by_a_stalled_peer $? "gntsock_stalled_peer_test status $_st; domU1: $HX"
+	domu_cmd "$D1" shell "pkill -f 'gntcat -l $HOS_STALL_PORT'; true"
 	_g=$(xen_active_grants)
 	say "hostile: xen active grants after release and relink: $_g"
 	domu_cmd "$D2" shell "cat /proc/net/gntsock_links; cat /proc/net/gntsock_stat | head -12"
