@@ -932,17 +932,22 @@ static void gntsock_ring_room(struct gntsock_space_watch *w)
 	vsk->sk.sk_write_space(&vsk->sk);
 }
 
+/* Times a non-blocking send tries again after room came while it looked. */
+#define GNTSOCK_RING_RETRIES	16
+
 /* A non-blocking send found the link's ring full (a space event was asked
  * for): poll() reports no room until the link tells us of some, so that
  * the sender is not told to try again while nothing changed. Does not
  * wait: only a peer kernel that does not drain its ring makes room late,
  * and a non-blocking sender must not wait for that (it used to wait up to
  * two seconds). lock_sock held.
+ * @tries: the send's count of tries again, bounded by GNTSOCK_RING_RETRIES
  * Return: true if the sender is to get EAGAIN; false if room may have come
  * since @kick (try again).
  */
 static bool gntsock_ring_blocked(struct gntsock_sock *vsk,
-				 struct gntsock_link *link, int kick)
+				 struct gntsock_link *link, int kick,
+				 unsigned int *tries)
 {
 	sock_owned_by_me(&vsk->sk);
 	WRITE_ONCE(vsk->ring_blocked, true);
@@ -953,7 +958,7 @@ static bool gntsock_ring_blocked(struct gntsock_sock *vsk,
 	/* A poll() in another thread may have seen it set and gone to sleep. */
 	WRITE_ONCE(vsk->ring_blocked, false);
 	vsk->sk.sk_write_space(&vsk->sk);
-	return false;
+	return ++*tries > GNTSOCK_RING_RETRIES;
 }
 
 static struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
@@ -1984,8 +1989,8 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 			break;
 		if (!*timeo) {
 			/* The grant is given up (nothing went): EAGAIN. */
-			if (gntsock_ring_blocked(vsk, vsk->link, kick) ||
-			    ++retries > GNTSOCK_FAULT_RETRIES) {
+			if (gntsock_ring_blocked(vsk, vsk->link, kick,
+						 &retries)) {
 				err = -EAGAIN;
 				break;
 			}
@@ -2080,8 +2085,7 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 		err = gntsock_link_send(link, &h, gntsock_copy_from_buf, &src);
 		if (err == -ENOSPC && !timeo && !sent && !granted) {
 			/* Nothing of the record went yet: EAGAIN. */
-			if (gntsock_ring_blocked(vsk, link, kick) ||
-			    ++retries > GNTSOCK_FAULT_RETRIES) {
+			if (gntsock_ring_blocked(vsk, link, kick, &retries)) {
 				err = -EAGAIN;
 				break;
 			}
@@ -2232,8 +2236,8 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 			 * kernel to drain it, and poll() says so.
 			 */
 			if (!timeo) {
-				if (gntsock_ring_blocked(vsk, link, kick) ||
-				    ++ring_retries > GNTSOCK_FAULT_RETRIES) {
+				if (gntsock_ring_blocked(vsk, link, kick,
+							 &ring_retries)) {
 					err = -EAGAIN;
 					break;
 				}
