@@ -34,7 +34,7 @@ result() {	# result OK|FAIL name [log]
 OUT=$REPO/build/lint
 mkdir -p "$OUT"
 echo "TAP version 13"
-echo "1..4"
+echo "1..6"
 
 make -s -C "$KDIR" M="$REPO" clean >/dev/null 2>&1
 make -s -C "$KDIR" M="$REPO/selftests/xrt" clean >/dev/null 2>&1
@@ -88,6 +88,24 @@ if [ -f "$LSRC/scripts/checkpatch.pl" ]; then
 	fi
 else
 	result FAIL "checkpatch_strict_clean (linux-source-6.1 unavailable)"
+fi
+# No import circle between the module's files (Documentation/gntsock.rst,
+# "Layout"): from the objects the build linked, the one list in Kbuild,
+# and again for the hostile build, which adds hostile.c.
+objs=$(sed -n 's|^[[:space:]]*\(net/gntsock/[a-z_]*\.o\).*|\1|p' Kbuild)
+# shellcheck disable=SC2086
+if [ $rc -eq 0 ] && selftests/import_check.py $objs >"$OUT/imports.log" 2>&1; then
+	result OK "no_import_circle_in_net_gntsock"
+else
+	result FAIL "no_import_circle_in_net_gntsock" "$OUT/imports.log"
+fi
+hobjs=$(sed -n 's|.*gntsock_hostile-y := ||p; /^\t/p' selftests/hostile/Kbuild |
+	tr -d '\\' | tr ' \t' '\n\n' | grep '\.o$' | sed 's|^|selftests/hostile/|')
+# shellcheck disable=SC2086
+if [ $rc -eq 0 ] && selftests/import_check.py $hobjs >"$OUT/imports-hostile.log" 2>&1; then
+	result OK "no_import_circle_in_the_hostile_build"
+else
+	result FAIL "no_import_circle_in_the_hostile_build" "$OUT/imports-hostile.log"
 fi
 # Documentation/ must be valid reStructuredText (what Sphinx would render).
 if selftests/rst_check.py Documentation/*.rst >"$OUT/rst.log" 2>&1; then

@@ -492,17 +492,6 @@ static inline struct gntsock_sock *gntsock_sk(struct sock *sk)
 	return container_of(sk, struct gntsock_sock, sk);
 }
 
-/**
- * gntsock_sk_grants() - the grants of a socket, for grant.h
- * @sk: an AF_GNTSOCK socket
- *
- * Return: its struct gntsock_grants.
- */
-struct gntsock_grants *gntsock_sk_grants(struct sock *sk)
-{
-	return &gntsock_sk(sk)->grants;
-}
-
 static struct proto gntsock_proto = {
 	.name = "AF_GNTSOCK",
 	.owner = THIS_MODULE,
@@ -678,11 +667,10 @@ static void gntsock_sock_wake(struct gntsock_link *link, struct sock *sk,
 		sk->sk_write_space(sk);
 }
 
-/**
- * gntsock_sock_wake_flush() - wake the waiters a receive batch owes
- * @link: the link, rx_lock held
+/* The waiters a receive batch owes (gntsock_link_handler.batch_end).
+ * rx_lock held.
  */
-void gntsock_sock_wake_flush(struct gntsock_link *link)
+static void gntsock_sock_wake_flush(struct gntsock_link *link)
 {
 	struct gntsock_sock *vsk, *tmp;
 	u8 what;
@@ -1300,8 +1288,8 @@ static void gntsock_peer_closed(struct sock *sk)
  * Return: true if the message was left in the ring (the caller stops
  * there, without consuming it).
  */
-bool gntsock_sock_recv(struct gntsock_link *link,
-		       const struct gntsock_msg_hdr *h, bool defer)
+static bool gntsock_sock_recv(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h, bool defer)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk = NULL;
@@ -1311,8 +1299,6 @@ bool gntsock_sock_recv(struct gntsock_link *link,
 		gntsock_recv_request(link, h);
 		return false;
 	}
-	if (gntsock_grant_link_msg(link, h))
-		return false;
 	spin_lock_bh(&gntsock_table_lock);
 	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
 	if (vsk) {
@@ -1400,13 +1386,12 @@ out:
  * gntsock_sock_link_down() - reset every connection on a link
  * @link: the link, already torn down
  */
-void gntsock_sock_link_down(struct gntsock_link *link)
+static void gntsock_sock_link_down(struct gntsock_link *link)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk;
 	int bkt;
 
-	gntsock_grant_link_down(link);
 	for (;;) {
 		sk = NULL;
 		spin_lock_bh(&gntsock_table_lock);
@@ -1766,7 +1751,7 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 	__poll_t mask = 0;
 
 	sock_poll_wait(file, sock, wait);
-	if (READ_ONCE(sk->sk_err) || gntsock_grant_errq_pending(sk))
+	if (READ_ONCE(sk->sk_err) || gntsock_grant_errq_pending(sk, &vsk->grants))
 		mask |= EPOLLERR;
 	if (shut == SHUTDOWN_MASK ||
 	    ((shut & SEND_SHUTDOWN) && (peer_shut & GNTSOCK_SHUT_SEND)))
@@ -2728,7 +2713,7 @@ static int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	if (flags & MSG_OOB)
 		return -EOPNOTSUPP;
 	if (flags & MSG_ERRQUEUE)
-		return gntsock_grant_recv_errqueue(sk, msg);
+		return gntsock_grant_recv_errqueue(sk, &vsk->grants, msg);
 	lock_sock(sk);
 	if (sk->sk_state == TCP_LISTEN ||
 	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
@@ -3172,25 +3157,56 @@ static const struct net_proto_family gntsock_family_ops = {
 	.owner = THIS_MODULE,
 };
 
+/* What the links hand to the socket layer: every connection message. */
+static const struct gntsock_link_handler gntsock_sock_handler = {
+	.ops = BIT(GNTSOCK_OP_REQUEST) | BIT(GNTSOCK_OP_RESPONSE) |
+	       BIT(GNTSOCK_OP_RST) | BIT(GNTSOCK_OP_SHUTDOWN) |
+	       BIT(GNTSOCK_OP_RW) | BIT(GNTSOCK_OP_CREDIT_UPDATE) |
+	       BIT(GNTSOCK_OP_CREDIT_REQUEST) | BIT(GNTSOCK_OP_GRANT),
+	.recv = gntsock_sock_recv,
+	.batch_end = gntsock_sock_wake_flush,
+	.link_down = gntsock_sock_link_down,
+};
+
+/**
+ * gntsock_sock_register() - the socket layer: register AF_GNTSOCK and
+ *	its handler with the link layer
+ *
+ * Before any link is registered.
+ *
+ * Return: 0 or a negative errno.
+ */
 int gntsock_sock_register(void)
 {
 	int err;
 
+	gntsock_link_set_handler(GNTSOCK_USER_SOCK, &gntsock_sock_handler);
 	err = proto_register(&gntsock_proto, 0);
 	if (err)
-		return err;
+		goto err_handler;
 	err = sock_register(&gntsock_family_ops);
 	if (err) {
 		pr_err("gntsock: address family %d is taken by another module\n",
 		       AF_GNTSOCK);
 		proto_unregister(&gntsock_proto);
+		goto err_handler;
 	}
+	return 0;
+
+err_handler:
+	gntsock_link_set_handler(GNTSOCK_USER_SOCK, NULL);
 	return err;
 }
 
+/**
+ * gntsock_sock_unregister() - undo gntsock_sock_register()
+ *
+ * After every link is gone.
+ */
 void gntsock_sock_unregister(void)
 {
 	sock_unregister(AF_GNTSOCK);
 	proto_unregister(&gntsock_proto);
+	gntsock_link_set_handler(GNTSOCK_USER_SOCK, NULL);
 	gntsock_rx_pool_drain();
 }

@@ -337,18 +337,59 @@ domid_t gntsock_local_domid(void);
 bool gntsock_domid_is_local(u32 domid);
 void gntsock_links_show(struct seq_file *m);
 
-/* af_gntsock.c: called by a link's rx work and on link teardown */
-bool gntsock_sock_recv(struct gntsock_link *link,
-		       const struct gntsock_msg_hdr *h, bool defer);
-void gntsock_sock_link_down(struct gntsock_link *link);
-void gntsock_sock_wake_flush(struct gntsock_link *link);
+/**
+ * enum gntsock_link_user - the layers above the links
+ * @GNTSOCK_USER_GRANT: the grant layer: link-scoped grant messages
+ *	(GRANT_REVOKE, GRANT_RELEASE), told first when a link goes down
+ * @GNTSOCK_USER_SOCK: the socket layer: connections and their messages
+ * @GNTSOCK_USER_MAX: their number
+ */
+enum gntsock_link_user {
+	GNTSOCK_USER_GRANT,
+	GNTSOCK_USER_SOCK,
+	GNTSOCK_USER_MAX,
+};
+
+/**
+ * struct gntsock_link_handler - how a link reaches a layer above it
+ * @ops: the messages it takes, BIT(GNTSOCK_OP_*); each op goes to one layer
+ * @recv: a validated message of one of @ops, from the link's rx work
+ *	(rx_lock held; no socket lock). @h is a local copy; an RW payload is
+ *	still in the ring (gntsock_link_rx_payload_cb()). With @defer it may
+ *	leave the message in the ring for a reader that takes its data from
+ *	there, and return true: the rx work then stops without consuming it.
+ * @batch_end: optional: the rx work ends a batch (rx_lock held): deliver
+ *	the wake-ups collected during it
+ * @link_down: optional: the link went down (its rings are gone, setup_lock
+ *	held); told in enum gntsock_link_user order
+ * @map_revocable: optional, grant layer: does this domain map grants
+ *	revocably? What a link advertises to its peer when it connects.
+ *
+ * As struct vsock_transport separates af_vsock.c from its transports, this
+ * keeps the link layer from calling up by name (gntsock_link_set_handler()).
+ */
+struct gntsock_link_handler {
+	u32 ops;
+	bool (*recv)(struct gntsock_link *link,
+		     const struct gntsock_msg_hdr *h, bool defer);
+	void (*batch_end)(struct gntsock_link *link);
+	void (*link_down)(struct gntsock_link *link);
+	bool (*map_revocable)(void);
+};
+
+void gntsock_link_set_handler(enum gntsock_link_user user,
+			      const struct gntsock_link_handler *h);
+#ifdef GNTSOCK_HOSTILE
+extern bool (*gntsock_link_keep_maps_hook)(struct gntsock_link *link);
+#endif
+
+/* af_gntsock.c */
 void gntsock_sockets_show(struct seq_file *m);
 int gntsock_sock_register(void);
 void gntsock_sock_unregister(void);
 
 #ifdef GNTSOCK_HOSTILE
 /* hostile.c: only in the test module gntsock_hostile.ko */
-bool gntsock_hostile_keep_maps(struct gntsock_link *link);
 int gntsock_hostile_init(void);
 /* Ids of the forged grants: our kernel ignores answers about them. */
 #define GNTSOCK_HOSTILE_GRANT_ID	0x80000000U
@@ -357,9 +398,17 @@ int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
 void gntsock_hostile_exit(void);
 #endif
 
-/* procfs.c */
+/* common.c */
 extern bool gntsock_stat_times;
 u64 gntsock_stat_clock(void);
+int gntsock_common_init(void);
+void gntsock_common_exit(void);
+
+/* sysctl.c */
+int gntsock_sysctl_init(void);
+void gntsock_sysctl_exit(void);
+
+/* procfs.c */
 int gntsock_proc_init(void);
 void gntsock_proc_exit(void);
 

@@ -151,10 +151,6 @@ void gntsock_grant_committed(struct gntsock_gout *g);
 void gntsock_grant_abort(struct gntsock_gout *g);
 int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
 				u64 cookie);
-void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
-			 u32 pages);
-bool gntsock_grant_errq_pending(struct sock *sk);
-int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg);
 void gntsock_grant_out_release(struct gntsock_link *link,
 			       const struct gntsock_msg_hdr *h);
 void gntsock_grant_out_close(struct gntsock_grants *gs);
@@ -163,11 +159,17 @@ bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped);
 void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
 void gntsock_gout_quarantine(struct gntsock_gout *g);
 void gntsock_gout_forced(struct gntsock_gout *g);
-grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n);
 void gntsock_grant_out_exit(void);
-extern struct list_head gntsock_reclaim_list;
-struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node);
-bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget);
+void gntsock_reclaim_kick(void);
+void gntsock_reclaim_start(void);
+void gntsock_reclaim_stop(void);
+
+/* grant_events.c */
+void gntsock_grant_event(struct sock *sk, struct gntsock_grants *gs,
+			 u32 type, u32 id, u64 cookie, u32 pages);
+bool gntsock_grant_errq_pending(struct sock *sk, struct gntsock_grants *gs);
+int gntsock_grant_recv_errqueue(struct sock *sk, struct gntsock_grants *gs,
+				struct msghdr *msg);
 
 /* grant_recv.c */
 struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
@@ -188,22 +190,14 @@ bool gntsock_grant_map_revocable(void);
 int gntsock_grant_in_init(void);
 void gntsock_grant_in_exit(void);
 
-/* revoke.c */
-bool gntsock_grant_link_msg(struct gntsock_link *link,
-			    const struct gntsock_msg_hdr *h);
+/* grant.c */
 void gntsock_grant_sock_close(struct gntsock_grants *gs);
-void gntsock_grant_link_down(struct gntsock_link *link);
-int gntsock_grant_force_revoke(struct gntsock_gout *g, u32 *swapped);
-void gntsock_reclaim_kick(void);
 int gntsock_grant_init(void);
 void gntsock_grant_exit(void);
 void gntsock_grant_sock_destruct(struct sock *sk);
 
-/* af_gntsock.c */
-struct gntsock_grants *gntsock_sk_grants(struct sock *sk);
-
-/* sysctl.c */
-int gntsock_grant_sysctl_init(void);
-void gntsock_grant_sysctl_exit(void);
+/* grant_acct.c */
+void gntsock_peer_acct_show(struct seq_file *m);
+void gntsock_peer_acct_exit(void);
 
 #endif /* _GNTSOCK_GRANT_H */

@@ -731,7 +731,7 @@ static void gntsock_gin_zap(struct work_struct *work)
 	/* A revoke's event follows the zap: the range faults by then. */
 	mutex_lock(&gntsock_grant_lock);
 	if (gin->zap_event && gin->sk)
-		gntsock_grant_event(gin->sk, GNTSOCK_EV_REVOKED, gin->id, 0,
+		gntsock_grant_event(gin->sk, gin->owner, GNTSOCK_EV_REVOKED, gin->id, 0,
 				    gin->npages);
 	gin->zap_event = false;
 	mutex_unlock(&gntsock_grant_lock);
@@ -1218,7 +1218,7 @@ static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
 	if (zap)
 		gin->zap_event = true;
 	else if (gin->sk)
-		gntsock_grant_event(gin->sk, GNTSOCK_EV_REVOKED, gin->id, 0,
+		gntsock_grant_event(gin->sk, gin->owner, GNTSOCK_EV_REVOKED, gin->id, 0,
 				    gin->npages);
 	gin->state = GIN_DEAD;
 }

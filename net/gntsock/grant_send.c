@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * gntsock grants, sending side: the grant cmsg of sendmsg(), pinning and
- * granting the pages to the connection's peer, the records of grants in
- * flight, and the events on the sender's error queue.
+ * granting the pages to the connection's peer, and the records of grants
+ * in flight (their events on the sender's error queue: grant_events.c).
  *
  * A record (struct gntsock_gout) lives from sendmsg() until every grant
  * reference of it has been ended: after the peer's kernel reports it
@@ -98,10 +98,8 @@ struct gntsock_gout {
 	grant_ref_t refs[];
 };
 
-/* Protects every grant record, both directions, and the per-socket lists. */
-DEFINE_MUTEX(gntsock_grant_lock);
 static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
-LIST_HEAD(gntsock_reclaim_list);
+static LIST_HEAD(gntsock_reclaim_list);
 /* Tombstones of every peer (each on its peer's list, gntsock_peer_acct). */
 static unsigned int gntsock_tombs;
 static u32 gntsock_next_id;
@@ -133,116 +131,6 @@ static struct gntsock_gout *gntsock_gout_find(struct gntsock_link *link,
 		if (g->id == id && g->link == link)
 			return g;
 	return NULL;
-}
-
-/**
- * gntsock_grant_event() - queue an event on a socket's error queue
- * @sk: the socket
- * @type: GNTSOCK_EV_*
- * @id: grant id
- * @cookie: the sender's cookie
- * @pages: pages of the grant
- *
- * As the kernel's own error queues (sock_queue_err_skb()): each event is
- * charged to the socket's sk_rmem_alloc and refused beyond sk_rcvbuf, so a
- * socket that never reads its error queue pins a bounded amount of memory
- * however many grants it makes or receives. A refused event is not lost
- * silently: it is counted in the socket's @ev_lost, and from then on every
- * event is refused and counted until the reader has taken everything
- * queued and the %GNTSOCK_EV_LOST event that reports the count
- * (gntsock_grant_recv_errqueue()), so that the reader sees the events in
- * order with the gap where it was.
- */
-void gntsock_grant_event(struct sock *sk, u32 type, u32 id, u64 cookie,
-			 u32 pages)
-{
-	struct gntsock_grants *gs = gntsock_sk_grants(sk);
-	struct gntsock_grant_event ev = {
-		.type = type,
-		.id = id,
-		.cookie = cookie,
-		.pages = pages,
-	};
-	struct sk_buff *skb = NULL;
-
-	if (!atomic64_read(&gs->ev_lost)) {
-		skb = alloc_skb(sizeof(ev), GFP_KERNEL);
-		if (skb) {
-			skb_put_data(skb, &ev, sizeof(ev));
-			if (!sock_queue_err_skb(sk, skb))
-				return;
-			kfree_skb(skb);
-		}
-	}
-	atomic64_inc(&gs->ev_lost);
-	atomic64_inc(&gntsock_grant_stats.events_lost);
-	if (!sock_flag(sk, SOCK_DEAD))
-		sk_error_report(sk);
-}
-
-/**
- * gntsock_grant_errq_pending() - does recvmsg(MSG_ERRQUEUE) have anything?
- * @sk: the socket
- *
- * Return: true if an event, or the report of lost events, waits.
- */
-bool gntsock_grant_errq_pending(struct sock *sk)
-{
-	return !skb_queue_empty_lockless(&sk->sk_error_queue) ||
-	       atomic64_read(&gntsock_sk_grants(sk)->ev_lost);
-}
-
-/* The report of @lost events the error queue had no room for. */
-static int gntsock_grant_put_lost(struct sock *sk, struct msghdr *msg,
-				  s64 lost)
-{
-	struct gntsock_grant_event ev = {
-		.type = GNTSOCK_EV_LOST,
-		.cookie = lost,
-	};
-	int trunc = msg->msg_flags & MSG_CTRUNC;
-	int err;
-
-	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT, sizeof(ev),
-		       &ev);
-	/* No room for it (put_cmsg() then only sets MSG_CTRUNC): reported
-	 * by a later call, as a count is all there is to report.
-	 */
-	if (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))
-		atomic64_add(lost, &gntsock_sk_grants(sk)->ev_lost);
-	return err;
-}
-
-/**
- * gntsock_grant_recv_errqueue() - recvmsg(MSG_ERRQUEUE): one event
- * @sk: the socket
- * @msg: receives one %GNTSOCK_CMSG_GRANT_EVENT cmsg
- *
- * The queued events come first; once they are all taken, a
- * %GNTSOCK_EV_LOST event reports how many had no room, and events are
- * queued again.
- *
- * Return: 0, or -EAGAIN if no event waits.
- */
-int gntsock_grant_recv_errqueue(struct sock *sk, struct msghdr *msg)
-{
-	struct sk_buff *skb = sock_dequeue_err_skb(sk);
-	s64 lost;
-	int err;
-
-	if (!skb) {
-		lost = atomic64_xchg(&gntsock_sk_grants(sk)->ev_lost, 0);
-		if (!lost)
-			return -EAGAIN;
-		err = gntsock_grant_put_lost(sk, msg, lost);
-		msg->msg_flags |= MSG_ERRQUEUE;
-		return err;
-	}
-	err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_EVENT,
-		       skb->len, skb->data);
-	msg->msg_flags |= MSG_ERRQUEUE;
-	consume_skb(skb);
-	return err;
 }
 
 static int gntsock_grant_parse(struct msghdr *msg,
@@ -280,7 +168,7 @@ static void gntsock_gout_free(struct gntsock_gout *g)
  * @swapped: incremented by the peer's mappings the hypervisor revoked
  *
  * A revocable-only grant is ended through the hypervisor
- * (gntsock_grant_force_revoke()): a mapping the peer still holds is
+ * (gntsock_xen_revoke_refs()): a mapping the peer still holds is
  * revoked, and Xen ends access and drops the mark before the reference is
  * freed, so that the mark is never removed while the peer maps the page
  * and never left on a freed reference. A plain reference the peer still
@@ -295,7 +183,7 @@ bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped)
 
 	lockdep_assert_held(&gntsock_grant_lock);
 	if (g->revocable)
-		return !gntsock_grant_force_revoke(g, swapped);
+		return !gntsock_xen_revoke_refs(g->refs, g->npages, swapped);
 	for (i = 0; i < g->npages; i++) {
 		if (!g->refs[i])
 			continue;
@@ -306,21 +194,6 @@ bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped)
 			all = false;
 	}
 	return all;
-}
-
-/**
- * gntsock_gout_refs() - the references of @g, for a forced revoke
- * @g: the grant, gntsock_grant_lock held
- * @n: set to the number of entries (ended ones are 0)
- *
- * Return: the array, valid while @g is and the lock is held, or NULL if
- * the references are not revocable-only (a forced revoke cannot help).
- */
-grant_ref_t *gntsock_gout_refs(struct gntsock_gout *g, u32 *n)
-{
-	lockdep_assert_held(&gntsock_grant_lock);
-	*n = g->npages;
-	return g->revocable ? g->refs : NULL;
 }
 
 /* Count (@add) or uncount one grant of @npages pages to @peer in flight.
@@ -391,7 +264,7 @@ void gntsock_gout_finish(struct gntsock_gout *g, u32 event)
 	if (g->state == GOUT_QUARANTINED)
 		gntsock_gout_defer_acct(g, false);
 	if (event && g->sk)
-		gntsock_grant_event(g->sk, event, g->id, g->cookie, g->npages);
+		gntsock_grant_event(g->sk, g->owner, event, g->id, g->cookie, g->npages);
 	if (g->state == GOUT_REVOKING || g->state == GOUT_QUARANTINED)
 		list_del(&g->reclaim_node);
 	hash_del(&g->hnode);
@@ -418,7 +291,7 @@ void gntsock_gout_quarantine(struct gntsock_gout *g)
 	gntsock_gout_defer_acct(g, true);
 	/* Counted first: whoever reads the event sees the counters agree. */
 	if (g->sk)
-		gntsock_grant_event(g->sk, GNTSOCK_EV_QUARANTINED, g->id,
+		gntsock_grant_event(g->sk, g->owner, GNTSOCK_EV_QUARANTINED, g->id,
 				    g->cookie, g->npages);
 	gntsock_gout_detach(g);
 	pr_warn_ratelimited("gntsock: grant %u (%u pages) to domain %u is still mapped: quarantined\n",
@@ -497,7 +370,7 @@ void gntsock_gout_forced(struct gntsock_gout *g)
 	lockdep_assert_held(&gntsock_grant_lock);
 	atomic64_inc(&gntsock_grant_stats.forced);
 	if (g->sk)
-		gntsock_grant_event(g->sk, GNTSOCK_EV_FORCED, g->id, g->cookie,
+		gntsock_grant_event(g->sk, g->owner, GNTSOCK_EV_FORCED, g->id, g->cookie,
 				    g->npages);
 	gntsock_gout_entomb(g);
 }
@@ -1127,23 +1000,11 @@ static void gntsock_gout_link_dead(struct gntsock_gout *g)
 	}
 }
 
-/**
- * gntsock_reclaim_entry() - the grant on gntsock_reclaim_list at @node
- * @node: its reclaim_node
+/* One step of the reclaim work for @g, a REVOKING or QUARANTINED grant;
+ * @budget: quarantined grants this pass may still retry.
+ * gntsock_grant_lock held. Return: true if @g changed state or was freed.
  */
-struct gntsock_gout *gntsock_reclaim_entry(struct list_head *node)
-{
-	return list_entry(node, struct gntsock_gout, reclaim_node);
-}
-
-/**
- * gntsock_gout_reclaim_one() - one step of the reclaim work for @g
- * @g: a REVOKING or QUARANTINED grant; gntsock_grant_lock held
- * @budget: quarantined grants this pass may still retry
- *
- * Return: true if @g changed state or was freed.
- */
-bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
+static bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
 {
 	u32 swapped = 0;
 
@@ -1186,6 +1047,58 @@ bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budget)
  * operation of the peer in flight) is retried, 20 ms apart.
  */
 #define GNTSOCK_EXIT_TRIES	50
+
+static void gntsock_reclaim_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(gntsock_reclaim_work, gntsock_reclaim_fn);
+static bool gntsock_reclaim_stopped;
+
+/**
+ * gntsock_reclaim_kick() - retry the deferred list after reclaim_interval_ms
+ */
+void gntsock_reclaim_kick(void)
+{
+	unsigned int ms = READ_ONCE(gntsock_grant_limits.reclaim_interval_ms);
+
+	if (!READ_ONCE(gntsock_reclaim_stopped))
+		queue_delayed_work(gntsock_wq, &gntsock_reclaim_work,
+				   msecs_to_jiffies(ms));
+}
+
+static void gntsock_reclaim_fn(struct work_struct *work)
+{
+	unsigned int budget = READ_ONCE(gntsock_grant_limits.reclaim_batch);
+	struct list_head *pos, *n;
+	bool more;
+
+	mutex_lock(&gntsock_grant_lock);
+	list_for_each_safe(pos, n, &gntsock_reclaim_list)
+		gntsock_gout_reclaim_one(list_entry(pos, struct gntsock_gout,
+						    reclaim_node), &budget);
+	more = !list_empty(&gntsock_reclaim_list);
+	mutex_unlock(&gntsock_grant_lock);
+	if (!budget)
+		pr_info_ratelimited("gntsock: deferred reclaim: batch limit reached, %d grants deferred\n",
+				    atomic_read(&gntsock_grant_stats.deferred));
+	if (more)
+		gntsock_reclaim_kick();
+}
+
+/**
+ * gntsock_reclaim_start() - let the deferred reclaim run (module load)
+ */
+void gntsock_reclaim_start(void)
+{
+	WRITE_ONCE(gntsock_reclaim_stopped, false);
+}
+
+/**
+ * gntsock_reclaim_stop() - stop it for good (module unload)
+ */
+void gntsock_reclaim_stop(void)
+{
+	WRITE_ONCE(gntsock_reclaim_stopped, true);
+	cancel_delayed_work_sync(&gntsock_reclaim_work);
+}
 
 /**
  * gntsock_grant_out_exit() - module unload: end what is left, or hand it

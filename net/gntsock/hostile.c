@@ -62,13 +62,13 @@ static char hostile_result[256] = "none";
 static unsigned int hostile_kept_pages;
 
 /**
- * gntsock_hostile_keep_maps() - called by gntsock_back_unmap(): keep them?
+ * gntsock_hostile_keep_maps() - gntsock_link_keep_maps_hook: keep them?
  * @link: a backend link about to unmap its rings
  *
  * Return: true if the mappings were taken over (the link no longer has
  * them), false to unmap as usual.
  */
-bool gntsock_hostile_keep_maps(struct gntsock_link *link)
+static bool gntsock_hostile_keep_maps(struct gntsock_link *link)
 {
 	unsigned int n = (2U << link->order) + 1;
 	struct hostile_kept *k;
@@ -618,6 +618,7 @@ static const struct proc_ops hostile_ops = {
 int gntsock_hostile_init(void)
 {
 	pr_warn("gntsock_hostile: TEST MODULE: this domain attacks its gntsock peers on request\n");
+	gntsock_link_keep_maps_hook = gntsock_hostile_keep_maps;
 	return proc_create("gntsock_hostile", 0600, NULL, &hostile_ops) ?
 		0 : -ENOMEM;
 }
@@ -630,6 +631,7 @@ int gntsock_hostile_init(void)
 void gntsock_hostile_exit(void)
 {
 	remove_proc_entry("gntsock_hostile", NULL);
+	gntsock_link_keep_maps_hook = NULL;
 	mutex_lock(&hostile_lock);
 	hostile_release(-1);
 	mutex_unlock(&hostile_lock);

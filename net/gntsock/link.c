@@ -15,7 +15,7 @@
  *
  * Each end writes "feature-revocable-map" (1 or 0) in its own directory
  * before it switches to InitWait (backend) or Initialised (frontend): can
- * it map grants revocably (gntsock_grant_map_revocable())? Each reads the
+ * it map grants revocably (the grant layer says, through its handler)? Each reads the
  * other's when it connects; an absent key (an older peer) means 0. Grants
  * towards a peer that says 1 are marked revocable-only (grant_send.c), and
  * an end that said 1 maps the grants of that link revocably
@@ -32,8 +32,13 @@
  *
  * Same-domain connections use a loopback link that exists from module load
  * to unload, needs no hypervisor and no xenbus device: sending queues a copy
- * of the message and its rx work hands it to gntsock_sock_recv(), so the
+ * of the message and its rx work hands it to the layer above, so the
  * same protocol handler and credit code serve both kinds of link.
+ *
+ * The link layer never calls up by name: the socket layer and the grant
+ * layer each register a struct gntsock_link_handler (as vsock's core and
+ * its transports meet only through struct vsock_transport), which says
+ * which messages it takes and what it wants to hear of a link.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -107,6 +112,82 @@ struct gntsock_loop_msg {
 	u8 data[];
 };
 
+/* The layers above, registered before the first link may come up and
+ * removed after the last went down (main.c): the link layer reaches them
+ * only through these (gntsock_link_set_handler()).
+ */
+static const struct gntsock_link_handler *gntsock_handlers[GNTSOCK_USER_MAX];
+
+/**
+ * gntsock_link_set_handler() - register (or with NULL remove) a layer above
+ * @user: which one
+ * @h: its handler, or NULL
+ *
+ * Called at module load before any link exists, and at unload after every
+ * link is gone: never while a link may call it.
+ */
+void gntsock_link_set_handler(enum gntsock_link_user user,
+			      const struct gntsock_link_handler *h)
+{
+	if (WARN_ON(user >= GNTSOCK_USER_MAX))
+		return;
+	WRITE_ONCE(gntsock_handlers[user], h);
+}
+
+/* Hand a validated message to the layer that takes its op. Return: true
+ * if that layer left it in the ring (gntsock_link_handler.recv).
+ */
+static bool gntsock_link_deliver(struct gntsock_link *link,
+				 const struct gntsock_msg_hdr *h, bool defer)
+{
+	const struct gntsock_link_handler *uh;
+	int i;
+
+	for (i = 0; i < GNTSOCK_USER_MAX; i++) {
+		uh = gntsock_handlers[i];
+		if (uh && (uh->ops & BIT(h->op)))
+			return uh->recv(link, h, defer);
+	}
+	return false;
+}
+
+/* The rx work ends a batch: each layer delivers what it collected. */
+static void gntsock_link_batch_end(struct gntsock_link *link)
+{
+	int i;
+
+	lockdep_assert_held(&link->rx_lock);
+	for (i = 0; i < GNTSOCK_USER_MAX; i++)
+		if (gntsock_handlers[i] && gntsock_handlers[i]->batch_end)
+			gntsock_handlers[i]->batch_end(link);
+}
+
+/* The link went down: tell every layer, in enum gntsock_link_user order. */
+static void gntsock_link_tell_down(struct gntsock_link *link)
+{
+	int i;
+
+	for (i = 0; i < GNTSOCK_USER_MAX; i++)
+		if (gntsock_handlers[i] && gntsock_handlers[i]->link_down)
+			gntsock_handlers[i]->link_down(link);
+}
+
+/* Do we map grants revocably (what a link advertises)? The grant layer
+ * says; without it, no.
+ */
+static bool gntsock_link_map_revocable(void)
+{
+	const struct gntsock_link_handler *uh =
+		gntsock_handlers[GNTSOCK_USER_GRANT];
+
+	return uh && uh->map_revocable && uh->map_revocable();
+}
+
+#ifdef GNTSOCK_HOSTILE
+/* Test module only (hostile.c): may take over a backend's ring mappings. */
+bool (*gntsock_link_keep_maps_hook)(struct gntsock_link *link);
+#endif
+
 static LIST_HEAD(gntsock_links);
 static DEFINE_MUTEX(gntsock_links_lock);
 static domid_t gntsock_self = DOMID_INVALID;
@@ -160,7 +241,7 @@ bool gntsock_domid_is_local(u32 domid)
 static int gntsock_link_advertise(struct gntsock_link *link,
 				  struct xenbus_transaction xbt)
 {
-	bool rmap = gntsock_grant_map_revocable();
+	bool rmap = gntsock_link_map_revocable();
 	int err;
 
 	err = xenbus_printf(xbt, link->xbdev->nodename, GNTSOCK_FEATURE_RMAP,
@@ -563,7 +644,7 @@ static void gntsock_loop_work(struct work_struct *work)
 			atomic64_inc(&link->stat_rx_msgs);
 			atomic64_add(m->h.len, &link->stat_rx_bytes);
 			link->loop_payload = m->data;
-			gntsock_sock_recv(link, &m->h, false);
+			gntsock_link_deliver(link, &m->h, false);
 			link->loop_payload = NULL;
 		} else {
 			gntsock_link_violation(link, v);
@@ -733,7 +814,7 @@ static int gntsock_fill_buf(void *ring_mem, u32 len, void *ctx)
 
 /**
  * gntsock_link_rx_payload() - copy the current message's payload out
- * @link: the link, from inside gntsock_sock_recv()
+ * @link: the link, from inside a handler's recv()
  * @buf: destination, at least @len bytes
  * @len: the validated payload length
  */
@@ -751,7 +832,7 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 
 /**
  * gntsock_link_rx_payload_cb() - hand part of the current payload to @fn
- * @link: the link, from inside gntsock_sock_recv()
+ * @link: the link, from inside a handler's recv()
  * @off: offset in the payload
  * @len: bytes, @off + @len at most the validated payload length
  * @fn: called on consecutive pieces (ring pages, or the loopback copy)
@@ -940,13 +1021,13 @@ static bool gntsock_rx_drain(struct gntsock_link *link, bool defer)
 	int n = 0;
 
 	while (gntsock_link_rx_peek(link, &h) == GNTSOCK_V_NONE) {
-		if (gntsock_sock_recv(link, &h, defer))
+		if (gntsock_link_deliver(link, &h, defer))
 			return true;
 		gntsock_link_rx_consume(link, &h);
 		bytes += h.len;
 		/* Readers get their data at least every GNTSOCK_RX_BATCH. */
 		if (!(++n % 64) || bytes >= GNTSOCK_RX_BATCH) {
-			gntsock_sock_wake_flush(link);
+			gntsock_link_batch_end(link);
 			cond_resched();
 			bytes = 0;
 		}
@@ -975,7 +1056,7 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 			break;
 	}
 	link->rx_batching = false;
-	gntsock_sock_wake_flush(link);
+	gntsock_link_batch_end(link);
 }
 
 /**
@@ -1416,7 +1497,7 @@ static void gntsock_back_unmap(struct gntsock_link *link)
 	if (!link->pages || !link->pages[0])
 		return;
 #ifdef GNTSOCK_HOSTILE
-	if (gntsock_hostile_keep_maps(link))
+	if (gntsock_link_keep_maps_hook && gntsock_link_keep_maps_hook(link))
 		return;
 #endif
 	for (i = 0; i < total; i++) {
@@ -1592,7 +1673,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 	atomic_inc(&link->tx_kick);
 	wake_up_all(&link->tx_wq);
 	gntsock_space_watch_flush(link);
-	gntsock_sock_link_down(link);
+	gntsock_link_tell_down(link);
 	if (link->frontend)
 		gntsock_front_free(link);
 	else
@@ -1903,7 +1984,7 @@ static int gntsock_loopback_create(void)
 	l->peer = gntsock_local_domid();
 	l->loopback = true;
 	/* The peer is this domain: its own answer, on both ends. */
-	l->map_revocable = gntsock_grant_map_revocable();
+	l->map_revocable = gntsock_link_map_revocable();
 	l->peer_map_revocable = l->map_revocable;
 	l->state = GNTSOCK_LINK_CONNECTED;
 	l->max_payload = GNTSOCK_MSG_MAX_PAYLOAD;

@@ -2,8 +2,10 @@
 /*
  * gntsock module: AF_GNTSOCK sockets between Xen domains.
  *
- * Start-up order: counters and work queue, the socket family, procfs, then
- * the xenbus drivers (links may connect as soon as they are registered).
+ * Start-up order: counters and work queue, the grant layer, the sysctls,
+ * the socket family, procfs, then the xenbus drivers (links may connect as
+ * soon as they are registered, so every layer's link handler is in place
+ * by then). Unload goes the other way.
  * Every socket holds a module reference, so the module only unloads with no
  * socket left; unloading tears every link down and tells the peers.
  */
@@ -13,9 +15,6 @@
 #include "gntsock.h"
 #include "grant.h"
 
-struct gntsock_stats gntsock_stats;
-struct workqueue_struct *gntsock_wq;
-
 static int __init gntsock_init(void)
 {
 	int err;
@@ -23,15 +22,18 @@ static int __init gntsock_init(void)
 	if (!xen_domain())
 		return -ENODEV;
 	gntsock_local_domid_init();
-	gntsock_wq = alloc_workqueue("gntsock", 0, 0);
-	if (!gntsock_wq)
-		return -ENOMEM;
+	err = gntsock_common_init();
+	if (err)
+		return err;
 	err = gntsock_grant_init();
 	if (err)
 		goto err_wq;
-	err = gntsock_sock_register();
+	err = gntsock_sysctl_init();
 	if (err)
 		goto err_grant;
+	err = gntsock_sock_register();
+	if (err)
+		goto err_sysctl;
 	err = gntsock_proc_init();
 	if (err)
 		goto err_sock;
@@ -53,10 +55,12 @@ err_proc:
 	gntsock_proc_exit();
 err_sock:
 	gntsock_sock_unregister();
+err_sysctl:
+	gntsock_sysctl_exit();
 err_grant:
 	gntsock_grant_exit();
 err_wq:
-	destroy_workqueue(gntsock_wq);
+	gntsock_common_exit();
 	return err;
 }
 
@@ -68,8 +72,9 @@ static void __exit gntsock_exit(void)
 #endif
 	gntsock_proc_exit();
 	gntsock_sock_unregister();
+	gntsock_sysctl_exit();
 	gntsock_grant_exit();
-	destroy_workqueue(gntsock_wq);
+	gntsock_common_exit();
 	pr_info("gntsock: unloaded\n");
 }
 

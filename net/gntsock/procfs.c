@@ -1,35 +1,18 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * /proc/net/gntsock (sockets), /proc/net/gntsock_stat (counters) and
- * /proc/net/gntsock_links (links): what an operator, and the tests, read to
- * see connections, links and resources in use.
+ * /proc/net/gntsock (sockets), /proc/net/gntsock_stat (counters),
+ * /proc/net/gntsock_links (links) and /proc/net/gntsock_grants (the grant
+ * layer's counters and per-peer accounting): what an operator, and the
+ * tests, read to see connections, links and resources in use. The one
+ * procfs of the module: it calls down into every layer, none calls it.
  */
-#include <linux/moduleparam.h>
 #include <linux/proc_fs.h>
 #include <linux/seq_file.h>
-#include <linux/timekeeping.h>
 #include <net/net_namespace.h>
 
 #include "gntsock.h"
-
-/* Reading the clock is a trap to the hypervisor in a PV guest without an
- * invariant TSC (25-50 us each under emulation): the time counters cost
- * more than what they time, so they are kept only when asked for.
- */
-bool gntsock_stat_times;
-module_param_named(stat_times, gntsock_stat_times, bool, 0644);
-MODULE_PARM_DESC(stat_times,
-		 "count rx_work_ns and rx_user_ns in gntsock_stat (reads the clock on the receive path; default N)");
-
-/**
- * gntsock_stat_clock() - the clock for a time counter, if they are kept
- *
- * Return: ktime_get_ns() with the stat_times parameter set, else 0.
- */
-u64 gntsock_stat_clock(void)
-{
-	return READ_ONCE(gntsock_stat_times) ? ktime_get_ns() : 0;
-}
+#include "grant.h"
+#include "xen_revoke.h"
 
 static int gntsock_stat_show(struct seq_file *m, void *v)
 {
@@ -102,6 +85,42 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	return 0;
 }
 
+static int gntsock_grants_show(struct seq_file *m, void *v)
+{
+	struct gntsock_grant_stats *s = &gntsock_grant_stats;
+
+	seq_printf(m, "offered %lld\n", atomic64_read(&s->offered));
+	seq_printf(m, "offered_plain %lld\n", atomic64_read(&s->offered_plain));
+	seq_printf(m, "mapped %lld\n", atomic64_read(&s->mapped));
+	seq_printf(m, "mapped_plain %lld\n", atomic64_read(&s->mapped_plain));
+	seq_printf(m, "unmapped %lld\n", atomic64_read(&s->unmapped));
+	seq_printf(m, "released %lld\n", atomic64_read(&s->released));
+	seq_printf(m, "revoked %lld\n", atomic64_read(&s->revoked));
+	seq_printf(m, "forced %lld\n", atomic64_read(&s->forced));
+	seq_printf(m, "quarantined %lld\n", atomic64_read(&s->quarantined));
+	seq_printf(m, "reclaimed %lld\n", atomic64_read(&s->reclaimed));
+	seq_printf(m, "refused %lld\n", atomic64_read(&s->refused));
+	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
+	seq_printf(m, "events_lost %lld\n", atomic64_read(&s->events_lost));
+	seq_printf(m, "quarantine_full %lld\n",
+		   atomic64_read(&s->quarantine_full));
+	seq_printf(m, "tombs_dropped %lld\n", atomic64_read(&s->tombs_dropped));
+	seq_printf(m, "out_grants %d\n", atomic_read(&s->out_grants));
+	seq_printf(m, "out_pages %d\n", atomic_read(&s->out_pages));
+	seq_printf(m, "in_grants %d\n", atomic_read(&s->in_grants));
+	seq_printf(m, "in_mapped %d\n", atomic_read(&s->in_mapped));
+	seq_printf(m, "in_held %d\n", atomic_read(&s->in_held));
+	seq_printf(m, "in_held_pages %d\n", atomic_read(&s->in_held_pages));
+	seq_printf(m, "in_held_total %lld\n",
+		   atomic64_read(&s->in_held_total));
+	seq_printf(m, "deferred %d\n", atomic_read(&s->deferred));
+	seq_printf(m, "deferred_pages %d\n", atomic_read(&s->deferred_pages));
+	seq_printf(m, "xen_revoke %d\n", gntsock_xen_revoke_supported());
+	seq_printf(m, "xen_map_revocable %d\n", gntsock_grant_map_revocable());
+	gntsock_peer_acct_show(m);
+	return 0;
+}
+
 static int gntsock_links_seq_show(struct seq_file *m, void *v)
 {
 	gntsock_links_show(m);
@@ -130,11 +149,19 @@ int gntsock_proc_init(void)
 		remove_proc_entry("gntsock", init_net.proc_net);
 		return -ENOMEM;
 	}
+	if (!proc_create_single("gntsock_grants", 0444, init_net.proc_net,
+				gntsock_grants_show)) {
+		remove_proc_entry("gntsock_links", init_net.proc_net);
+		remove_proc_entry("gntsock_stat", init_net.proc_net);
+		remove_proc_entry("gntsock", init_net.proc_net);
+		return -ENOMEM;
+	}
 	return 0;
 }
 
 void gntsock_proc_exit(void)
 {
+	remove_proc_entry("gntsock_grants", init_net.proc_net);
 	remove_proc_entry("gntsock_links", init_net.proc_net);
 	remove_proc_entry("gntsock_stat", init_net.proc_net);
 	remove_proc_entry("gntsock", init_net.proc_net);

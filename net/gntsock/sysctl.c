@@ -1,85 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gntsock grants: policy and limits (sysctl net.gntsock.*, and the socket
- * limit buffer_size_max), counters and per-peer accounting
- * (/proc/net/gntsock_grants).
+ * gntsock sysctls: net.gntsock.*, the grant layer's limits
+ * (grant_acct.c holds them) and the socket limit buffer_size_max
+ * (af_gntsock.c). Only the tables: nothing below calls in here.
  * Units, defaults and ranges: Documentation/grants.rst.
  */
 #include <linux/sysctl.h>
-#include <linux/xarray.h>
-#include <linux/slab.h>
-#include <linux/seq_file.h>
-#include <linux/proc_fs.h>
-#include <net/net_namespace.h>
 
 #include "gntsock.h"
 #include "grant.h"
-#include "xen_revoke.h"
-
-struct gntsock_grant_limits gntsock_grant_limits = {
-	.require_cap = 1,
-	.max_pages_msg = 256,
-	.max_pages_sock = 4096,
-	.max_pages_peer = 16384,
-	.max_in_pages_sock = 4096,
-	.revoke_timeout_ms = 5000,
-	.reclaim_batch = 64,
-	.reclaim_interval_ms = 1000,
-	.quarantine_max_pages = 16384,
-	.quarantine_max_pages_peer = 4096,
-	.tombstones_max = 4096,
-	.tombstones_max_peer = 1024,
-};
-
-struct gntsock_grant_stats gntsock_grant_stats;
-
-static DEFINE_XARRAY(gntsock_peers);
-
-/**
- * gntsock_peer_acct() - accounting of one peer domain, made on first use
- * @peer: its domain id
- *
- * gntsock_grant_lock held. Return: the entry, or NULL without memory.
- */
-struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer)
-{
-	struct gntsock_peer_acct *pa = xa_load(&gntsock_peers, peer);
-
-	lockdep_assert_held(&gntsock_grant_lock);
-	if (pa)
-		return pa;
-	pa = kzalloc(sizeof(*pa), GFP_KERNEL);
-	if (!pa)
-		return NULL;
-	INIT_LIST_HEAD(&pa->tombs);
-	if (xa_err(xa_store(&gntsock_peers, peer, pa, GFP_KERNEL))) {
-		kfree(pa);
-		return NULL;
-	}
-	return pa;
-}
-
-/**
- * gntsock_peer_acct_most_tombs() - the peer holding the most tombstones
- * @pref: returned if none holds more
- *
- * For the global tombstone budget: its excess is taken from whoever holds
- * most, so that peers that never answer do not push out the few tombstones
- * of a peer that does. Walks every peer; gntsock_grant_lock held.
- *
- * Return: @pref, or the peer with more tombstones than @pref.
- */
-struct gntsock_peer_acct *gntsock_peer_acct_most_tombs(struct gntsock_peer_acct *pref)
-{
-	struct gntsock_peer_acct *pa, *most = pref;
-	unsigned long peer;
-
-	lockdep_assert_held(&gntsock_grant_lock);
-	xa_for_each(&gntsock_peers, peer, pa)
-		if (pa->ntombs > most->ntombs)
-			most = pa;
-	return most;
-}
 
 static unsigned int gntsock_zero;
 static unsigned int gntsock_one = 1;
@@ -130,70 +59,21 @@ static struct ctl_table gntsock_sysctls[] = {
 
 static struct ctl_table_header *gntsock_sysctl_hdr;
 
-static int gntsock_grants_show(struct seq_file *m, void *v)
-{
-	struct gntsock_grant_stats *s = &gntsock_grant_stats;
-	struct gntsock_peer_acct *pa;
-	unsigned long peer;
-
-	seq_printf(m, "offered %lld\n", atomic64_read(&s->offered));
-	seq_printf(m, "offered_plain %lld\n", atomic64_read(&s->offered_plain));
-	seq_printf(m, "mapped %lld\n", atomic64_read(&s->mapped));
-	seq_printf(m, "mapped_plain %lld\n", atomic64_read(&s->mapped_plain));
-	seq_printf(m, "unmapped %lld\n", atomic64_read(&s->unmapped));
-	seq_printf(m, "released %lld\n", atomic64_read(&s->released));
-	seq_printf(m, "revoked %lld\n", atomic64_read(&s->revoked));
-	seq_printf(m, "forced %lld\n", atomic64_read(&s->forced));
-	seq_printf(m, "quarantined %lld\n", atomic64_read(&s->quarantined));
-	seq_printf(m, "reclaimed %lld\n", atomic64_read(&s->reclaimed));
-	seq_printf(m, "refused %lld\n", atomic64_read(&s->refused));
-	seq_printf(m, "violations %lld\n", atomic64_read(&s->violations));
-	seq_printf(m, "events_lost %lld\n", atomic64_read(&s->events_lost));
-	seq_printf(m, "quarantine_full %lld\n",
-		   atomic64_read(&s->quarantine_full));
-	seq_printf(m, "tombs_dropped %lld\n", atomic64_read(&s->tombs_dropped));
-	seq_printf(m, "out_grants %d\n", atomic_read(&s->out_grants));
-	seq_printf(m, "out_pages %d\n", atomic_read(&s->out_pages));
-	seq_printf(m, "in_grants %d\n", atomic_read(&s->in_grants));
-	seq_printf(m, "in_mapped %d\n", atomic_read(&s->in_mapped));
-	seq_printf(m, "in_held %d\n", atomic_read(&s->in_held));
-	seq_printf(m, "in_held_pages %d\n", atomic_read(&s->in_held_pages));
-	seq_printf(m, "in_held_total %lld\n",
-		   atomic64_read(&s->in_held_total));
-	seq_printf(m, "deferred %d\n", atomic_read(&s->deferred));
-	seq_printf(m, "deferred_pages %d\n", atomic_read(&s->deferred_pages));
-	seq_printf(m, "xen_revoke %d\n", gntsock_xen_revoke_supported());
-	seq_printf(m, "xen_map_revocable %d\n", gntsock_grant_map_revocable());
-	mutex_lock(&gntsock_grant_lock);
-	xa_for_each(&gntsock_peers, peer, pa)
-		seq_printf(m, "peer %lu out_grants %u out_pages %u in_grants %u deferred_pages %u tombs %u\n",
-			   peer, pa->out_grants, pa->out_pages, pa->in_grants,
-			   pa->deferred_pages, pa->ntombs);
-	mutex_unlock(&gntsock_grant_lock);
-	return 0;
-}
-
-int gntsock_grant_sysctl_init(void)
+/**
+ * gntsock_sysctl_init() - register net.gntsock.*
+ *
+ * Return: 0 or -ENOMEM.
+ */
+int gntsock_sysctl_init(void)
 {
 	gntsock_sysctl_hdr = register_sysctl("net/gntsock", gntsock_sysctls);
-	if (!gntsock_sysctl_hdr)
-		return -ENOMEM;
-	if (!proc_create_single("gntsock_grants", 0444, init_net.proc_net,
-				gntsock_grants_show)) {
-		unregister_sysctl_table(gntsock_sysctl_hdr);
-		return -ENOMEM;
-	}
-	return 0;
+	return gntsock_sysctl_hdr ? 0 : -ENOMEM;
 }
 
-void gntsock_grant_sysctl_exit(void)
+/**
+ * gntsock_sysctl_exit() - unregister them
+ */
+void gntsock_sysctl_exit(void)
 {
-	struct gntsock_peer_acct *pa;
-	unsigned long peer;
-
-	remove_proc_entry("gntsock_grants", init_net.proc_net);
 	unregister_sysctl_table(gntsock_sysctl_hdr);
-	xa_for_each(&gntsock_peers, peer, pa)
-		kfree(pa);
-	xa_destroy(&gntsock_peers);
 }

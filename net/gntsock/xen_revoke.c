@@ -12,6 +12,8 @@
  */
 #include <linux/errno.h>
 #include <linux/mm.h>
+#include <linux/slab.h>
+#include <xen/grant_table.h>
 #include <linux/vmalloc.h>
 #include <xen/xen.h>
 #include <xen/features.h>
@@ -167,6 +169,75 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
  * of an unpopulated page, which the kernel then reaches through its
  * direct map; a revoke points that frame at the replacement page's.
  */
+/**
+ * gntsock_xen_revoke_refs() - end revocable-only grant references through Xen
+ * @refs: the references; an ended one is set to 0 here, 0 entries skipped
+ * @n: number of @refs
+ * @swapped: incremented by the mappings Xen took from the peer
+ *
+ * One GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS for all references not
+ * yet ended. Xen points every mapping the peer still holds at the peer's
+ * own replacement page, then, once no mapping is left, ends access to the
+ * entry and drops its revocable-only mark, atomically with respect to any
+ * new map, so that nothing can be mapped between the revoke and the end of
+ * access and the mark never goes while a mapping exists. A reference Xen
+ * answers GNTST_okay for is therefore freed here (set to 0) and never
+ * granted again; gnttab_try_end_foreign_access() only confirms that the
+ * entry is ended before it frees it. GNTST_eagain (a map, unmap or copy in
+ * flight) leaves the reference for a later attempt; Xen lets no new map or
+ * copy of it succeed meanwhile. Only references marked revocable-only when
+ * they were granted qualify: every mapping of them is revocable.
+ *
+ * Return: 0 if every reference is ended, -EAGAIN (or another negative
+ * errno) if some are left.
+ */
+int gntsock_xen_revoke_refs(grant_ref_t *refs, u32 n, u32 *swapped)
+{
+	struct gnttab_revoke *ops;
+	u32 i, k = 0;
+	int rc, err = 0;
+
+	for (i = 0; i < n; i++)
+		k += !!refs[i];
+	if (!k)
+		return 0;
+	ops = kvcalloc(k, sizeof(*ops), GFP_KERNEL);
+	if (!ops)
+		return -ENOMEM;
+	for (i = 0, k = 0; i < n; i++) {
+		if (!refs[i])
+			continue;
+		ops[k].ref = refs[i];
+		ops[k].flags = GNTTAB_REVOKE_END_ACCESS;
+		/* Stays so for an entry Xen did not process. */
+		ops[k++].status = GNTST_general_error;
+	}
+	rc = gntsock_xen_revoke(ops, k);
+	/* Each status counts, even when the call as a whole failed. */
+	for (i = 0, k = 0; i < n; i++) {
+		struct gnttab_revoke *op;
+
+		if (!refs[i])
+			continue;
+		op = &ops[k++];
+		*swapped += op->nr_revoked;
+		if (op->status != GNTST_okay) {
+			err = err ?: gntsock_xen_gntst_to_errno(op->status);
+			continue;
+		}
+		if (!gnttab_try_end_foreign_access(refs[i])) {
+			/* Xen said ended: never seen, but never free it then. */
+			pr_warn_ratelimited("gntsock: grant reference %u revoked but not ended\n",
+					    refs[i]);
+			err = err ?: -EBUSY;
+			continue;
+		}
+		refs[i] = 0;
+	}
+	kvfree(ops);
+	return rc ?: err;
+}
+
 static int gntsock_xen_map_revocable_hvm(struct gntsock_xen_rmap *m,
 					 struct gnttab_map_revocable *op)
 {

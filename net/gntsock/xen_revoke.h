@@ -50,5 +50,6 @@ int gntsock_xen_map_revocable(struct gntsock_xen_rmap *m, domid_t dom,
 			      grant_ref_t ref, bool readonly);
 int gntsock_xen_unmap_revocable(struct gntsock_xen_rmap *m);
 int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count);
+int gntsock_xen_revoke_refs(grant_ref_t *refs, u32 n, u32 *swapped);
 
 #endif /* _GNTSOCK_XEN_REVOKE_H */

@@ -1,3 +1,0 @@
-// SPDX-License-Identifier: GPL-2.0
-/* gntsock_hostile.ko: net/gntsock/revoke.c built with -DGNTSOCK_HOSTILE. */
-#include "../../net/gntsock/revoke.c"
