@@ -1,0 +1,272 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_GNTSOCK received payloads: the rx buffers a socket queues until its
+ * reader takes them (struct gntsock_rxbuf, sock.h). Small payloads are
+ * kept inline (and later small STREAM messages appended); larger ones in
+ * single pages recycled through a bounded pool, never in vmalloc space.
+ * Every buffer is charged to its socket's rx_mem and, where the socket has
+ * one, to its memory cgroup.
+ */
+#include <linux/module.h>
+#include <linux/compat.h>
+#include <linux/slab.h>
+#include <linux/hashtable.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <linux/poll.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sizes.h>
+#include <linux/siphash.h>
+#include <linux/net.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
+#include <linux/sockios.h>
+#include <linux/seq_file.h>
+#include <asm/ioctls.h>
+#include <net/sock.h>
+
+#include "gntsock.h"
+#include "grant.h"
+#include "sock.h"
+
+/* Received payloads above this size are kept in order-0 pages: a 64 KiB
+ * message in one piece was a kvmalloc() of 17 pages, an order-5 page
+ * allocation that often fell back to vmalloc(), whose page-table updates
+ * and TLB flushes are hypercalls in a PV guest.
+ */
+static bool gntsock_rx_page_bufs = true;
+module_param_named(rx_page_bufs, gntsock_rx_page_bufs, bool, 0644);
+MODULE_PARM_DESC(rx_page_bufs,
+		 "keep received payloads over 2 KiB in single pages, never vmalloc (default Y)");
+
+#define GNTSOCK_RXBUF_INLINE_MAX	2048U
+
+/* Freed rx buffer pages are kept for reuse, up to a ring's worth (1 MiB):
+ * a fresh page costs the page allocator and, with init_on_alloc (Debian's
+ * default), clearing it: one more pass over every received byte.
+ */
+#define GNTSOCK_RX_POOL_MAX	256U
+
+static LIST_HEAD(gntsock_rx_pool);
+static DEFINE_SPINLOCK(gntsock_rx_pool_lock);
+static unsigned int gntsock_rx_pool_len;
+
+static struct page *gntsock_rx_page_get(void)
+{
+	struct page *pg;
+
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	pg = list_first_entry_or_null(&gntsock_rx_pool, struct page, lru);
+	if (pg) {
+		list_del(&pg->lru);
+		gntsock_rx_pool_len--;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		return pg;
+	atomic64_inc(&gntsock_stats.rx_page_allocs);
+	return alloc_page(GFP_KERNEL);
+}
+
+static void gntsock_rx_page_put(struct page *pg)
+{
+	spin_lock_bh(&gntsock_rx_pool_lock);
+	if (gntsock_rx_pool_len < GNTSOCK_RX_POOL_MAX) {
+		list_add(&pg->lru, &gntsock_rx_pool);
+		gntsock_rx_pool_len++;
+		pg = NULL;
+	}
+	spin_unlock_bh(&gntsock_rx_pool_lock);
+	if (pg)
+		__free_page(pg);
+}
+
+void gntsock_rx_pool_drain(void)
+{
+	struct page *pg, *tmp;
+
+	list_for_each_entry_safe(pg, tmp, &gntsock_rx_pool, lru) {
+		list_del(&pg->lru);
+		__free_page(pg);
+	}
+	gntsock_rx_pool_len = 0;
+}
+
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc_inline(u32 len, u32 min,
+							gfp_t gfp)
+{
+	size_t size = struct_size_t(struct gntsock_rxbuf, data, max(len, min));
+	struct gntsock_rxbuf *b;
+
+	if (size <= KMALLOC_MAX_CACHE_SIZE)
+		size = kmalloc_size_roundup(size);
+	b = kvmalloc(size, gfp);
+	if (!b)
+		return NULL;
+	b->npages = 0;
+	b->pooled = false;
+	b->cap = size - offsetof(struct gntsock_rxbuf, data);
+	b->truesize = size;
+	if (is_vmalloc_addr(b)) {
+		atomic64_inc(&gntsock_stats.rx_buf_vmalloc);
+		b->truesize = PAGE_ALIGN(size);
+	}
+	return b;
+}
+
+static void gntsock_rxbuf_free_pages(struct gntsock_rxbuf *b)
+{
+	unsigned int i;
+
+	for (i = 0; i < b->npages; i++) {
+		if (b->pooled)
+			gntsock_rx_page_put(b->pages[i]);
+		else
+			__free_page(b->pages[i]);
+	}
+	kfree(b);
+}
+
+static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
+{
+	unsigned int i, npages = DIV_ROUND_UP(len, PAGE_SIZE);
+	size_t size = kmalloc_size_roundup(struct_size_t(struct gntsock_rxbuf,
+							 pages, npages));
+	bool pooled = !(gfp & __GFP_ACCOUNT);
+	struct gntsock_rxbuf *b = kmalloc(size, gfp);
+
+	if (!b)
+		return NULL;
+	for (i = 0; i < npages; i++) {
+		b->pages[i] = pooled ? gntsock_rx_page_get() : alloc_page(gfp);
+		if (!b->pages[i]) {
+			b->npages = i;
+			b->pooled = pooled;
+			gntsock_rxbuf_free_pages(b);
+			return NULL;
+		}
+	}
+	b->npages = npages;
+	b->pooled = pooled;
+	b->cap = 0;
+	b->truesize = size + npages * PAGE_SIZE;
+	return b;
+}
+
+/* Copy @n bytes at @off of a payload to @to, with page faults disabled:
+ * the caller holds lock_sock(), which the links' receive work needs, and
+ * a reader's buffer that faults forever (a FUSE mapping whose daemon
+ * never answers) must not hold it there (issue 12, defect 1). A short
+ * copy is faulted in without the lock (gntsock_rx_fault_in()) and copied
+ * again. Return: bytes copied.
+ */
+size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
+			  struct iov_iter *to)
+{
+	size_t done = 0, c, piece;
+
+	pagefault_disable();
+	if (!b->npages) {
+		done = copy_to_iter(b->data + off, n, to);
+		goto out;
+	}
+	while (done < n) {
+		piece = min_t(size_t, n - done,
+			      PAGE_SIZE - offset_in_page(off + done));
+		c = copy_page_to_iter(b->pages[(off + done) >> PAGE_SHIFT],
+				      offset_in_page(off + done), piece, to);
+		done += c;
+		if (c != piece)
+			break;
+	}
+out:
+	pagefault_enable();
+	return done;
+}
+
+int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rxbuf_fill *f = ctx;
+	struct gntsock_rxbuf *b = f->b;
+	u32 n;
+
+	while (len) {
+		if (!b->npages) {
+			memcpy(b->data + f->pos, src, len);
+			f->pos += len;
+			return 0;
+		}
+		n = min_t(u32, len, PAGE_SIZE - offset_in_page(f->pos));
+		memcpy(page_address(b->pages[f->pos >> PAGE_SHIFT]) +
+		       offset_in_page(f->pos), src, n);
+		f->pos += n;
+		src += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/**
+ * gntsock_rxbuf_alloc() - an rx queue entry for @len payload bytes
+ * @vsk: the socket it is for
+ * @len: payload bytes
+ * @min: the inline buffer holds at least this many (STREAM: room for the
+ *	next small messages), 0 for exactly @len
+ *
+ * A socket with a memory cgroup (sk_memcg: its creator's, or its
+ * listener's) has it allocated with __GFP_ACCOUNT for that cgroup, though
+ * the link's rx work allocates it, and with __GFP_NORETRY: a cgroup at its
+ * limit fails the allocation (the caller resets that connection), and the
+ * work shared by the link's sockets neither reclaims for it nor invokes
+ * its OOM killer. Its pages then do not go through the shared page pool,
+ * so that a pooled page never carries one cgroup's charge to another
+ * socket. Its memory is added to @vsk's rx_mem and the rx_mem counter,
+ * and taken off by gntsock_rxbuf_free().
+ *
+ * Return: the entry, its @grant, @len, @off and @flags zero; or NULL.
+ */
+struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
+					  u32 len, u32 min)
+{
+	struct mem_cgroup *memcg = vsk->sk.sk_memcg, *old;
+	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
+		    GFP_KERNEL;
+	struct gntsock_rxbuf *b;
+
+	old = set_active_memcg(memcg);
+	if (len <= GNTSOCK_RXBUF_INLINE_MAX ||
+	    !READ_ONCE(gntsock_rx_page_bufs))
+		b = gntsock_rxbuf_alloc_inline(len, min, gfp);
+	else
+		b = gntsock_rxbuf_alloc_pages(len, gfp);
+	set_active_memcg(old);
+	if (!b)
+		return NULL;
+	b->grant = NULL;
+	b->len = 0;
+	b->off = 0;
+	b->flags = 0;
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem + b->truesize);
+	atomic64_add(b->truesize, &gntsock_stats.rx_mem);
+	return b;
+}
+
+/* Take @b's memory off @vsk's and the global rx_mem. lock_sock held. */
+void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
+			     struct gntsock_rxbuf *b)
+{
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
+	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+}
+
+void gntsock_rxbuf_free(struct gntsock_sock *vsk,
+			struct gntsock_rxbuf *b)
+{
+	gntsock_rxbuf_unaccount(vsk, b);
+	if (b->npages)
+		gntsock_rxbuf_free_pages(b);
+	else
+		kvfree(b);
+}

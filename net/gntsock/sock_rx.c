@@ -1,0 +1,569 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * AF_GNTSOCK recvmsg(): STREAM bytes from the socket's queue (or straight
+ * from the link's ring: rx_direct), SOCK_SEQPACKET one whole record per
+ * call, grants as cmsgs once their first byte is read. No user page fault
+ * is taken under the socket lock: copies run with faults disabled and the
+ * buffer is faulted in after release_sock().
+ */
+#include <linux/module.h>
+#include <linux/compat.h>
+#include <linux/slab.h>
+#include <linux/hashtable.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/uio.h>
+#include <linux/poll.h>
+#include <linux/mm.h>
+#include <linux/pagemap.h>
+#include <linux/sizes.h>
+#include <linux/siphash.h>
+#include <linux/net.h>
+#include <linux/memcontrol.h>
+#include <linux/sched/mm.h>
+#include <linux/sockios.h>
+#include <linux/seq_file.h>
+#include <asm/ioctls.h>
+#include <net/sock.h>
+
+#include "gntsock.h"
+#include "grant.h"
+#include "sock.h"
+
+/* Receive copies of one call that may be retried after a fault-in. */
+#define GNTSOCK_RX_FAULT_RETRIES	16
+
+/* A copy to the reader's buffer stopped at a page not present: fault up
+ * to @n bytes of it in without the socket lock. lock_sock held, dropped
+ * and taken again; the caller looks at the queue anew.
+ * Return: 0 to copy again, -EFAULT if the buffer is bad.
+ */
+static int gntsock_rx_fault_in(struct sock *sk, struct msghdr *msg, size_t n)
+{
+	size_t left;
+
+	sock_owned_by_me(sk);
+	atomic64_inc(&gntsock_stats.rx_faults_retried);
+	release_sock(sk);
+	left = fault_in_iov_iter_writeable(&msg->msg_iter, n);
+	lock_sock(sk);
+	return left == n ? -EFAULT : 0;
+}
+
+/* Direct receive: a STREAM reader about to sleep in recvmsg() pins its
+ * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
+ * arriving payload straight from the ring into those pages instead of into
+ * an rx buffer: one copy and one allocation less per message, and the rx
+ * work never waits for the reader nor takes a page fault. With
+ * gntsock_rx_from_ring() below. Off by default: measured, it gave no
+ * throughput beyond the noise (Documentation/performance.rst).
+ */
+bool gntsock_rx_direct;
+module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
+MODULE_PARM_DESC(rx_direct,
+		 "received stream data straight to the reader's buffer, from the ring or into its pinned pages (default N)");
+
+static bool gntsock_rx_done(struct sock *sk)
+{
+	return sk->sk_err || sk->sk_state != TCP_ESTABLISHED ||
+	       (sk->sk_shutdown & RCV_SHUTDOWN) ||
+	       (gntsock_sk(sk)->peer_shutdown & GNTSOCK_SHUT_SEND);
+}
+
+/* A reader about to sleep: 0 to sleep, 1 if no more data can come, or a
+ * negative errno (pending socket error, would block, signal).
+ */
+static int gntsock_rx_wait_check(struct sock *sk, long timeo)
+{
+	if (sk->sk_err)
+		return sock_error(sk);
+	if (gntsock_rx_done(sk))
+		return 1;
+	if (!timeo)
+		return -EAGAIN;
+	if (signal_pending(current))
+		return sock_intr_errno(timeo);
+	return 0;
+}
+
+/* Take the grant entry @b off @vsk's queue onto @granted, whose cmsgs
+ * are written once the socket is released (gntsock_grants_deliver()).
+ * lock_sock held.
+ */
+static void gntsock_grant_take(struct gntsock_sock *vsk,
+			       struct gntsock_rxbuf *b,
+			       struct list_head *granted)
+{
+	sock_owned_by_me(&vsk->sk);
+	list_move_tail(&b->node, granted);
+	gntsock_rxbuf_unaccount(vsk, b);
+}
+
+/* The cmsgs of the grants a recvmsg() took (gntsock_grant_take()), after
+ * release_sock(): writing them may fault and sleep for as long as the
+ * reader's control buffer makes it (a FUSE or userfaultfd page) without
+ * holding up the link's receive work, which needs lock_sock().
+ */
+static void gntsock_grants_deliver(struct list_head *granted,
+				   struct msghdr *msg)
+{
+	struct gntsock_rxbuf *b, *tmp;
+
+	list_for_each_entry_safe(b, tmp, granted, node) {
+		list_del(&b->node);
+		gntsock_grant_in_deliver(b->grant, msg);
+		kvfree(b);	/* a grant's entry has no pages */
+	}
+}
+
+/* Copy up to @len queued bytes; consume them unless peeking. A grant is
+ * delivered (as a cmsg) only before any byte of this call: it goes to
+ * @granted, *@stop is set when a grant ends what this call may return,
+ * *@fault when the reader's buffer stopped the copy (the bytes before it
+ * count).
+ */
+static size_t gntsock_copy_rx(struct gntsock_sock *vsk, struct msghdr *msg,
+			      size_t len, bool peek, size_t done, bool *stop,
+			      bool *fault, struct list_head *granted)
+{
+	struct gntsock_rxbuf *b, *tmp;
+	unsigned int grants = 0;
+	size_t copied = 0, c;
+
+	list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
+		size_t n = min_t(size_t, len - copied, b->len - b->off);
+
+		if (b->grant) {
+			if (peek)
+				continue;
+			if (copied || done) {
+				*stop = true;
+				break;
+			}
+			grants++;	/* delivered below, once the bytes are out */
+			continue;
+		}
+
+		if (!n)
+			break;
+		c = gntsock_rxbuf_copy(b, b->off, n, &msg->msg_iter);
+		copied += c;
+		if (!peek) {
+			b->off += c;
+			vsk->rx_bytes -= c;
+			vsk->fwd_cnt += c;
+			if (b->off == b->len) {
+				list_del(&b->node);
+				gntsock_rxbuf_free(vsk, b);
+			}
+		}
+		if (c != n) {
+			*fault = true;
+			break;
+		}
+		if (copied == len)
+			break;
+	}
+	/* The grants came before the bytes, so they head the queue. Without a
+	 * byte (its data not here yet, or a fault) they wait: a call that
+	 * returns nothing, EAGAIN or EFAULT must not take one (a grant has at
+	 * least one byte of data, grants.rst).
+	 */
+	while (copied && grants--)
+		gntsock_grant_take(vsk, list_first_entry(&vsk->rx_queue,
+							 struct gntsock_rxbuf,
+							 node), granted);
+	return copied;
+}
+
+/* SOCK_SEQPACKET: one whole record per call. Bytes beyond @len are
+ * discarded with MSG_TRUNC set in msg_flags; with MSG_TRUNC in @flags the
+ * record's real length is returned, as for vsock. A bad user buffer gives
+ * EFAULT and leaves the record queued. The record's grant goes to
+ * @granted. lock_sock held.
+ */
+static int gntsock_seq_recvmsg(struct sock *sk, struct msghdr *msg,
+			       size_t len, int flags, struct list_head *granted)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_rxbuf *b, *tmp;
+	size_t copied = 0, rec = 0;
+	bool eor = false;
+	unsigned int faults = 0;
+	u32 charge = 0;
+	long timeo;
+	int err = 0;
+	size_t c;
+
+	sock_owned_by_me(sk);
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+again:
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (!vsk->rx_msgs) {
+		err = gntsock_rx_wait_check(sk, timeo);
+		if (err) {
+			err = min(err, 0);
+			break;
+		}
+		sk_wait_event(sk, &timeo, vsk->rx_msgs || gntsock_rx_done(sk),
+			      &wait);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (!vsk->rx_msgs)
+		return err;
+
+	list_for_each_entry(b, &vsk->rx_queue, node) {
+		size_t n = min_t(size_t, len - copied, b->len);
+
+		if (b->grant)	/* delivered below, once the bytes are out */
+			continue;
+		c = n ? gntsock_rxbuf_copy(b, 0, n, &msg->msg_iter) : 0;
+		copied += c;
+		if (c != n) {
+			/* The record stays queued; copy it whole again. */
+			iov_iter_revert(&msg->msg_iter, copied);
+			if (++faults > GNTSOCK_RX_FAULT_RETRIES)
+				return -EFAULT;
+			err = gntsock_rx_fault_in(sk, msg,
+						  min_t(size_t, len,
+							vsk->rx_bytes));
+			if (err)
+				return err;
+			copied = 0;
+			rec = 0;
+			goto again;
+		}
+		rec += b->len;
+		if (b->flags & GNTSOCK_RW_EOM) {
+			eor = b->flags & GNTSOCK_RW_EOR;
+			break;
+		}
+	}
+	if (!(flags & MSG_PEEK)) {
+		list_for_each_entry_safe(b, tmp, &vsk->rx_queue, node) {
+			bool last = b->flags & GNTSOCK_RW_EOM;
+
+			if (b->grant) {
+				/* Sent right before the record's bytes. */
+				gntsock_grant_take(vsk, b, granted);
+				continue;
+			}
+			charge += gntsock_rw_charge(GNTSOCK_TYPE_SEQPACKET,
+						    b->len);
+			list_del(&b->node);
+			gntsock_rxbuf_free(vsk, b);
+			if (last)
+				break;
+		}
+		vsk->rx_bytes -= rec;
+		vsk->fwd_cnt += charge;
+		vsk->rx_msgs--;
+		gntsock_maybe_credit_update(vsk);
+	}
+	if (rec > len)
+		msg->msg_flags |= MSG_TRUNC;
+	if (eor)
+		msg->msg_flags |= MSG_EOR;
+	return flags & MSG_TRUNC ? rec : copied;
+}
+
+/* A reader about to sleep: pin up to @size bytes of its buffer for the rx
+ * work to fill (gntsock_recv_direct()). lock_sock held.
+ * Return: true if the buffer is posted.
+ */
+static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
+			    size_t size)
+{
+	struct gntsock_rx_post *p;
+	unsigned int i;
+	ssize_t n;
+
+	sock_owned_by_me(&vsk->sk);
+	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
+	    !user_backed_iter(&msg->msg_iter))
+		return false;
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return false;
+	/* Faults the pages in, in the reader's context and without the
+	 * socket lock (a fault may take long, and the rx work needs the
+	 * lock). A bad buffer gives nothing or fewer bytes; the copy from
+	 * the queue then reports the fault.
+	 */
+	release_sock(&vsk->sk);
+	n = iov_iter_get_pages2(&msg->msg_iter, p->pages,
+				min_t(size_t, size, GNTSOCK_POST_MAX),
+				GNTSOCK_POST_PAGES, &p->start);
+	lock_sock(&vsk->sk);
+	if (n <= 0) {
+		kfree(p);
+		return false;
+	}
+	p->len = n;
+	p->npages = DIV_ROUND_UP(p->start + n, PAGE_SIZE);
+	p->filled = 0;
+	/* Another reader posted, or data was queued, meanwhile. */
+	if (vsk->post || !list_empty(&vsk->rx_queue)) {
+		for (i = 0; i < p->npages; i++)
+			put_page(p->pages[i]);
+		iov_iter_revert(&msg->msg_iter, n);
+		kfree(p);
+		return false;
+	}
+	vsk->post = p;
+	atomic64_inc(&gntsock_stats.rx_posts);
+	atomic64_add(p->npages, &gntsock_stats.rx_post_pages);
+	return true;
+}
+
+/* Take the posted buffer back: its filled bytes are received (and
+ * consumed), the iterator goes back over the rest. lock_sock held.
+ * Return: the bytes received.
+ */
+static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	unsigned int i, dirty;
+	size_t filled;
+
+	sock_owned_by_me(&vsk->sk);
+	vsk->post = NULL;
+	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
+	for (i = 0; i < p->npages; i++) {
+		if (p->filled && i < dirty)
+			set_page_dirty_lock(p->pages[i]);
+		put_page(p->pages[i]);
+	}
+	iov_iter_revert(&msg->msg_iter, p->len - p->filled);
+	vsk->fwd_cnt += p->filled;
+	filled = p->filled;
+	kfree(p);
+	return filled;
+}
+
+/* A STREAM reader with nothing queued takes its data straight from the
+ * link's ring into its buffer: one copy, no rx buffer, no work item. Its
+ * messages only, from the head of the ring while they are its own; a
+ * message for another socket (or any other kind) is left to the rx work,
+ * queued at once. Copies run with page faults disabled: a buffer that
+ * faults sends that message down the buffered path, where the copy may
+ * fault (and sleep) without holding the ring. lock_sock held, dropped and
+ * taken again (rx_lock comes first).
+ * Return: bytes received, or 0.
+ */
+static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
+				   size_t size)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+	bool others = false, leftover = false;
+	struct gntsock_rxbuf_fill fill;
+	struct gntsock_msg_hdr h;
+	struct gntsock_rxbuf *b;
+	enum gntsock_violation v;
+	size_t done = 0;
+	u32 n, c;
+
+	sock_owned_by_me(sk);
+	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
+	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
+		return 0;
+	gntsock_link_hold(link);
+	release_sock(sk);
+	if (gntsock_link_rx_begin(link)) {
+		lock_sock(sk);
+		gntsock_link_put(link);
+		return 0;
+	}
+	lock_sock(sk);
+	vsk->rx_deferred = false;
+	for (;;) {
+		/* (a connect() may have moved the socket while unlocked) */
+		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
+		    (sk->sk_shutdown & RCV_SHUTDOWN) || vsk->link != link) {
+			others = true;
+			break;
+		}
+		v = gntsock_link_rx_peek(link, &h);
+		if (v != GNTSOCK_V_NONE)
+			break;
+		if (h.op != GNTSOCK_OP_RW || h.type != GNTSOCK_TYPE_STREAM ||
+		    !h.len || h.dst_port != vsk->local_port ||
+		    h.src_port != vsk->peer_port) {
+			others = true;
+			break;
+		}
+		if (done == size || !list_empty(&vsk->rx_queue)) {
+			/* More for us: it waits for our next call. */
+			leftover = true;
+			break;
+		}
+		if (!gntsock_update_credit(vsk, &h) ||
+		    vsk->rx_cnt - vsk->fwd_cnt + h.len > vsk->buf_alloc_max) {
+			gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+			break;
+		}
+		n = min_t(size_t, h.len, size - done);
+		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
+		if (c < n)
+			atomic64_inc(&gntsock_stats.rx_ring_faults);
+		if (c < h.len) {
+			/* The rest waits in an rx buffer, in order. */
+			b = gntsock_rxbuf_alloc(vsk, h.len - c, 0);
+			if (!b) {
+				iov_iter_revert(&msg->msg_iter, c);
+				others = true;
+				break;
+			}
+			atomic64_inc(&gntsock_stats.rx_buf_msgs);
+			atomic64_add(h.len - c, &gntsock_stats.rx_buf_bytes);
+			b->len = h.len - c;
+			fill.b = b;
+			fill.pos = 0;
+			gntsock_link_rx_payload_cb(link, c, b->len,
+						   gntsock_fill_rxbuf, &fill);
+			list_add_tail(&b->node, &vsk->rx_queue);
+			vsk->rx_bytes += b->len;
+		}
+		vsk->rx_cnt += h.len;
+		vsk->fwd_cnt += c;
+		done += c;
+		atomic64_inc(&gntsock_stats.rx_ring_msgs);
+		atomic64_add(c, &gntsock_stats.rx_ring_bytes);
+		gntsock_link_rx_consume(link, &h);
+	}
+	vsk->rx_hint = true;
+	gntsock_link_rx_end(link, others, leftover);
+	gntsock_link_put(link);
+	return done;
+}
+
+/* Queue whatever the ring holds for a reader that takes its data from
+ * there, so that it can be counted or peeked at. lock_sock held, dropped
+ * and taken again.
+ */
+void gntsock_rx_flush(struct sock *sk)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+
+	sock_owned_by_me(sk);
+	if (!vsk->rx_hint || !link || link->loopback)
+		return;
+	vsk->rx_hint = false;
+	vsk->rx_deferred = false;
+	gntsock_link_hold(link);
+	release_sock(sk);
+	gntsock_link_rx_flush(link);
+	lock_sock(sk);
+	gntsock_link_put(link);
+}
+
+int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
+		    size_t len, int flags)
+{
+	DEFINE_WAIT_FUNC(wait, woken_wake_function);
+	struct sock *sk = sock->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	bool peek = flags & MSG_PEEK;
+	LIST_HEAD(granted);
+	unsigned int faults = 0;
+	size_t copied = 0, want;
+	int target, err = 0, n;
+	bool stop = false, posted;
+	long timeo;
+	u64 t0;
+
+	if (flags & MSG_OOB)
+		return -EOPNOTSUPP;
+	if (flags & MSG_ERRQUEUE)
+		return gntsock_grant_recv_errqueue(sk, &vsk->grants, msg);
+	lock_sock(sk);
+	if (sk->sk_state == TCP_LISTEN ||
+	    (sock->state == SS_UNCONNECTED && list_empty(&vsk->rx_queue) &&
+	     !sk->sk_err && !vsk->link)) {
+		err = -ENOTCONN;
+		goto out;
+	}
+	if (sk->sk_type == SOCK_SEQPACKET) {
+		err = gntsock_seq_recvmsg(sk, msg, len, flags, &granted);
+		goto out;
+	}
+	if (!len)
+		goto out;
+	timeo = sock_rcvtimeo(sk, flags & MSG_DONTWAIT);
+	target = sock_rcvlowat(sk, flags & MSG_WAITALL, len);
+	add_wait_queue(sk_sleep(sk), &wait);
+	while (copied < len) {
+		/* (a grant queued without its bytes waits for them) */
+		if (vsk->rx_bytes) {
+			bool fault = false;
+
+			t0 = gntsock_stat_clock();
+			n = gntsock_copy_rx(vsk, msg, len - copied, peek,
+					    copied, &stop, &fault, &granted);
+			if (t0)
+				atomic64_add(ktime_get_ns() - t0,
+					     &gntsock_stats.rx_user_ns);
+			atomic64_add(n, &gntsock_stats.rx_user_bytes);
+			copied += n;
+			if (n && !peek)
+				faults = 0;	/* it moves: a new budget */
+			/* Fault the page in even with @target met: a reader
+			 * that reuses its buffer would otherwise stop at the
+			 * same absent page on every call.
+			 */
+			if (fault) {
+				if (peek) {	/* a peek starts over */
+					iov_iter_revert(&msg->msg_iter, n);
+					copied -= n;
+				}
+				want = min_t(size_t, len - copied,
+					     vsk->rx_bytes);
+				err = ++faults > GNTSOCK_RX_FAULT_RETRIES ?
+				      -EFAULT :
+				      gntsock_rx_fault_in(sk, msg, want);
+				if (err)
+					break;
+				continue;
+			}
+			if (peek || stop || copied >= target)
+				break;
+			continue;
+		}
+		if (!peek) {
+			n = gntsock_rx_from_ring(sk, msg, len - copied);
+			copied += n;
+			if (n || vsk->rx_bytes)
+				continue;
+		} else if (vsk->rx_hint) {
+			gntsock_rx_flush(sk);
+			continue;
+		}
+		/* Nothing queued: did the buffer hold the writer back? */
+		if (!peek)
+			gntsock_buf_grow(vsk);
+		if (copied >= target)
+			break;
+		err = gntsock_rx_wait_check(sk, timeo);
+		if (err) {
+			err = min(err, 0);
+			break;
+		}
+		gntsock_maybe_credit_update(vsk);
+		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
+		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
+			      gntsock_rx_done(sk) || vsk->rx_deferred ||
+			      (posted && vsk->post->filled), &wait);
+		if (posted)
+			copied += gntsock_rx_unpost(vsk, msg);
+	}
+	remove_wait_queue(sk_sleep(sk), &wait);
+	if (copied && !peek)
+		gntsock_maybe_credit_update(vsk);
+out:
+	release_sock(sk);
+	gntsock_grants_deliver(&granted, msg);
+	return copied ? copied : err;
+}
