@@ -7,7 +7,7 @@
  * lockdep_assert_held() or sock_owned_by_me()):
  *
  *   socket tx_mutex       one sender at a time; connect() (af_gntsock.c)
- *   link setup_lock       ring set-up and tear-down (link.c)
+ *   link setup_lock       ring set-up and tear-down (link_xenbus.c)
  *   link rx_lock          the consumer of a link's rx ring: its rx work or
  *                         a reader taking data straight from the ring
  *   lock_sock()           a listener before its children
@@ -114,6 +114,8 @@ enum gntsock_link_state {
  * @loop_queue: loopback messages not yet delivered
  * @loop_mem: memory the messages of @loop_queue take, under @loop_lock
  * @loop_payload: loopback: the payload of the message being delivered
+ * @loop_send: loopback: queues a message (link_loop.c), which the link core
+ *	calls instead of writing a ring
  * @stat_*: counters shown in /proc/net/gntsock_links
  * @tx_cons_seen: the peer's consumer index of @tx when waiters were last
  *	woken: an event that did not move it frees no ring space
@@ -137,9 +139,9 @@ enum gntsock_link_state {
  *	("feature-event-index"), read when the link connects
  * @stale: frontend: ring pages whose grant the backend still mapped when
  *	the rings were torn down (struct gntsock_stale_ref), ended by the next
- *	set-up once the backend has let go (link.c, gntsock_front_reap())
+ *	set-up once the backend has let go (link_xenbus.c, gntsock_front_reap())
  * @nr_stale: entries on @stale
- * @log_rs: rate limit of this link's up/down log lines (link.c)
+ * @log_rs: rate limit of this link's up/down log lines (link_xenbus.c)
  */
 struct gntsock_link {
 	struct kref kref;
@@ -182,6 +184,9 @@ struct gntsock_link {
 	struct list_head loop_queue;
 	u32 loop_mem;
 	const void *loop_payload;
+	int (*loop_send)(struct gntsock_link *link,
+			 const struct gntsock_msg_hdr *h,
+			 gntsock_copy_fn fn, void *ctx);
 
 	atomic64_t stat_tx_msgs;
 	atomic64_t stat_rx_msgs;
@@ -270,7 +275,9 @@ extern unsigned int gntsock_buffer_size_max;	/* sysctl, af_gntsock.c */
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 
-/* link.c */
+/* link.c; link_xenbus.c: gntsock_link_get(), registration, the links
+ * shown in /proc
+ */
 int gntsock_link_register(void);
 void gntsock_link_unregister(void);
 struct gntsock_link *gntsock_link_get(domid_t peer);

@@ -46,7 +46,7 @@
  *
  * When this domain can map revocably (the hypervisor has the xen-backend
  * extension and lets it use GNTTABOP_map_revocable, xen_revoke.c) and
- * said so on the link (feature-revocable-map, link.c), every page is
+ * said so on the link (feature-revocable-map, link_xenbus.c), every page is
  * mapped revocably (GNTTABOP_map_revocable on the same user PTE) with a
  * replacement page of ours: a distinct zeroed page per page of a writable
  * grant, one shared zeroed page for a read-only grant. If the granter

@@ -11,7 +11,7 @@
  * freed or reused before that, whatever happens to the socket or process.
  *
  * With the xen-backend extension, towards a peer that said on the link that
- * it can map revocably (feature-revocable-map, link.c), every reference is
+ * it can map revocably (feature-revocable-map, link_xenbus.c), every reference is
  * marked revocable-only before its grant entry is written, so the peer can
  * only ever map it revocably. Such a grant is ended through the hypervisor
  * (GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS, revoke.c): Xen revokes
