@@ -53,34 +53,50 @@ static LIST_HEAD(gntsock_rx_pool);
 static DEFINE_SPINLOCK(gntsock_rx_pool_lock);
 static unsigned int gntsock_rx_pool_len;
 
-static struct page *gntsock_rx_page_get(void)
+/* Fill @pages[0..@n) from the pool, one lock round for the whole message;
+ * what the pool lacks is allocated outside the lock. Return: the pages
+ * filled, fewer than @n only without memory.
+ */
+static unsigned int gntsock_rx_pages_get(struct page **pages, unsigned int n)
 {
+	unsigned int i = 0;
 	struct page *pg;
 
 	spin_lock_bh(&gntsock_rx_pool_lock);
-	pg = list_first_entry_or_null(&gntsock_rx_pool, struct page, lru);
-	if (pg) {
+	while (i < n) {
+		pg = list_first_entry_or_null(&gntsock_rx_pool, struct page,
+					      lru);
+		if (!pg)
+			break;
 		list_del(&pg->lru);
 		gntsock_rx_pool_len--;
+		pages[i++] = pg;
 	}
 	spin_unlock_bh(&gntsock_rx_pool_lock);
-	if (pg)
-		return pg;
-	atomic64_inc(&gntsock_stats.rx_page_allocs);
-	return alloc_page(GFP_KERNEL);
+	for (; i < n; i++) {
+		atomic64_inc(&gntsock_stats.rx_page_allocs);
+		pages[i] = alloc_page(GFP_KERNEL);
+		if (!pages[i])
+			break;
+	}
+	return i;
 }
 
-static void gntsock_rx_page_put(struct page *pg)
+/* Give @pages[0..@n) back to the pool, one lock round for the whole
+ * message; beyond GNTSOCK_RX_POOL_MAX they are freed, outside the lock.
+ */
+static void gntsock_rx_pages_put(struct page **pages, unsigned int n)
 {
+	unsigned int i = 0;
+
 	spin_lock_bh(&gntsock_rx_pool_lock);
-	if (gntsock_rx_pool_len < GNTSOCK_RX_POOL_MAX) {
-		list_add(&pg->lru, &gntsock_rx_pool);
+	for (; i < n && gntsock_rx_pool_len < GNTSOCK_RX_POOL_MAX; i++) {
+		list_add(&pages[i]->lru, &gntsock_rx_pool);
 		gntsock_rx_pool_len++;
-		pg = NULL;
 	}
 	spin_unlock_bh(&gntsock_rx_pool_lock);
-	if (pg)
-		__free_page(pg);
+	for (; i < n; i++)
+		__free_page(pages[i]);
 }
 
 void gntsock_rx_pool_drain(void)
@@ -120,12 +136,11 @@ static void gntsock_rxbuf_free_pages(struct gntsock_rxbuf *b)
 {
 	unsigned int i;
 
-	for (i = 0; i < b->npages; i++) {
-		if (b->pooled)
-			gntsock_rx_page_put(b->pages[i]);
-		else
+	if (b->pooled)
+		gntsock_rx_pages_put(b->pages, b->npages);
+	else
+		for (i = 0; i < b->npages; i++)
 			__free_page(b->pages[i]);
-	}
 	kfree(b);
 }
 
@@ -139,14 +154,20 @@ static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
 
 	if (!b)
 		return NULL;
-	for (i = 0; i < npages; i++) {
-		b->pages[i] = pooled ? gntsock_rx_page_get() : alloc_page(gfp);
-		if (!b->pages[i]) {
-			b->npages = i;
-			b->pooled = pooled;
-			gntsock_rxbuf_free_pages(b);
-			return NULL;
+	if (pooled) {
+		i = gntsock_rx_pages_get(b->pages, npages);
+	} else {
+		for (i = 0; i < npages; i++) {
+			b->pages[i] = alloc_page(gfp);
+			if (!b->pages[i])
+				break;
 		}
+	}
+	if (i < npages) {
+		b->npages = i;
+		b->pooled = pooled;
+		gntsock_rxbuf_free_pages(b);
+		return NULL;
 	}
 	b->npages = npages;
 	b->pooled = pooled;
