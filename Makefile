@@ -8,7 +8,8 @@
 #                   "N passed, N failed" and fails if anything failed
 #   make demo       boot Xen + dom0 + two domUs and send a file domU1 -> domU2
 #   make bench      gntsock vs TCP vs libxenvchan vs memcpy between two domUs,
-#                   one boot; the table goes to build/bench/table.txt
+#                   one boot (BOOTS=N: N boots and a table of their medians);
+#                   the table goes to build/bench/table.txt
 #   make lint       W=1 build, sparse (C=2) and checkpatch --strict only
 #
 # The module is built against the headers of the kernel the VM rig boots
@@ -39,8 +40,10 @@ check:
 demo:
 	selftests/demo.sh
 
+BOOTS	?= 1
+
 bench:
-	selftests/bench.sh
+	BOOTS=$(BOOTS) selftests/bench.sh
 
 lint:
 	selftests/lint.sh

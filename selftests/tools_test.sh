@@ -1,6 +1,7 @@
 #!/bin/bash
 # Host checks of the user-space tools that need no gntsock module (KTAP on stdout): gntcat's
-# --help, usage errors and man page, gntsock-perf's --help and its memcpy mode. What needs real
+# --help, usage errors and man page, gntsock-perf's --help and its memcpy mode, and the
+# multi-boot summary of make bench (bench_boots.py). What needs real
 # domains (connections, the transports) runs in the rig: gntsock-perf smoke, make bench.
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
@@ -20,7 +21,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 echo "KTAP version 1"
-echo "1..8"
+echo "1..9"
 "$BIN/gntcat" --help >"$tmp/help" 2>&1
 rc=$?
 grep -q -- '--seqpacket' "$tmp/help" && grep -q -- '--grant FILE' "$tmp/help" &&
@@ -60,4 +61,25 @@ rc=$?
 awk '$1 == "64" && $2 == "KiB" { ok = ($6 + 0 > 0) } END { exit !ok }' "$tmp/memcpy" && [ $rc -eq 0 ]
 result $? "gntsock-perf memcpy measures a copy rate"
 [ $fails -eq 0 ] || sed 's/^/# /' "$tmp/memcpy"
+
+# make bench BOOTS=N: ratios within each boot, then their median (three boots' tables in
+# gntsock-perf's format; gntsock/vchan at 64 KiB 0.50, 0.10, 1.00 -> median 0.50x, where
+# the ratio of the medians would be 0.33x).
+bench_table() {	# bench_table GNT_64K VCHAN_64K GNT_RTT
+	printf '%9s %9s %9s %9s %9s | %8s %8s %8s\n' write gntsock TCP vchan memcpy \
+		gnt/TCP gnt/vch gnt/mcp
+	printf '%9s %9s %9s %9s %9s |\n' "64 KiB" "$1" 10.0 "$2" 900.0
+	printf '\n== 1-byte ping-pong round trip, microseconds, 2000 round trips\n'
+	printf '%9s %10s %10s %12s\n' transport median p99 median/gnt
+	printf '%9s %10s %10s %12s\n' gntsock "$3" 9000.0 1.00x vchan 1000.0 5000.0 -
+}
+bench_table 100.0 200.0 1500.0 >"$tmp/b1"
+bench_table 50.0 500.0 500.0 >"$tmp/b2"
+bench_table 300.0 300.0 1000.0 >"$tmp/b3"
+"$REPO/selftests/bench_boots.py" "$tmp/b1" "$tmp/b2" "$tmp/b3" >"$tmp/boots" 2>&1
+rc=$?
+grep -q '^  64 KiB  0.50 0.10 1.00  *0.50x' "$tmp/boots" &&
+	grep -q 'gntsock/vchan per boot 1.50 0.50 1.00, median 1.00x' "$tmp/boots" && [ $rc -eq 0 ]
+result $? "bench_boots.py takes ratios within each boot, then their median"
+[ $fails -eq 0 ] || sed 's/^/# /' "$tmp/boots"
 exit $((fails > 0))
