@@ -94,7 +94,7 @@ enum gntsock_link_state {
  * @ctl_len: length of @ctl_queue
  * @rx_work: drains @rx
  * @rx_lock: held by whoever consumes from @rx: @rx_work, @rx_fallback, or a
- *	reader taking its own data straight from the ring (af_gntsock.c);
+ *	reader taking its own data straight from the ring (sock_rx.c);
  *	taken before lock_sock()
  * @rx_fallback: drains @rx, leaving nothing for readers, when data left in
  *	the ring for a reader was not taken in time (GNTSOCK_RX_DEFER)
@@ -127,7 +127,7 @@ enum gntsock_link_state {
  *	the end of the batch (under @rx_lock)
  * @rx_wakes: sockets owed a wake-up at the end of the batch (under @rx_lock)
  * @buf_auto: bytes the receive buffers of this link's sockets grew on their
- *	own, at most the buf_auto_max module parameter (af_gntsock.c)
+ *	own, at most the buf_auto_max module parameter (sock_credit.c)
  * @map_revocable: this end told the peer that it maps grants revocably
  *	(xenstore feature-revocable-map = 1), so the peer may mark its grants
  *	revocable-only and this end maps them revocably; set before each
@@ -356,13 +356,17 @@ enum gntsock_link_user {
 /**
  * struct gntsock_link_handler - how a link reaches a layer above it
  * @ops: the messages it takes, BIT(GNTSOCK_OP_*); each op goes to one layer
- * @recv: a validated message of one of @ops, from the link's rx work
- *	(rx_lock held; no socket lock). @h is a local copy; an RW payload is
- *	still in the ring (gntsock_link_rx_payload_cb()). With @defer it may
- *	leave the message in the ring for a reader that takes its data from
- *	there, and return true: the rx work then stops without consuming it.
- * @batch_end: optional: the rx work ends a batch (rx_lock held): deliver
- *	the wake-ups collected during it
+ * @recv: a validated message of one of @ops, from the link's rx work, in
+ *	process context, no socket lock held; rx_lock held on a xenbus link,
+ *	not on the loopback link (link_loop.c), whose work delivers its
+ *	queued copies one by one. @h is a local copy; an RW payload is still
+ *	in the ring (gntsock_link_rx_payload_cb()). With @defer (never on the
+ *	loopback link) it may leave the message in the ring for a reader that
+ *	takes its data from there, and return true: the rx work then stops
+ *	without consuming it.
+ * @batch_end: optional: the rx work of a xenbus link ends a batch (rx_lock
+ *	held): deliver the wake-ups collected during it. The loopback link
+ *	has no batches.
  * @link_down: optional: the link went down (its rings are gone, setup_lock
  *	held); told in enum gntsock_link_user order
  * @map_revocable: optional, grant layer: does this domain map grants

@@ -8,10 +8,6 @@
  * unmapping), grant_events.c (the error-queue events of both) and
  * grant_acct.c (lock, limits, counters, per-peer accounting).
  */
-#include <linux/workqueue.h>
-#include <linux/jiffies.h>
-#include <linux/slab.h>
-#include <linux/mm.h>
 
 #include "gntsock.h"
 #include "grant.h"

@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * gntsock grants: buffers a socket grants to its peer domain (grant_send.c),
- * grants it received and maps (grant_recv.c), revocation and deferred
- * reclaim (revoke.c), limits and counters (sysctl.c). See
- * Documentation/grants.rst.
+ * gntsock grants: buffers a socket grants to its peer domain, their
+ * revocation and deferred reclaim (grant_send.c), grants it received and
+ * maps (grant_recv.c), the events of both (grant_events.c), the lock,
+ * limits, counters and per-peer accounting (grant_acct.c), and the layer's
+ * entry points (grant.c). See Documentation/grants.rst.
  *
  * Lock order: lock_sock(), then gntsock_grant_lock, then a link's tx_lock.
  * mmap_lock comes before gntsock_grant_lock (mmap). The MMU notifier of
@@ -117,7 +118,7 @@ extern struct gntsock_grant_stats gntsock_grant_stats;
 extern struct mutex gntsock_grant_lock;
 
 /**
- * struct gntsock_peer_acct - per peer domain accounting (sysctl.c)
+ * struct gntsock_peer_acct - per peer domain accounting (grant_acct.c)
  * @out_pages: pages granted to the peer, in flight
  * @out_grants: grants to the peer in flight
  * @in_grants: grants from the peer not yet released
@@ -160,7 +161,6 @@ void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
 void gntsock_gout_quarantine(struct gntsock_gout *g);
 void gntsock_gout_forced(struct gntsock_gout *g);
 void gntsock_grant_out_exit(void);
-void gntsock_reclaim_kick(void);
 void gntsock_reclaim_start(void);
 void gntsock_reclaim_stop(void);
 

@@ -11,10 +11,11 @@
  * freed or reused before that, whatever happens to the socket or process.
  *
  * With the xen-backend extension, towards a peer that said on the link that
- * it can map revocably (feature-revocable-map, link_xenbus.c), every reference is
- * marked revocable-only before its grant entry is written, so the peer can
- * only ever map it revocably. Such a grant is ended through the hypervisor
- * (GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS, revoke.c): Xen revokes
+ * it can map revocably (feature-revocable-map, link_xenbus.c), every
+ * reference is marked revocable-only before its grant entry is written, so
+ * the peer can only ever map it revocably. Such a grant is ended through the
+ * hypervisor (GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS,
+ * gntsock_xen_revoke_refs() in xen_revoke.c): Xen revokes
  * whatever mapping the peer still holds, ends access and drops the mark,
  * atomically, before the reference is freed. Other grants are plain and
  * ended with gnttab_try_end_foreign_access(); a plain grant the peer does
@@ -23,7 +24,9 @@
  * (no pages, no references) until the peer's late GRANT_RELEASE or the
  * link's end, so that the late answer is accepted quietly.
  */
+#include <linux/jiffies.h>
 #include <linux/mm.h>
+#include <linux/workqueue.h>
 #include <linux/backing-dev.h>
 #include <linux/slab.h>
 #include <linux/skbuff.h>
@@ -100,6 +103,21 @@ struct gntsock_gout {
 
 static DEFINE_HASHTABLE(gntsock_gout_hash, 8);
 static LIST_HEAD(gntsock_reclaim_list);
+
+static void gntsock_reclaim_fn(struct work_struct *work);
+static DECLARE_DELAYED_WORK(gntsock_reclaim_work, gntsock_reclaim_fn);
+static bool gntsock_reclaim_stopped;
+
+/* Retry the deferred list after reclaim_interval_ms (unless unloading). */
+static void gntsock_reclaim_kick(void)
+{
+	unsigned int ms = READ_ONCE(gntsock_grant_limits.reclaim_interval_ms);
+
+	if (!READ_ONCE(gntsock_reclaim_stopped))
+		queue_delayed_work(gntsock_wq, &gntsock_reclaim_work,
+				   msecs_to_jiffies(ms));
+}
+
 /* Tombstones of every peer (each on its peer's list, gntsock_peer_acct). */
 static unsigned int gntsock_tombs;
 static u32 gntsock_next_id;
@@ -1043,27 +1061,6 @@ static bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budge
 	return false;
 }
 
-/* Unload: times a revocable-only grant Xen could not end yet (an
- * operation of the peer in flight) is retried, 20 ms apart.
- */
-#define GNTSOCK_EXIT_TRIES	50
-
-static void gntsock_reclaim_fn(struct work_struct *work);
-static DECLARE_DELAYED_WORK(gntsock_reclaim_work, gntsock_reclaim_fn);
-static bool gntsock_reclaim_stopped;
-
-/**
- * gntsock_reclaim_kick() - retry the deferred list after reclaim_interval_ms
- */
-void gntsock_reclaim_kick(void)
-{
-	unsigned int ms = READ_ONCE(gntsock_grant_limits.reclaim_interval_ms);
-
-	if (!READ_ONCE(gntsock_reclaim_stopped))
-		queue_delayed_work(gntsock_wq, &gntsock_reclaim_work,
-				   msecs_to_jiffies(ms));
-}
-
 static void gntsock_reclaim_fn(struct work_struct *work)
 {
 	unsigned int budget = READ_ONCE(gntsock_grant_limits.reclaim_batch);
@@ -1099,6 +1096,11 @@ void gntsock_reclaim_stop(void)
 	WRITE_ONCE(gntsock_reclaim_stopped, true);
 	cancel_delayed_work_sync(&gntsock_reclaim_work);
 }
+
+/* Unload: times a revocable-only grant Xen could not end yet (an
+ * operation of the peer in flight) is retried, 20 ms apart.
+ */
+#define GNTSOCK_EXIT_TRIES	50
 
 /**
  * gntsock_grant_out_exit() - module unload: end what is left, or hand it

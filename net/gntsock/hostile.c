@@ -618,9 +618,11 @@ static const struct proc_ops hostile_ops = {
 int gntsock_hostile_init(void)
 {
 	pr_warn("gntsock_hostile: TEST MODULE: this domain attacks its gntsock peers on request\n");
-	gntsock_link_keep_maps_hook = gntsock_hostile_keep_maps;
-	return proc_create("gntsock_hostile", 0600, NULL, &hostile_ops) ?
-		0 : -ENOMEM;
+	if (!proc_create("gntsock_hostile", 0600, NULL, &hostile_ops))
+		return -ENOMEM;
+	/* Links may be up: the hook is read once per unmap (READ_ONCE). */
+	WRITE_ONCE(gntsock_link_keep_maps_hook, gntsock_hostile_keep_maps);
+	return 0;
 }
 
 /**
@@ -631,7 +633,7 @@ int gntsock_hostile_init(void)
 void gntsock_hostile_exit(void)
 {
 	remove_proc_entry("gntsock_hostile", NULL);
-	gntsock_link_keep_maps_hook = NULL;
+	WRITE_ONCE(gntsock_link_keep_maps_hook, NULL);
 	mutex_lock(&hostile_lock);
 	hostile_release(-1);
 	mutex_unlock(&hostile_lock);

@@ -91,8 +91,16 @@ static const struct gntsock_link_handler *gntsock_handlers[GNTSOCK_USER_MAX];
 void gntsock_link_set_handler(enum gntsock_link_user user,
 			      const struct gntsock_link_handler *h)
 {
+	int i;
+
+	BUILD_BUG_ON(GNTSOCK_OP_MAX >= 32);	/* ops is a u32 of BIT(op) */
 	if (WARN_ON(user >= GNTSOCK_USER_MAX))
 		return;
+	/* Each op goes to one layer. */
+	for (i = 0; h && i < GNTSOCK_USER_MAX; i++)
+		if (WARN_ON(i != user && gntsock_handlers[i] &&
+			    (gntsock_handlers[i]->ops & h->ops)))
+			return;
 	WRITE_ONCE(gntsock_handlers[user], h);
 }
 
@@ -106,7 +114,7 @@ bool gntsock_link_deliver(struct gntsock_link *link,
 	int i;
 
 	for (i = 0; i < GNTSOCK_USER_MAX; i++) {
-		uh = gntsock_handlers[i];
+		uh = READ_ONCE(gntsock_handlers[i]);
 		if (uh && (uh->ops & BIT(h->op)))
 			return uh->recv(link, h, defer);
 	}
@@ -116,22 +124,28 @@ bool gntsock_link_deliver(struct gntsock_link *link,
 /* The rx work ends a batch: each layer delivers what it collected. */
 static void gntsock_link_batch_end(struct gntsock_link *link)
 {
+	const struct gntsock_link_handler *uh;
 	int i;
 
 	lockdep_assert_held(&link->rx_lock);
-	for (i = 0; i < GNTSOCK_USER_MAX; i++)
-		if (gntsock_handlers[i] && gntsock_handlers[i]->batch_end)
-			gntsock_handlers[i]->batch_end(link);
+	for (i = 0; i < GNTSOCK_USER_MAX; i++) {
+		uh = READ_ONCE(gntsock_handlers[i]);
+		if (uh && uh->batch_end)
+			uh->batch_end(link);
+	}
 }
 
 /* The link went down: tell every layer, in enum gntsock_link_user order. */
 void gntsock_link_tell_down(struct gntsock_link *link)
 {
+	const struct gntsock_link_handler *uh;
 	int i;
 
-	for (i = 0; i < GNTSOCK_USER_MAX; i++)
-		if (gntsock_handlers[i] && gntsock_handlers[i]->link_down)
-			gntsock_handlers[i]->link_down(link);
+	for (i = 0; i < GNTSOCK_USER_MAX; i++) {
+		uh = READ_ONCE(gntsock_handlers[i]);
+		if (uh && uh->link_down)
+			uh->link_down(link);
+	}
 }
 
 /* Do we map grants revocably (what a link advertises)? The grant layer
@@ -140,7 +154,7 @@ void gntsock_link_tell_down(struct gntsock_link *link)
 bool gntsock_link_map_revocable(void)
 {
 	const struct gntsock_link_handler *uh =
-		gntsock_handlers[GNTSOCK_USER_GRANT];
+		READ_ONCE(gntsock_handlers[GNTSOCK_USER_GRANT]);
 
 	return uh && uh->map_revocable && uh->map_revocable();
 }

@@ -7,18 +7,9 @@
  * (link.c), so the same protocol handler and credit code serve both kinds
  * of link.
  */
-#include <linux/module.h>
-#include <linux/slab.h>
-#include <linux/interrupt.h>
-#include <linux/seq_file.h>
+
 #include <linux/sizes.h>
-#include <linux/skbuff.h>
-#include <linux/uaccess.h>
-#include <linux/uio.h>
-#include <xen/xen.h>
-#include <xen/events.h>
-#include <xen/page.h>
-#include <xen/interface/io/xenbus.h>
+#include <linux/slab.h>
 
 #include "gntsock.h"
 #include "link.h"

@@ -444,8 +444,13 @@ static void gntsock_back_unmap(struct gntsock_link *link)
 	if (!link->pages || !link->pages[0])
 		return;
 #ifdef GNTSOCK_HOSTILE
-	if (gntsock_link_keep_maps_hook && gntsock_link_keep_maps_hook(link))
-		return;
+	{
+		bool (*keep)(struct gntsock_link *link) =
+			READ_ONCE(gntsock_link_keep_maps_hook);
+
+		if (keep && keep(link))
+			return;
+	}
 #endif
 	for (i = 0; i < total; i++) {
 		if (link->handles[i] == INVALID_GRANT_HANDLE)

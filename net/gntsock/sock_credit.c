@@ -9,23 +9,7 @@
  * held back by it (buf_auto_max), charged to the link's budget.
  */
 #include <linux/module.h>
-#include <linux/compat.h>
-#include <linux/slab.h>
 #include <linux/hashtable.h>
-#include <linux/random.h>
-#include <linux/sched/signal.h>
-#include <linux/uio.h>
-#include <linux/poll.h>
-#include <linux/mm.h>
-#include <linux/pagemap.h>
-#include <linux/sizes.h>
-#include <linux/siphash.h>
-#include <linux/net.h>
-#include <linux/memcontrol.h>
-#include <linux/sched/mm.h>
-#include <linux/sockios.h>
-#include <linux/seq_file.h>
-#include <asm/ioctls.h>
 #include <net/sock.h>
 
 #include "gntsock.h"

@@ -4,24 +4,9 @@
  * key (a peer must not choose which bucket its connections land in), under
  * gntsock_table_lock, a leaf spinlock; and the choice of ephemeral ports.
  */
-#include <linux/module.h>
-#include <linux/compat.h>
-#include <linux/slab.h>
 #include <linux/hashtable.h>
 #include <linux/random.h>
-#include <linux/sched/signal.h>
-#include <linux/uio.h>
-#include <linux/poll.h>
-#include <linux/mm.h>
-#include <linux/pagemap.h>
-#include <linux/sizes.h>
 #include <linux/siphash.h>
-#include <linux/net.h>
-#include <linux/memcontrol.h>
-#include <linux/sched/mm.h>
-#include <linux/sockios.h>
-#include <linux/seq_file.h>
-#include <asm/ioctls.h>
 #include <net/sock.h>
 
 #include "gntsock.h"

@@ -7,24 +7,12 @@
  * socket lock or the link's tx_lock; a non-blocking one never waits for
  * the ring, and poll() says when there is room again.
  */
-#include <linux/module.h>
-#include <linux/compat.h>
 #include <linux/slab.h>
-#include <linux/hashtable.h>
-#include <linux/random.h>
 #include <linux/sched/signal.h>
 #include <linux/uio.h>
-#include <linux/poll.h>
 #include <linux/mm.h>
 #include <linux/pagemap.h>
-#include <linux/sizes.h>
-#include <linux/siphash.h>
 #include <linux/net.h>
-#include <linux/memcontrol.h>
-#include <linux/sched/mm.h>
-#include <linux/sockios.h>
-#include <linux/seq_file.h>
-#include <asm/ioctls.h>
 #include <net/sock.h>
 
 #include "gntsock.h"

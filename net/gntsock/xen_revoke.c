@@ -165,10 +165,6 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
 	return HYPERVISOR_grant_table_op(GNTTABOP_revoke, ops, count);
 }
 
-/* Auto-translated mapper: the grant goes into the p2m at the guest frame
- * of an unpopulated page, which the kernel then reaches through its
- * direct map; a revoke points that frame at the replacement page's.
- */
 /**
  * gntsock_xen_revoke_refs() - end revocable-only grant references through Xen
  * @refs: the references; an ended one is set to 0 here, 0 entries skipped
@@ -238,6 +234,10 @@ int gntsock_xen_revoke_refs(grant_ref_t *refs, u32 n, u32 *swapped)
 	return rc ?: err;
 }
 
+/* Auto-translated mapper: the grant goes into the p2m at the guest frame
+ * of an unpopulated page, which the kernel then reaches through its
+ * direct map; a revoke points that frame at the replacement page's.
+ */
 static int gntsock_xen_map_revocable_hvm(struct gntsock_xen_rmap *m,
 					 struct gnttab_map_revocable *op)
 {
