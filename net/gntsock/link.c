@@ -104,8 +104,17 @@ void gntsock_link_set_handler(enum gntsock_link_user user,
 	WRITE_ONCE(gntsock_handlers[user], h);
 }
 
-/* Hand a validated message to the layer that takes its op. Return: true
- * if that layer left it in the ring (gntsock_link_handler.recv).
+/**
+ * gntsock_link_deliver() - hand a validated message to its layer
+ * @link: the link it arrived on; rx_lock held, except on the loopback link
+ * @h: local copy of its header
+ * @defer: the layer may leave an RW message in the ring for a reader that
+ *	takes its data from there (never on the loopback link)
+ *
+ * Hand a validated message to the layer that takes its op. A message no
+ * layer takes is dropped.
+ *
+ * Return: true if that layer left it in the ring (gntsock_link_handler.recv).
  */
 bool gntsock_link_deliver(struct gntsock_link *link,
 			  const struct gntsock_msg_hdr *h, bool defer)
@@ -135,7 +144,12 @@ static void gntsock_link_batch_end(struct gntsock_link *link)
 	}
 }
 
-/* The link went down: tell every layer, in enum gntsock_link_user order. */
+/**
+ * gntsock_link_tell_down() - the link went down: tell every layer
+ * @link: the link, its rings gone; setup_lock held
+ *
+ * In enum gntsock_link_user order.
+ */
 void gntsock_link_tell_down(struct gntsock_link *link)
 {
 	const struct gntsock_link_handler *uh;
@@ -148,8 +162,10 @@ void gntsock_link_tell_down(struct gntsock_link *link)
 	}
 }
 
-/* Do we map grants revocably (what a link advertises)? The grant layer
- * says; without it, no.
+/**
+ * gntsock_link_map_revocable() - do we map grants revocably?
+ *
+ * Return: what a link advertises. The grant layer says; without it, no.
  */
 bool gntsock_link_map_revocable(void)
 {
@@ -228,10 +244,14 @@ static void gntsock_notify(struct gntsock_link *link)
 	}
 }
 
-/* The ring has room again: wake the waiters; they re-check under tx_lock.
- * Stream writers wait exclusively: with tx_wake_one only one of them
- * wakes, and passes the wake-up on (gntsock_link_pass_wake()) once it has
- * written while room remains. Other waiters (records, grants) always wake.
+/**
+ * gntsock_tx_kick() - the ring has room again: wake the waiters
+ * @link: the link whose tx ring (or loopback queue) has room
+ *
+ * They re-check under tx_lock. Stream writers wait exclusively: with
+ * tx_wake_one only one of them wakes, and passes the wake-up on
+ * (gntsock_link_pass_wake()) once it has written while room remains.
+ * Other waiters (records, grants) always wake.
  */
 void gntsock_tx_kick(struct gntsock_link *link)
 {
@@ -242,7 +262,11 @@ void gntsock_tx_kick(struct gntsock_link *link)
 		wake_up_all(&link->tx_wq);
 }
 
-/* Tell every non-blocking sender waiting for room: only when room may
+/**
+ * gntsock_space_watch_flush() - notify the senders waiting for ring space
+ * @link: the link
+ *
+ * Tell every non-blocking sender waiting for room: only when room may
  * have come (the peer consumed, a loopback message was taken, the link
  * went down), or each would poll writable and get EAGAIN again. Each is
  * told once and taken off first; under watch_lock, so that an owner that
@@ -383,6 +407,12 @@ static int gntsock_ctl_flush(struct gntsock_link *link)
 	return err;
 }
 
+/**
+ * gntsock_ctl_purge() - drop the control messages queued for ring space
+ * @link: the link, going down; tx_lock held
+ *
+ * They are freed unsent.
+ */
 void gntsock_ctl_purge(struct gntsock_link *link)
 {
 	struct gntsock_ctl *c, *tmp;
@@ -860,6 +890,14 @@ void gntsock_link_rx_flush(struct gntsock_link *link)
 	mutex_unlock(&link->rx_lock);
 }
 
+/**
+ * gntsock_rx_fallback_work() - drain the ring a reader did not come for
+ * @work: the link's rx_fallback
+ *
+ * Data was left in the rx ring for a reader GNTSOCK_RX_DEFER ago: if the
+ * ring still holds any, hand everything to the layers, leaving nothing
+ * for readers. Takes rx_lock.
+ */
 void gntsock_rx_fallback_work(struct work_struct *work)
 {
 	struct gntsock_link *link = container_of(to_delayed_work(work),
@@ -916,6 +954,16 @@ static void gntsock_rx_eoi(struct gntsock_link *link, int irq, bool work)
 	xen_irq_lateeoi(irq, work ? 0 : XEN_EOI_FLAG_SPURIOUS);
 }
 
+/**
+ * gntsock_rx_work() - the rx work of a xenbus link
+ * @work: the link's rx_work
+ *
+ * Hands the messages of the rx ring to their layers (under rx_lock; data
+ * may be left for a reader that takes it from the ring). The event may
+ * also mean the peer consumed from our tx ring: then queued control
+ * messages are sent and writers waiting for room are woken. Ends with the
+ * late EOI of the event that queued it.
+ */
 void gntsock_rx_work(struct work_struct *work)
 {
 	struct gntsock_link *link = container_of(work, struct gntsock_link,
@@ -962,6 +1010,15 @@ out:
 	gntsock_rx_eoi(link, eoi_irq, had_work);
 }
 
+/**
+ * gntsock_interrupt() - a link's event channel handler
+ * @irq: the irq
+ * @dev_id: the link
+ *
+ * Queues the rx work, which sends the late EOI of this event.
+ *
+ * Return: %IRQ_HANDLED.
+ */
 irqreturn_t gntsock_interrupt(int irq, void *dev_id)
 {
 	struct gntsock_link *link = dev_id;

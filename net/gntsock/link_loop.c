@@ -133,6 +133,12 @@ static void gntsock_loop_purge(struct gntsock_link *link)
 	}
 }
 
+/**
+ * gntsock_loopback_create() - make the loopback link, at module load
+ *
+ * Return: 0, or -ENOMEM. The link (gntsock_loopback) is connected from the
+ * start and stays until gntsock_loopback_destroy().
+ */
 int gntsock_loopback_create(void)
 {
 	struct gntsock_link *l;
@@ -168,7 +174,12 @@ int gntsock_loopback_create(void)
 	return 0;
 }
 
-/* Every socket is gone (each holds a module reference): drop the link. */
+/**
+ * gntsock_loopback_destroy() - drop the loopback link, at module unload
+ *
+ * Every socket is gone (each holds a module reference): drop the link.
+ * Messages still queued are freed undelivered.
+ */
 void gntsock_loopback_destroy(void)
 {
 	struct gntsock_link *l = gntsock_loopback;

@@ -86,6 +86,11 @@ static void gntsock_rx_pages_put(struct page **pages, unsigned int n)
 		__free_page(pages[i]);
 }
 
+/**
+ * gntsock_rx_pool_drain() - free every page of the rx page pool
+ *
+ * At module unload, when no rx buffer is left to come back: takes no lock.
+ */
 void gntsock_rx_pool_drain(void)
 {
 	struct page *pg, *tmp;
@@ -163,12 +168,21 @@ static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
 	return b;
 }
 
-/* Copy @n bytes at @off of a payload to @to, with page faults disabled:
+/**
+ * gntsock_rxbuf_copy() - copy part of a payload to the reader
+ * @b: the rx buffer
+ * @off: offset in its payload
+ * @n: bytes, @off + @n at most the payload's length
+ * @to: the reader's buffer
+ *
+ * Copy @n bytes at @off of a payload to @to, with page faults disabled:
  * the caller holds lock_sock(), which the links' receive work needs, and
  * a reader's buffer that faults forever (a FUSE mapping whose daemon
  * never answers) must not hold it there (issue 12, defect 1). A short
  * copy is faulted in without the lock (gntsock_rx_fault_in()) and copied
- * again. Return: bytes copied.
+ * again.
+ *
+ * Return: bytes copied.
  */
 size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
 			  struct iov_iter *to)
@@ -194,6 +208,17 @@ out:
 	return done;
 }
 
+/**
+ * gntsock_fill_rxbuf() - a gntsock_copy_fn that fills an rx buffer
+ * @src: the next piece of the payload (ring memory or the loopback copy)
+ * @len: its bytes
+ * @ctx: a struct gntsock_rxbuf_fill: the buffer, and where the piece goes
+ *
+ * Called on consecutive pieces (gntsock_link_rx_payload_cb()); each moves
+ * the fill position on. The buffer has room for them.
+ *
+ * Return: 0.
+ */
 int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
 {
 	struct gntsock_rxbuf_fill *f = ctx;
@@ -261,7 +286,13 @@ struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
 	return b;
 }
 
-/* Take @b's memory off @vsk's and the global rx_mem. lock_sock held. */
+/**
+ * gntsock_rxbuf_unaccount() - take an rx buffer's memory off the counters
+ * @vsk: the socket it was allocated for, lock_sock held
+ * @b: the buffer
+ *
+ * Take @b's memory off @vsk's and the global rx_mem.
+ */
 void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
 			     struct gntsock_rxbuf *b)
 {
@@ -269,6 +300,13 @@ void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
 	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
 }
 
+/**
+ * gntsock_rxbuf_free() - unaccount and free an rx buffer
+ * @vsk: the socket it was allocated for, lock_sock held
+ * @b: the buffer, off the rx queue; its grant, if any, is the caller's
+ *
+ * Pages that came from the page pool go back to it.
+ */
 void gntsock_rxbuf_free(struct gntsock_sock *vsk,
 			struct gntsock_rxbuf *b)
 {

@@ -19,6 +19,14 @@ struct proto gntsock_proto = {
 	.obj_size = sizeof(struct gntsock_sock),
 };
 
+/**
+ * gntsock_set_link() - change the link a socket uses
+ * @vsk: the socket, lock_sock held (or new, or being destroyed)
+ * @link: the new link, its reference passed to @vsk; or NULL
+ *
+ * The old link, if any, is let go: the buffer growth goes back to its
+ * budget, the space watch comes off it, and its reference is dropped.
+ */
 void gntsock_set_link(struct gntsock_sock *vsk,
 		      struct gntsock_link *link)
 {
@@ -34,6 +42,12 @@ void gntsock_set_link(struct gntsock_sock *vsk,
 		atomic_inc(&link->stat_sockets);
 }
 
+/**
+ * gntsock_purge_rx() - drop everything in a socket's rx queue
+ * @vsk: the socket, lock_sock held (or being destroyed)
+ *
+ * Grants queued with the data are dropped too.
+ */
 void gntsock_purge_rx(struct gntsock_sock *vsk)
 {
 	struct gntsock_rxbuf *b, *tmp;
@@ -48,7 +62,13 @@ void gntsock_purge_rx(struct gntsock_sock *vsk)
 	vsk->rx_msgs = 0;
 }
 
-/* Abort a connection locally: lock_sock held. */
+/**
+ * gntsock_reset() - abort a connection locally
+ * @sk: the socket, lock_sock held
+ * @err: the positive errno the application gets (sk_err)
+ *
+ * The socket leaves the connection table and both directions are shut.
+ */
 void gntsock_reset(struct sock *sk, int err)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
@@ -87,6 +107,18 @@ static void gntsock_ring_room(struct gntsock_space_watch *w)
 	vsk->sk.sk_write_space(&vsk->sk);
 }
 
+/**
+ * gntsock_sk_alloc() - allocate and set up an AF_GNTSOCK socket
+ * @net: its network namespace
+ * @sock: the struct socket it is for, or NULL for an accepted child
+ * @type: SOCK_STREAM or SOCK_SEQPACKET; with @sock, @sock's type is used
+ * @gfp: allocation flags
+ * @kern: as sk_alloc(): non-zero for a kernel socket
+ *
+ * The socket starts in TCP_CLOSE, unbound and without a link.
+ *
+ * Return: the socket, or NULL without memory.
+ */
 struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 			      int type, gfp_t gfp, int kern)
 {
@@ -121,7 +153,12 @@ struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	return sk;
 }
 
-/* A child made by the link's work belongs to its listener's memory cgroup
+/**
+ * gntsock_sk_memcg_inherit() - charge a child to its listener's cgroup
+ * @child: the new child socket; one that has a memory cgroup keeps it
+ * @listener: the listener it was made for
+ *
+ * A child made by the link's work belongs to its listener's memory cgroup
  * (the receive memory of gntsock_rxbuf_alloc() is charged there): data
  * arrives before accept(), and the listener's creator set the service up.
  * (TCP's children get the cgroup of the task that accepts them.)

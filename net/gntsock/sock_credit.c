@@ -22,7 +22,12 @@ module_param_named(buf_auto_max, gntsock_buf_auto_max, uint, 0644);
 MODULE_PARM_DESC(buf_auto_max,
 		 "bytes: the receive buffer a STREAM socket grows to on its own, and what the growth of all sockets of one link may add up to (default 1048576; at most 16 MiB; 262144 or less: no growth)");
 
-/* Give back to the link's budget what the buffer grew on its own. */
+/**
+ * gntsock_buf_auto_put() - give back a socket's buffer growth
+ * @vsk: the socket
+ *
+ * Give back to the link's budget what the buffer grew on its own.
+ */
 void gntsock_buf_auto_put(struct gntsock_sock *vsk)
 {
 	if (vsk->buf_auto && vsk->link)
@@ -30,6 +35,13 @@ void gntsock_buf_auto_put(struct gntsock_sock *vsk)
 	vsk->buf_auto = 0;
 }
 
+/**
+ * gntsock_peer_credit() - bytes we may send before the peer's buffer is full
+ * @vsk: the socket
+ *
+ * Return: the peer's buffer less what we sent and its reader has not
+ * consumed; 0 if nothing is left.
+ */
 u32 gntsock_peer_credit(struct gntsock_sock *vsk)
 {
 	u32 in_flight = vsk->tx_cnt - READ_ONCE(vsk->peer_fwd_cnt);
@@ -38,12 +50,27 @@ u32 gntsock_peer_credit(struct gntsock_sock *vsk)
 	return in_flight >= buf ? 0 : buf - in_flight;
 }
 
+/**
+ * gntsock_wire_type() - a socket's type as the protocol names it
+ * @sk: the socket
+ *
+ * Return: %GNTSOCK_TYPE_SEQPACKET or %GNTSOCK_TYPE_STREAM.
+ */
 u16 gntsock_wire_type(const struct sock *sk)
 {
 	return sk->sk_type == SOCK_SEQPACKET ? GNTSOCK_TYPE_SEQPACKET :
 	       GNTSOCK_TYPE_STREAM;
 }
 
+/**
+ * gntsock_fill_hdr() - the header of a message of ours on a connection
+ * @vsk: the socket, lock_sock held
+ * @h: filled: zeroed, then op, type, ports and our credit
+ * @op: GNTSOCK_OP_*
+ *
+ * The header carries our buffer and what our reader consumed: it counts
+ * as a credit update (last_fwd_cnt).
+ */
 void gntsock_fill_hdr(struct gntsock_sock *vsk,
 		      struct gntsock_msg_hdr *h, u16 op)
 {
@@ -96,6 +123,16 @@ int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
 }
 #endif
 
+/**
+ * gntsock_send_ctl() - send a control message on a socket's connection
+ * @vsk: the socket, lock_sock held
+ * @op: GNTSOCK_OP_*
+ * @flags: the message's flags (GNTSOCK_SHUT_* for a SHUTDOWN)
+ *
+ * Never sleeps waiting for ring space (gntsock_link_send_ctl()).
+ *
+ * Return: 0, -ENOTCONN without a link, or as gntsock_link_send_ctl().
+ */
 int gntsock_send_ctl(struct gntsock_sock *vsk, u16 op, u16 flags)
 {
 	struct gntsock_msg_hdr h;
@@ -107,6 +144,14 @@ int gntsock_send_ctl(struct gntsock_sock *vsk, u16 op, u16 flags)
 	return gntsock_link_send_ctl(vsk->link, &h);
 }
 
+/**
+ * gntsock_reply_rst() - answer a peer's message with a reset
+ * @link: the link it arrived on
+ * @in: its header
+ *
+ * For a message no connection of ours takes: the RST goes back with the
+ * ports swapped and carries no credit.
+ */
 void gntsock_reply_rst(struct gntsock_link *link,
 		       const struct gntsock_msg_hdr *in)
 {
@@ -120,7 +165,11 @@ void gntsock_reply_rst(struct gntsock_link *link,
 	gntsock_link_send_ctl(link, &h);
 }
 
-/* Tell the peer about consumed bytes once a quarter of the buffer freed,
+/**
+ * gntsock_maybe_credit_update() - send a credit update if one is due
+ * @vsk: the socket, lock_sock held
+ *
+ * Tell the peer about consumed bytes once a quarter of the buffer freed,
  * or at once if it asked for credit since our last update: a writer waiting
  * for room for a whole SEQPACKET record (up to the buffer size) or for its
  * last bytes to be read (SO_LINGER) then always learns of it.
@@ -135,7 +184,11 @@ void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
-/* The peer's writer waited for credit, and then our reader found nothing
+/**
+ * gntsock_buf_grow() - grow a STREAM receive buffer that held the writer back
+ * @vsk: the socket, lock_sock held
+ *
+ * The peer's writer waited for credit, and then our reader found nothing
  * queued: the receive buffer, not the writer nor the reader, held the
  * stream back (a credit round trip between the domains costs far more than
  * the copies). Double the buffer, up to gntsock_buf_auto_max, from a budget
@@ -143,7 +196,6 @@ void gntsock_maybe_credit_update(struct gntsock_sock *vsk)
  * stream grows to the maximum, many connections together add at most that
  * much kernel memory. A buffer set with GNTSOCK_SO_BUFFER_SIZE is kept.
  * STREAM only: a SEQPACKET record must fit the buffer its writer knows of.
- * lock_sock held.
  */
 void gntsock_buf_grow(struct gntsock_sock *vsk)
 {
@@ -172,7 +224,11 @@ void gntsock_buf_grow(struct gntsock_sock *vsk)
 	gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
-/* A reader about to sleep for more data tells the peer everything it
+/**
+ * gntsock_credit_update_before_wait() - tell the peer all our reader consumed
+ * @vsk: the socket, lock_sock held
+ *
+ * A reader about to sleep for more data tells the peer everything it
  * consumed, so that a writer short of credit (e.g. for SO_RCVLOWAT bytes)
  * can go on.
  */
@@ -183,7 +239,18 @@ void gntsock_credit_update_before_wait(struct gntsock_sock *vsk)
 		gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 }
 
-/* A peer's message for a connection: update what we know of its credit. */
+/**
+ * gntsock_update_credit() - learn the peer's credit from its message
+ * @vsk: the socket, lock_sock held
+ * @h: the peer's message for this connection
+ *
+ * A peer's message for a connection: update what we know of its credit.
+ * New credit lets a later shortage ask again (credit_requested).
+ *
+ * Return: true; false, with nothing updated, if @h is impossible (a buffer
+ * over GNTSOCK_BUFFER_SIZE_MAX, or more than that in flight): the caller
+ * reports a violation.
+ */
 bool gntsock_update_credit(struct gntsock_sock *vsk,
 			   const struct gntsock_msg_hdr *h)
 {

@@ -351,9 +351,13 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 	return done;
 }
 
-/* Queue whatever the ring holds for a reader that takes its data from
- * there, so that it can be counted or peeked at. lock_sock held, dropped
- * and taken again.
+/**
+ * gntsock_rx_flush() - queue what the ring holds for a ring reader
+ * @sk: the socket, lock_sock held; dropped and taken again
+ *
+ * Queue whatever the ring holds for a reader that takes its data from
+ * there, so that it can be counted or peeked at. Nothing to do unless
+ * the reader took its data from the ring last (rx_hint).
  */
 void gntsock_rx_flush(struct sock *sk)
 {
@@ -372,6 +376,21 @@ void gntsock_rx_flush(struct sock *sk)
 	gntsock_link_put(link);
 }
 
+/**
+ * gntsock_recvmsg() - recvmsg() of AF_GNTSOCK sockets
+ * @sock: the socket
+ * @msg: where the data goes; grants go to its control messages
+ * @len: bytes wanted at most
+ * @flags: MSG_* (MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, MSG_TRUNC,
+ *	MSG_ERRQUEUE for the grant error queue)
+ *
+ * STREAM: bytes from the queue or straight from the ring; it waits until
+ * it has SO_RCVLOWAT of them (@len with MSG_WAITALL). SOCK_SEQPACKET: one
+ * whole record.
+ *
+ * Return: bytes received (a record's real length with MSG_TRUNC), 0 at
+ * the end of the stream, or a negative errno.
+ */
 int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		    size_t len, int flags)
 {

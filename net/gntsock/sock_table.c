@@ -45,6 +45,14 @@ static u32 gntsock_bound_key(u32 port)
 	return siphash_1u32(port, gntsock_table_key());
 }
 
+/**
+ * gntsock_find_bound() - the socket bound to a port
+ * @port: the local port
+ *
+ * gntsock_table_lock held. No reference is taken.
+ *
+ * Return: the socket, or NULL if none is bound to @port.
+ */
 struct gntsock_sock *gntsock_find_bound(u32 port)
 {
 	struct gntsock_sock *vsk;
@@ -56,6 +64,16 @@ struct gntsock_sock *gntsock_find_bound(u32 port)
 	return NULL;
 }
 
+/**
+ * gntsock_find_conn() - the connection of a link with these ports
+ * @link: the link it uses
+ * @local_port: our port
+ * @peer_port: the peer's port
+ *
+ * gntsock_table_lock held. No reference is taken.
+ *
+ * Return: the socket, or NULL if there is no such connection.
+ */
 struct gntsock_sock *gntsock_find_conn(struct gntsock_link *link,
 				       u32 local_port, u32 peer_port)
 {
@@ -70,6 +88,15 @@ struct gntsock_sock *gntsock_find_conn(struct gntsock_link *link,
 	return NULL;
 }
 
+/**
+ * gntsock_conn_hash() - add a socket to the connection table
+ * @vsk: the socket, its link and both ports set
+ *
+ * Takes gntsock_table_lock.
+ *
+ * Return: 0, or -EADDRINUSE if the table has a connection with the same
+ * link and ports.
+ */
 int gntsock_conn_hash(struct gntsock_sock *vsk)
 {
 	int err = 0;
@@ -87,6 +114,12 @@ int gntsock_conn_hash(struct gntsock_sock *vsk)
 	return err;
 }
 
+/**
+ * gntsock_conn_unhash() - take a socket out of the connection table
+ * @vsk: the socket; nothing happens if it is not in the table
+ *
+ * Takes gntsock_table_lock.
+ */
 void gntsock_conn_unhash(struct gntsock_sock *vsk)
 {
 	spin_lock_bh(&gntsock_table_lock);
@@ -97,7 +130,18 @@ void gntsock_conn_unhash(struct gntsock_sock *vsk)
 	spin_unlock_bh(&gntsock_table_lock);
 }
 
-/* Bind @vsk to @port, or to a free ephemeral port for GNTSOCK_PORT_ANY. */
+/**
+ * gntsock_do_bind() - bind a socket to a port
+ * @vsk: the socket
+ * @port: the port, or GNTSOCK_PORT_ANY
+ *
+ * Bind @vsk to @port, or to a free ephemeral port for GNTSOCK_PORT_ANY.
+ * A port below GNTSOCK_PORT_RESERVED needs CAP_NET_BIND_SERVICE. Takes
+ * gntsock_table_lock.
+ *
+ * Return: 0; -EACCES; or -EADDRINUSE if @port is taken or no free
+ * ephemeral port was found.
+ */
 int gntsock_do_bind(struct gntsock_sock *vsk, u32 port)
 {
 	unsigned int tries;
@@ -133,6 +177,12 @@ out:
 	return err;
 }
 
+/**
+ * gntsock_unbind() - take a socket out of the bound table
+ * @vsk: the socket; nothing happens if it is not in the table
+ *
+ * Takes gntsock_table_lock.
+ */
 void gntsock_unbind(struct gntsock_sock *vsk)
 {
 	spin_lock_bh(&gntsock_table_lock);

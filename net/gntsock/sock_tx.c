@@ -542,6 +542,19 @@ out:
 	return err;
 }
 
+/**
+ * gntsock_sendmsg() - sendmsg() of AF_GNTSOCK sockets
+ * @sock: the socket
+ * @msg: the data, its control messages (grants) and flags
+ * @len: bytes in @msg
+ *
+ * One sender at a time (tx_mutex), so a record is never interleaved with
+ * another writer's bytes; with MSG_DONTWAIT it does not wait for that
+ * either.
+ *
+ * Return: bytes sent, or a negative errno (-EAGAIN with MSG_DONTWAIT
+ * while another sender holds tx_mutex).
+ */
 int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 		    size_t len)
 {
