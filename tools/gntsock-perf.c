@@ -32,7 +32,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <fcntl.h>
 #include <poll.h>
+#include <sys/epoll.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
@@ -794,96 +796,150 @@ static void link_stat(unsigned int peer, struct linkstat *ls)
 	fclose(f);
 }
 
-struct scale_arg {
-	const struct cli_opts *o;
-	pthread_barrier_t *bar;
-	uint64_t bytes;
+/* One connection of the scale test: its request, then @bytes of data,
+ * then the server's 8-byte count back.
+ */
+struct scale_conn {
 	int fd;
+	struct req r;
+	size_t hdr_done;	/* bytes of @r written */
+	uint64_t sent;		/* data bytes written */
+	uint64_t bytes;
+	uint64_t ack;
+	size_t ack_done;	/* bytes of @ack read */
+	int done;
 	int err;
 };
 
-static void *scale_thread(void *arg)
+/* Move @c on as far as its socket lets it without blocking: 0 while more
+ * is to come, 1 once acknowledged, -1 on error (c->err set).
+ */
+static int scale_step(struct scale_conn *c)
 {
-	struct scale_arg *a = arg;
-	struct xport x = { .name = "gntsock", .fd = a->fd };
-	struct req r = { PERF_MAGIC, OP_STREAM, 65536, 0, a->bytes };
-	uint64_t sent = 0, ack = 0;
+	ssize_t n;
 
-	pthread_barrier_wait(a->bar);
-	if (xp_write(&x, &r, sizeof(r))) {
-		a->err = errno;
-		return NULL;
+	while (c->hdr_done < sizeof(c->r)) {
+		n = write(c->fd, (char *)&c->r + c->hdr_done,
+			  sizeof(c->r) - c->hdr_done);
+		if (n < 0)
+			goto again;
+		c->hdr_done += n;
 	}
-	while (sent < a->bytes) {
-		uint64_t n = a->bytes - sent < 65536 ? a->bytes - sent : 65536;
+	while (c->sent < c->bytes) {
+		uint64_t left = c->bytes - c->sent;
 
-		if (xp_write(&x, sendbuf, n)) {
-			a->err = errno;
-			return NULL;
+		n = write(c->fd, sendbuf, left < 65536 ? left : 65536);
+		if (n < 0)
+			goto again;
+		c->sent += n;
+	}
+	while (c->ack_done < sizeof(c->ack)) {
+		n = read(c->fd, (char *)&c->ack + c->ack_done,
+			 sizeof(c->ack) - c->ack_done);
+		if (n == 0) {
+			c->err = ECONNRESET;
+			return -1;
 		}
-		sent += n;
+		if (n < 0)
+			goto again;
+		c->ack_done += n;
 	}
-	if (xp_read_exact(&x, &ack, sizeof(ack)) || ack != a->bytes)
-		a->err = errno ? errno : EIO;
-	return NULL;
+	if (c->ack != c->bytes) {
+		c->err = EIO;
+		return -1;
+	}
+	return 1;
+again:
+	if (errno == EAGAIN || errno == EINTR)
+		return 0;
+	c->err = errno;
+	return -1;
 }
 
-/* Aggregate MB/s of n connections each sending per bytes; -1 on error. */
+/* Aggregate MB/s of n connections each sending per bytes in 64 KiB
+ * writes, all driven by this one thread with epoll (non-blocking
+ * sockets; EPOLLOUT while a connection has data to write, EPOLLIN while
+ * it waits for its count), as an event-driven server or proxy would;
+ * -1 on error.
+ */
 static double scale_once(const struct cli_opts *o, int t, int n, uint64_t per)
 {
-	struct scale_arg *a = calloc(n, sizeof(*a));
-	pthread_t *th = calloc(n, sizeof(*th));
-	pthread_barrier_t bar;
-	pthread_attr_t at;
+	struct scale_conn *c = calloc(n, sizeof(*c));
+	struct epoll_event ev, evs[64];
 	double t0, t1, res = -1;
-	int i, started = 0;
+	int i, k, m, left = n, ep = -1;
 
-	pthread_barrier_init(&bar, NULL, n + 1);
-	pthread_attr_init(&at);
-	pthread_attr_setstacksize(&at, 256 << 10);
+	if (!c)
+		return -1;
+	for (i = 0; i < n; i++)
+		c[i].fd = -1;
+	ep = epoll_create1(EPOLL_CLOEXEC);
+	if (ep < 0)
+		goto out;
 	for (i = 0; i < n; i++) {
-		a[i].fd = t == T_GNT ? connect_gnt(o, SOCK_STREAM) : connect_tcp(o);
-		if (a[i].fd < 0) {
+		c[i].fd = t == T_GNT ? connect_gnt(o, SOCK_STREAM) : connect_tcp(o);
+		if (c[i].fd < 0 ||
+		    fcntl(c[i].fd, F_SETFL, fcntl(c[i].fd, F_GETFL) | O_NONBLOCK)) {
 			fprintf(stderr, "gntsock-perf: scale %d: connection %d: %s\n",
 				n, i, strerror(errno));
 			goto out;
 		}
+		c[i].r = (struct req){ PERF_MAGIC, OP_STREAM, 65536, 0, per };
+		c[i].bytes = per;
 	}
-	for (i = 0; i < n; i++) {
-		a[i].o = o;
-		a[i].bar = &bar;
-		a[i].bytes = per;
-		if (pthread_create(&th[i], &at, scale_thread, &a[i]))
-			break;
-		started++;
-	}
-	if (started < n) {
-		/* Cannot happen short of memory; release whoever waits. */
-		fprintf(stderr, "gntsock-perf: scale %d: only %d threads\n", n,
-			started);
-		exit(1);
-	}
-	pthread_barrier_wait(&bar);
 	t0 = now();
-	for (i = 0; i < n; i++)
-		pthread_join(th[i], NULL);
-	t1 = now();
-	res = (double)per * n / (t1 - t0) / 1e6;
 	for (i = 0; i < n; i++) {
-		if (a[i].err) {
-			fprintf(stderr, "gntsock-perf: scale %d: connection %d: %s\n",
-				n, i, strerror(a[i].err));
-			res = -1;
+		ev.events = EPOLLOUT | EPOLLIN;
+		ev.data.u32 = i;
+		if (epoll_ctl(ep, EPOLL_CTL_ADD, c[i].fd, &ev)) {
+			fprintf(stderr, "gntsock-perf: scale %d: epoll: %s\n", n,
+				strerror(errno));
+			goto out;
 		}
 	}
+	while (left) {
+		m = epoll_wait(ep, evs, 64, 60000);
+		if (m < 0 && errno == EINTR)
+			continue;
+		if (m <= 0) {
+			fprintf(stderr, "gntsock-perf: scale %d: %s\n", n,
+				m ? strerror(errno) : "no progress for 60 s");
+			goto out;
+		}
+		for (k = 0; k < m; k++) {
+			struct scale_conn *x = &c[evs[k].data.u32];
+			int s;
+
+			if (x->done)
+				continue;
+			s = scale_step(x);
+			if (s < 0) {
+				fprintf(stderr, "gntsock-perf: scale %d: connection %u: %s\n",
+					n, evs[k].data.u32, strerror(x->err));
+				goto out;
+			}
+			if (s > 0) {
+				x->done = 1;
+				left--;
+				epoll_ctl(ep, EPOLL_CTL_DEL, x->fd, NULL);
+			} else if (x->sent == x->bytes &&
+				   x->hdr_done == sizeof(x->r)) {
+				/* All written: only the count is awaited. */
+				ev.events = EPOLLIN;
+				ev.data.u32 = evs[k].data.u32;
+				epoll_ctl(ep, EPOLL_CTL_MOD, x->fd, &ev);
+			}
+		}
+	}
+	t1 = now();
+	res = (double)per * n / (t1 - t0) / 1e6;
 out:
 	for (i = 0; i < n; i++)
-		if (a[i].fd > 0)
-			close(a[i].fd);
-	pthread_attr_destroy(&at);
-	pthread_barrier_destroy(&bar);
-	free(a);
-	free(th);
+		if (c[i].fd >= 0)
+			close(c[i].fd);
+	if (ep >= 0)
+		close(ep);
+	free(c);
 	return res;
 }
 
