@@ -898,7 +898,7 @@ void gntsock_link_rx_flush(struct gntsock_link *link)
  * ring still holds any, hand everything to the layers, leaving nothing
  * for readers. Takes rx_lock.
  */
-void gntsock_rx_fallback_work(struct work_struct *work)
+static void gntsock_rx_fallback_work(struct work_struct *work)
 {
 	struct gntsock_link *link = container_of(to_delayed_work(work),
 						 struct gntsock_link,
@@ -912,6 +912,31 @@ void gntsock_rx_fallback_work(struct work_struct *work)
 		gntsock_rx_run(link, false);
 	}
 	mutex_unlock(&link->rx_lock);
+}
+
+/**
+ * gntsock_link_init() - what every kind of link starts with
+ * @link: a zeroed link
+ * @rx_fn: its receive work: gntsock_rx_work() for a xenbus link, the
+ *	loopback's own for the loopback link
+ *
+ * Locks, queues, the receive and fallback work items and the log rate
+ * limit. The caller sets the rest (peer, state, kind).
+ */
+void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
+{
+	mutex_init(&link->setup_lock);
+	mutex_init(&link->tx_lock);
+	init_waitqueue_head(&link->tx_wq);
+	INIT_LIST_HEAD(&link->ctl_queue);
+	INIT_WORK(&link->rx_work, rx_fn);
+	mutex_init(&link->rx_lock);
+	INIT_LIST_HEAD(&link->rx_wakes);
+	spin_lock_init(&link->watch_lock);
+	INIT_LIST_HEAD(&link->space_watches);
+	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
+	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
+			     DEFAULT_RATELIMIT_BURST);
 }
 
 /* Did the event that queued the rx work bring anything? The peer signals

@@ -24,7 +24,7 @@ bool gntsock_link_map_revocable(void);
 void gntsock_tx_kick(struct gntsock_link *link);
 void gntsock_space_watch_flush(struct gntsock_link *link);
 void gntsock_ctl_purge(struct gntsock_link *link);
-void gntsock_rx_fallback_work(struct work_struct *work);
+void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn);
 void gntsock_rx_work(struct work_struct *work);
 irqreturn_t gntsock_interrupt(int irq, void *dev_id);
 

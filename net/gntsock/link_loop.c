@@ -156,20 +156,9 @@ int gntsock_loopback_create(void)
 	l->peer_map_revocable = l->map_revocable;
 	l->state = GNTSOCK_LINK_CONNECTED;
 	l->max_payload = GNTSOCK_MSG_MAX_PAYLOAD;
-	mutex_init(&l->setup_lock);
-	mutex_init(&l->tx_lock);
-	init_waitqueue_head(&l->tx_wq);
-	INIT_LIST_HEAD(&l->ctl_queue);
+	gntsock_link_init(l, gntsock_loop_work);
 	spin_lock_init(&l->loop_lock);
 	INIT_LIST_HEAD(&l->loop_queue);
-	INIT_WORK(&l->rx_work, gntsock_loop_work);
-	mutex_init(&l->rx_lock);
-	INIT_LIST_HEAD(&l->rx_wakes);
-	spin_lock_init(&l->watch_lock);
-	INIT_LIST_HEAD(&l->space_watches);
-	INIT_DELAYED_WORK(&l->rx_fallback, gntsock_rx_fallback_work);
-	ratelimit_state_init(&l->log_rs, DEFAULT_RATELIMIT_INTERVAL,
-			     DEFAULT_RATELIMIT_BURST);
 	gntsock_loopback = l;
 	return 0;
 }

@@ -667,20 +667,9 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	link->frontend = frontend;
 	link->xbdev = dev;
 	link->state = GNTSOCK_LINK_CLOSED;
-	mutex_init(&link->setup_lock);
-	mutex_init(&link->tx_lock);
-	init_waitqueue_head(&link->tx_wq);
-	INIT_LIST_HEAD(&link->ctl_queue);
+	gntsock_link_init(link, gntsock_rx_work);
 	INIT_LIST_HEAD(&link->stale);
-	INIT_WORK(&link->rx_work, gntsock_rx_work);
-	mutex_init(&link->rx_lock);
-	INIT_LIST_HEAD(&link->rx_wakes);
-	spin_lock_init(&link->watch_lock);
-	INIT_LIST_HEAD(&link->space_watches);
-	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
-	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
-			     DEFAULT_RATELIMIT_BURST);
 
 	mutex_lock(&gntsock_links_lock);
 	list_for_each_entry(other, &gntsock_links, node) {
