@@ -242,6 +242,10 @@ struct gntsock_stats {
 	atomic64_t rx_mem;		/* memory the rx queues hold now */
 	atomic64_t loop_full;		/* loopback queue full: sender waited */
 	atomic64_t rx_page_allocs;
+	atomic64_t rx_direct_msgs;
+	atomic64_t rx_direct_bytes;
+	atomic64_t rx_posts;
+	atomic64_t rx_post_pages;
 	atomic64_t rx_user_bytes;
 	atomic64_t rx_user_ns;
 	atomic64_t rx_ring_msgs;

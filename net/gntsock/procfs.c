@@ -44,6 +44,12 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "loop_full %lld\n", atomic64_read(&s->loop_full));
 	seq_printf(m, "rx_page_allocs %lld\n",
 		   atomic64_read(&s->rx_page_allocs));
+	seq_printf(m, "rx_direct_msgs %lld\n",
+		   atomic64_read(&s->rx_direct_msgs));
+	seq_printf(m, "rx_direct_bytes %lld\n",
+		   atomic64_read(&s->rx_direct_bytes));
+	seq_printf(m, "rx_posts %lld\n", atomic64_read(&s->rx_posts));
+	seq_printf(m, "rx_post_pages %lld\n", atomic64_read(&s->rx_post_pages));
 	seq_printf(m, "rx_user_bytes %lld\n", atomic64_read(&s->rx_user_bytes));
 	seq_printf(m, "rx_user_ns %lld\n", atomic64_read(&s->rx_user_ns));
 	seq_printf(m, "rx_ring_msgs %lld\n", atomic64_read(&s->rx_ring_msgs));

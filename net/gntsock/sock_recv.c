@@ -3,13 +3,14 @@
  * AF_GNTSOCK: what the links hand to the socket layer (its struct
  * gntsock_link_handler). Each validated message goes to its connection:
  * connect requests make children of a listener, data is checked against
- * the credit we gave and queued (or left in the ring for a reader that
- * takes it from there),
+ * the credit we gave and queued (or copied into a blocked reader's pinned
+ * buffer, or left in the ring for a reader that takes it from there),
  * grants are queued in order with the data, and the waiters are woken
  * once per receive batch. A link going down resets its connections.
  */
 #include <linux/module.h>
 #include <linux/hashtable.h>
+#include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/memcontrol.h>
 #include <net/sock.h>
@@ -136,6 +137,43 @@ refuse:
 	gntsock_reply_rst(link, h);
 }
 
+static int gntsock_fill_post(void *src, u32 len, void *ctx)
+{
+	struct gntsock_rx_post *p = ctx;
+
+	while (len) {
+		size_t pos = p->start + p->filled;
+		size_t in = offset_in_page(pos);
+		size_t n = min_t(size_t, len, PAGE_SIZE - in);
+
+		memcpy(page_address(p->pages[pos >> PAGE_SHIFT]) + in, src, n);
+		src += n;
+		len -= n;
+		p->filled += n;
+	}
+	return 0;
+}
+
+/* Copy what fits of an RW payload into the blocked reader's pinned buffer.
+ * Only while nothing is queued, so the stream stays in order.
+ * Return: bytes taken.
+ */
+static u32 gntsock_recv_direct(struct gntsock_link *link,
+			       struct gntsock_sock *vsk,
+			       const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	u32 take;
+
+	if (!p || !list_empty(&vsk->rx_queue) || p->filled >= p->len)
+		return 0;
+	take = min_t(size_t, h->len, p->len - p->filled);
+	gntsock_link_rx_payload_cb(link, 0, take, gntsock_fill_post, p);
+	atomic64_inc(&gntsock_stats.rx_direct_msgs);
+	atomic64_add(take, &gntsock_stats.rx_direct_bytes);
+	return take;
+}
+
 /* STREAM: the room a new entry gets for small messages to come: some if
  * the queue is empty or ends with bytes (small messages in a row), none
  * after a grant (a peer alternating grants and one byte would otherwise
@@ -182,6 +220,7 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	u32 charge = gntsock_rw_charge(h->type, h->len);
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
+	u32 off = 0;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		gntsock_reply_rst(link, h);
@@ -193,12 +232,15 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	}
 	if (sk->sk_type == SOCK_STREAM && h->len && list_empty(&vsk->rx_queue) &&
 	    !(sk->sk_shutdown & RCV_SHUTDOWN) && !sock_flag(sk, SOCK_DEAD)) {
-		/* The reader that last took its data from the ring takes it
-		 * from there (unless messages for several sockets take turns
-		 * in the ring: each would wait for its reader in turn).
+		/* A blocked reader's pinned buffer takes it, or the reader
+		 * that last took its data from the ring takes it from there
+		 * (unless messages for several sockets take turns in the
+		 * ring: each would wait for its reader in turn).
 		 */
-		if (defer && vsk->rx_hint &&
-		    h->dst_port == link->rx_last_dst) {
+		if (vsk->post && vsk->post->filled < vsk->post->len) {
+			off = gntsock_recv_direct(link, vsk, h);
+		} else if (defer && vsk->rx_hint &&
+			   h->dst_port == link->rx_last_dst) {
 			vsk->rx_deferred = true;
 			gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 			return true;
@@ -215,13 +257,18 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		gntsock_maybe_credit_update(vsk);
 		return false;
 	}
-	if (sk->sk_type == SOCK_STREAM && gntsock_rxbuf_append(link, vsk, h)) {
+	if (off && off == h->len) {
+		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
+		return false;
+	}
+	if (sk->sk_type == SOCK_STREAM && !off &&
+	    gntsock_rxbuf_append(link, vsk, h)) {
 		atomic64_inc(&gntsock_stats.rx_buf_msgs);
 		atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
 		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
 		return false;
 	}
-	b = gntsock_rxbuf_alloc(vsk, h->len, gntsock_rxbuf_room(vsk));
+	b = gntsock_rxbuf_alloc(vsk, h->len - off, gntsock_rxbuf_room(vsk));
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
@@ -229,13 +276,13 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		return false;
 	}
 	atomic64_inc(&gntsock_stats.rx_buf_msgs);
-	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
-	b->len = h->len;
+	atomic64_add(h->len - off, &gntsock_stats.rx_buf_bytes);
+	b->len = h->len - off;
 	b->flags = h->flags;
 	fill.b = b;
 	fill.pos = 0;
 	if (b->len)
-		gntsock_link_rx_payload_cb(link, 0, b->len,
+		gntsock_link_rx_payload_cb(link, off, b->len,
 					   gntsock_fill_rxbuf, &fill);
 	list_add_tail(&b->node, &vsk->rx_queue);
 	vsk->rx_bytes += b->len;

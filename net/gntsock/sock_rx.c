@@ -7,6 +7,7 @@
  * buffer is faulted in after release_sock().
  */
 #include <linux/module.h>
+#include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sched/signal.h>
 #include <linux/uio.h>
@@ -38,16 +39,18 @@ static int gntsock_rx_fault_in(struct sock *sk, struct msghdr *msg, size_t n)
 	return left == n ? -EFAULT : 0;
 }
 
-/* Direct receive: a STREAM reader with nothing queued takes its data
- * straight from the link's ring (gntsock_rx_from_ring() below): one copy
- * and no rx buffer per message. Off by default: measured, it gave no
- * throughput beyond the noise (Documentation/performance.rst); the receive
- * path rewrite (issue 13) builds on it.
+/* Direct receive: a STREAM reader about to sleep in recvmsg() pins its
+ * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
+ * arriving payload straight from the ring into those pages instead of into
+ * an rx buffer: one copy and one allocation less per message, and the rx
+ * work never waits for the reader nor takes a page fault. With
+ * gntsock_rx_from_ring() below. Off by default: measured, it gave no
+ * throughput beyond the noise (Documentation/performance.rst).
  */
 bool gntsock_rx_direct;
 module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
 MODULE_PARM_DESC(rx_direct,
-		 "a stream reader takes its data straight from the ring (default N)");
+		 "received stream data straight to the reader's buffer, from the ring or into its pinned pages (default N)");
 
 static bool gntsock_rx_done(struct sock *sk)
 {
@@ -254,6 +257,80 @@ again:
 	return flags & MSG_TRUNC ? rec : copied;
 }
 
+/* A reader about to sleep: pin up to @size bytes of its buffer for the rx
+ * work to fill (gntsock_recv_direct()). lock_sock held.
+ * Return: true if the buffer is posted.
+ */
+static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
+			    size_t size)
+{
+	struct gntsock_rx_post *p;
+	unsigned int i;
+	ssize_t n;
+
+	sock_owned_by_me(&vsk->sk);
+	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
+	    !user_backed_iter(&msg->msg_iter))
+		return false;
+	p = kmalloc(sizeof(*p), GFP_KERNEL);
+	if (!p)
+		return false;
+	/* Faults the pages in, in the reader's context and without the
+	 * socket lock (a fault may take long, and the rx work needs the
+	 * lock). A bad buffer gives nothing or fewer bytes; the copy from
+	 * the queue then reports the fault.
+	 */
+	release_sock(&vsk->sk);
+	n = iov_iter_get_pages2(&msg->msg_iter, p->pages,
+				min_t(size_t, size, GNTSOCK_POST_MAX),
+				GNTSOCK_POST_PAGES, &p->start);
+	lock_sock(&vsk->sk);
+	if (n <= 0) {
+		kfree(p);
+		return false;
+	}
+	p->len = n;
+	p->npages = DIV_ROUND_UP(p->start + n, PAGE_SIZE);
+	p->filled = 0;
+	/* Another reader posted, or data was queued, meanwhile. */
+	if (vsk->post || !list_empty(&vsk->rx_queue)) {
+		for (i = 0; i < p->npages; i++)
+			put_page(p->pages[i]);
+		iov_iter_revert(&msg->msg_iter, n);
+		kfree(p);
+		return false;
+	}
+	vsk->post = p;
+	atomic64_inc(&gntsock_stats.rx_posts);
+	atomic64_add(p->npages, &gntsock_stats.rx_post_pages);
+	return true;
+}
+
+/* Take the posted buffer back: its filled bytes are received (and
+ * consumed), the iterator goes back over the rest. lock_sock held.
+ * Return: the bytes received.
+ */
+static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
+{
+	struct gntsock_rx_post *p = vsk->post;
+	unsigned int i, dirty;
+	size_t filled;
+
+	sock_owned_by_me(&vsk->sk);
+	vsk->post = NULL;
+	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
+	for (i = 0; i < p->npages; i++) {
+		if (p->filled && i < dirty)
+			set_page_dirty_lock(p->pages[i]);
+		put_page(p->pages[i]);
+	}
+	iov_iter_revert(&msg->msg_iter, p->len - p->filled);
+	vsk->fwd_cnt += p->filled;
+	filled = p->filled;
+	kfree(p);
+	return filled;
+}
+
 /* A STREAM reader with nothing queued takes its data straight from the
  * link's ring into its buffer: one copy, no rx buffer, no work item. Its
  * messages only, from the head of the ring while they are its own; a
@@ -402,7 +479,7 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	unsigned int faults = 0;
 	size_t copied = 0, want;
 	int target, err = 0, n;
-	bool stop = false;
+	bool stop = false, posted;
 	long timeo;
 	u64 t0;
 
@@ -483,8 +560,12 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		gntsock_maybe_credit_update(vsk);
+		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
 		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
-			      gntsock_rx_done(sk) || vsk->rx_deferred, &wait);
+			      gntsock_rx_done(sk) || vsk->rx_deferred ||
+			      (posted && vsk->post->filled), &wait);
+		if (posted)
+			copied += gntsock_rx_unpost(vsk, msg);
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (copied && !peek)
