@@ -1252,6 +1252,85 @@ TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
 		EXPECT_LT(d0, d1) TH_LOG("nothing was received directly");
 }
 
+/*
+ * A reader whose buffer is smaller than the peer's messages (rx_direct
+ * on): it takes each message from the ring in parts, the rest staying in
+ * the ring for its next call rather than going to an rx buffer
+ * (rx_ring_parts counts them), and poll() reports the rest as readable
+ * at once, without waiting for the link's fallback work. Every byte in
+ * order. Before parts were left in the ring, the rest of every message
+ * went to an rx buffer after the first part (rx_ring_parts did not exist)
+ * and poll() said nothing of data left in the ring.
+ */
+#define SMALL_READ	1000
+#define SMALL_READS_BYTES	(4 * MiB)
+
+TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
+{
+	uint64_t seed = test_seed(), off = 0, p0 = 0, p1 = 0;
+	unsigned long reads = 0, unready = 0;
+	struct pollfd pfd;
+	char buf[SMALL_READ], scratch[256], why[160] = "";
+	bool was, direct;
+	int fd, pret, p0ret;
+	ssize_t n;
+	long bad;
+
+	NEED_PEER();
+	was = rx_direct_set(true);
+	direct = rx_direct_on();
+	p0ret = gnt_stat_get("rx_ring_parts", &p0);
+	fd = gnt_source_open(self->peer, seed, SMALL_READS_BYTES, IO_TIMEOUT_S);
+	while (fd >= 0 && !why[0]) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			snprintf(why, sizeof(why), "recv at offset %" PRIu64
+				 ": %s", off, strerror(errno));
+			break;
+		}
+		if (!n)
+			break;
+		bad = gnt_pattern_check(seed, off, buf, (size_t)n, scratch,
+					sizeof(scratch));
+		if (bad >= 0 || off + (uint64_t)n > SMALL_READS_BYTES) {
+			snprintf(why, sizeof(why), "wrong bytes at offset %"
+				 PRIu64, off + (uint64_t)(bad < 0 ? 0 : bad));
+			break;
+		}
+		off += (uint64_t)n;
+		if ((size_t)n < sizeof(buf) || off == SMALL_READS_BYTES)
+			continue;
+		/* A full buffer, mid-stream: most often the rest of a
+		 * message is waiting (in the ring or the queue).
+		 */
+		reads++;
+		pfd.fd = fd;
+		pfd.events = POLLIN;
+		pfd.revents = 0;
+		pret = poll(&pfd, 1, 0);
+		if (pret != 1 || !(pfd.revents & POLLIN))
+			unready++;
+	}
+	pret = gnt_stat_get("rx_ring_parts", &p1);
+	rx_direct_set(was);
+	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
+	close(fd);
+	ASSERT_EQ(0, why[0]) TH_LOG("%s", why);
+	ASSERT_EQ(SMALL_READS_BYTES, off) TH_LOG("EOF too early");
+	ASSERT_TRUE(direct) TH_LOG("rx_direct could not be switched on");
+	ASSERT_EQ(0, p0ret) TH_LOG("no rx_ring_parts in gntsock_stat");
+	ASSERT_EQ(0, pret);
+	EXPECT_LT(p0, p1) TH_LOG("no message was taken from the ring in parts");
+	/* (a message that ended right at the buffer's end may have had no
+	 * successor yet)
+	 */
+	EXPECT_LT(unready * 4, reads)
+		TH_LOG("poll() said nothing to read after %lu of %lu full reads",
+		       unready, reads);
+}
+
 #define NREADERS	8
 #define READER_BYTES	(16 * MiB)
 

@@ -123,6 +123,11 @@ enum gntsock_link_state {
  * @ev_tx_cons: the peer's consumer index of @tx at the previous event: an
  *	event that moved neither index since is spurious
  * @rx_last_dst: destination port of the last data message consumed from @rx
+ * @rx_part: the validated header of the message at the head of @rx when a
+ *	reader took only part of its payload (@rx_part_off), under @rx_lock:
+ *	the rest is handed out from this copy, never from the peer's header
+ *	again (which it may have rewritten since)
+ * @rx_part_off: payload bytes of that message already taken; 0 if none
  * @rx_batching: the rx work is draining @rx: sockets' waiters are woken at
  *	the end of the batch (under @rx_lock)
  * @rx_wakes: sockets owed a wake-up at the end of the batch (under @rx_lock)
@@ -206,6 +211,8 @@ struct gntsock_link {
 	u32 ev_rx_prod;
 	u32 ev_tx_cons;
 	u32 rx_last_dst;
+	struct gntsock_msg_hdr rx_part;
+	u32 rx_part_off;
 	bool map_revocable;
 	bool peer_map_revocable;
 	bool peer_event_index;
@@ -251,6 +258,7 @@ struct gntsock_stats {
 	atomic64_t rx_ring_msgs;
 	atomic64_t rx_ring_bytes;
 	atomic64_t rx_ring_faults;
+	atomic64_t rx_ring_parts;	/* ... taken in part, rest left there */
 	atomic64_t rx_deferred;
 	atomic64_t rx_fallbacks;
 	atomic64_t rx_work_runs;
@@ -333,6 +341,8 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 			    struct iov_iter *to);
 void gntsock_link_rx_consume(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
+void gntsock_link_rx_consume_part(struct gntsock_link *link,
+				  const struct gntsock_msg_hdr *h, u32 len);
 void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 			 bool leftover);
 void gntsock_link_rx_flush(struct gntsock_link *link);

@@ -631,6 +631,14 @@ static int gntsock_fill_buf(void *ring_mem, u32 len, void *ctx)
 	return 0;
 }
 
+/* Where the payload still to be handed out starts, from the ring's head:
+ * after the header, and after what a reader took of it already.
+ */
+static u32 gntsock_link_rx_data(const struct gntsock_link *link)
+{
+	return sizeof(struct gntsock_msg_hdr) + link->rx_part_off;
+}
+
 /**
  * gntsock_link_rx_payload() - copy the current message's payload out
  * @link: the link, from inside a handler's recv()
@@ -645,7 +653,7 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 		memcpy(buf, link->loop_payload, len);
 		return;
 	}
-	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
+	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link), len,
 			     gntsock_fill_buf, &f);
 }
 
@@ -664,8 +672,8 @@ void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 		fn((void *)link->loop_payload + off, len, ctx);
 		return;
 	}
-	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr) + off,
-			     len, fn, ctx);
+	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link) + off, len,
+			     fn, ctx);
 }
 
 /**
@@ -703,7 +711,9 @@ void gntsock_link_violation(struct gntsock_link *link,
  * @link: the link, rx_lock held
  * @h: out: local copy of its header
  *
- * A violation is reported (the link will reset).
+ * A violation is reported (the link will reset). After
+ * gntsock_link_rx_consume_part() it is the rest of that message, from the
+ * header validated when it was first peeked.
  *
  * Return: %GNTSOCK_V_NONE, %GNTSOCK_V_MAX if the ring is empty, or the
  * violation.
@@ -716,6 +726,12 @@ enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 	lockdep_assert_held(&link->rx_lock);
 	if (test_bit(0, &link->violated))
 		return GNTSOCK_V_RING_INDEX;
+	if (link->rx_part_off) {
+		/* Validated when first peeked; the rest of its payload. */
+		*h = link->rx_part;
+		h->len -= link->rx_part_off;
+		return GNTSOCK_V_NONE;
+	}
 	v = gntsock_msg_peek(&link->rx, h, link->max_payload);
 	if (v != GNTSOCK_V_NONE && v != GNTSOCK_V_MAX)
 		gntsock_link_violation(link, v);
@@ -736,10 +752,38 @@ void gntsock_link_rx_consume(struct gntsock_link *link,
 	atomic64_add(h->len, &link->stat_rx_bytes);
 	if (h->op == GNTSOCK_OP_RW)
 		link->rx_last_dst = h->dst_port;
-	gntsock_ring_consume(&link->rx, gntsock_msg_size(h->len));
+	gntsock_ring_consume(&link->rx,
+			     gntsock_msg_size(h->len + link->rx_part_off));
+	link->rx_part_off = 0;
 	link->rx.peer_evt = gntsock_link_evt(link);
 	if (gntsock_ring_producer_waiting(&link->rx))
 		gntsock_notify(link);
+}
+
+/**
+ * gntsock_link_rx_consume_part() - done with the start of the payload of
+ *	the message gntsock_link_rx_peek() returned
+ * @link: the link (not the loopback one), rx_lock held
+ * @h: its header, as peeked
+ * @len: payload bytes taken, fewer than @h->len
+ *
+ * The message stays at the head of the ring, and its ring space is not
+ * given back: the next peek returns the rest of it (@h->len - @len bytes)
+ * from the link's copy of the validated header, and the payload reads
+ * start after what was taken.
+ */
+void gntsock_link_rx_consume_part(struct gntsock_link *link,
+				  const struct gntsock_msg_hdr *h, u32 len)
+{
+	lockdep_assert_held(&link->rx_lock);
+	if (WARN_ON_ONCE(!len || len >= h->len || link->loopback))
+		return;
+	if (!link->rx_part_off)
+		link->rx_part = *h;
+	link->rx_part_off += len;
+	atomic64_add(len, &link->stat_rx_bytes);
+	if (h->op == GNTSOCK_OP_RW)
+		link->rx_last_dst = h->dst_port;
 }
 
 struct gntsock_iter_fill {
@@ -772,7 +816,7 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 
 	lockdep_assert_held(&link->rx_lock);
 	pagefault_disable();
-	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
+	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link), len,
 			     gntsock_fill_iter, &f);
 	pagefault_enable();
 	return f.done;

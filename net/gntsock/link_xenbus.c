@@ -159,6 +159,7 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	link->tx_cons_seen = 0;
 	link->ev_rx_prod = 0;
 	link->ev_tx_cons = 0;
+	link->rx_part_off = 0;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);

@@ -56,6 +56,7 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_ring_bytes %lld\n", atomic64_read(&s->rx_ring_bytes));
 	seq_printf(m, "rx_ring_faults %lld\n",
 		   atomic64_read(&s->rx_ring_faults));
+	seq_printf(m, "rx_ring_parts %lld\n", atomic64_read(&s->rx_ring_parts));
 	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
 	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));

@@ -335,10 +335,13 @@ static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
  * link's ring into its buffer: one copy, no rx buffer, no work item. Its
  * messages only, from the head of the ring while they are its own; a
  * message for another socket (or any other kind) is left to the rx work,
- * queued at once. Copies run with page faults disabled: a buffer that
- * faults sends that message down the buffered path, where the copy may
- * fault (and sleep) without holding the ring. lock_sock held, dropped and
- * taken again (rx_lock comes first).
+ * queued at once. A message longer than the buffer is taken in part and
+ * the rest left at the head of the ring for the next call (or for the rx
+ * work's fallback, if that call does not come in time). Copies run with
+ * page faults disabled: a buffer that faults sends the rest of that
+ * message down the buffered path, where the copy may fault (and sleep)
+ * without holding the ring. lock_sock held, dropped and taken again
+ * (rx_lock comes first).
  * Return: bytes received, or 0.
  */
 static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
@@ -395,10 +398,25 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 		}
 		n = min_t(size_t, h.len, size - done);
 		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
+		if (c == n && c < h.len) {
+			/* Our buffer is full: the rest stays in the ring,
+			 * for our next call.
+			 */
+			vsk->rx_cnt += c;
+			vsk->fwd_cnt += c;
+			done += c;
+			atomic64_inc(&gntsock_stats.rx_ring_parts);
+			atomic64_add(c, &gntsock_stats.rx_ring_bytes);
+			gntsock_link_rx_consume_part(link, &h, c);
+			leftover = true;
+			break;
+		}
 		if (c < n)
 			atomic64_inc(&gntsock_stats.rx_ring_faults);
 		if (c < h.len) {
-			/* The rest waits in an rx buffer, in order. */
+			/* A fault: the rest waits in an rx buffer, in order,
+			 * where the copy may fault and sleep.
+			 */
 			b = gntsock_rxbuf_alloc(vsk, h.len - c, 0);
 			if (!b) {
 				iov_iter_revert(&msg->msg_iter, c);
@@ -423,6 +441,10 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 		gntsock_link_rx_consume(link, &h);
 	}
 	vsk->rx_hint = true;
+	/* poll() tells of what we left in the ring for our next call (a
+	 * queue that holds only a grant waits for the fallback instead).
+	 */
+	vsk->rx_deferred = leftover && list_empty(&vsk->rx_queue);
 	gntsock_link_rx_end(link, others, leftover);
 	gntsock_link_put(link);
 	return done;
