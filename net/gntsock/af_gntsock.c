@@ -710,7 +710,7 @@ static int gntsock_compat_ioctl(struct socket *sock, unsigned int cmd,
 }
 #endif
 
-/* mmap(2) of a received grant (grant_recv.c). */
+/* mmap(2) of a received grant (grant_map.c). */
 static int gntsock_mmap(struct file *file, struct socket *sock,
 			struct vm_area_struct *vma)
 {

@@ -18,7 +18,7 @@
  *                         faults the buffer in after release_sock()
  *   gntsock_grant_lock    every socket's grants (grant.h)
  *   grant map_lock        one received grant's mapping; the MMU notifier
- *                         takes only this one (grant_recv.c)
+ *                         takes only this one (grant_unmap.c)
  *   link tx_lock          the tx ring and the control queue; nothing under
  *                         it faults (stream sends copy with page faults
  *                         disabled and fault the buffer in without it)

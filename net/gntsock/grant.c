@@ -2,11 +2,13 @@
 /*
  * gntsock grants: the grant layer's entry points. Its handler with the
  * link layer (link-scoped GRANT_REVOKE and GRANT_RELEASE, a link going
- * down), a socket closing, module load and unload. Below it:
- * grant_send.c (grants we made: offer, revoke, force, quarantine and
- * deferred reclaim), grant_recv.c (grants we received: delivery, mapping,
- * unmapping), grant_events.c (the error-queue events of both) and
- * grant_acct.c (lock, limits, counters, per-peer accounting).
+ * down), a socket closing, module load and unload. Below it: grants we
+ * made, in grant_send.c (offer, the peer's answers), grant_pin.c (pinning
+ * and granting the pages) and grant_reclaim.c (revoke, force, quarantine
+ * and deferred reclaim); grants we received, in grant_recv.c (delivery,
+ * release, revoke), grant_map.c (mapping) and grant_unmap.c (unmapping);
+ * grant_events.c (the error-queue events of both) and grant_acct.c (lock,
+ * limits, counters, per-peer accounting).
  */
 
 #include "gntsock.h"

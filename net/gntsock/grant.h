@@ -1,14 +1,17 @@
 /* SPDX-License-Identifier: GPL-2.0 */
 /*
- * gntsock grants: buffers a socket grants to its peer domain, their
- * revocation and deferred reclaim (grant_send.c), grants it received and
- * maps (grant_recv.c), the events of both (grant_events.c), the lock,
- * limits, counters and per-peer accounting (grant_acct.c), and the layer's
- * entry points (grant.c). See Documentation/grants.rst.
+ * gntsock grants: buffers a socket grants to its peer domain
+ * (grant_send.c), their pages pinned and granted (grant_pin.c), their
+ * revocation and deferred reclaim (grant_reclaim.c); grants it received
+ * (grant_recv.c), maps (grant_map.c) and unmaps (grant_unmap.c); the
+ * events of both (grant_events.c), the lock, limits, counters and per-peer
+ * accounting (grant_acct.c), and the layer's entry points (grant.c). The
+ * files of each direction share a private header (grant_out.h,
+ * grant_in.h). See Documentation/grants.rst.
  *
  * Lock order: lock_sock(), then gntsock_grant_lock, then a link's tx_lock.
  * mmap_lock comes before gntsock_grant_lock (mmap). The MMU notifier of
- * a mapped grant takes only that grant's map_lock (grant_recv.c), which
+ * a mapped grant takes only that grant's map_lock (grant_unmap.c), which
  * comes after gntsock_grant_lock and under which nothing allocates or
  * takes another lock.
  */
@@ -156,11 +159,9 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 			       const struct gntsock_msg_hdr *h);
 void gntsock_grant_out_close(struct gntsock_grants *gs);
 void gntsock_grant_out_link_down(struct gntsock_link *link);
-bool gntsock_gout_end_access(struct gntsock_gout *g, u32 *swapped);
-void gntsock_gout_finish(struct gntsock_gout *g, u32 event);
-void gntsock_gout_quarantine(struct gntsock_gout *g);
-void gntsock_gout_forced(struct gntsock_gout *g);
 void gntsock_grant_out_exit(void);
+
+/* grant_reclaim.c */
 void gntsock_reclaim_start(void);
 void gntsock_reclaim_stop(void);
 
@@ -179,14 +180,18 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 					 bool accept);
 void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg);
 void gntsock_grant_in_drop(struct gntsock_gin *gin);
-int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
-		       struct vm_area_struct *vma);
 int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id);
 void gntsock_grant_in_revoke(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
 void gntsock_grant_in_close(struct gntsock_grants *gs);
 void gntsock_grant_in_link_down(struct gntsock_link *link);
 bool gntsock_grant_map_revocable(void);
+
+/* grant_map.c */
+int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
+		       struct vm_area_struct *vma);
+
+/* grant_unmap.c */
 int gntsock_grant_in_init(void);
 void gntsock_grant_in_exit(void);
 

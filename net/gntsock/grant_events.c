@@ -5,8 +5,8 @@
  * it sent (released, revoked, forced, quarantined) or received (revoked
  * under its mapping). Bounded by the socket's receive buffer; events with
  * no room are counted and reported as one GNTSOCK_EV_LOST. A leaf of the
- * grant layer: grant_send.c and grant_recv.c report here, the socket
- * layer reads here.
+ * grant layer: grant_reclaim.c, grant_recv.c and grant_unmap.c report
+ * here, the socket layer reads here.
  */
 #include <linux/skbuff.h>
 #include <net/sock.h>

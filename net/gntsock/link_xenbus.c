@@ -18,9 +18,9 @@
  * before it switches to InitWait (backend) or Initialised (frontend): can
  * it map grants revocably (the grant layer says, through its handler)? Each reads the
  * other's when it connects; an absent key (an older peer) means 0. Grants
- * towards a peer that says 1 are marked revocable-only (grant_send.c), and
+ * towards a peer that says 1 are marked revocable-only (grant_pin.c), and
  * an end that said 1 maps the grants of that link revocably
- * (grant_recv.c), one that said 0 plainly. Each also writes
+ * (grant_map.c), one that said 0 plainly. Each also writes
  * "feature-event-index" = 1: it keeps the event indices of its rings, so
  * the other end notifies it once per wait (ring.c); a peer without the key
  * is notified by its flags.
