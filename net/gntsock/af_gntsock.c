@@ -199,6 +199,8 @@ static int gntsock_do_connect(struct socket *sock, struct sockaddr *addr,
 	vsk->credit_requested = false;
 	vsk->peer_wants_credit = false;
 	vsk->credit_starved = false;
+	vsk->rx_hint = false;
+	vsk->rx_deferred = false;
 	gntsock_purge_rx(vsk);
 	err = gntsock_conn_hash(vsk);
 	if (err)

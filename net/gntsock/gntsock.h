@@ -261,6 +261,7 @@ struct gntsock_stats {
 	atomic64_t rx_ring_parts;	/* ... taken in part, rest left there */
 	atomic64_t rx_deferred;
 	atomic64_t rx_fallbacks;
+	atomic64_t rx_stale;		/* left from an earlier connection */
 	atomic64_t rx_work_runs;
 	atomic64_t rx_work_ns;
 	atomic64_t tx_ring_waits;
@@ -341,7 +342,9 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 			    struct iov_iter *to);
 void gntsock_link_rx_consume(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
-void gntsock_link_rx_consume_part(struct gntsock_link *link,
+bool gntsock_link_rx_may_keep(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h);
+bool gntsock_link_rx_consume_part(struct gntsock_link *link,
 				  const struct gntsock_msg_hdr *h, u32 len);
 void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 			 bool leftover);

@@ -761,6 +761,41 @@ void gntsock_link_rx_consume(struct gntsock_link *link,
 }
 
 /**
+ * gntsock_link_rx_may_keep() - may a reader leave the rest of the message
+ *	gntsock_link_rx_peek() returned at the head of the ring?
+ * @link: the link, rx_lock held
+ * @h: its header, as peeked
+ *
+ * Only if nothing follows it in the ring yet, or a message for the same
+ * connection does: a part left at the head holds up every message behind
+ * it, so one reader's small reads must not hold up other connections'
+ * messages that are already there. The next header is read as a hint
+ * only (it is validated when peeked): a peer that lies in it only delays
+ * its own messages.
+ *
+ * Return: true if the rest may stay.
+ */
+bool gntsock_link_rx_may_keep(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h)
+{
+	u32 size = gntsock_msg_size(h->len + link->rx_part_off);
+	struct gntsock_msg_hdr next;
+	u32 avail;
+
+	lockdep_assert_held(&link->rx_lock);
+	if (link->loopback || gntsock_ring_avail(&link->rx, &avail) ||
+	    avail < size)
+		return false;
+	if (avail == size)
+		return true;
+	if (avail - size < sizeof(next))
+		return false;
+	gntsock_ring_read(&link->rx, size, &next, sizeof(next));
+	return next.op == h->op && next.dst_port == h->dst_port &&
+	       next.src_port == h->src_port;
+}
+
+/**
  * gntsock_link_rx_consume_part() - done with the start of the payload of
  *	the message gntsock_link_rx_peek() returned
  * @link: the link (not the loopback one), rx_lock held
@@ -770,20 +805,24 @@ void gntsock_link_rx_consume(struct gntsock_link *link,
  * The message stays at the head of the ring, and its ring space is not
  * given back: the next peek returns the rest of it (@h->len - @len bytes)
  * from the link's copy of the validated header, and the payload reads
- * start after what was taken.
+ * start after what was taken. Call it before accounting for the part:
+ * if it refuses, nothing was consumed.
+ *
+ * Return: true if the part is consumed.
  */
-void gntsock_link_rx_consume_part(struct gntsock_link *link,
+bool gntsock_link_rx_consume_part(struct gntsock_link *link,
 				  const struct gntsock_msg_hdr *h, u32 len)
 {
 	lockdep_assert_held(&link->rx_lock);
 	if (WARN_ON_ONCE(!len || len >= h->len || link->loopback))
-		return;
+		return false;
 	if (!link->rx_part_off)
 		link->rx_part = *h;
 	link->rx_part_off += len;
 	atomic64_add(len, &link->stat_rx_bytes);
 	if (h->op == GNTSOCK_OP_RW)
 		link->rx_last_dst = h->dst_port;
+	return true;
 }
 
 struct gntsock_iter_fill {

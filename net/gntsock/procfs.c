@@ -59,6 +59,7 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_ring_parts %lld\n", atomic64_read(&s->rx_ring_parts));
 	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
 	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
+	seq_printf(m, "rx_stale %lld\n", atomic64_read(&s->rx_stale));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
 	seq_printf(m, "rx_work_ns %lld\n", atomic64_read(&s->rx_work_ns));
 	seq_printf(m, "tx_ring_waits %lld\n", atomic64_read(&s->tx_ring_waits));

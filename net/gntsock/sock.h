@@ -137,7 +137,9 @@ struct gntsock_rx_post {
  *	filled only while @rx_queue is empty, so its bytes come first
  * @rx_hint: the reader takes its data from the ring itself
  *	(gntsock_rx_from_ring()): the link's rx work leaves it there
- * @rx_deferred: the rx work left data in the ring for the reader
+ * @rx_deferred: data for the reader is in the ring: the rx work left it
+ *	there, or the reader left the rest of a message there; only with
+ *	@rx_hint, cleared once the rx work or the reader takes it
  * @space_watch: on the link's list while a non-blocking send found the
  *	ring full (gntsock_ring_blocked())
  * @ring_blocked: poll() reports no room until the link says there is

@@ -239,6 +239,20 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 		 */
 		if (vsk->post && vsk->post->filled < vsk->post->len) {
 			off = gntsock_recv_direct(link, vsk, h);
+			/* The rest stays in the ring for the reader's next
+			 * call (which takes it from there), as when it takes
+			 * a part itself (gntsock_rx_from_ring()).
+			 */
+			if (off < h->len && defer &&
+			    gntsock_link_rx_may_keep(link, h) &&
+			    gntsock_link_rx_consume_part(link, h, off)) {
+				vsk->rx_cnt += off;
+				vsk->rx_hint = true;
+				vsk->rx_deferred = true;
+				atomic64_inc(&gntsock_stats.rx_ring_parts);
+				gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
+				return true;
+			}
 		} else if (defer && vsk->rx_hint &&
 			   h->dst_port == link->rx_last_dst) {
 			vsk->rx_deferred = true;
@@ -249,6 +263,10 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 			vsk->rx_hint = false;
 		}
 	}
+	/* Ours are taken from the ring in order: none is left there now
+	 * (one left later sets it again).
+	 */
+	vsk->rx_deferred = false;
 	vsk->rx_cnt += charge;
 	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
 	    (!h->len && sk->sk_type != SOCK_SEQPACKET)) {
@@ -364,6 +382,20 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 	lock_sock(sk);
 	if (!vsk->conn_hashed)
 		goto out;
+	if (sk->sk_state == TCP_SYN_SENT && h->op != GNTSOCK_OP_RESPONSE &&
+	    h->op != GNTSOCK_OP_RST) {
+		/* Before the peer accepted, it sends nothing else on this
+		 * connection: this is left from an earlier connection between
+		 * the same ports (ours closed, its port taken again, with
+		 * messages of the old one still in the ring). Not a
+		 * violation, and not this connection's: a grant is refused,
+		 * the rest dropped.
+		 */
+		atomic64_inc(&gntsock_stats.rx_stale);
+		if (h->op == GNTSOCK_OP_GRANT)
+			gntsock_recv_grant(link, NULL, h);
+		goto out;
+	}
 	if (h->type != gntsock_wire_type(sk)) {
 		gntsock_link_violation(link, GNTSOCK_V_TYPE);
 		goto out;

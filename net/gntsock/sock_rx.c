@@ -398,7 +398,8 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 		}
 		n = min_t(size_t, h.len, size - done);
 		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
-		if (c == n && c < h.len) {
+		if (c == n && c < h.len && gntsock_link_rx_may_keep(link, &h) &&
+		    gntsock_link_rx_consume_part(link, &h, c)) {
 			/* Our buffer is full: the rest stays in the ring,
 			 * for our next call.
 			 */
@@ -407,15 +408,15 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 			done += c;
 			atomic64_inc(&gntsock_stats.rx_ring_parts);
 			atomic64_add(c, &gntsock_stats.rx_ring_bytes);
-			gntsock_link_rx_consume_part(link, &h, c);
 			leftover = true;
 			break;
 		}
 		if (c < n)
 			atomic64_inc(&gntsock_stats.rx_ring_faults);
 		if (c < h.len) {
-			/* A fault: the rest waits in an rx buffer, in order,
-			 * where the copy may fault and sleep.
+			/* The rest waits in an rx buffer, in order: after a
+			 * fault (there the copy may fault and sleep), or when
+			 * it would hold up other connections' messages.
 			 */
 			b = gntsock_rxbuf_alloc(vsk, h.len - c, 0);
 			if (!b) {
@@ -567,7 +568,12 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			copied += n;
 			if (n || vsk->rx_bytes)
 				continue;
-		} else if (vsk->rx_hint) {
+		}
+		/* Ours in the ring that this call cannot take from there
+		 * (a peek, a kernel buffer as splice() passes, rx_direct
+		 * switched off): queue it, rather than wait for it.
+		 */
+		if (vsk->rx_hint && (peek || vsk->rx_deferred)) {
 			gntsock_rx_flush(sk);
 			continue;
 		}
