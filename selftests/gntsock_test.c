@@ -1402,6 +1402,64 @@ TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_message, 60)
 	EXPECT_STREQ("connected", l1.state);
 }
 
+/* A port of the peer that nothing listens on: its connects get an RST. */
+#define UNUSED_PEER_PORT	4321
+
+/*
+ * The same attack with the peer's answer: a STREAM socket connects (not
+ * waiting), closes, and its port is taken at once by a SOCK_SEQPACKET
+ * socket that connects to the same peer port. The peer's RST for the
+ * first request (it carries the STREAM type) reaches the new socket while
+ * it waits for its own answer: it must be dropped as stale, not taken as
+ * a type violation that resets the link. Repeated, since the peer may
+ * answer before the port is taken again.
+ */
+TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_answer, 60)
+{
+	struct sockaddr_gnt a, to = gnt_addr(self->peer, UNUSED_PEER_PORT);
+	uint64_t stale0 = 0, stale1 = 0;
+	struct gnt_link_info l0, l1;
+	unsigned int i, raced = 0;
+	socklen_t alen;
+	int fd, fd2, sret0, sret;
+
+	NEED_PEER();
+	ASSERT_EQ(0, gnt_link_get(self->peer, &l0));
+	sret0 = gnt_stat_get("rx_stale", &stale0);
+	for (i = 0; i < 20; i++) {
+		fd = socket(AF_GNTSOCK, SOCK_STREAM | SOCK_NONBLOCK, 0);
+		ASSERT_LE(0, fd);
+		if (connect(fd, (struct sockaddr *)&to, sizeof(to)) &&
+		    errno != EINPROGRESS) {
+			close(fd);
+			continue;
+		}
+		alen = sizeof(a);
+		ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&a, &alen));
+		close(fd);
+		fd2 = socket(AF_GNTSOCK, SOCK_SEQPACKET, 0);
+		ASSERT_LE(0, fd2);
+		a.sgnt_domid = GNTSOCK_DOMID_ANY;
+		if (!bind(fd2, (struct sockaddr *)&a, sizeof(a))) {
+			raced++;
+			EXPECT_NE(0, connect(fd2, (struct sockaddr *)&to,
+					     sizeof(to)));
+		}
+		close(fd2);
+	}
+	gnt_sleep_ms(200);
+	ASSERT_EQ(0, gnt_link_get(self->peer, &l1));
+	sret = gnt_stat_get("rx_stale", &stale1);
+	TH_LOG("%u of 20 ports taken again at once; %" PRIu64
+	       " stale messages dropped", raced,
+	       sret || sret0 ? 0 : stale1 - stale0);
+	EXPECT_LT(0U, raced) TH_LOG("a closed socket's port was never free");
+	EXPECT_EQ(l0.violations, l1.violations)
+		TH_LOG("an answer to the earlier connection was a protocol violation");
+	EXPECT_EQ(l0.resets, l1.resets) TH_LOG("the link was reset");
+	EXPECT_STREQ("connected", l1.state);
+}
+
 #define NREADERS	8
 #define READER_BYTES	(16 * MiB)
 

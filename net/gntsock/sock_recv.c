@@ -382,14 +382,17 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 	lock_sock(sk);
 	if (!vsk->conn_hashed)
 		goto out;
-	if (sk->sk_state == TCP_SYN_SENT && h->op != GNTSOCK_OP_RESPONSE &&
-	    h->op != GNTSOCK_OP_RST) {
+	if (sk->sk_state == TCP_SYN_SENT &&
+	    ((h->op != GNTSOCK_OP_RESPONSE && h->op != GNTSOCK_OP_RST) ||
+	     h->type != gntsock_wire_type(sk))) {
 		/* Before the peer accepted, it sends nothing else on this
-		 * connection: this is left from an earlier connection between
-		 * the same ports (ours closed, its port taken again, with
-		 * messages of the old one still in the ring). Not a
-		 * violation, and not this connection's: a grant is refused,
-		 * the rest dropped.
+		 * connection, and its answer has our type (a listener of
+		 * another type refuses, and an RST carries the request's
+		 * type): this is left from an earlier connection between the
+		 * same ports (ours closed, its port taken again, with
+		 * messages of the old one still in the ring or on their way).
+		 * Not a violation, and not this connection's: a grant is
+		 * refused, the rest dropped.
 		 */
 		atomic64_inc(&gntsock_stats.rx_stale);
 		if (h->op == GNTSOCK_OP_GRANT)
@@ -400,7 +403,10 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 		gntsock_link_violation(link, GNTSOCK_V_TYPE);
 		goto out;
 	}
-	if (!gntsock_update_credit(vsk, h)) {
+	/* (an RST ends the connection: its credit does not matter, and one
+	 * left from an earlier connection carries that connection's)
+	 */
+	if (h->op != GNTSOCK_OP_RST && !gntsock_update_credit(vsk, h)) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
 		goto out;
 	}
