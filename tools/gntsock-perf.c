@@ -286,8 +286,59 @@ static int serve_grants(int fd, uint32_t count, uint64_t *touched)
 	return 0;
 }
 
-/* Serve requests on one connection until it ends. */
-static void serve_xport(struct xport *x)
+/* The read size of an OP_STREAM request: as large as its writes (at
+ * least RX_MIN, at most MAX_MSG).
+ */
+static size_t stream_want(const struct req *r)
+{
+	size_t want = r->msgsize > RX_MIN ? r->msgsize : RX_MIN;
+
+	return want > MAX_MSG ? MAX_MSG : want;
+}
+
+/* Serve one request whose header *r was read; buf holds MAX_MSG bytes.
+ * Returns 0 to go on with the next request, -1 to end the connection.
+ */
+static int serve_req(struct xport *x, const struct req *r, char *buf)
+{
+	if (r->magic != PERF_MAGIC)
+		return -1;
+	if (r->op == OP_STREAM) {
+		size_t want = stream_want(r);
+		uint64_t got = 0;
+
+		while (got < r->total) {
+			size_t left = r->total - got;
+			ssize_t n = xp_read_some(x, buf,
+						 left < want ? left : want);
+
+			if (n <= 0)
+				return -1;
+			got += n;
+		}
+		return xp_write(x, &got, sizeof(got));
+	} else if (r->op == OP_GRANT && x->fd >= 0) {
+		uint64_t touched = 0;
+
+		if (serve_grants(x->fd, r->count, &touched))
+			return -1;
+		return xp_write(x, &touched, sizeof(touched));
+	} else if (r->op == OP_PING) {
+		uint32_t i;
+
+		for (i = 0; i < r->count; i++) {
+			if (xp_read_exact(x, buf, 1) || xp_write(x, buf, 1))
+				return -1;
+		}
+		return 0;
+	}
+	return -1;
+}
+
+/* Serve requests on one connection until it ends, starting with *first
+ * if it is not NULL (its header already read).
+ */
+static void serve_xport_from(struct xport *x, const struct req *first)
 {
 	/* Not cleared: reads use only as much of it as a request's writes
 	 * need (at least RX_MIN), so hundreds of connections touch little.
@@ -297,46 +348,17 @@ static void serve_xport(struct xport *x)
 
 	if (!buf)
 		return;
-
-	while (!xp_read_exact(x, &r, sizeof(r))) {
-		if (r.magic != PERF_MAGIC)
-			break;
-		if (r.op == OP_STREAM) {
-			uint64_t got = 0;
-			size_t want = r.msgsize > RX_MIN ? r.msgsize : RX_MIN;
-
-			if (want > MAX_MSG)
-				want = MAX_MSG;
-			while (got < r.total) {
-				size_t left = r.total - got;
-				ssize_t n = xp_read_some(x, buf,
-							 left < want ? left : want);
-
-				if (n <= 0)
-					goto out;
-				got += n;
-			}
-			if (xp_write(x, &got, sizeof(got)))
-				break;
-		} else if (r.op == OP_GRANT && x->fd >= 0) {
-			uint64_t touched = 0;
-
-			if (serve_grants(x->fd, r.count, &touched) ||
-			    xp_write(x, &touched, sizeof(touched)))
-				break;
-		} else if (r.op == OP_PING) {
-			uint32_t i;
-
-			for (i = 0; i < r.count; i++) {
-				if (xp_read_exact(x, buf, 1) || xp_write(x, buf, 1))
-					goto out;
-			}
-		} else {
-			break;
-		}
+	if (!first || !serve_req(x, first, buf)) {
+		while (!xp_read_exact(x, &r, sizeof(r)) &&
+		       !serve_req(x, &r, buf))
+			;
 	}
-out:
 	free(buf);
+}
+
+static void serve_xport(struct xport *x)
+{
+	serve_xport_from(x, NULL);
 }
 
 static void *conn_thread(void *arg)
@@ -379,6 +401,174 @@ static void accept_loop(int ls, const char *what)
 			fprintf(stderr, "gntsock-perf: no thread for a %s connection\n",
 				what);
 			close(c);
+		}
+	}
+}
+
+/* ------------------------------------------------------------------ */
+/* The gntsock stream service, event-driven: one thread and epoll serve
+ * every connection's OP_STREAM requests (the scale test's hundreds of
+ * connections then cost the server no thread each, as they cost the
+ * client none). A connection whose request is anything else (a ping, a
+ * grant) leaves the loop for a thread of its own, which goes on with it.
+ */
+
+struct econn {
+	int fd;
+	struct req r;
+	size_t hdr;		/* bytes of r read */
+	uint64_t got;		/* OP_STREAM: payload bytes read */
+};
+
+struct handoff {
+	int fd;
+	struct req r;
+};
+
+static void *handoff_thread(void *arg)
+{
+	struct handoff *h = arg;
+	struct xport x = { .name = "conn", .fd = h->fd };
+
+	serve_xport_from(&x, &h->r);
+	xp_close(&x);
+	free(h);
+	return NULL;
+}
+
+/* Give @c to a thread of its own, blocking again: its request is not a
+ * stream. Returns 0, or -1 if the connection is to be closed.
+ */
+static int econn_handoff(struct econn *c)
+{
+	struct handoff *h = malloc(sizeof(*h));
+	int fl = fcntl(c->fd, F_GETFL);
+
+	if (!h || fl < 0 || fcntl(c->fd, F_SETFL, fl & ~O_NONBLOCK)) {
+		free(h);
+		return -1;
+	}
+	h->fd = c->fd;
+	h->r = c->r;
+	if (spawn(handoff_thread, h)) {
+		free(h);
+		return -1;
+	}
+	return 0;
+}
+
+/* Answer a finished OP_STREAM request: 8 bytes, which a non-blocking
+ * socket may not take at once (no credit yet): then wait for room.
+ */
+static int econn_answer(struct econn *c)
+{
+	const char *p = (const char *)&c->got;
+	size_t left = sizeof(c->got);
+
+	while (left) {
+		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+		ssize_t n = write(c->fd, p, left);
+
+		if (n > 0) {
+			p += n;
+			left -= n;
+			continue;
+		}
+		if (n < 0 && errno != EAGAIN && errno != EINTR)
+			return -1;
+		if (n < 0 && errno == EAGAIN && poll(&pfd, 1, 10000) <= 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* Read what @c has for us now. Returns 1 while the connection stays in
+ * the loop, 0 once it left for a thread of its own, -1 to close it.
+ */
+static int econn_step(struct econn *c, char *buf)
+{
+	int reads;
+
+	for (reads = 0; reads < 4; reads++) {
+		ssize_t n;
+
+		if (c->hdr < sizeof(c->r)) {
+			n = read(c->fd, (char *)&c->r + c->hdr,
+				 sizeof(c->r) - c->hdr);
+		} else {
+			uint64_t left = c->r.total - c->got;
+			size_t want = stream_want(&c->r);
+
+			n = read(c->fd, buf, left < want ? left : want);
+		}
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return 1;
+		if (n <= 0)
+			return -1;
+		if (c->hdr < sizeof(c->r)) {
+			c->hdr += n;
+			if (c->hdr < sizeof(c->r))
+				continue;
+			if (c->r.magic != PERF_MAGIC)
+				return -1;
+			if (c->r.op != OP_STREAM)
+				return econn_handoff(c) ? -1 : 0;
+			c->got = 0;
+		} else {
+			c->got += n;
+		}
+		if (c->got == c->r.total) {
+			if (econn_answer(c))
+				return -1;
+			c->hdr = 0;
+		}
+	}
+	return 1;
+}
+
+/* Accept and serve gntsock stream connections on listener @ls. */
+static void stream_loop(int ls)
+{
+	struct epoll_event ev = { .events = EPOLLIN }, evs[64];
+	char *buf = malloc(MAX_MSG);
+	int ep = epoll_create1(EPOLL_CLOEXEC), n, k;
+
+	if (!buf || ep < 0 || epoll_ctl(ep, EPOLL_CTL_ADD, ls, &ev)) {
+		fprintf(stderr, "gntsock-perf: epoll: %s\n", strerror(errno));
+		free(buf);
+		accept_loop(ls, "gntsock");
+		return;
+	}
+	for (;;) {
+		n = epoll_wait(ep, evs, 64, -1);
+		for (k = 0; k < n; k++) {
+			struct econn *c = evs[k].data.ptr;
+			int fd, st;
+
+			if (!c) {	/* the listener (its data.ptr is NULL) */
+				fd = accept4(ls, NULL, NULL, SOCK_NONBLOCK);
+				c = fd < 0 ? NULL : calloc(1, sizeof(*c));
+				if (!c) {
+					if (fd >= 0)
+						close(fd);
+					continue;
+				}
+				c->fd = fd;
+				ev.events = EPOLLIN;
+				ev.data.ptr = c;
+				if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev)) {
+					close(fd);
+					free(c);
+				}
+				continue;
+			}
+			st = econn_step(c, buf);
+			if (st == 1)
+				continue;
+			epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+			if (st < 0)
+				close(c->fd);
+			free(c);
 		}
 	}
 }
@@ -476,7 +666,7 @@ static int cmd_serve(struct srv_opts *o)
 		return 1;
 	fprintf(stderr, "gntsock-perf: serving gntsock port %u (SOCK_SEQPACKET %u)%s\n",
 		o->port, o->port + SEQ_PORT_OFFSET, o->tcp ? ", TCP" : "");
-	accept_loop(s, "gntsock");
+	stream_loop(s);
 	return 0;
 }
 
