@@ -1262,7 +1262,7 @@ TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
  * it readable). Every byte in order.
  */
 #define SMALL_READ	1000
-#define SMALL_READS_BYTES	(4 * MiB)
+#define SMALL_READS_BYTES	(MiB / 2)
 
 TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
 {
