@@ -342,8 +342,6 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 			    struct iov_iter *to);
 void gntsock_link_rx_consume(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);
-bool gntsock_link_rx_may_keep(struct gntsock_link *link,
-			      const struct gntsock_msg_hdr *h);
 bool gntsock_link_rx_consume_part(struct gntsock_link *link,
 				  const struct gntsock_msg_hdr *h, u32 len);
 void gntsock_link_rx_end(struct gntsock_link *link, bool others,

@@ -760,23 +760,16 @@ void gntsock_link_rx_consume(struct gntsock_link *link,
 		gntsock_notify(link);
 }
 
-/**
- * gntsock_link_rx_may_keep() - may a reader leave the rest of the message
- *	gntsock_link_rx_peek() returned at the head of the ring?
- * @link: the link, rx_lock held
- * @h: its header, as peeked
- *
- * Only if nothing follows it in the ring yet, or a message for the same
- * connection does: a part left at the head holds up every message behind
- * it, so one reader's small reads must not hold up other connections'
- * messages that are already there. The next header is read as a hint
- * only (it is validated when peeked): a peer that lies in it only delays
- * its own messages.
- *
- * Return: true if the rest may stay.
+/* May the rest of the message gntsock_link_rx_peek() returned (@h) stay at
+ * the head of the ring? Only if nothing follows it in the ring yet, or a
+ * message for the same connection does: a part left at the head holds up
+ * every message behind it, so one reader's small reads must not hold up
+ * other connections' messages that are already there. The next header is
+ * read as a hint only (it is validated when peeked): a peer that lies in
+ * it only delays its own messages. rx_lock held.
  */
-bool gntsock_link_rx_may_keep(struct gntsock_link *link,
-			      const struct gntsock_msg_hdr *h)
+static bool gntsock_link_rx_may_keep(struct gntsock_link *link,
+				     const struct gntsock_msg_hdr *h)
 {
 	u32 size = gntsock_msg_size(h->len + link->rx_part_off);
 	struct gntsock_msg_hdr next;
@@ -805,8 +798,9 @@ bool gntsock_link_rx_may_keep(struct gntsock_link *link,
  * The message stays at the head of the ring, and its ring space is not
  * given back: the next peek returns the rest of it (@h->len - @len bytes)
  * from the link's copy of the validated header, and the payload reads
- * start after what was taken. Call it before accounting for the part:
- * if it refuses, nothing was consumed.
+ * start after what was taken. It refuses when the rest would hold up
+ * another connection's messages already behind it in the ring. Call it
+ * before accounting for the part: if it refuses, nothing was consumed.
  *
  * Return: true if the part is consumed.
  */
@@ -814,7 +808,8 @@ bool gntsock_link_rx_consume_part(struct gntsock_link *link,
 				  const struct gntsock_msg_hdr *h, u32 len)
 {
 	lockdep_assert_held(&link->rx_lock);
-	if (WARN_ON_ONCE(!len || len >= h->len || link->loopback))
+	if (WARN_ON_ONCE(!len || len >= h->len || link->loopback) ||
+	    !gntsock_link_rx_may_keep(link, h))
 		return false;
 	if (!link->rx_part_off)
 		link->rx_part = *h;

@@ -244,7 +244,6 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 			 * a part itself (gntsock_rx_from_ring()).
 			 */
 			if (off < h->len && defer &&
-			    gntsock_link_rx_may_keep(link, h) &&
 			    gntsock_link_rx_consume_part(link, h, off)) {
 				vsk->rx_cnt += off;
 				vsk->rx_hint = true;

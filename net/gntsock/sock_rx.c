@@ -398,7 +398,7 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 		}
 		n = min_t(size_t, h.len, size - done);
 		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
-		if (c == n && c < h.len && gntsock_link_rx_may_keep(link, &h) &&
+		if (c == n && c < h.len &&
 		    gntsock_link_rx_consume_part(link, &h, c)) {
 			/* Our buffer is full: the rest stays in the ring,
 			 * for our next call.
