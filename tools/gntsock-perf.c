@@ -837,24 +837,56 @@ static uint64_t pilot_bytes(uint32_t msgsize)
 	return b / msgsize * msgsize;
 }
 
-/* Median MB/s over reps of a calibrated stream; -1 on error. */
-static double stream_median(const struct cli_opts *o, struct xport *x,
-			    uint32_t msgsize)
-{
-	double rate, v[16];
-	uint64_t total;
-	int i;
+/* A point of the throughput table: median MB/s of the reps, and their
+ * spread; -1 on error.
+ */
+struct tput {
+	double med, lo, hi;
+};
 
-	rate = stream_once(x, msgsize, pilot_bytes(msgsize));
-	if (rate <= 0)
-		return -1;
-	total = batch_for(rate, o->time, msgsize, pilot_bytes(msgsize));
-	for (i = 0; i < o->reps; i++) {
-		v[i] = stream_once(x, msgsize, total);
-		if (v[i] <= 0)
-			return -1;
+/*
+ * One write size on every transport in @have: each is calibrated first
+ * (a pilot stream sizes its batch to ~o->time s), then the reps take
+ * turns, A-B-C-A-B-C, so that a slow spell of the machine (TCG, another
+ * guest) lands on every transport rather than on one. A transport that
+ * fails drops out (have[t] cleared, res[t].med -1).
+ */
+static void stream_points(const struct cli_opts *o, struct xport *x,
+			  int *have, uint32_t msgsize, struct tput *res)
+{
+	double v[T_MEMCPY][16], rate;
+	uint64_t total[T_MEMCPY];
+	int i, t;
+
+	for (t = 0; t < T_MEMCPY; t++) {
+		res[t].med = -1;
+		res[t].lo = -1;
+		res[t].hi = -1;
+		if (!have[t])
+			continue;
+		rate = stream_once(&x[t], msgsize, pilot_bytes(msgsize));
+		if (rate <= 0) {
+			have[t] = 0;
+			continue;
+		}
+		total[t] = batch_for(rate, o->time, msgsize,
+				     pilot_bytes(msgsize));
 	}
-	return median(v, o->reps);
+	for (i = 0; i < o->reps; i++)
+		for (t = 0; t < T_MEMCPY; t++) {
+			if (!have[t])
+				continue;
+			v[t][i] = stream_once(&x[t], msgsize, total[t]);
+			if (v[t][i] <= 0)
+				have[t] = 0;
+		}
+	for (t = 0; t < T_MEMCPY; t++) {
+		if (!have[t])
+			continue;
+		res[t].med = median(v[t], o->reps);	/* (sorts them) */
+		res[t].lo = v[t][0];
+		res[t].hi = v[t][o->reps - 1];
+	}
 }
 
 struct rtt {
@@ -1170,9 +1202,35 @@ static const char *tr_note(int t, const struct cli_opts *o, char *buf,
 	return buf;
 }
 
+/* Each transport's lowest and highest run, next to the medians above. */
+static void print_spread(const struct cli_opts *o, struct tput tp[][T_MAX])
+{
+	char a[32], c[40];
+	int i, t;
+
+	if (o->reps < 2)
+		return;
+	printf("\n== spread: lowest..highest of the %d runs, MB/s (the runs of\n"
+	       "   all transports took turns, A-B-C-A-B-C) ==\n", o->reps);
+	printf("%9s %17s %17s %17s\n", "write", "gntsock", "TCP", "vchan");
+	for (i = 0; i < o->nsizes; i++) {
+		printf("%9s", fmt_size(o->sizes[i], a, sizeof(a)));
+		for (t = 0; t < T_MEMCPY; t++) {
+			if (tp[i][t].med < 0)
+				snprintf(c, sizeof(c), "n/a");
+			else
+				snprintf(c, sizeof(c), "%.1f..%.1f",
+					 tp[i][t].lo, tp[i][t].hi);
+			printf(" %17s", c);
+		}
+		printf("\n");
+	}
+}
+
 static int cmd_run(struct cli_opts *o)
 {
 	static double thr[T_MAX][32];
+	static struct tput tp[32][T_MAX];
 	static struct linkstat prof[32][2];
 	struct rtt rtt[T_MAX];
 	struct xport x[T_MAX];
@@ -1208,26 +1266,31 @@ static int cmd_run(struct cli_opts *o)
 	}
 
 	for (i = 0; i < o->nsizes; i++) {
+		int was[T_MEMCPY];
+
+		memcpy(was, have, sizeof(was));
+		/* (only gntsock moves the link's counters) */
+		link_stat(o->peer, &prof[i][0]);
+		stream_points(o, x, have, o->sizes[i], tp[i]);
+		link_stat(o->peer, &prof[i][1]);
+		tp[i][T_MEMCPY].med = -1;
+		tp[i][T_MEMCPY].lo = -1;
+		tp[i][T_MEMCPY].hi = -1;
+		if (have[T_MEMCPY])
+			tp[i][T_MEMCPY].med = memcpy_rate(o, o->sizes[i]);
 		for (t = 0; t < T_MAX; t++) {
-			thr[t][i] = -1;
-			if (!have[t])
+			thr[t][i] = tp[i][t].med;
+			if (t < T_MEMCPY && !was[t])
 				continue;
-			if (t == T_GNT)
-				link_stat(o->peer, &prof[i][0]);
-			if (t == T_MEMCPY)
-				thr[t][i] = memcpy_rate(o, o->sizes[i]);
-			else
-				thr[t][i] = stream_median(o, &x[t], o->sizes[i]);
-			if (t == T_GNT)
-				link_stat(o->peer, &prof[i][1]);
+			if (t == T_MEMCPY && !have[t])
+				continue;
 			fprintf(stderr, "# %s %lu-byte writes: %.1f MB/s\n",
 				tname[t], o->sizes[i], thr[t][i]);
-			if (thr[t][i] < 0 && t != T_MEMCPY) {
+			if (t != T_MEMCPY && !have[t]) {
 				fprintf(stderr,
 					"gntsock-perf: %s stream of %lu-byte writes failed: %s\n",
 					tname[t], o->sizes[i], strerror(errno));
 				err = 1;
-				have[t] = 0;
 			}
 		}
 	}
@@ -1243,7 +1306,8 @@ static int cmd_run(struct cli_opts *o)
 
 	printf("\n== throughput, MB/s (10^6 bytes/s), one writer -> peer domid %u\n",
 	       o->peer);
-	printf("   median of %d runs of ~%.1f s ==\n", o->reps, o->time);
+	printf("   median of %d runs of ~%.1f s, transports taking turns ==\n",
+	       o->reps, o->time);
 	for (t = 0; t < T_MAX; t++)
 		if (have[t] || t != T_MEMCPY)
 			printf("   %s\n", tr_note(t, o, note, sizeof(note)));
@@ -1259,6 +1323,7 @@ static int cmd_run(struct cli_opts *o)
 		print_ratio(thr[T_GNT][i], thr[T_MEMCPY][i]);
 		printf("\n");
 	}
+	print_spread(o, tp);
 
 	if (have[T_GNT] || have[T_TCP] || have[T_VCHAN] || err)
 		printf("\n== 1-byte ping-pong round trip, microseconds, %d round trips\n"
