@@ -1352,6 +1352,201 @@ TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
 }
 
 /*
+ * Two threads read one stream into fresh 256 KiB buffers, with rx_direct
+ * on (so a blocked reader posts its buffer) and then off: whatever order
+ * their calls return in, each call must return one piece of the stream,
+ * bytes that follow each other. The pieces of both threads, each thread's
+ * in the order it got them, must then tile the stream. A call let go of
+ * the socket and then went on taking bytes, after the other thread had
+ * taken the ones in between: to fault its buffer's pages in, or after its
+ * posted buffer got a part (which the other thread could pass by taking
+ * the next message from the ring), or to wait for the ring.
+ */
+#define TWO_READERS_BYTES	(4 * MiB)
+#define TWO_READERS_BUF		(256 * 1024)
+
+struct piece_reader {
+	int fd;
+	unsigned char *data;	/* TWO_READERS_BYTES + 1 */
+	size_t used;
+	uint32_t *lens;
+	size_t nlens, caplens;
+	int err;
+};
+
+static void *piece_reader_fn(void *arg)
+{
+	struct piece_reader *r = arg;
+	uint32_t *l;
+	ssize_t n;
+
+	for (;;) {
+		/* (one byte more than the stream: a peer that sends more
+		 * shows as a piece past its end)
+		 */
+		size_t room = TWO_READERS_BYTES + 1 - r->used;
+
+		if (!room) {
+			r->err = -EMSGSIZE;
+			return NULL;
+		}
+		n = recv(r->fd, r->data + r->used,
+			 room < TWO_READERS_BUF ? room : TWO_READERS_BUF, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			r->err = n < 0 ? -errno : 0;
+			return NULL;
+		}
+		if (r->nlens == r->caplens) {
+			r->caplens = r->caplens ? 2 * r->caplens : 1024;
+			l = realloc(r->lens, r->caplens * sizeof(*l));
+			if (!l) {
+				r->err = -ENOMEM;
+				return NULL;
+			}
+			r->lens = l;
+		}
+		r->lens[r->nlens++] = (uint32_t)n;
+		r->used += (size_t)n;
+	}
+}
+
+/* May piece @i of @r (at *pos in its data) come at stream offset @off? */
+static bool piece_fits(const struct piece_reader *r, size_t i, size_t pos,
+		       uint64_t seed, uint64_t off)
+{
+	char scratch[4096];
+
+	return i < r->nlens && off + r->lens[i] <= TWO_READERS_BYTES &&
+	       gnt_pattern_check(seed, off, r->data + pos, r->lens[i],
+				 scratch, sizeof(scratch)) < 0;
+}
+
+/* Where in the stream do the bytes of a piece come from? "A+N" runs. */
+static void piece_origin(uint64_t seed, const unsigned char *d, size_t len,
+			 char *out, size_t outlen)
+{
+	unsigned char *all = malloc(TWO_READERS_BYTES);
+	size_t pos = 0, n, o = 0;
+	const unsigned char *at;
+	int runs = 0;
+
+	out[0] = 0;
+	if (!all)
+		return;
+	gnt_pattern_fill(seed, 0, all, TWO_READERS_BYTES);
+	while (pos < len && runs++ < 4 && o < outlen) {
+		n = len - pos < 32 ? len - pos : 32;
+		at = memmem(all, TWO_READERS_BYTES, d + pos, n);
+		if (!at) {
+			o += snprintf(out + o, outlen - o, " ?");
+			break;
+		}
+		for (n = 0; pos + n < len && at + n < all + TWO_READERS_BYTES &&
+			    at[n] == d[pos + n]; n++)
+			;
+		o += snprintf(out + o, outlen - o, " %zu+%zu",
+			      (size_t)(at - all), n);
+		pos += n;
+	}
+	free(all);
+}
+
+/* One run of two_readers_each_get_one_piece: 0, or -1 with @why filled. */
+static int two_readers_run(unsigned int peer, bool direct, size_t *pieces,
+			   char *why, size_t whylen)
+{
+	struct piece_reader r[2] = { 0 };
+	uint64_t seed = test_seed(), off = 0;
+	size_t i[2] = { 0 }, pos[2] = { 0 };
+	pthread_t t[2];
+	int fd, k, started = 0;
+	bool was;
+
+	was = rx_direct_set(direct);
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
+	if (fd < 0)
+		snprintf(why, whylen, "connect to SOURCE: %s", strerror(-fd));
+	for (k = 0; k < 2 && fd >= 0; k++) {
+		r[k].fd = fd;
+		r[k].data = malloc(TWO_READERS_BYTES + 1);
+		if (!r[k].data || pthread_create(&t[k], NULL, piece_reader_fn,
+						 &r[k]))
+			break;
+		started++;
+	}
+	if (started == 2) {
+		struct gnt_source_req req = {
+			.nbytes = gnt_le64(TWO_READERS_BYTES),
+			.seed = gnt_le64(seed),
+		};
+
+		gnt_sleep_ms(200);	/* both readers blocked */
+		if (gnt_send_all(fd, &req, sizeof(req), NULL))
+			snprintf(why, whylen, "SOURCE request failed");
+	} else if (fd >= 0) {
+		snprintf(why, whylen, "could not start the readers");
+		shutdown(fd, SHUT_RDWR);
+	}
+	for (k = 0; k < started; k++)
+		pthread_join(t[k], NULL);
+	rx_direct_set(was);
+	for (k = 0; k < 2 && !why[0]; k++)
+		if (r[k].err)
+			snprintf(why, whylen, "reader %d: %s", k,
+				 strerror(-r[k].err));
+	while (!why[0] && off < TWO_READERS_BYTES) {
+		for (k = 0; k < 2; k++)
+			if (piece_fits(&r[k], i[k], pos[k], seed, off))
+				break;
+		if (k == 2) {
+			char o0[80] = "", o1[80] = "";
+
+			if (i[0] < r[0].nlens)
+				piece_origin(seed, r[0].data + pos[0],
+					     r[0].lens[i[0]], o0, sizeof(o0));
+			if (i[1] < r[1].nlens)
+				piece_origin(seed, r[1].data + pos[1],
+					     r[1].lens[i[1]], o1, sizeof(o1));
+			snprintf(why, whylen,
+				 "at stream offset %" PRIu64 " neither reader's next piece is the stream's next bytes: reader 0's piece %zu holds%s, reader 1's piece %zu holds%s (offset+bytes)",
+				 off, i[0], o0, i[1], o1);
+			break;
+		}
+		off += r[k].lens[i[k]];
+		pos[k] += r[k].lens[i[k]];
+		i[k]++;
+	}
+	if (!why[0] && (i[0] < r[0].nlens || i[1] < r[1].nlens))
+		snprintf(why, whylen, "bytes past the stream's end");
+	if (fd >= 0)
+		close(fd);
+	for (k = 0; k < 2; k++) {
+		free(r[k].data);
+		free(r[k].lens);
+	}
+	pieces[0] = i[0];
+	pieces[1] = i[1];
+	return why[0] ? -1 : 0;
+}
+
+TEST_F_TIMEOUT(gntsock, two_readers_each_get_one_piece, 120)
+{
+	char why[400] = "";
+	size_t pieces[2] = { 0 };
+
+	NEED_PEER();
+	/* (the buffers are fresh: their pages fault on the first copy) */
+	two_readers_run(self->peer, true, pieces, why, sizeof(why));
+	ASSERT_EQ(0, why[0]) TH_LOG("rx_direct on: %s", why);
+	TH_LOG("rx_direct on: pieces %zu and %zu", pieces[0], pieces[1]);
+	two_readers_run(self->peer, false, pieces, why, sizeof(why));
+	ASSERT_EQ(0, why[0]) TH_LOG("rx_direct off: %s", why);
+	TH_LOG("rx_direct off: pieces %zu and %zu", pieces[0], pieces[1]);
+}
+
+/*
  * Attack by a local user: read one byte of a stream (rx_direct on, so the
  * rest of the message stays in the ring), close the socket, and take its
  * port at once for a SOCK_SEQPACKET socket that connects to the same peer

@@ -335,7 +335,7 @@ void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 				gntsock_copy_fn fn, void *ctx);
 long gntsock_link_wait_space(struct gntsock_link *link, int kick,
 			     long timeo);
-int gntsock_link_rx_begin(struct gntsock_link *link);
+int gntsock_link_rx_begin(struct gntsock_link *link, bool wait);
 enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 					    struct gntsock_msg_hdr *h);
 int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,

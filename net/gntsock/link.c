@@ -858,14 +858,22 @@ int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
 
 /**
  * gntsock_link_rx_begin() - a reader wants to consume from the rx ring
- * @link: the link (not the loopback one); the caller holds no socket lock
+ * @link: the link (not the loopback one)
+ * @wait: wait for rx_lock; the caller then holds no socket lock (rx_lock
+ *	comes first). Without it the caller may hold its socket's lock: only
+ *	a free rx_lock is taken.
  *
- * Return: 0 with rx_lock held, or -ENOTCONN / -EINTR.
+ * Return: 0 with rx_lock held, or -ENOTCONN / -EINTR / -EBUSY (rx_lock
+ * taken, without @wait).
  */
-int gntsock_link_rx_begin(struct gntsock_link *link)
+int gntsock_link_rx_begin(struct gntsock_link *link, bool wait)
 {
-	if (mutex_lock_interruptible(&link->rx_lock))
+	if (!wait) {
+		if (!mutex_trylock(&link->rx_lock))
+			return -EBUSY;
+	} else if (mutex_lock_interruptible(&link->rx_lock)) {
 		return -EINTR;
+	}
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED ||
 	    test_bit(0, &link->violated)) {
 		mutex_unlock(&link->rx_lock);

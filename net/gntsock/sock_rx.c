@@ -341,11 +341,13 @@ static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
  * page faults disabled: a buffer that faults sends the rest of that
  * message down the buffered path, where the copy may fault (and sleep)
  * without holding the ring. lock_sock held, dropped and taken again
- * (rx_lock comes first).
+ * (rx_lock comes first), unless the call has bytes already (@more): then
+ * it takes the ring only if it is free, keeping the socket, so that every
+ * call returns bytes that follow one another in the stream.
  * Return: bytes received, or 0.
  */
 static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
-				   size_t size)
+				   size_t size, bool more)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_link *link = vsk->link;
@@ -358,22 +360,40 @@ static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
 	u32 n, c;
 
 	sock_owned_by_me(sk);
+	/* (another thread's posted buffer comes first: it may hold part of
+	 * a message already, and the next bytes must follow them there)
+	 */
 	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
-	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter))
+	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter) ||
+	    vsk->post)
 		return 0;
 	gntsock_link_hold(link);
-	release_sock(sk);
-	if (gntsock_link_rx_begin(link)) {
+	if (more) {
+		/* This call has bytes already: it may not let go of the
+		 * socket, or another thread could take the bytes that follow
+		 * them in the stream while it waits for the ring.
+		 */
+		if (gntsock_link_rx_begin(link, false)) {
+			gntsock_link_put(link);
+			return 0;
+		}
+	} else {
+		release_sock(sk);
+		if (gntsock_link_rx_begin(link, true)) {
+			lock_sock(sk);
+			gntsock_link_put(link);
+			return 0;
+		}
 		lock_sock(sk);
-		gntsock_link_put(link);
-		return 0;
 	}
-	lock_sock(sk);
 	vsk->rx_deferred = false;
 	for (;;) {
-		/* (a connect() may have moved the socket while unlocked) */
+		/* (a connect() may have moved the socket while unlocked, or
+		 * another thread posted its buffer: the rx work fills it)
+		 */
 		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
-		    (sk->sk_shutdown & RCV_SHUTDOWN) || vsk->link != link) {
+		    (sk->sk_shutdown & RCV_SHUTDOWN) || vsk->link != link ||
+		    vsk->post) {
 			others = true;
 			break;
 		}
@@ -555,7 +575,10 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 				err = ++faults > GNTSOCK_RX_FAULT_RETRIES ?
 				      -EFAULT :
 				      gntsock_rx_fault_in(sk, msg, want);
-				if (err)
+				/* (the socket was let go meanwhile: what is
+				 * queued now may not follow what we have)
+				 */
+				if (err || copied >= target)
 					break;
 				continue;
 			}
@@ -564,16 +587,21 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			continue;
 		}
 		if (!peek) {
-			n = gntsock_rx_from_ring(sk, msg, len - copied);
+			n = gntsock_rx_from_ring(sk, msg, len - copied,
+						 copied);
 			copied += n;
 			if (n || vsk->rx_bytes)
 				continue;
 		}
 		/* Ours in the ring that this call cannot take from there
 		 * (a peek, a kernel buffer as splice() passes, rx_direct
-		 * switched off): queue it, rather than wait for it.
+		 * switched off): queue it, rather than wait for it. Not
+		 * once the call has what it needs: the socket would be let
+		 * go meanwhile, and another thread could take the bytes
+		 * that follow ours.
 		 */
-		if (vsk->rx_hint && (peek || vsk->rx_deferred)) {
+		if (vsk->rx_hint && (peek || vsk->rx_deferred) &&
+		    copied < target) {
 			gntsock_rx_flush(sk);
 			continue;
 		}
@@ -592,8 +620,14 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
 			      gntsock_rx_done(sk) || vsk->rx_deferred ||
 			      (posted && vsk->post->filled), &wait);
+		/* Bytes in our posted buffer: the socket was let go while we
+		 * waited, so what is queued now may come after bytes another
+		 * thread has taken meanwhile. Return what follows in order.
+		 */
 		if (posted)
 			copied += gntsock_rx_unpost(vsk, msg);
+		if (posted && copied >= target)
+			break;
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (copied && !peek)
