@@ -1229,7 +1229,6 @@ static void print_spread(const struct cli_opts *o, struct tput tp[][T_MAX])
 
 static int cmd_run(struct cli_opts *o)
 {
-	static double thr[T_MAX][32];
 	static struct tput tp[32][T_MAX];
 	static struct linkstat prof[32][2];
 	struct rtt rtt[T_MAX];
@@ -1279,13 +1278,12 @@ static int cmd_run(struct cli_opts *o)
 		if (have[T_MEMCPY])
 			tp[i][T_MEMCPY].med = memcpy_rate(o, o->sizes[i]);
 		for (t = 0; t < T_MAX; t++) {
-			thr[t][i] = tp[i][t].med;
 			if (t < T_MEMCPY && !was[t])
 				continue;
 			if (t == T_MEMCPY && !have[t])
 				continue;
 			fprintf(stderr, "# %s %lu-byte writes: %.1f MB/s\n",
-				tname[t], o->sizes[i], thr[t][i]);
+				tname[t], o->sizes[i], tp[i][t].med);
 			if (t != T_MEMCPY && !have[t]) {
 				fprintf(stderr,
 					"gntsock-perf: %s stream of %lu-byte writes failed: %s\n",
@@ -1316,11 +1314,11 @@ static int cmd_run(struct cli_opts *o)
 	for (i = 0; i < o->nsizes; i++) {
 		printf("%9s", fmt_size(o->sizes[i], a, sizeof(a)));
 		for (t = 0; t < T_MAX; t++)
-			print_rate(thr[t][i]);
+			print_rate(tp[i][t].med);
 		printf(" |");
-		print_ratio(thr[T_GNT][i], thr[T_TCP][i]);
-		print_ratio(thr[T_GNT][i], thr[T_VCHAN][i]);
-		print_ratio(thr[T_GNT][i], thr[T_MEMCPY][i]);
+		print_ratio(tp[i][T_GNT].med, tp[i][T_TCP].med);
+		print_ratio(tp[i][T_GNT].med, tp[i][T_VCHAN].med);
+		print_ratio(tp[i][T_GNT].med, tp[i][T_MEMCPY].med);
 		printf("\n");
 	}
 	print_spread(o, tp);
