@@ -635,8 +635,8 @@ xen_log_clean() {
 	! xl dmesg | grep -qE "Assertion|CHECKLOCK|Xen BUG|FATAL|Xen WARN"
 }
 
-# i. An auto-translated (PVH) mapper (only when RIG_TESTS names "pvh"; needs QEMU
-# -cpu ...,+npt for HAP): domU1 (PV) grants, a PVH domU maps revocably (the grant goes
+# i. An auto-translated (PVH) mapper (only when RIG_TESTS names "pvh"; on shadow paging,
+# or on HAP with QEMU -cpu ...,+npt): domU1 (PV) grants, a PVH domU maps revocably (the grant goes
 # into its p2m) and ignores every request; forced revokes swap its p2m entries to its
 # replacement frames. Then a PVH domU dies holding revoked mappings: Xen must drop their
 # replacement frames' references, or the domain never goes away.
