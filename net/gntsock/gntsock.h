@@ -260,6 +260,7 @@ struct gntsock_stats {
 	atomic64_t rx_ring_faults;
 	atomic64_t rx_ring_parts;	/* ... taken in part, rest left there */
 	atomic64_t rx_deferred;
+	atomic64_t rx_budget_runs;
 	atomic64_t rx_fallbacks;
 	atomic64_t rx_stale;		/* left from an earlier connection */
 	atomic64_t rx_work_runs;

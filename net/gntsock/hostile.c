@@ -29,6 +29,11 @@
  *                      never reads), 1-16 pages of made-up references each
  *   grantrevoke PEER MS PORT  the same, each grant revoked right after
  *                      it (the victim's error queue is never read)
+ *   flood PEER MS      fill the ring with valid messages that need no
+ *                      answer (CREDIT_REQUEST to a port nobody has), then
+ *                      keep moving prod one ring ahead of the victim's
+ *                      cons: the old headers stay valid, so the victim's
+ *                      receive never finds the ring empty
  *
  * Reading the file gives the last command's result as "key=value ...".
  * Each attack runs for its time (or count) whatever the victim does: when
@@ -416,6 +421,58 @@ static int hostile_storm(domid_t peer, unsigned int ms, char *res)
 	return scnprintf(res, 256, "attack=storm events=%lu", events);
 }
 
+static int hostile_flood(domid_t peer, unsigned int ms, char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long rounds = 0, filled = 0;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	u32 cons, start;
+
+	link = hostile_link(peer, 2000);
+	if (!link)
+		return scnprintf(res, 256, "attack=flood error=no_link");
+	memset(&h, 0, sizeof(h));
+	h.op = GNTSOCK_OP_CREDIT_REQUEST;
+	h.type = GNTSOCK_TYPE_STREAM;
+	h.src_port = 0xfffffff0;
+	h.dst_port = 0xfffffff1;
+	mutex_lock(&link->tx_lock);
+	/* Every slot of the ring gets a header (the ring's size is a
+	 * multiple of a header's), then the ring is kept full of them.
+	 */
+	start = link->tx.local;
+	while (hostile_up(link) && filled < link->tx.size / sizeof(h)) {
+		if (hostile_put(link, &h, sizeof(h), sizeof(h))) {
+			hostile_notify(link);
+			cond_resched();
+			if (time_after(jiffies, end))
+				break;
+			continue;
+		}
+		filled++;
+	}
+	while (hostile_up(link) && time_before(jiffies, end)) {
+		/* (the victim reads a header where one of ours starts) */
+		cons = READ_ONCE(link->tx.idx->cons);
+		if (!((cons - start) % sizeof(h))) {
+			link->tx.local = cons + link->tx.size;
+			WRITE_ONCE(link->tx.idx->prod, link->tx.local);
+		}
+		hostile_notify(link);
+		if (!(++rounds % 1024)) {
+			/* (our own link_down() needs the lock to end us) */
+			mutex_unlock(&link->tx_lock);
+			cond_resched();
+			mutex_lock(&link->tx_lock);
+		}
+	}
+	mutex_unlock(&link->tx_lock);
+	gntsock_link_put(link);
+	return scnprintf(res, 256, "attack=flood filled=%lu rounds=%lu",
+			 filled, rounds);
+}
+
 /* One forged GRANT (and its GRANT_REVOKE if @revoke). tx_lock held. */
 static int hostile_put_grant(struct gntsock_link *link,
 			     struct gntsock_msg_hdr *h, u32 id, bool revoke)
@@ -575,6 +632,8 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 		hostile_toctou(peer, arg, res);
 	else if (!strcmp(cmd, "storm"))
 		hostile_storm(peer, arg, res);
+	else if (!strcmp(cmd, "flood"))
+		hostile_flood(peer, arg, res);
 	else if (!strcmp(cmd, "reconnect"))
 		hostile_reconnect(peer, arg, res);
 	else if (!strcmp(cmd, "grants") || !strcmp(cmd, "grantrevoke"))

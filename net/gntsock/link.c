@@ -715,8 +715,9 @@ void gntsock_link_violation(struct gntsock_link *link,
  * gntsock_link_rx_consume_part() it is the rest of that message, from the
  * header validated when it was first peeked.
  *
- * Return: %GNTSOCK_V_NONE, %GNTSOCK_V_MAX if the ring is empty, or the
- * violation.
+ * Return: %GNTSOCK_V_NONE, %GNTSOCK_V_MAX if the ring is empty or the link
+ * is going down (a peer that keeps the ring full must not keep its reader
+ * from ever returning: gntsock_link_down() waits for it), or the violation.
  */
 enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 					    struct gntsock_msg_hdr *h)
@@ -726,6 +727,8 @@ enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 	lockdep_assert_held(&link->rx_lock);
 	if (test_bit(0, &link->violated))
 		return GNTSOCK_V_RING_INDEX;
+	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+		return GNTSOCK_V_MAX;
 	if (link->rx_part_off) {
 		/* Validated when first peeked; the rest of its payload. */
 		*h = link->rx_part;
@@ -915,20 +918,42 @@ void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 /* Payload bytes a receive batch hands to sockets before waking them. */
 #define GNTSOCK_RX_BATCH	(256 * 1024)
 
-/* Hand every message to its socket. With @defer a socket whose reader
- * takes its data from the ring itself may have a message left in place:
- * then stop (return true) and leave the rest for that reader.
+enum gntsock_drain {
+	GNTSOCK_DRAIN_EMPTY,	/* nothing left (or the link going down) */
+	GNTSOCK_DRAIN_DEFERRED,	/* a message left in place for its reader */
+	GNTSOCK_DRAIN_BUDGET,	/* the budget handled: the rest later */
+};
+
+/* Bytes of messages one run of the receive work hands on at most (or the
+ * ring's size, if larger): a bound on how long a peer that keeps the ring
+ * full holds the worker, high enough that a stream fast enough to keep the
+ * ring full rarely meets it.
  */
-static bool gntsock_rx_drain(struct gntsock_link *link, bool defer)
+#define GNTSOCK_RX_BUDGET	(1024 * 1024)
+
+/* Hand every message to its socket, at most *@budget bytes of them
+ * (decreased): a peer that refills the ring as fast as we
+ * drain it gets no more than that per run, and other work items get their
+ * turn. With @defer a socket whose reader takes its data from the ring
+ * itself may have a message left in place: then stop and leave the rest
+ * for that reader.
+ */
+static enum gntsock_drain gntsock_rx_drain(struct gntsock_link *link,
+					   bool defer, u32 *budget)
 {
 	struct gntsock_msg_hdr h;
-	u32 bytes = 0;
+	u32 bytes = 0, size, avail;
 	int n = 0;
 
 	while (gntsock_link_rx_peek(link, &h) == GNTSOCK_V_NONE) {
 		if (gntsock_link_deliver(link, &h, defer))
-			return true;
+			return GNTSOCK_DRAIN_DEFERRED;
+		size = gntsock_msg_size(h.len + link->rx_part_off);
 		gntsock_link_rx_consume(link, &h);
+		*budget -= min(*budget, size);
+		if (!*budget)
+			return gntsock_ring_avail(&link->rx, &avail) || !avail ?
+			       GNTSOCK_DRAIN_EMPTY : GNTSOCK_DRAIN_BUDGET;
 		bytes += h.len;
 		/* Readers get their data at least every GNTSOCK_RX_BATCH. */
 		if (!(++n % 64) || bytes >= GNTSOCK_RX_BATCH) {
@@ -937,28 +962,47 @@ static bool gntsock_rx_drain(struct gntsock_link *link, bool defer)
 			bytes = 0;
 		}
 	}
-	return false;
+	return GNTSOCK_DRAIN_EMPTY;
 }
 
-/* Drain the rx ring until it stays empty, then ask for events. rx_lock. */
+/* Drain the rx ring until it stays empty, then ask for events; after a
+ * budget's worth, leave the rest to a new run of the rx work. rx_lock.
+ */
 static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 {
-	u32 avail;
+	u32 avail, budget = max_t(u32, link->rx.size, GNTSOCK_RX_BUDGET);
+	enum gntsock_drain d;
 
 	link->rx_batching = true;
 	for (;;) {
 		gntsock_ring_set_cons_waiting(&link->rx, false);
-		if (gntsock_rx_drain(link, defer)) {
-			atomic64_inc(&gntsock_stats.rx_deferred);
-			queue_delayed_work(gntsock_wq, &link->rx_fallback,
-					   GNTSOCK_RX_DEFER);
+		d = gntsock_rx_drain(link, defer, &budget);
+		if (d != GNTSOCK_DRAIN_EMPTY)
 			break;
-		}
-		if (test_bit(0, &link->violated))
+		/* (going down, the peek finds nothing: the ring may be full) */
+		if (test_bit(0, &link->violated) ||
+		    READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
 			break;
 		gntsock_ring_set_cons_waiting(&link->rx, true);
 		if (gntsock_ring_avail(&link->rx, &avail) || !avail)
 			break;
+		/* More came: another pass. Each costs a header's worth, since
+		 * a peer moving its prod back and forth makes passes that find
+		 * nothing to take.
+		 */
+		budget -= min_t(u32, budget, sizeof(struct gntsock_msg_hdr));
+		if (!budget) {
+			d = GNTSOCK_DRAIN_BUDGET;
+			break;
+		}
+	}
+	if (d == GNTSOCK_DRAIN_DEFERRED) {
+		atomic64_inc(&gntsock_stats.rx_deferred);
+		queue_delayed_work(gntsock_wq, &link->rx_fallback,
+				   GNTSOCK_RX_DEFER);
+	} else if (d == GNTSOCK_DRAIN_BUDGET) {
+		atomic64_inc(&gntsock_stats.rx_budget_runs);
+		queue_work(gntsock_wq, &link->rx_work);
 	}
 	link->rx_batching = false;
 	gntsock_link_batch_end(link);

@@ -588,7 +588,7 @@ static void gntsock_link_up(struct gntsock_link *link)
 {
 	link->up_since = jiffies;
 	mutex_lock(&link->tx_lock);
-	link->state = GNTSOCK_LINK_CONNECTED;
+	WRITE_ONCE(link->state, GNTSOCK_LINK_CONNECTED);
 	mutex_unlock(&link->tx_lock);
 	atomic_inc(&gntsock_stats.links_connected);
 	atomic64_inc(&gntsock_stats.link_ups);
@@ -607,7 +607,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 
 	lockdep_assert_held(&link->setup_lock);
 	mutex_lock(&link->tx_lock);
-	link->state = GNTSOCK_LINK_CLOSED;
+	WRITE_ONCE(link->state, GNTSOCK_LINK_CLOSED);
 	gntsock_ctl_purge(link);
 	mutex_unlock(&link->tx_lock);
 	/* rx_work sees CLOSED and stops; then no event can queue it again. */

@@ -58,6 +58,8 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 		   atomic64_read(&s->rx_ring_faults));
 	seq_printf(m, "rx_ring_parts %lld\n", atomic64_read(&s->rx_ring_parts));
 	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
+	seq_printf(m, "rx_budget_runs %lld\n",
+		   atomic64_read(&s->rx_budget_runs));
 	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
 	seq_printf(m, "rx_stale %lld\n", atomic64_read(&s->rx_stale));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));

@@ -1439,7 +1439,7 @@ hos_ok() { # hos_ok NAME STATUS [DETAIL]
 hos_snap() {
 	HS=none
 	# shellcheck disable=SC2016
-	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk '\$1 == \"refused\" { printf \"refused=%s \", \$2 }' /proc/net/gntsock_grants) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s events_spurious=%s\", \$3, \$12, \$16 }' /proc/net/gntsock_links)\"" ||
+	domu_cmd "$D2" shell "rig-xs write data/hostile-snap \"slab=\$(awk '/^Slab:/ { print \$2 }' /proc/meminfo) \$(awk '\$1 ~ /^(resets|violations|ring_grants|ring_refs_stale|ring_refs_kept|rx_budget_runs)\$/ { printf \"%s=%s \", \$1, \$2 }' /proc/net/gntsock_stat) \$(awk '\$1 == \"refused\" { printf \"refused=%s \", \$2 }' /proc/net/gntsock_grants) \$(awk -v p=$D1 'NR > 1 && \$1 == p { printf \"state=%s events_rx=%s events_spurious=%s\", \$3, \$12, \$16 }' /proc/net/gntsock_links)\"" ||
 		return 1
 	HS=$(rig-xs read "/local/domain/$D2/data/hostile-snap") || HS=none
 }
@@ -1522,6 +1522,19 @@ hos_one() {
 	[ "$(kvn "$_a" "$4")" -gt "$(kvn "$_b" "$4")" ]
 	hos_ok "${_nm}_counted" $? "$4 before $(kv "$_b" "$4") after $(kv "$_a" "$4"); domU1: $HX"
 }
+# During a 30 s flood, domU2 unbinds its end of the link (gntsock_remove(): the link goes
+# down and waits for its receive work): it must return within 10 s, not when the flood ends.
+hos_flood_teardown() {
+	rig-xs rm "/local/domain/$D2/data/hostile-unbind" 2>/dev/null
+	hos_attack flood 30000
+	sleep 4
+	domu_cmd "$D2" shell "(ms() { awk '{ print int(\$1 / 0.001) }' /proc/uptime; }; t0=\$(ms); if [ -n \"\$t0\" ] && echo gntsock-$D1 >/sys/bus/xen/drivers/gntsock/unbind; then r=\$((\$(ms) - t0)); else r=failed; fi; rig-xs write data/hostile-unbind \$r) </dev/null >/dev/null 2>&1 &"
+	_ms=$(rig-xs wait "/local/domain/$D2/data/hostile-unbind" 60) || _ms=none
+	say "hostile flood_teardown: unbind took $_ms ms"
+	case $_ms in none | failed | *[!0-9]*) false ;; *) [ "$_ms" -lt 10000 ] ;; esac
+	hos_ok flood_victim_unbinds_link_during_flood $? "unbind took ${_ms} ms (flood 30 s, started 4 s before)"
+	hos_attack_wait
+}
 s_hostile() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	[ "$D1" -lt "$D2" ] || { say "hostile: domU1 must have the lower domid"; return 1; }
@@ -1541,6 +1554,14 @@ s_hostile() {
 	hos_relink
 	hos_one storm storm 3000 events_spurious 100
 	hos_relink
+	# A peer that keeps the victim's rx ring full of valid messages (it moves its prod
+	# a ring ahead of the victim's cons): the victim's receive work must yield after a
+	# budget (counted), and the victim must still take the link down at once.
+	hos_one flood flood 8000 rx_budget_runs 100
+	hos_relink
+	hos_flood_teardown
+	hos_relink
+	hos_ok victim_link_back_after_flood $? "$HS"
 	# Defect 3: each cycle used to leak the victim's 33 ring grants (order 4).
 	hos_one reconnect reconnect 40 resets 250
 	hos_attack release ""
