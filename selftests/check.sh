@@ -197,7 +197,8 @@ if want rig-debug; then
 		GNTSOCK_RIG_KERNEL=debug GNTSOCK_RIG_SKIP_DEPS=1 \
 			GNTSOCK_XEN="$XEN_OUT/xen-debug.bin" \
 			GNTSOCK_RIG_OUT="$REPO/build/rig-debug" GNTSOCK_RIG_DOMU_VCPUS=2 \
-			GNTSOCK_RIG_TIMEOUT="${GNTSOCK_RIG_TIMEOUT:-2700}" \
+			GNTSOCK_RIG_TIMEOUT="${GNTSOCK_RIG_TIMEOUT:-3000}" \
+			GNTSOCK_RIG_TEST_TIMEOUT="${GNTSOCK_RIG_TEST_TIMEOUT:-900}" \
 			GNTSOCK_RIG_XEN_APPEND="gnttab_max_revocable=$XEN_CAP" \
 			GNTSOCK_RIG_TESTS="${GNTSOCK_RIG_DEBUG_TESTS:-domu,grant,revoke,sockfuzz}" \
 			selftests/rig/run.sh >"$OUT/rig-debug.log" 2>&1
