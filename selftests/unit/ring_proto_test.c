@@ -5,6 +5,7 @@
  * writing the shared indices and ring memory directly.
  */
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -375,8 +376,10 @@ static void *producer(void *arg)
 			buf[i] = pattern(sent + i);
 		hdr_rw(&h, len);
 		s = (struct src){ .p = buf, .fail_at = -1 };
-		if (gntsock_msg_put(&c->r->prod, &h, copy_src, &s))
-			continue;	/* full: spin */
+		if (gntsock_msg_put(&c->r->prod, &h, copy_src, &s)) {
+			sched_yield();	/* full (the consumer may need our CPU) */
+			continue;
+		}
 		sent += len;
 	}
 	return NULL;
@@ -398,8 +401,10 @@ TEST(concurrent_producer_consumer)
 	ASSERT_EQ(0, pthread_create(&t, NULL, producer, &c));
 	while (got < c.total) {
 		v = gntsock_msg_peek(&r.cons, &h, 2048);
-		if (v == GNTSOCK_V_MAX)
+		if (v == GNTSOCK_V_MAX) {
+			sched_yield();	/* empty */
 			continue;
+		}
 		ASSERT_EQ(GNTSOCK_V_NONE, v);
 		gntsock_ring_read(&r.cons, sizeof(h), buf, h.len);
 		for (i = 0; i < h.len; i++)
