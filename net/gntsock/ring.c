@@ -14,6 +14,7 @@ void gntsock_ring_init(struct gntsock_ring *r, struct gntsock_ring_idx *idx,
 	r->evt_seen = 0;
 	r->peer_seen = 0;
 	r->peer_evt = false;
+	r->cons_asking = false;
 }
 
 /**
@@ -232,12 +233,18 @@ void gntsock_ring_consume(struct gntsock_ring *r, u32 bytes)
  *
  * Asking sets both the flag and the event index (our index plus one: any
  * new byte); the caller then looks at the ring again before it sleeps.
+ * Stopping clears the flag and moves the event index behind our index: a
+ * consumer that keeps looking by itself (the rx work draining, a reader
+ * busy-polling) gets no event for what is published meanwhile, from a
+ * producer that keeps event indices as from one that reads the flag. (A
+ * producer crosses it only if we consumed part of what it published
+ * since it last looked: one event.)
  */
 void gntsock_ring_set_cons_waiting(struct gntsock_ring *r, bool waiting)
 {
-	if (waiting)
-		WRITE_ONCE(r->idx->cons_event, r->local + 1);
+	WRITE_ONCE(r->idx->cons_event, r->local + (waiting ? 1 : -1));
 	WRITE_ONCE(r->idx->cons_waiting, waiting ? 1 : 0);
+	r->cons_asking = waiting;
 	gnt_mb();
 }
 

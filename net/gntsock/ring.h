@@ -26,6 +26,9 @@
  * @peer_evt: notify the other end by its event index, not by its flag
  *	(it said it keeps one: xenstore "feature-event-index"); the link
  *	sets it before each check
+ * @cons_asking: consumer: whether it last asked for events or stopped
+ *	asking (gntsock_ring_set_cons_waiting()), as it wrote it: the shared
+ *	flag is the peer's to scribble on
  */
 struct gntsock_ring {
 	struct gntsock_ring_idx *idx;
@@ -35,6 +38,7 @@ struct gntsock_ring {
 	u32 evt_seen;
 	u32 peer_seen;
 	bool peer_evt;
+	bool cons_asking;
 };
 
 typedef int (*gntsock_copy_fn)(void *ring_mem, u32 len, void *ctx);

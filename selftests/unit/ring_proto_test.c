@@ -432,6 +432,29 @@ TEST(event_index_crossing)
 	EXPECT_FALSE(gntsock_ring_event_crossed(0x11, 0xfffffff0U, 0x10));
 }
 
+/* Both ends keep event indices; the consumer asks, and with @stop then
+ * stops asking. Publishes @n messages, one look at the consumer after
+ * each. Return: the events the producer would send.
+ */
+static int evt_put_count(struct rig *r, bool stop, int n)
+{
+	struct gntsock_msg_hdr h;
+	int i, events = 0;
+
+	r->prod.peer_evt = true;
+	r->cons.peer_evt = true;
+	gntsock_ring_set_cons_waiting(&r->cons, true);
+	if (stop)
+		gntsock_ring_set_cons_waiting(&r->cons, false);
+	for (i = 0; i < n; i++) {
+		hdr_rw(&h, 0);
+		if (gntsock_msg_put(&r->prod, &h, NULL, NULL))
+			return -1;
+		events += gntsock_ring_consumer_waiting(&r->prod);
+	}
+	return events;
+}
+
 /* A consumer that asked once gets one event, however many messages the
  * producer publishes before it looks again; with the flag alone (an older
  * peer) it gets one per message.
@@ -443,15 +466,8 @@ TEST(event_index_notifies_once_per_wait)
 	int i, events;
 
 	rig_init(&r);
-	r.prod.peer_evt = true;
-	r.cons.peer_evt = true;
-	gntsock_ring_set_cons_waiting(&r.cons, true);
-	for (events = 0, i = 0; i < 5; i++) {
-		hdr_rw(&h, 0);
-		ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
-		events += gntsock_ring_consumer_waiting(&r.prod);
-	}
-	EXPECT_EQ(1, events);
+	EXPECT_EQ(1, evt_put_count(&r, false, 5));
+	hdr_rw(&h, 0);
 	/* It drains, stops asking, asks again: the next message notifies. */
 	gntsock_ring_set_cons_waiting(&r.cons, false);
 	while (gntsock_msg_peek(&r.cons, &h, 1024) == GNTSOCK_V_NONE)
@@ -479,6 +495,38 @@ TEST(event_index_notifies_once_per_wait)
 		events += gntsock_ring_producer_waiting(&r.cons);
 	}
 	EXPECT_EQ(1, events);
+	rig_free(&r);
+}
+
+/*
+ * A consumer that stops asking (it drains, or busy-polls, by itself) gets
+ * no event for what is published meanwhile, though it asked before and the
+ * producer has not crossed that event index yet; once it asks again, the
+ * next message notifies.
+ */
+TEST(consumer_that_stops_asking_gets_no_event)
+{
+	struct gntsock_msg_hdr h;
+	struct rig r;
+	int i;
+
+	rig_init(&r);
+	EXPECT_EQ(0, evt_put_count(&r, true, 5));
+	hdr_rw(&h, 0);
+	/* It takes some while it polls, then stops polling with more there. */
+	for (i = 0; i < 2; i++) {
+		ASSERT_EQ(GNTSOCK_V_NONE, gntsock_msg_peek(&r.cons, &h, 1024));
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+		gntsock_ring_set_cons_waiting(&r.cons, false);
+	}
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	EXPECT_FALSE(gntsock_ring_consumer_waiting(&r.prod));
+	/* It drains the rest and asks: the next message notifies. */
+	while (gntsock_msg_peek(&r.cons, &h, 1024) == GNTSOCK_V_NONE)
+		gntsock_ring_consume(&r.cons, gntsock_msg_size(h.len));
+	gntsock_ring_set_cons_waiting(&r.cons, true);
+	ASSERT_EQ(0, gntsock_msg_put(&r.prod, &h, NULL, NULL));
+	EXPECT_TRUE(gntsock_ring_consumer_waiting(&r.prod));
 	rig_free(&r);
 }
 
