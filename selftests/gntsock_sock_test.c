@@ -1062,10 +1062,10 @@ TEST_F(sock, buffer_size_option)
 	close(fd);
 }
 
-/* In a child without capabilities (uid 65534): set the buffer size of a
- * new socket to @v. Return: 0 or the errno.
+/* In a child without capabilities (uid 65534): set option @name of a new
+ * socket to @v (@len bytes). Return: 0 or the errno.
  */
-static int set_buffer_unprivileged(uint64_t v)
+static int set_opt_unprivileged(int name, const void *v, socklen_t len)
 {
 	pid_t pid = fork();
 	int status, fd;
@@ -1079,14 +1079,39 @@ static int set_buffer_unprivileged(uint64_t v)
 		fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
 		if (fd < 0)
 			_exit(201);
-		if (setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &v,
-			       sizeof(v)))
+		if (setsockopt(fd, SOL_GNTSOCK, name, v, len))
 			_exit(errno);
 		_exit(0);
 	}
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status))
 		return -1;
 	return WEXITSTATUS(status);
+}
+
+/* net.gntsock.@name into @v. Return: 0, or -1 without it. */
+static int gntsock_sysctl(const char *name, unsigned long *v)
+{
+	char path[96];
+	FILE *f;
+	int n;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/gntsock/%s", name);
+	f = fopen(path, "r");
+	if (!f)
+		return -1;
+	n = fscanf(f, "%lu", v);
+	fclose(f);
+	return n == 1 ? 0 : -1;
+}
+
+static int set_buffer_unprivileged(uint64_t v)
+{
+	return set_opt_unprivileged(GNTSOCK_SO_BUFFER_SIZE, &v, sizeof(v));
+}
+
+static int set_polls_unprivileged(uint32_t v)
+{
+	return set_opt_unprivileged(GNTSOCK_SO_BUSY_POLL, &v, sizeof(v));
 }
 
 /*
@@ -1098,13 +1123,10 @@ TEST(buffer_size_above_max_needs_cap_net_admin)
 {
 	uint64_t v = GNTSOCK_BUFFER_SIZE_MAX;
 	unsigned long max = 0;
-	FILE *f;
 	int fd;
 
-	f = fopen("/proc/sys/net/gntsock/buffer_size_max", "r");
-	ASSERT_NE(NULL, f) TH_LOG("no sysctl net.gntsock.buffer_size_max");
-	ASSERT_EQ(1, fscanf(f, "%lu", &max));
-	fclose(f);
+	ASSERT_EQ(0, gntsock_sysctl("buffer_size_max", &max))
+		TH_LOG("no sysctl net.gntsock.buffer_size_max");
 	TH_LOG("buffer_size_max %lu", max);
 	ASSERT_GT(GNTSOCK_BUFFER_SIZE_MAX, max)
 		TH_LOG("the limit is the hard maximum: nothing to test");
@@ -1117,6 +1139,43 @@ TEST(buffer_size_above_max_needs_cap_net_admin)
 	ASSERT_LE(0, fd);
 	EXPECT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &v,
 				sizeof(v)));
+	close(fd);
+}
+
+/*
+ * GNTSOCK_SO_BUSY_POLL: up to net.gntsock.busy_poll (default 0) any user
+ * may set it; more takes CAP_NET_ADMIN (EPERM without), as SO_BUSY_POLL
+ * above net.core.busy_read. Above GNTSOCK_BUSY_POLL_MAX is EINVAL for
+ * anyone; the value reads back.
+ */
+TEST(busy_poll_above_sysctl_needs_cap_net_admin)
+{
+	uint32_t v = 1000, back = 0, over = GNTSOCK_BUSY_POLL_MAX + 1;
+	socklen_t len = sizeof(back);
+	unsigned long def = 1;
+	int fd;
+
+	ASSERT_EQ(0, gntsock_sysctl("busy_poll", &def))
+		TH_LOG("no sysctl net.gntsock.busy_poll");
+	ASSERT_EQ(0UL, def) TH_LOG("busy_poll is %lu, not its default", def);
+	EXPECT_EQ(0, set_polls_unprivileged(0));
+	EXPECT_EQ(EPERM, set_polls_unprivileged(1));
+	EXPECT_EQ(EPERM, set_polls_unprivileged(GNTSOCK_BUSY_POLL_MAX));
+	EXPECT_EQ(EINVAL, set_polls_unprivileged(over));
+	fd = socket(AF_GNTSOCK, SOCK_STREAM, 0);
+	ASSERT_LE(0, fd);
+	EXPECT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &back,
+				&len));
+	EXPECT_EQ(0U, back);
+	/* root (CAP_NET_ADMIN) may */
+	EXPECT_EQ(0, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &v,
+				sizeof(v)));
+	EXPECT_EQ(0, getsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &back,
+				&len));
+	EXPECT_EQ(v, back);
+	EXPECT_EQ(-1, setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &over,
+				 sizeof(over)));
+	EXPECT_EQ(EINVAL, errno);
 	close(fd);
 }
 

@@ -1089,6 +1089,7 @@ static void op_setsockopt(void)
 	struct slot *s = any_slot();
 	union {
 		uint64_t u64;
+		uint32_t u32;
 		int i;
 		struct timeval tv;
 		struct linger lg;
@@ -1105,11 +1106,16 @@ static void op_setsockopt(void)
 	case 0:
 	case 1:
 		level = SOL_GNTSOCK;
-		name = chance(90) ? 1 + (int)rn(3) : (int)rn(16) - 2;
+		name = chance(90) ? 1 + (int)rn(5) : (int)rn(16) - 2;
 		if (name == GNTSOCK_SO_BUFFER_SIZE) {
 			v.u64 = chance(80) ? sizes[rn(ARRAY_SIZE(sizes))] :
 				rnd();
 			len = sizeof(v.u64);
+		} else if (name == GNTSOCK_SO_BUSY_POLL) {
+			/* (few looks: a blocking read spins that many) */
+			v.u32 = chance(90) ? (uint32_t)rn(2000) :
+				(uint32_t)rnd();
+			len = sizeof(v.u32);
 		} else {
 			v.tv.tv_sec = chance(80) ? (time_t)rn(3) :
 				      (time_t)rnd();
@@ -1179,7 +1185,7 @@ static void op_getsockopt(void)
 	switch (rn(3)) {
 	case 0:
 		level = SOL_GNTSOCK;
-		name = chance(90) ? 1 + (int)rn(3) : (int)rn(16) - 2;
+		name = chance(90) ? 1 + (int)rn(5) : (int)rn(16) - 2;
 		break;
 	case 1:
 		level = SOL_SOCKET;

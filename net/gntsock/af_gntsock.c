@@ -565,11 +565,27 @@ static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	long timeout = 0;
 	u64 size = 0;
+	u32 polls = 0;
 	int err = 0;
 
 	if (level != SOL_GNTSOCK)
 		return -ENOPROTOOPT;
 	switch (optname) {
+	case GNTSOCK_SO_BUSY_POLL:
+		if (optlen < sizeof(polls) ||
+		    copy_from_sockptr(&polls, optval, sizeof(polls)))
+			return -EINVAL;
+		if (polls > GNTSOCK_BUSY_POLL_MAX)
+			return -EINVAL;
+		/* As SO_BUSY_POLL: more than the default (or than the
+		 * socket has) takes CAP_NET_ADMIN.
+		 */
+		if (polls > READ_ONCE(gntsock_busy_poll) &&
+		    polls > READ_ONCE(vsk->busy_poll) &&
+		    !sockopt_capable(CAP_NET_ADMIN))
+			return -EPERM;
+		WRITE_ONCE(vsk->busy_poll, polls);
+		return 0;
 	case GNTSOCK_SO_BUFFER_SIZE:
 		if (optlen < sizeof(size) ||
 		    copy_from_sockptr(&size, optval, sizeof(size)))
@@ -636,6 +652,10 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 	case GNTSOCK_SO_BUFFER_SIZE:
 		v.u = vsk->buf_alloc;
 		size = sizeof(v.u);
+		break;
+	case GNTSOCK_SO_BUSY_POLL:
+		v.i = READ_ONCE(vsk->busy_poll);
+		size = sizeof(v.i);
 		break;
 	case GNTSOCK_SO_CONNECT_TIMEOUT_OLD:
 	case GNTSOCK_SO_CONNECT_TIMEOUT_NEW:

@@ -261,6 +261,9 @@ struct gntsock_stats {
 	atomic64_t rx_ring_parts;	/* ... taken in part, rest left there */
 	atomic64_t rx_deferred;
 	atomic64_t rx_budget_runs;
+	atomic64_t rx_polls;		/* busy-polling readers */
+	atomic64_t rx_poll_looks;
+	atomic64_t rx_poll_found;
 	atomic64_t rx_fallbacks;
 	atomic64_t rx_stale;		/* left from an earlier connection */
 	atomic64_t rx_work_runs;
@@ -282,6 +285,7 @@ extern struct gntsock_stats gntsock_stats;
 extern bool gntsock_rx_direct;
 extern bool gntsock_tx_wake_one;
 extern unsigned int gntsock_buffer_size_max;	/* sysctl, af_gntsock.c */
+extern unsigned int gntsock_busy_poll;		/* sysctl, sock.c */
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 
@@ -348,6 +352,8 @@ bool gntsock_link_rx_consume_part(struct gntsock_link *link,
 void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 			 bool leftover);
 void gntsock_link_rx_flush(struct gntsock_link *link);
+bool gntsock_link_rx_poll(struct gntsock_link *link, u32 polls,
+			  bool (*done)(void *ctx), void *ctx);
 void gntsock_link_pass_wake(struct gntsock_link *link);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);

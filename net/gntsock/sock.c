@@ -107,6 +107,9 @@ static void gntsock_ring_room(struct gntsock_space_watch *w)
 	vsk->sk.sk_write_space(&vsk->sk);
 }
 
+/* net.gntsock.busy_poll: GNTSOCK_SO_BUSY_POLL of new sockets. */
+unsigned int gntsock_busy_poll;
+
 /**
  * gntsock_sk_alloc() - allocate and set up an AF_GNTSOCK socket
  * @net: its network namespace
@@ -148,6 +151,7 @@ struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	vsk->buf_alloc = GNTSOCK_BUFFER_SIZE_DEFAULT;
 	vsk->buf_alloc_max = vsk->buf_alloc;
 	vsk->connect_timeout = 2 * HZ;
+	vsk->busy_poll = READ_ONCE(gntsock_busy_poll);
 	sk->sk_state = TCP_CLOSE;
 	atomic_inc(&gntsock_stats.sockets);
 	return sk;

@@ -130,6 +130,8 @@ struct gntsock_rx_post {
  * @accept_queue: listener: children not yet accepted
  * @accept_node: child: entry in its listener's @accept_queue
  * @connect_timeout: jiffies connect() waits
+ * @busy_poll: looks at the link's rx ring a blocking reader makes before it
+ *	sleeps (GNTSOCK_SO_BUSY_POLL); 0: none
  * @tx_mutex: one sender at a time, so a record is never interleaved with
  *	another writer's bytes; taken before lock_sock()
  * @grants: grants sent and received (grant.h)
@@ -177,6 +179,7 @@ struct gntsock_sock {
 	struct list_head accept_queue;
 	struct list_head accept_node;
 	long connect_timeout;
+	u32 busy_poll;
 	struct mutex tx_mutex;		/* one sender */
 	struct gntsock_grants grants;
 	struct gntsock_rx_post *post;

@@ -112,6 +112,7 @@ static void gntsock_recv_request(struct gntsock_link *link,
 	cvsk->buf_alloc = lvsk->buf_alloc;
 	cvsk->buf_alloc_max = lvsk->buf_alloc_max;
 	cvsk->buf_locked = lvsk->buf_locked;
+	cvsk->busy_poll = READ_ONCE(lvsk->busy_poll);
 	cvsk->peer_buf_alloc = h->buf_alloc;
 	cvsk->peer_fwd_cnt = h->fwd_cnt;
 	cvsk->tx_cnt = h->fwd_cnt;

@@ -496,6 +496,61 @@ void gntsock_rx_flush(struct sock *sk)
 	gntsock_link_put(link);
 }
 
+struct gntsock_poll_ctx {
+	struct sock *sk;
+	unsigned long end;	/* jiffies the reader's timeout ends, or 0 */
+};
+
+/* Busy-polling: anything for the reader to do, or its timeout over? Read
+ * without the socket's lock, as a hint: the caller looks again under it.
+ * (jiffies is a memory read, not a clock reading.)
+ */
+static bool gntsock_rx_poll_done(void *ctx)
+{
+	struct gntsock_poll_ctx *c = ctx;
+	struct sock *sk = c->sk;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+
+	if (c->end && time_after_eq(jiffies, c->end))
+		return true;
+	return READ_ONCE(vsk->rx_bytes) || READ_ONCE(vsk->rx_deferred) ||
+	       READ_ONCE(sk->sk_err) ||
+	       READ_ONCE(sk->sk_state) != TCP_ESTABLISHED ||
+	       (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) ||
+	       (READ_ONCE(vsk->peer_shutdown) & GNTSOCK_SHUT_SEND);
+}
+
+/* A blocking reader about to sleep: look at the link's ring first, up to
+ * GNTSOCK_SO_BUSY_POLL times (gntsock_link_rx_poll()), and no longer than
+ * its timeout, which the time spent polling comes off. lock_sock held,
+ * dropped while polling (the rx path takes it to queue our data).
+ * Return: true if the reader has something to do now.
+ */
+static bool gntsock_rx_busy_poll(struct sock *sk, long *timeo)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *link = vsk->link;
+	u32 polls = READ_ONCE(vsk->busy_poll);
+	struct gntsock_poll_ctx c = { .sk = sk };
+	unsigned long start = jiffies;
+	bool ret;
+
+	sock_owned_by_me(sk);
+	if (!polls || !link || link->loopback ||
+	    READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+		return false;
+	if (*timeo != MAX_SCHEDULE_TIMEOUT)
+		c.end = (start + *timeo) ? : 1;
+	gntsock_link_hold(link);
+	release_sock(sk);
+	ret = gntsock_link_rx_poll(link, polls, gntsock_rx_poll_done, &c);
+	lock_sock(sk);
+	gntsock_link_put(link);
+	if (*timeo != MAX_SCHEDULE_TIMEOUT)
+		*timeo = max_t(long, *timeo - (long)(jiffies - start), 0);
+	return ret;
+}
+
 /**
  * gntsock_recvmsg() - recvmsg() of AF_GNTSOCK sockets
  * @sock: the socket
@@ -522,7 +577,7 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	unsigned int faults = 0;
 	size_t copied = 0, want;
 	int target, err = 0, n;
-	bool stop = false, posted;
+	bool stop = false, posted, polled = false;
 	long timeo;
 	u64 t0;
 
@@ -559,8 +614,10 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 					     &gntsock_stats.rx_user_ns);
 			atomic64_add(n, &gntsock_stats.rx_user_bytes);
 			copied += n;
-			if (n && !peek)
+			if (n && !peek) {
 				faults = 0;	/* it moves: a new budget */
+				polled = false;
+			}
 			/* Fault the page in even with @target met: a reader
 			 * that reuses its buffer would otherwise stop at the
 			 * same absent page on every call.
@@ -616,6 +673,12 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			break;
 		}
 		gntsock_maybe_credit_update(vsk);
+		/* Once per wait: polling again finds what this found. */
+		if (!peek && !polled) {
+			polled = true;
+			if (gntsock_rx_busy_poll(sk, &timeo))
+				continue;
+		}
 		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
 		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
 			      gntsock_rx_done(sk) || vsk->rx_deferred ||

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * gntsock sysctls: net.gntsock.*, the grant layer's limits
- * (grant_acct.c holds them) and the socket limit buffer_size_max
- * (af_gntsock.c). Only the tables: nothing below calls in here.
- * Units, defaults and ranges: Documentation/grants.rst.
+ * (grant_acct.c holds them), the socket limit buffer_size_max and the
+ * sockets' default busy_poll (sock.c). Only the tables: nothing
+ * below calls in here. Units, defaults and ranges:
+ * Documentation/grants.rst and Documentation/gntsock.rst.
  */
 #include <linux/sysctl.h>
 
@@ -20,6 +21,7 @@ static unsigned int gntsock_max_batch = 65536;
 static unsigned int gntsock_max_tombs = 65536;
 static unsigned int gntsock_buf_min = GNTSOCK_BUFFER_SIZE_MIN;
 static unsigned int gntsock_buf_max = GNTSOCK_BUFFER_SIZE_MAX;
+static unsigned int gntsock_polls_max = GNTSOCK_BUSY_POLL_MAX;
 
 #define GNTSOCK_SYSCTL(field, lo, hi) {					\
 	.procname = #field,						\
@@ -53,6 +55,15 @@ static struct ctl_table gntsock_sysctls[] = {
 		.proc_handler = proc_douintvec_minmax,
 		.extra1 = &gntsock_buf_min,
 		.extra2 = &gntsock_buf_max,
+	},
+	{
+		.procname = "busy_poll",
+		.data = &gntsock_busy_poll,
+		.maxlen = sizeof(unsigned int),
+		.mode = 0644,
+		.proc_handler = proc_douintvec_minmax,
+		.extra1 = &gntsock_zero,
+		.extra2 = &gntsock_polls_max,
 	},
 	{ }
 };

@@ -78,11 +78,22 @@ struct sockaddr_gnt {
  *	tv_sec and tv_usec on every ABI). User space's
  *	GNTSOCK_SO_CONNECT_TIMEOUT is the one that matches its struct timeval:
  *	_OLD on 64-bit (unchanged), _NEW for a 64-bit time_t on 32-bit.
+ * GNTSOCK_SO_BUSY_POLL (u32, looks): how many times at most a SOCK_STREAM
+ *	reader about to sleep in a blocking recv() looks at the link's ring
+ *	for data first, while the peer is asked for no events; then it
+ *	sleeps as usual. Default: the sysctl net.gntsock.busy_poll (0: off);
+ *	max GNTSOCK_BUSY_POLL_MAX; more than the default and than the
+ *	socket's value takes CAP_NET_ADMIN, as SO_BUSY_POLL. A count, not a
+ *	time: one look reads one index and takes no clock reading. Accepted
+ *	connections take their listener's value.
  */
 #define GNTSOCK_SO_PEER_DOMID		1
 #define GNTSOCK_SO_BUFFER_SIZE		2
 #define GNTSOCK_SO_CONNECT_TIMEOUT_OLD	3
 #define GNTSOCK_SO_CONNECT_TIMEOUT_NEW	4
+#define GNTSOCK_SO_BUSY_POLL		5
+
+#define GNTSOCK_BUSY_POLL_MAX		1000000
 
 #if !defined(__KERNEL__)
 #if __BITS_PER_LONG == 64 || (defined(__x86_64__) && defined(__ILP32__))
