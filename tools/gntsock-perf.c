@@ -245,6 +245,7 @@ struct srv_opts {
 	const char *vchan_path;
 	unsigned long vchan_ring;
 	unsigned long gnt_buffer;
+	unsigned int busy_poll;
 };
 
 /* OP_GRANT, receiving side: map each grant, read one byte of every page,
@@ -658,6 +659,13 @@ static int cmd_serve(struct srv_opts *o)
 	    setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE, &o->gnt_buffer,
 		       sizeof(uint64_t)))
 		perror("gntsock-perf: GNTSOCK_SO_BUFFER_SIZE");
+	/* (accepted connections take the listener's value) */
+	if (o->busy_poll &&
+	    setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &o->busy_poll,
+		       sizeof(o->busy_poll))) {
+		perror("gntsock-perf: GNTSOCK_SO_BUSY_POLL");
+		return 1;
+	}
 	if (bind(s, (struct sockaddr *)&a, sizeof(a)) || listen(s, MAX_CONNS)) {
 		perror("gntsock-perf: gntsock bind/listen");
 		return 1;
@@ -680,6 +688,7 @@ struct cli_opts {
 	const char *tcp_addr;
 	const char *vchan_path;
 	unsigned long gnt_buffer;
+	unsigned int busy_poll;
 	double time;
 	int reps;
 	int rtt_count;
@@ -713,6 +722,12 @@ static int connect_gnt(const struct cli_opts *o, int type)
 	if (o->gnt_buffer)
 		setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_BUFFER_SIZE,
 			   &o->gnt_buffer, sizeof(uint64_t));
+	if (o->busy_poll &&
+	    setsockopt(s, SOL_GNTSOCK, GNTSOCK_SO_BUSY_POLL, &o->busy_poll,
+		       sizeof(o->busy_poll))) {
+		close(s);
+		return -1;
+	}
 	if (connect(s, (struct sockaddr *)&a, sizeof(a))) {
 		int e = errno;
 
@@ -1646,11 +1661,12 @@ static void print_help(FILE *f)
 	fprintf(f,
 		"Usage: gntsock-perf serve [--port P] [--tcp-port P] [--no-tcp]\n"
 		"                          [--vchan-peer DOMID] [--vchan-path PATH] [--vchan-ring BYTES]\n"
-		"                          [--gnt-buffer BYTES]\n"
+		"                          [--gnt-buffer BYTES] [--busy-poll N]\n"
 		"       gntsock-perf run --peer DOMID [--tcp ADDR] [--port P] [--tcp-port P]\n"
 		"                          [--vchan-path PATH] [--vchan-ring BYTES] [--no-vchan]\n"
 		"                          [--sizes LIST] [--time SEC] [--reps N] [--rtt-count N]\n"
 		"                          [--scale LIST] [--only LIST] [--gnt-buffer BYTES]\n"
+		"                          [--busy-poll N]\n"
 		"       gntsock-perf memcpy [--sizes LIST] [--time SEC] [--reps N]\n"
 		"       gntsock-perf smoke --peer DOMID [--tcp ADDR] [--vchan-path PATH]\n"
 		"       gntsock-perf grant --peer DOMID    N MiB by grant vs streamed\n"
@@ -1676,6 +1692,8 @@ static void print_help(FILE *f)
 		"  --scale LIST       gntsock connection counts (default 1,16,64,256; 0: none)\n"
 		"  --only LIST        transports: any of gntsock,tcp,vchan,memcpy\n"
 		"  --gnt-buffer BYTES GNTSOCK_SO_BUFFER_SIZE on gntsock sockets\n"
+		"  --busy-poll N      GNTSOCK_SO_BUSY_POLL on gntsock sockets: a blocking\n"
+		"                     reader looks at the ring N times before it sleeps\n"
 		"Exit status: 0 success, 1 a measurement failed, 2 bad arguments.\n",
 		DEF_PORT, DEF_VCHAN_PATH);
 }
@@ -1724,6 +1742,7 @@ int main(int argc, char **argv)
 		{ "scale", required_argument, NULL, 'S' },
 		{ "only", required_argument, NULL, 'o' },
 		{ "gnt-buffer", required_argument, NULL, 'b' },
+		{ "busy-poll", required_argument, NULL, 'B' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 }
 	};
@@ -1855,6 +1874,12 @@ int main(int argc, char **argv)
 				goto bad;
 			o.gnt_buffer = v;
 			so.gnt_buffer = v;
+			break;
+		case 'B':
+			if (parse_ul(optarg, &v) || v > GNTSOCK_BUSY_POLL_MAX)
+				goto bad;
+			o.busy_poll = v;
+			so.busy_poll = v;
 			break;
 		case 'h':
 			print_help(stdout);

@@ -34,10 +34,12 @@ DEMO_MIB=${GNTSOCK_RIG_DEMO_MIB:-64}
 DOMU_MEM=${GNTSOCK_RIG_DOMU_MEM:-}
 RING_ORDER=${GNTSOCK_RIG_RING_ORDER_D1D2:-}
 BENCH_ARGS=${GNTSOCK_RIG_BENCH_ARGS:-}
+# 1: the benchmark's main table and its busy-poll run only (GNTSOCK_BENCH_QUICK).
+BENCH_QUICK=${GNTSOCK_RIG_BENCH_QUICK:-0}
 # The stream suite's bulk transfers (gntsock_test): 256 MiB, 16 on the debug kernel.
 if [ "$KERNEL_KIND" = debug ]; then BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-16}; else BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-256}; fi
 
-case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER$BULK_MIB" in
+case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER$BULK_MIB$BENCH_QUICK" in
 *[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB/_DOMU_MEM/_RING_ORDER_D1D2/_BULK_MIB: unexpected characters" ;;
 esac
 case "$BENCH_ARGS" in
@@ -101,6 +103,7 @@ sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_R
 	printf 'RIG_DOMU_MEM=%s\n' "$DOMU_MEM"
 	printf 'RIG_RING_ORDER_D1D2=%s\n' "$RING_ORDER"
 	printf "RIG_BENCH_ARGS='%s'\n" "$BENCH_ARGS"
+	printf 'RIG_BENCH_QUICK=%s\n' "$BENCH_QUICK"
 	if [ "$KERNEL_KIND" != stock ]; then printf 'RIG_KERNEL=%s\n' "$KERNEL_KIND"; fi
 } >"$C/rig/config"
 
