@@ -514,10 +514,7 @@ static bool gntsock_rx_poll_done(void *ctx)
 	if (c->end && time_after_eq(jiffies, c->end))
 		return true;
 	return READ_ONCE(vsk->rx_bytes) || READ_ONCE(vsk->rx_deferred) ||
-	       READ_ONCE(sk->sk_err) ||
-	       READ_ONCE(sk->sk_state) != TCP_ESTABLISHED ||
-	       (READ_ONCE(sk->sk_shutdown) & RCV_SHUTDOWN) ||
-	       (READ_ONCE(vsk->peer_shutdown) & GNTSOCK_SHUT_SEND);
+	       gntsock_rx_done(sk);
 }
 
 /* A blocking reader about to sleep: look at the link's ring first, up to
