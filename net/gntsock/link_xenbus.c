@@ -160,6 +160,8 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	link->ev_rx_prod = 0;
 	link->ev_tx_cons = 0;
 	link->rx_part_off = 0;
+	/* (no socket of the old rings' has its data left in the new ones) */
+	link->rx_last_dst = GNTSOCK_PORT_ANY;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
