@@ -30,7 +30,8 @@ LAYERS = {
     2: ('grant.c', 'grant_send.c', 'grant_pin.c', 'grant_reclaim.c',
         'grant_recv.c', 'grant_map.c', 'grant_unmap.c', 'grant_events.c',
         'grant_acct.c'),
-    1: ('link.c', 'link_xenbus.c', 'link_loop.c'),
+    1: ('link.c', 'link_tx.c', 'link_rx.c', 'link_poll.c', 'link_xenbus.c',
+        'link_loop.c'),
     0: ('ring.c', 'proto.c', 'xen_revoke.c', 'common.c'),
 }
 LAYER = {f: rank for rank, files in LAYERS.items() for f in files}

@@ -2,7 +2,7 @@
 /*
  * AF_GNTSOCK socket layer, its core: the address family and its proto_ops
  * (bind, connect, listen, accept, poll, shutdown, release, socket options,
- * ioctls), on top of the links (link.c). The rest of the socket layer,
+ * ioctls), on top of the links (link*.c). The rest of the socket layer,
  * one concern a file (sock.h has the map): sock.c (socket objects),
  * sock_table.c (bound and connected tables), sock_credit.c (control
  * messages and credit), sock_recv.c (messages from the links), sock_tx.c

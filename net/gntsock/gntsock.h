@@ -109,7 +109,7 @@ enum gntsock_link_state {
  *	generation it is connected to (a repeated watch event is not a new
  *	set of rings)
  * @loopback: the same-domain link: no rings; a message is handed to the
- *	receive dispatch from @rx_work (see link.c)
+ *	receive dispatch from @rx_work (see link_loop.c)
  * @loop_lock: protects @loop_queue
  * @loop_queue: loopback messages not yet delivered
  * @loop_mem: memory the messages of @loop_queue take, under @loop_lock
@@ -289,7 +289,7 @@ extern unsigned int gntsock_busy_poll;		/* sysctl, sock.c */
 extern struct workqueue_struct *gntsock_wq;
 extern unsigned int gntsock_ring_order;
 
-/* link.c; link_xenbus.c: gntsock_link_get(), registration, the links
+/* link*.c; link_xenbus.c: gntsock_link_get(), registration, the links
  * shown in /proc
  */
 int gntsock_link_register(void);

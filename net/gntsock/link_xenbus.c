@@ -31,8 +31,8 @@
  * publishes fresh rings, so the link comes back by itself when both ends
  * are there again.
  *
- * The core of a link once up (sending, receiving, events) is link.c; the
- * same-domain link is link_loop.c.
+ * A link once up sends in link_tx.c and receives (and takes its events) in
+ * link_rx.c; the same-domain link is link_loop.c.
  */
 #include <linux/module.h>
 #include <linux/slab.h>

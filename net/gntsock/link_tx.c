@@ -1,0 +1,418 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * gntsock links, sending: messages into the tx ring under tx_lock, a
+ * bounded queue of control messages that wait for room, and writers that
+ * wait for ring space (blocking ones on the link's wait queue, one woken
+ * per freed space; non-blocking ones by a space watch that poll() uses).
+ * Whether a write notifies the peer is the ring's event index or flag
+ * (ring.c, gntsock_link_evt()).
+ */
+#include <linux/module.h>
+#include <linux/slab.h>
+#include <linux/interrupt.h>
+#include <linux/uaccess.h>
+#include <linux/uio.h>
+#include <xen/events.h>
+
+#include "gntsock.h"
+#include "link.h"
+
+/* Testing the receiving kernel's validation end to end: writing a domain id
+ * here (root only) makes the next data message sent to that domain carry a
+ * non-zero reserved field, which the receiver must reject by resetting the
+ * link. One shot; reads back -1 once used.
+ */
+static int gntsock_fault_peer = -1;
+module_param_named(fault_inject_peer, gntsock_fault_peer, int, 0600);
+MODULE_PARM_DESC(fault_inject_peer,
+		 "testing: corrupt the next data message sent to this domain id (-1: off)");
+
+/* Writers waiting for ring space: wake one per freed space (each passes
+ * the wake-up on while space remains) instead of all of them.
+ */
+bool gntsock_tx_wake_one = true;
+module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
+MODULE_PARM_DESC(tx_wake_one,
+		 "wake one writer waiting for ring space per freed space, not all (default Y)");
+
+/* Control messages queued while the ring is full, at most this many. */
+#define GNTSOCK_CTL_QUEUE_MAX	1024
+
+struct gntsock_ctl {
+	struct list_head node;
+	struct gntsock_msg_hdr h;
+};
+
+/**
+ * gntsock_tx_kick() - the ring has room again: wake the waiters
+ * @link: the link whose tx ring (or loopback queue) has room
+ *
+ * They re-check under tx_lock. Stream writers wait exclusively: with
+ * tx_wake_one only one of them wakes, and passes the wake-up on
+ * (gntsock_link_pass_wake()) once it has written while room remains.
+ * Other waiters (records, grants) always wake.
+ */
+void gntsock_tx_kick(struct gntsock_link *link)
+{
+	atomic_inc(&link->tx_kick);
+	if (READ_ONCE(gntsock_tx_wake_one))
+		wake_up(&link->tx_wq);
+	else
+		wake_up_all(&link->tx_wq);
+}
+
+/**
+ * gntsock_space_watch_flush() - notify the senders waiting for ring space
+ * @link: the link
+ *
+ * Tell every non-blocking sender waiting for room: only when room may
+ * have come (the peer consumed, a loopback message was taken, the link
+ * went down), or each would poll writable and get EAGAIN again. Each is
+ * told once and taken off first; under watch_lock, so that an owner that
+ * took its watch off (gntsock_link_unwatch_space()) is sure no notify runs
+ * any more.
+ */
+void gntsock_space_watch_flush(struct gntsock_link *link)
+{
+	struct gntsock_space_watch *w, *tmp;
+
+	spin_lock_bh(&link->watch_lock);
+	list_for_each_entry_safe(w, tmp, &link->space_watches, node) {
+		list_del_init(&w->node);
+		w->notify(w);
+	}
+	spin_unlock_bh(&link->watch_lock);
+}
+
+/**
+ * gntsock_link_watch_space() - be told when the ring may have room again
+ * @link: the link whose tx ring was full
+ * @w: the watch, not on a list or on this link's
+ * @kick: link->tx_kick read before the send that found the ring full (a
+ *	space event was requested then: gntsock_tx_done())
+ *
+ * Return: true if @w waits (now or already): @w->notify will be called;
+ * false if room may have come since @kick or the link is down: nothing
+ * waits, try again.
+ */
+bool gntsock_link_watch_space(struct gntsock_link *link,
+			      struct gntsock_space_watch *w, int kick)
+{
+	bool waits = true;
+
+	spin_lock_bh(&link->watch_lock);
+	if (list_empty(&w->node)) {
+		/* A kick after this look takes watch_lock after us. */
+		waits = atomic_read(&link->tx_kick) == kick &&
+			READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED;
+		if (waits)
+			list_add_tail(&w->node, &link->space_watches);
+	}
+	spin_unlock_bh(&link->watch_lock);
+	return waits;
+}
+
+/**
+ * gntsock_link_unwatch_space() - stop waiting; no notify runs after this
+ * @link: the link @w may wait on
+ * @w: the watch
+ */
+void gntsock_link_unwatch_space(struct gntsock_link *link,
+				struct gntsock_space_watch *w)
+{
+	spin_lock_bh(&link->watch_lock);
+	list_del_init(&w->node);
+	spin_unlock_bh(&link->watch_lock);
+}
+
+/**
+ * gntsock_link_pass_wake() - hand a ring-space wake-up on to the next writer
+ * @link: the link
+ *
+ * For a writer that was woken for ring space and will not write now (or
+ * has written and room remains): the next waiter gets its chance.
+ */
+void gntsock_link_pass_wake(struct gntsock_link *link)
+{
+	if (wq_has_sleeper(&link->tx_wq))
+		wake_up(&link->tx_wq);
+}
+
+/**
+ * gntsock_link_wait_space() - wait until the peer freed room in the ring
+ * @link: the link
+ * @kick: link->tx_kick read before the send that found the ring full
+ * @timeo: jiffies to wait at most
+ *
+ * Interruptible. With tx_wake_one the wait is exclusive: a caller that
+ * returns > 0 and then does not write must call gntsock_link_pass_wake().
+ *
+ * Return: as wait_event_interruptible_timeout().
+ */
+long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
+{
+	long __ret = timeo;
+
+#define gntsock_space_cond \
+	(atomic_read(&link->tx_kick) != kick || \
+	 READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
+	might_sleep();
+	atomic64_inc(&gntsock_stats.tx_ring_waits);
+	if (!READ_ONCE(gntsock_tx_wake_one))
+		return wait_event_interruptible_timeout(link->tx_wq,
+							gntsock_space_cond,
+							timeo);
+	if (!___wait_cond_timeout(gntsock_space_cond))
+		__ret = ___wait_event(link->tx_wq,
+				      ___wait_cond_timeout(gntsock_space_cond),
+				      TASK_INTERRUPTIBLE, 1, timeo,
+				      __ret = schedule_timeout(__ret));
+#undef gntsock_space_cond
+	if (__ret > 0)
+		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
+	return __ret;
+}
+
+/* Ask the peer for an event when it consumes. tx_lock held.
+ * Return: false if the request stands (an event comes once the peer
+ * consumes); true if the peer consumed since our last look at the space
+ * and may not have seen the request: look again instead of sleeping.
+ */
+static bool gntsock_tx_wait_space(struct gntsock_link *link)
+{
+	lockdep_assert_held(&link->tx_lock);
+	if (!gntsock_ring_set_prod_waiting(&link->tx, true))
+		return false;
+	atomic64_inc(&gntsock_stats.tx_ring_rechecks);
+	return true;
+}
+
+/* Called with tx_lock held: send queued control messages, oldest first. */
+static int gntsock_ctl_flush(struct gntsock_link *link)
+{
+	struct gntsock_ctl *c, *tmp;
+	int err = 0;
+
+	lockdep_assert_held(&link->tx_lock);
+	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
+		err = gntsock_msg_put(&link->tx, &c->h, NULL, NULL);
+		if (err)
+			break;
+		atomic64_inc(&link->stat_tx_msgs);
+		list_del(&c->node);
+		link->ctl_len--;
+		kfree(c);
+	}
+	return err;
+}
+
+/**
+ * gntsock_ctl_purge() - drop the control messages queued for ring space
+ * @link: the link, going down; tx_lock held
+ *
+ * They are freed unsent.
+ */
+void gntsock_ctl_purge(struct gntsock_link *link)
+{
+	struct gntsock_ctl *c, *tmp;
+
+	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
+		list_del(&c->node);
+		kfree(c);
+	}
+	link->ctl_len = 0;
+}
+
+/* Called with tx_lock held after writing: post-write bookkeeping. A full
+ * ring asks the peer for a space event.
+ * Return: @err, or -EAGAIN instead of -ENOSPC if the peer consumed while
+ * we asked (look again: gntsock_tx_wait_space()).
+ */
+static int gntsock_tx_done(struct gntsock_link *link, int err)
+{
+	lockdep_assert_held(&link->tx_lock);
+	if (err == -EPROTO) {
+		gntsock_link_violation(link, GNTSOCK_V_RING_INDEX);
+		return -ECONNRESET;
+	}
+	if (err == -ENOSPC && gntsock_tx_wait_space(link))
+		err = -EAGAIN;
+	link->tx.peer_evt = gntsock_link_evt(link);
+	if (gntsock_ring_consumer_waiting(&link->tx))
+		gntsock_notify(link);
+	return err;
+}
+
+/* Called with tx_lock held: send queued control messages; if the ring is
+ * still full, ask the peer for an event when it consumes, and look again
+ * while it consumed meanwhile. Without that look a message stays queued
+ * for good when the peer drained the ring between our try and our request
+ * (it saw no request, so it sends no event), until something else is sent
+ * on the link: a close()'s SHUTDOWN was lost that way on an idle link, and
+ * its server never saw EOF. (Each look again follows real progress of the
+ * peer, which cannot move its index back: gntsock_ring_space().)
+ * Return: 0, -ENOSPC (an event will come), or gntsock_tx_done()'s error.
+ */
+int gntsock_ctl_flush_event(struct gntsock_link *link)
+{
+	int err;
+
+	lockdep_assert_held(&link->tx_lock);
+	do {
+		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
+	} while (err == -EAGAIN);
+	return err;
+}
+
+/* Called with tx_lock held by a writer that has just written while others
+ * sleep for ring space (tx_wake_one): room for another full message wakes
+ * the next one; otherwise ask the peer for a space event on their behalf
+ * (the event that woke us cleared the request), and look again while the
+ * peer consumed since our look (gntsock_tx_wait_space()).
+ */
+static void gntsock_tx_pass_on(struct gntsock_link *link)
+{
+	u32 need = gntsock_msg_size(link->max_payload), space;
+
+	lockdep_assert_held(&link->tx_lock);
+	do {
+		if (gntsock_ring_space(&link->tx, &space))
+			return;
+		if (space >= need) {
+			wake_up(&link->tx_wq);
+			return;
+		}
+	} while (gntsock_tx_wait_space(link));
+}
+
+/**
+ * gntsock_link_send() - write one message into the link's tx ring
+ * @link: the link
+ * @h: header; h->len payload bytes come from @fn
+ * @fn: copies the payload into ring memory, or NULL if h->len is zero
+ * @ctx: for @fn
+ *
+ * Never sleeps waiting for space: on -ENOSPC the caller snapshots
+ * link->tx_kick before calling and waits on link->tx_wq for it to change.
+ * Queued control messages go first, so messages of one socket stay in
+ * order.
+ *
+ * Return: 0, -ENOSPC, -ECONNRESET if the link is down, or @fn's error.
+ */
+int gntsock_link_send(struct gntsock_link *link,
+		      const struct gntsock_msg_hdr *h,
+		      gntsock_copy_fn fn, void *ctx)
+{
+	struct gntsock_msg_hdr bad;
+	u32 prod;
+	int err;
+
+	if (link->loopback)
+		return link->loop_send(link, h, fn, ctx);
+	if (unlikely(READ_ONCE(gntsock_fault_peer) == link->peer) && h->len &&
+	    cmpxchg(&gntsock_fault_peer, link->peer, -1) == link->peer) {
+		bad = *h;
+		bad.reserved0 = 0xbad;
+		h = &bad;
+		pr_info("gntsock: link to domain %u: sending a corrupt message (fault_inject_peer)\n",
+			link->peer);
+	}
+
+	mutex_lock(&link->tx_lock);
+	if (link->state != GNTSOCK_LINK_CONNECTED) {
+		err = -ECONNRESET;
+		goto out;
+	}
+	prod = link->tx.local;
+	/* A full ring asks for an event; look again while the peer consumed
+	 * meanwhile (gntsock_tx_done()).
+	 */
+	do {
+		err = gntsock_ctl_flush(link);
+		if (!err)
+			err = gntsock_msg_put(&link->tx, h, fn, ctx);
+		if (!err) {
+			atomic64_inc(&link->stat_tx_msgs);
+			atomic64_add(h->len, &link->stat_tx_bytes);
+		}
+		/* The copy failed and nothing else went in: the peer has
+		 * nothing new, and an event for nothing counts against the
+		 * link (spurious EOIs delay its events).
+		 */
+		if (err == -EFAULT && link->tx.local == prod)
+			goto out;
+		err = gntsock_tx_done(link, err);
+	} while (err == -EAGAIN);
+	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
+	    wq_has_sleeper(&link->tx_wq))
+		gntsock_tx_pass_on(link);
+out:
+	mutex_unlock(&link->tx_lock);
+	return err;
+}
+
+/**
+ * gntsock_link_send_ctl() - send a control message, queueing it if needed
+ * @link: the link
+ * @h: header of a message without payload
+ *
+ * Never sleeps waiting for ring space. A bounded queue holds messages the
+ * ring has no room for; beyond the bound they are dropped and counted (a
+ * peer that does not drain its ring cannot make us allocate without end).
+ *
+ * Return: 0, -ECONNRESET if the link is down, -ENOBUFS if dropped.
+ */
+int gntsock_link_send_ctl(struct gntsock_link *link,
+			  const struct gntsock_msg_hdr *h)
+{
+	struct gntsock_ctl *c;
+	int err;
+
+	if (link->loopback) {
+		err = link->loop_send(link, h, NULL, NULL);
+		if (err) {
+			atomic64_inc(&link->stat_ctl_dropped);
+			atomic64_inc(&gntsock_stats.ctl_dropped);
+		}
+		return err;
+	}
+	mutex_lock(&link->tx_lock);
+	if (link->state != GNTSOCK_LINK_CONNECTED) {
+		err = -ECONNRESET;
+		goto out;
+	}
+	err = gntsock_ctl_flush(link);
+	if (!err) {
+		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
+		if (!err)
+			atomic64_inc(&link->stat_tx_msgs);
+	}
+	if (err == -ENOSPC) {
+		if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
+			atomic64_inc(&link->stat_ctl_dropped);
+			atomic64_inc(&gntsock_stats.ctl_dropped);
+			pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
+					    link->peer);
+			err = -ENOBUFS;
+		} else {
+			c = kmalloc(sizeof(*c), GFP_KERNEL);
+			if (c) {
+				c->h = *h;
+				list_add_tail(&c->node, &link->ctl_queue);
+				link->ctl_len++;
+				err = -ENOSPC;
+			} else {
+				err = -ENOBUFS;
+			}
+		}
+	}
+	if (err == -ENOSPC)
+		err = gntsock_ctl_flush_event(link);
+	else
+		err = gntsock_tx_done(link, err);
+	if (err == -ENOSPC)
+		err = 0;
+out:
+	mutex_unlock(&link->tx_lock);
+	return err;
+}
