@@ -1555,6 +1555,25 @@ hos_flood_teardown() {
 	hos_ok flood_victim_unbinds_link_during_flood $? "unbind took ${_ms} ms (flood 30 s, started 4 s before)"
 	hos_attack_wait
 }
+# A busy-polling reader in domU2 on a connection to domU1 (whose listener sends nothing) while
+# domU1 runs attack "$2 $3" (name $1) on the link (gntsock_polling_victim_test): its recv()
+# calls return within their timeout, never with bytes, and it did poll.
+HOS_POLL_PORT=7300
+hos_poll_victim() {
+	domu_cmd "$D1" shell "(sleep 120 | gntcat -l $HOS_POLL_PORT >/dev/null; echo poll listener exit \$?) </dev/null >/dev/console 2>&1 &"
+	sleep 1
+	rig-xs rm "/local/domain/$D2/data/poll-status" 2>/dev/null
+	rig-xs rm "/local/domain/$D2/data/poll-ready" 2>/dev/null
+	domu_cmd "$D2" shell "rm -f /tmp/poll-ready; (GNTSOCK_PEER_DOMID=$D1 GNTSOCK_POLL_PORT=$HOS_POLL_PORT GNTSOCK_POLL_READY=/tmp/poll-ready GNTSOCK_POLL_SECONDS=20 /opt/gntsock/bin/gntsock_polling_victim_test >/tmp/poll.ktap 2>&1; rig-xs write data/poll-status \$?; sed 's/^/[polling victim $1] /' /tmp/poll.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/poll-ready ] && [ \$i -lt 60 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/poll-ready 1) </dev/null >/dev/null 2>&1 &"
+	rig-xs wait "/local/domain/$D2/data/poll-ready" 90 >/dev/null
+	sleep 2
+	hos_attack "$2" "$3"
+	hos_attack_wait
+	_st=$(rig-xs wait "/local/domain/$D2/data/poll-status" 150) || _st=none
+	[ "$_st" = 0 ]
+	hos_ok "${1}_busy_poller_unharmed" $? "gntsock_polling_victim_test status $_st; domU1: $HX"
+	domu_cmd "$D1" shell "pkill -f 'gntcat -l $HOS_POLL_PORT'; true"
+}
 s_hostile() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	[ "$D1" -lt "$D2" ] || { say "hostile: domU1 must have the lower domid"; return 1; }
@@ -1578,6 +1597,11 @@ s_hostile() {
 	# a ring ahead of the victim's cons): the victim's receive work must yield after a
 	# budget (counted), and the victim must still take the link down at once.
 	hos_one flood flood 8000 rx_budget_runs 100
+	hos_relink
+	# The same games against a reader that busy-polls the ring.
+	hos_poll_victim index_polled index 5000
+	hos_relink
+	hos_poll_victim flood_polled flood 8000
 	hos_relink
 	hos_flood_teardown
 	hos_relink
