@@ -443,7 +443,19 @@ s_bench() {
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	if [ "${RIG_BENCH_QUICK:-0}" = 1 ]; then
-		for _n in $(seq 2 19); do printf '[dom0 bench] ok %s # SKIP quick bench\n' "$_n"; done
+		# Direct receive against the queued path, taking turns (A-B-A-B with the
+		# main table), gntsock only: the vchan server takes one client per start.
+		bench_params "rx_direct=1"
+		bench_run "gntsock, direct receive (rx_direct=1)" \
+			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 2 || _rc=1
+		bench_params "rx_direct=0"
+		bench_run "gntsock, queued receive (rx_direct=0, the default), again" \
+			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 3 || _rc=1
+		bench_params "rx_direct=1"
+		bench_run "gntsock, direct receive (rx_direct=1), again" \
+			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 4 || _rc=1
+		bench_params "rx_direct=0"
+		for _n in $(seq 5 19); do printf '[dom0 bench] ok %s # SKIP quick bench\n' "$_n"; done
 		bench_busy_poll
 		return $_rc
 	fi
