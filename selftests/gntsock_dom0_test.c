@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * gntsock_dom0_test - AF_GNTSOCK when a peer domain dies (runs in dom0).
+ * gntsock_dom0_test - AF_GNTSOCK when a peer domain dies or is paused
+ * (runs in dom0).
  *
  * Environment:
  *   GNTSOCK_DOMU_CREATE  (required, else SKIP) a rig script; given a domain
@@ -16,6 +17,7 @@
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/ioctl.h>
 #include <sys/wait.h>
 
 #include <sys/mman.h>
@@ -615,6 +617,49 @@ static int grants_stat(const char *key, uint64_t *val)
 }
 
 /*
+ * Grant 4 fresh pages (writable, with @cookie) to the domain's GRANT
+ * service, which maps them and holds them (GR_HOLD). Returns the
+ * connection, with the pages in *buf (4 pages to munmap), or -1 with a
+ * message in err.
+ */
+static int grant_held(unsigned int domid, uint64_t cookie, void **buf,
+		      char *err, size_t errsize)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	struct gnt_grant_req req = { .op = GR_HOLD };
+	struct gnt_grant_reply r;
+	int fd, ret;
+
+	*buf = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+	if (*buf == MAP_FAILED) {
+		snprintf(err, errsize, "mmap: %s", strerror(errno));
+		return -1;
+	}
+	fd = gnt_connect(domid, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	if (fd < 0) {
+		snprintf(err, errsize, "connect to GRANT: %s", strerror(-fd));
+		munmap(*buf, 4 * ps);
+		return -1;
+	}
+	ret = gnt_grant_sendmsg(fd, *buf, 4 * ps, GNTSOCK_GRANT_WRITABLE,
+				cookie, &req, sizeof(req), MSG_NOSIGNAL) ==
+	      (ssize_t)sizeof(req) ? 0 : -errno;
+	if (!ret)
+		ret = gnt_recv_all(fd, &r, sizeof(r), NULL);
+	if (!ret && r.e1)
+		ret = -(int)r.e1;
+	if (ret) {
+		snprintf(err, errsize, "grant the domain maps: %s",
+			 strerror(-ret));
+		close(fd);
+		munmap(*buf, 4 * ps);
+		return -1;
+	}
+	return fd;
+}
+
+/*
  * xl destroy of a domain that maps one of our grants: dom0's grant ends
  * (quarantined until Xen drops the dead domain's mappings, then reclaimed)
  * and no page stays pinned or deferred.
@@ -622,25 +667,15 @@ static int grants_stat(const char *key, uint64_t *val)
 TEST_F_TIMEOUT(dom0, destroy_with_mapped_grant, 300)
 {
 	long ps = sysconf(_SC_PAGESIZE);
-	struct gnt_grant_req req = { .op = GR_HOLD };
-	struct gnt_grant_reply r;
 	uint64_t out = 1, def = 1;
+	char err[256];
 	void *buf;
 	int64_t end;
 	int fd;
 
 	NEED_DOMU();
-	buf = mmap(NULL, 4 * ps, PROT_READ | PROT_WRITE,
-		   MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-	ASSERT_NE(MAP_FAILED, buf);
-	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
-	ASSERT_LE(0, fd) TH_LOG("connect to GRANT: %s", strerror(-fd));
-	ASSERT_EQ((ssize_t)sizeof(req),
-		  gnt_grant_sendmsg(fd, buf, 4 * ps, GNTSOCK_GRANT_WRITABLE, 3,
-				    &req, sizeof(req), MSG_NOSIGNAL));
-	ASSERT_EQ(0, gnt_recv_all(fd, &r, sizeof(r), NULL));
-	ASSERT_EQ(0, r.e1) TH_LOG("the domain did not map: %s",
-				  strerror(r.e1));
+	fd = grant_held(self->domid, 3, &buf, err, sizeof(err));
+	ASSERT_LE(0, fd) TH_LOG("%s", err);
 	ASSERT_EQ(0, grants_stat("out_grants", &out));
 	ASSERT_EQ(1ULL, (unsigned long long)out);
 
@@ -655,6 +690,138 @@ TEST_F_TIMEOUT(dom0, destroy_with_mapped_grant, 300)
 	EXPECT_EQ(0ULL, (unsigned long long)def) TH_LOG("grant still deferred 30 s after the destroy");
 	close(fd);
 	munmap(buf, 4 * ps);
+	check_aftermath(_metadata, self);
+}
+
+static int xl_pause(const char *op, const char *name, char *out, size_t size)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd), "xl %s ", op);
+	shq(cmd, sizeof(cmd), name);
+	return run(cmd, out, size);
+}
+
+/* Out-grants and deferred (quarantined) grants both 0 within ms. */
+static bool grants_gone(int ms, uint64_t *out, uint64_t *def)
+{
+	int64_t end = gnt_now_ms() + ms;
+
+	for (;;) {
+		if (grants_stat("out_grants", out) ||
+		    grants_stat("deferred", def))
+			return false;
+		if (!*out && !*def)
+			return true;
+		if (gnt_now_ms() >= end)
+			return false;
+		gnt_sleep_ms(200);
+	}
+}
+
+#define PAUSE_COOKIE	0x9a05e
+
+/*
+ * xl pause of a peer for longer than the connect and revoke timeouts, then
+ * xl unpause (Documentation/gntsock.rst, "Domain lifecycle"). While it is
+ * paused: a stream to it stalls without an error; connect() to it fails
+ * with ETIMEDOUT after the connect timeout (2 s); revoking a grant it maps
+ * ends, after revoke_timeout_ms, FORCED (the hypervisor took the pages back)
+ * or QUARANTINED (they stay pinned until the peer unmaps), never hangs.
+ * After unpause: the stream goes on with no byte lost and no error, the
+ * link never went down, a new connection works, the peer's kernel unmaps
+ * the revoked grant and nothing stays granted or deferred; destroyed
+ * afterwards, the domain leaves nothing behind.
+ */
+TEST_F_TIMEOUT(dom0, pause_beyond_timeouts, 300)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	struct xfer s = { .limit = 1024 * MiB };
+	struct gntsock_grant_event ev = { 0 };
+	uint64_t cookie = PAUSE_COOKIE, out = 1, def = 1, resets0, resets1, b0;
+	struct gnt_link_info li;
+	int64_t t0, t_conn, t_rev, paused;
+	char xout[2048], buf[4096];
+	bool unpaused = false;
+	int gfd, fd, ret;
+	pthread_t tid;
+	void *gbuf;
+
+	NEED_DOMU();
+	ASSERT_EQ(0, gnt_stat_get("resets", &resets0));
+	s.fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	ASSERT_LE(0, s.fd) TH_LOG("connect to SINK: %s", strerror(-s.fd));
+	/* (no SO_SNDTIMEO: the writer must wait out the pause) */
+	ASSERT_EQ(0, setsockopt(s.fd, SOL_SOCKET, SO_SNDTIMEO,
+				&(struct timeval){ 0 },
+				sizeof(struct timeval)));
+	ASSERT_EQ(0, pthread_create(&tid, NULL, sender_fn, &s));
+	ASSERT_TRUE(wait_bytes(&s, 4 * MiB, 60000))
+		TH_LOG("sent %" PRIu64 " bytes in 60 s",
+		       (uint64_t)atomic_load(&s.bytes));
+	gfd = grant_held(self->domid, cookie, &gbuf, xout, sizeof(xout));
+	ASSERT_LE(0, gfd) TH_LOG("%s", xout);
+
+	ASSERT_EQ(0, xl_pause("pause", self->name, xout, sizeof(xout)))
+		TH_LOG("xl pause: %s", xout);
+	paused = gnt_now_ms();
+	/* A connect() the paused peer cannot answer. */
+	t0 = gnt_now_ms();
+	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_ECHO, 0);
+	t_conn = gnt_now_ms() - t0;
+	if (fd >= 0)
+		close(fd);
+	EXPECT_EQ(-ETIMEDOUT, fd) TH_LOG("connect to a paused domain: %s",
+					 fd >= 0 ? "connected" :
+					 strerror(-fd));
+	EXPECT_GT(10000, t_conn) TH_LOG("connect took %" PRId64 " ms", t_conn);
+	/* A revoke the paused peer cannot answer. */
+	t0 = gnt_now_ms();
+	ret = ioctl(gfd, GNTSOCK_IOC_REVOKE, &cookie);
+	EXPECT_EQ(0, ret) TH_LOG("GNTSOCK_IOC_REVOKE: %s", strerror(errno));
+	ret = ret ? -1 : gnt_grant_event(gfd, 60000, &ev);
+	t_rev = gnt_now_ms() - t0;
+	EXPECT_EQ(0, ret) TH_LOG("no grant event within 60 s of the revoke");
+	EXPECT_TRUE(ev.type == GNTSOCK_EV_FORCED ||
+		    ev.type == GNTSOCK_EV_QUARANTINED)
+		TH_LOG("revoke of a paused peer's mapping ended with event %u",
+		       ev.type);
+	EXPECT_EQ(0, gnt_link_get(self->domid, &li));
+	EXPECT_STREQ("connected", li.state);
+	TH_LOG("paused %" PRId64 " ms: connect gave up after %" PRId64
+	       " ms, revoke ended (event %u) after %" PRId64 " ms; %" PRIu64
+	       " bytes streamed", gnt_now_ms() - paused, t_conn, ev.type,
+	       t_rev, (uint64_t)atomic_load(&s.bytes));
+
+	unpaused = !xl_pause("unpause", self->name, xout, sizeof(xout));
+	ASSERT_TRUE(unpaused) TH_LOG("xl unpause: %s", xout);
+	b0 = atomic_load(&s.bytes);
+	EXPECT_TRUE(wait_bytes(&s, b0 + 8 * MiB, 60000))
+		TH_LOG("after unpause the stream moved %" PRIu64
+		       " bytes in 60 s (%s)",
+		       (uint64_t)atomic_load(&s.bytes) - b0,
+		       atomic_load(&s.done) ? xfer_err(s.err) : "running");
+	fd = gnt_connect(self->domid, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	EXPECT_LE(0, fd) TH_LOG("connect after unpause: %s", strerror(-fd));
+	if (fd >= 0) {
+		memset(buf, 'p', sizeof(buf));
+		EXPECT_EQ(0, gnt_send_all(fd, buf, sizeof(buf), NULL));
+		EXPECT_EQ(0, gnt_recv_all(fd, buf, sizeof(buf), NULL));
+		close(fd);
+	}
+	EXPECT_TRUE(grants_gone(30000, &out, &def))
+		TH_LOG("30 s after unpause: out_grants %" PRIu64
+		       ", deferred %" PRIu64, out, def);
+	EXPECT_EQ(0, gnt_stat_get("resets", &resets1));
+	EXPECT_EQ(resets0, resets1) TH_LOG("the link was reset");
+	EXPECT_FALSE(atomic_load(&s.done))
+		TH_LOG("the stream ended: %s", xfer_err(s.err));
+	/* The domain's death ends the writer (destroy_mid_transfer). */
+	destroy_domu(_metadata, self);
+	pthread_join(tid, NULL);
+	close(s.fd);
+	close(gfd);
+	munmap(gbuf, 4 * ps);
 	check_aftermath(_metadata, self);
 }
 
