@@ -445,15 +445,13 @@ s_bench() {
 	if [ "${RIG_BENCH_QUICK:-0}" = 1 ]; then
 		# Direct receive against the queued path, taking turns (A-B-A-B with the
 		# main table), gntsock only: the vchan server takes one client per start.
-		bench_params "rx_direct=1"
-		bench_run "gntsock, direct receive (rx_direct=1)" \
-			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 2 || _rc=1
-		bench_params "rx_direct=0"
-		bench_run "gntsock, queued receive (rx_direct=0, the default), again" \
-			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 3 || _rc=1
-		bench_params "rx_direct=1"
-		bench_run "gntsock, direct receive (rx_direct=1), again" \
-			"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" 4 || _rc=1
+		_n=2
+		for _v in 1 0 1; do
+			bench_params "rx_direct=$_v"
+			bench_run "gntsock alone, direct receive $([ "$_v" = 1 ] && echo on || echo off) (rx_direct=$_v)" \
+				"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" "$_n" || _rc=1
+			_n=$((_n + 1))
+		done
 		bench_params "rx_direct=0"
 		for _n in $(seq 5 19); do printf '[dom0 bench] ok %s # SKIP quick bench\n' "$_n"; done
 		bench_busy_poll
@@ -1567,24 +1565,33 @@ hos_flood_teardown() {
 	hos_ok flood_victim_unbinds_link_during_flood $? "unbind took ${_ms} ms (flood 30 s, started 4 s before)"
 	hos_attack_wait
 }
+# A test program $6 in domU2 (the victim) against a gntcat listener on port $3 in domU1, its
+# stdin from "$4" (e.g. "sleep 120 |"), while domU1 runs attack "$8 $9": the test gets
+# GNTSOCK_PEER_DOMID and the environment $5, creates /tmp/$2-ready once it is ready (the
+# attack starts then), and its KTAP lines get the prefix [$7]; result $1 is its status.
+hos_victim() {
+	domu_cmd "$D1" shell "($4 gntcat -l $3 >/dev/null; echo $2 listener exit \$?) </dev/null >/dev/console 2>&1 &"
+	sleep 1
+	rig-xs rm "/local/domain/$D2/data/$2-status" 2>/dev/null
+	rig-xs rm "/local/domain/$D2/data/$2-ready" 2>/dev/null
+	domu_cmd "$D2" shell "rm -f /tmp/$2-ready; (GNTSOCK_PEER_DOMID=$D1 $5 /opt/gntsock/bin/$6 >/tmp/$2.ktap 2>&1; rig-xs write data/$2-status \$?; sed 's/^/[$7] /' /tmp/$2.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/$2-ready ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/$2-ready 1) </dev/null >/dev/null 2>&1 &"
+	rig-xs wait "/local/domain/$D2/data/$2-ready" 150 >/dev/null
+	sleep 2
+	hos_attack "$8" "$9"
+	hos_attack_wait
+	_st=$(rig-xs wait "/local/domain/$D2/data/$2-status" 150) || _st=none
+	[ "$_st" = 0 ]
+	hos_ok "$1" $? "$6 status $_st; domU1: $HX"
+	domu_cmd "$D1" shell "pkill -f 'gntcat -l $3'; true"
+}
 # A busy-polling reader in domU2 on a connection to domU1 (whose listener sends nothing) while
 # domU1 runs attack "$2 $3" (name $1) on the link (gntsock_polling_victim_test): its recv()
 # calls return within their timeout, never with bytes, and it did poll.
 HOS_POLL_PORT=7300
 hos_poll_victim() {
-	domu_cmd "$D1" shell "(sleep 120 | gntcat -l $HOS_POLL_PORT >/dev/null; echo poll listener exit \$?) </dev/null >/dev/console 2>&1 &"
-	sleep 1
-	rig-xs rm "/local/domain/$D2/data/poll-status" 2>/dev/null
-	rig-xs rm "/local/domain/$D2/data/poll-ready" 2>/dev/null
-	domu_cmd "$D2" shell "rm -f /tmp/poll-ready; (GNTSOCK_PEER_DOMID=$D1 GNTSOCK_POLL_PORT=$HOS_POLL_PORT GNTSOCK_POLL_READY=/tmp/poll-ready GNTSOCK_POLL_SECONDS=20 /opt/gntsock/bin/gntsock_polling_victim_test >/tmp/poll.ktap 2>&1; rig-xs write data/poll-status \$?; sed 's/^/[polling victim $1] /' /tmp/poll.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/poll-ready ] && [ \$i -lt 60 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/poll-ready 1) </dev/null >/dev/null 2>&1 &"
-	rig-xs wait "/local/domain/$D2/data/poll-ready" 90 >/dev/null
-	sleep 2
-	hos_attack "$2" "$3"
-	hos_attack_wait
-	_st=$(rig-xs wait "/local/domain/$D2/data/poll-status" 150) || _st=none
-	[ "$_st" = 0 ]
-	hos_ok "${1}_busy_poller_unharmed" $? "gntsock_polling_victim_test status $_st; domU1: $HX"
-	domu_cmd "$D1" shell "pkill -f 'gntcat -l $HOS_POLL_PORT'; true"
+	hos_victim "${1}_busy_poller_unharmed" poll "$HOS_POLL_PORT" "sleep 120 |" \
+		"GNTSOCK_POLL_PORT=$HOS_POLL_PORT GNTSOCK_POLL_READY=/tmp/poll-ready GNTSOCK_POLL_SECONDS=20" \
+		gntsock_polling_victim_test "polling victim $1" "$2" "$3"
 }
 s_hostile() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
@@ -1638,20 +1645,10 @@ s_hostile() {
 	# everything): the victim's non-blocking sender gets EAGAIN at once and poll() says
 	# not writable until the ring drains (gntsock_stalled_peer_test).
 	hos_relink
-	domu_cmd "$D1" shell "(gntcat -l $HOS_STALL_PORT >/dev/null; echo stall listener exit \$?) </dev/null >/dev/console 2>&1 &"
-	sleep 1
-	rig-xs rm "/local/domain/$D2/data/stall-status" 2>/dev/null
-	rig-xs rm "/local/domain/$D2/data/stall-ready" 2>/dev/null
 	# The stall starts once the test has connected (it creates GNTSOCK_STALL_READY).
-	domu_cmd "$D2" shell "rm -f /tmp/stall-ready; (GNTSOCK_PEER_DOMID=$D1 GNTSOCK_STALL_PORT=$HOS_STALL_PORT GNTSOCK_STALL_READY=/tmp/stall-ready /opt/gntsock/bin/gntsock_stalled_peer_test >/tmp/stall.ktap 2>&1; rig-xs write data/stall-status \$?; sed 's/^/[stalled peer] /' /tmp/stall.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/stall-ready ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/stall-ready 1) </dev/null >/dev/null 2>&1 &"
-	rig-xs wait "/local/domain/$D2/data/stall-ready" 150 >/dev/null
-	sleep 2
-	hos_attack stall 6000
-	hos_attack_wait
-	_st=$(rig-xs wait "/local/domain/$D2/data/stall-status" 150) || _st=none
-	[ "$_st" = 0 ]
-	hos_ok nonblocking_sender_not_held_by_a_stalled_peer $? "gntsock_stalled_peer_test status $_st; domU1: $HX"
-	domu_cmd "$D1" shell "pkill -f 'gntcat -l $HOS_STALL_PORT'; true"
+	hos_victim nonblocking_sender_not_held_by_a_stalled_peer stall "$HOS_STALL_PORT" "" \
+		"GNTSOCK_STALL_PORT=$HOS_STALL_PORT GNTSOCK_STALL_READY=/tmp/stall-ready" \
+		gntsock_stalled_peer_test "stalled peer" stall 6000
 	_g=$(xen_active_grants)
 	say "hostile: xen active grants after release and relink: $_g"
 	domu_cmd "$D2" shell "cat /proc/net/gntsock_links; cat /proc/net/gntsock_stat | head -12"
