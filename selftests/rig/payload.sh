@@ -83,6 +83,7 @@ fi
 gcc -O2 -Wall -static -o "$C/bin/rig-xs" "$RIG_DIR/rig-xs.c" \
 	-lxenstore -lxentoolcore -lpthread
 install -m 755 "$RIG_DIR/guest/rig-create-domu" "$C/bin/rig-create-domu"
+install -m 755 "$RIG_DIR/guest/rig-vif" "$C/bin/rig-vif"
 install -m 644 "$RIG_DIR/guest/rig-lib.sh" "$RIG_DIR/guest/dom0-plan.sh" \
 	"$RIG_DIR/guest/plan-negotiation.sh" "$C/rig/"
 if [ "$KERNEL_KIND" != stock ]; then
