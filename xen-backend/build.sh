@@ -28,7 +28,8 @@
 #   xen.config, xen-debug.config, version, build.log
 #   public/                  the patched xen/include/public (abi-check.sh)
 #   checks.txt               one line per check: "ok NAME" or "not ok NAME"
-# A directory that already holds both images is reused as is.
+# A directory that already holds both images is reused as is, also when
+# another run built it while this one waited for the build lock.
 set -eu
 HERE=$(cd "$(dirname "$0")" && pwd)
 CACHE=${GNTSOCK_CACHE:-/var/cache/gntsock}
@@ -124,6 +125,12 @@ if [ -z "$SRCVER" ]; then
 	echo "$SRCVER" >"$SRCVER_FILE"
 fi
 OUT=$CACHE/xen-backend-$SRCVER-$HASH
+# Built while we waited for the lock (make check starts this build in the
+# background, and its xen stage calls us again): reuse it.
+if [ -f "$OUT/xen.bin" ] && [ -f "$OUT/xen-debug.bin" ]; then
+	echo "$OUT"
+	exit 0
+fi
 SRC=$(ls -d "$CACHE"/xen-backend-src/fetch/xen-*/ | head -n 1)
 SRC=${SRC%/}
 
