@@ -8,8 +8,7 @@
 # Environment: GNTSOCK_BENCH_ARGS extra gntsock-perf run options (e.g. "--time 0.5 --reps 5"),
 # GNTSOCK_BENCH_RING_ORDER the domU1-domU2 link's ring order (default 8: 1 MiB each way, as the
 # vchan's rings), GNTSOCK_BENCH_DOMU_MEM domU memory in MiB (default 384), GNTSOCK_BENCH_QUICK=1
-# only the main table, gntsock with direct receive on, off and on again (rx_direct), and the
-# busy-poll run (the other sections are reported as skipped).
+# only the main table and the busy-poll run (the other sections are reported as skipped).
 set -u
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 cd "$REPO" || exit 1

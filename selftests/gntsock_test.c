@@ -1055,42 +1055,12 @@ static bool param_switch(const char *name, bool on)
 	return was;
 }
 
-/* Is the module's direct receive on? */
-static bool rx_direct_on(void)
-{
-	return param_on("rx_direct");
-}
-
-/* Switch direct receive on or off in this domain (the receive paths are
- * correct either way). Returns the previous setting.
- */
-static bool rx_direct_set(bool on)
-{
-	return param_switch("rx_direct", on);
-}
-
-/* Bytes this kernel received without an rx buffer: into a blocked reader's
- * pinned buffer, or taken by the reader straight from the ring.
- */
-static int direct_bytes(uint64_t *n)
-{
-	uint64_t a, b;
-	int ret;
-
-	ret = gnt_stat_get("rx_direct_bytes", &a);
-	if (!ret)
-		ret = gnt_stat_get("rx_ring_bytes", &b);
-	*n = ret ? 0 : a + b;
-	return ret;
-}
-
 /*
  * Read a SOURCE stream to EOF through buffers that fault: a page followed
- * by an inaccessible one (the reader's pinned buffer is cut short, a copy
- * from the queue stops at the hole), only the inaccessible page (EFAULT,
- * nothing consumed), and fresh never-touched pages (pinning faults them
- * in). Every byte must still arrive, once, in order. Returns 0, or -1
- * with why filled in.
+ * by an inaccessible one (a copy from the queue stops at the hole), only
+ * the inaccessible page (EFAULT, nothing consumed), and fresh
+ * never-touched pages (the reader faults them in). Every byte must still
+ * arrive, once, in order. Returns 0, or -1 with why filled in.
  */
 static int recv_faulting(int fd, uint64_t seed, uint64_t total,
 			 uint64_t *faults, char *why, size_t whylen)
@@ -1182,12 +1152,7 @@ out:
 	return ret;
 }
 
-/*
- * Direct receive with buffers that fault: every byte in order, faults
- * reported as EFAULT without losing data, and (module parameter
- * rx_direct on) payload did go straight to the reader's buffer (from the
- * ring, or into its pinned pages).
- */
+/* A SOURCE request sent late, by another thread. */
 struct late_req {
 	int fd;
 	uint64_t seed;
@@ -1209,24 +1174,22 @@ static void *late_req_fn(void *arg)
 	return NULL;
 }
 
-TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
+/*
+ * A blocked reader with buffers that fault: every byte in order, faults
+ * reported as EFAULT without losing data. The stream starts while the
+ * first recv() is blocked, so the first copy is a woken reader's.
+ */
+TEST_F_TIMEOUT(gntsock, recv_faulting_buffer, 90)
 {
 	const uint64_t total = 8 * MiB;
-	uint64_t seed = test_seed(), faults = 0, d0 = 0, d1 = 0;
+	uint64_t seed = test_seed(), faults = 0;
 	struct late_req late;
-	bool was, direct;
 	char why[160] = "";
-	int fd, ret, sret;
+	int fd, ret;
 	pthread_t t;
 
 	NEED_PEER();
-	was = rx_direct_set(true);
-	direct = rx_direct_on();
-	sret = direct_bytes(&d0);
-	EXPECT_EQ(0, sret) TH_LOG("no rx_direct_bytes/rx_ring_bytes in gntsock_stat");
-	/* The stream starts while our first recv() is blocked, so that at
-	 * least its first bytes take the direct way when it is on.
-	 */
+	/* The stream starts while our first recv() is blocked. */
 	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
 	ret = fd;
 	if (fd >= 0) {
@@ -1242,59 +1205,32 @@ TEST_F_TIMEOUT(gntsock, direct_recv_faulting_buffer, 90)
 			ret = late.err;
 		close(fd);
 	}
-	if (!sret)
-		sret = direct_bytes(&d1);
-	rx_direct_set(was);
 	ASSERT_LE(0, fd) TH_LOG("connect to SOURCE: %s", strerror(-fd));
 	ASSERT_EQ(0, ret) TH_LOG("%s", why[0] ? why : strerror(-ret));
 	EXPECT_TRUE(faults > 0) TH_LOG("a buffer of only the hole never faulted");
-	if (!sret && direct)
-		EXPECT_LT(d0, d1) TH_LOG("nothing was received directly");
 }
 
 /*
- * A reader whose buffer is smaller than the peer's messages (rx_direct
- * on): it takes each message from the ring in parts, the rest staying in
- * the ring for its next call rather than going to an rx buffer
- * (rx_ring_parts counts them), and poll() reports the rest as readable
- * at once, without waiting for the link's fallback work (the rest is not
- * queued, so only the socket's note that its data waits in the ring makes
- * it readable). Every byte in order.
- *
- * The stream starts while the first recv() is blocked, so its first
- * message finds the reader waiting and is taken in parts whatever the
- * speeds. Later ones may not be: a reader that falls behind gets the
- * link's rx work queueing whole messages for it, and reads those from
- * its queue until it catches up.
+ * A reader whose buffer is smaller than the peer's messages: it takes
+ * each message in several calls, and gets every byte in order.
  */
 #define SMALL_READ	1000
 #define SMALL_READS_BYTES	(MiB / 2)
 
-TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
+TEST_F_TIMEOUT(gntsock, recv_small_reads, 90)
 {
-	uint64_t seed = test_seed(), off = 0, p0 = 0, p1 = 0;
+	uint64_t seed = test_seed(), off = 0;
 	unsigned long reads = 0, unready = 0;
-	struct pollfd pfd;
 	char buf[SMALL_READ], scratch[256], why[160] = "";
-	struct late_req late = { .seed = seed, .nbytes = SMALL_READS_BYTES };
-	bool was, direct, started = false;
-	int fd, pret, p0ret;
-	pthread_t t;
+	struct pollfd pfd;
+	int fd, pret;
 	ssize_t n;
 	long bad;
 
 	NEED_PEER();
-	was = rx_direct_set(true);
-	direct = rx_direct_on();
-	p0ret = gnt_stat_get("rx_ring_parts", &p0);
-	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
-	if (fd >= 0) {
-		late.fd = fd;
-		started = !pthread_create(&t, NULL, late_req_fn, &late);
-		if (!started)
-			snprintf(why, sizeof(why), "pthread_create failed");
-	}
-	while (fd >= 0 && !why[0]) {
+	fd = gnt_source_open(self->peer, seed, SMALL_READS_BYTES, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
+	while (!why[0]) {
 		n = recv(fd, buf, sizeof(buf), 0);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -1316,7 +1252,7 @@ TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
 		if ((size_t)n < sizeof(buf) || off == SMALL_READS_BYTES)
 			continue;
 		/* A full buffer, mid-stream: most often the rest of a
-		 * message is waiting (in the ring or the queue).
+		 * message is waiting in the queue.
 		 */
 		reads++;
 		pfd.fd = fd;
@@ -1326,23 +1262,9 @@ TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
 		if (pret != 1 || !(pfd.revents & POLLIN))
 			unready++;
 	}
-	if (started) {
-		pthread_join(t, NULL);
-		if (late.err && !why[0])
-			snprintf(why, sizeof(why), "SOURCE request: %s",
-				 strerror(-late.err));
-	}
-	pret = gnt_stat_get("rx_ring_parts", &p1);
-	rx_direct_set(was);
-	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
 	close(fd);
 	ASSERT_EQ(0, why[0]) TH_LOG("%s", why);
 	ASSERT_EQ(SMALL_READS_BYTES, off) TH_LOG("EOF too early");
-	if (!direct)
-		SKIP(return, "rx_direct could not be switched on");
-	ASSERT_EQ(0, p0ret) TH_LOG("no rx_ring_parts in gntsock_stat");
-	ASSERT_EQ(0, pret);
-	EXPECT_LT(p0, p1) TH_LOG("no message was taken from the ring in parts");
 	/* (a message that ended right at the buffer's end may have had no
 	 * successor yet)
 	 */
@@ -1352,15 +1274,13 @@ TEST_F_TIMEOUT(gntsock, direct_recv_small_reads, 90)
 }
 
 /*
- * Two threads read one stream into fresh 256 KiB buffers, with rx_direct
- * on (so a blocked reader posts its buffer) and then off: whatever order
+ * Two threads read one stream into fresh 256 KiB buffers: whatever order
  * their calls return in, each call must return one piece of the stream,
  * bytes that follow each other. The pieces of both threads, each thread's
- * in the order it got them, must then tile the stream. A call let go of
- * the socket and then went on taking bytes, after the other thread had
- * taken the ones in between: to fault its buffer's pages in, or after its
- * posted buffer got a part (which the other thread could pass by taking
- * the next message from the ring), or to wait for the ring.
+ * in the order it got them, must then tile the stream. A call that let
+ * go of the socket to fault its buffer's pages in must return what it
+ * has rather than go on taking bytes: the other thread may have taken the
+ * ones in between.
  */
 #define TWO_READERS_BYTES	(4 * MiB)
 #define TWO_READERS_BUF		(256 * 1024)
@@ -1454,17 +1374,15 @@ static void piece_origin(uint64_t seed, const unsigned char *d, size_t len,
 }
 
 /* One run of two_readers_each_get_one_piece: 0, or -1 with @why filled. */
-static int two_readers_run(unsigned int peer, bool direct, size_t *pieces,
-			   char *why, size_t whylen)
+static int two_readers_run(unsigned int peer, size_t *pieces, char *why,
+			   size_t whylen)
 {
 	struct piece_reader r[2] = { 0 };
 	uint64_t seed = test_seed(), off = 0;
 	size_t i[2] = { 0 }, pos[2] = { 0 };
 	pthread_t t[2];
 	int fd, k, started = 0;
-	bool was;
 
-	was = rx_direct_set(direct);
 	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SOURCE, IO_TIMEOUT_S);
 	if (fd < 0)
 		snprintf(why, whylen, "connect to SOURCE: %s", strerror(-fd));
@@ -1491,7 +1409,6 @@ static int two_readers_run(unsigned int peer, bool direct, size_t *pieces,
 	}
 	for (k = 0; k < started; k++)
 		pthread_join(t[k], NULL);
-	rx_direct_set(was);
 	for (k = 0; k < 2 && !why[0]; k++)
 		if (r[k].err)
 			snprintf(why, whylen, "reader %d: %s", k,
@@ -1538,23 +1455,20 @@ TEST_F_TIMEOUT(gntsock, two_readers_each_get_one_piece, 120)
 
 	NEED_PEER();
 	/* (the buffers are fresh: their pages fault on the first copy) */
-	two_readers_run(self->peer, true, pieces, why, sizeof(why));
-	ASSERT_EQ(0, why[0]) TH_LOG("rx_direct on: %s", why);
-	TH_LOG("rx_direct on: pieces %zu and %zu", pieces[0], pieces[1]);
-	two_readers_run(self->peer, false, pieces, why, sizeof(why));
-	ASSERT_EQ(0, why[0]) TH_LOG("rx_direct off: %s", why);
-	TH_LOG("rx_direct off: pieces %zu and %zu", pieces[0], pieces[1]);
+	two_readers_run(self->peer, pieces, why, sizeof(why));
+	ASSERT_EQ(0, why[0]) TH_LOG("%s", why);
+	TH_LOG("pieces %zu and %zu", pieces[0], pieces[1]);
 }
 
 /*
- * Attack by a local user: read one byte of a stream (rx_direct on, so the
- * rest of the message stays in the ring), close the socket, and take its
- * port at once for a SOCK_SEQPACKET socket that connects to the same peer
- * port. The old stream's messages still in the ring reach the new socket
- * while it waits for the peer's answer: they must be dropped as left from
- * the old connection, not taken as the peer breaking the protocol (a
- * type mismatch), which reset the link to that domain and every
- * connection on it, five times a minute taking it down for good.
+ * Attack by a local user: read part of a stream the peer is still
+ * sending, close the socket, and take its port at once for a
+ * SOCK_SEQPACKET socket that connects to the same peer port. The old
+ * stream's messages still in the ring (or on their way) reach the new
+ * socket while it waits for the peer's answer: they must be dropped as
+ * left from the old connection, not taken as the peer breaking the
+ * protocol (a type mismatch), which reset the link to that domain and
+ * every connection on it, five times a minute taking it down for good.
  */
 TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_message, 60)
 {
@@ -1562,7 +1476,6 @@ TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_message, 60)
 	socklen_t alen = sizeof(a);
 	struct gnt_link_info l0, l1;
 	int fd, fd2, i, cret = 0, cerr = 0;
-	bool was, direct;
 	uint64_t stale0 = 0, stale1 = 0;
 	int sret0, sret;
 	size_t got;
@@ -1571,17 +1484,12 @@ TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_message, 60)
 	char c;
 
 	NEED_PEER();
-	was = rx_direct_set(true);
-	direct = rx_direct_on();
 	ASSERT_EQ(0, gnt_link_get(self->peer, &l0));
 	sret0 = gnt_stat_get("rx_stale", &stale0);
 	fd = gnt_source_open(self->peer, test_seed(), 64 * MiB, IO_TIMEOUT_S);
 	ASSERT_LE(0, fd) TH_LOG("SOURCE: %s", strerror(-fd));
 	ASSERT_EQ(0, getsockname(fd, (struct sockaddr *)&a, &alen));
-	/* The first data may come through the queue; once that is read, the
-	 * reader takes its data from the ring, and a one-byte read leaves
-	 * the rest of a message there.
-	 */
+	/* A MiB and a few bytes: the peer is still sending when we close. */
 	big = malloc(CHUNK);
 	ASSERT_NE(NULL, big);
 	for (got = 0; got < MiB; got += (size_t)n) {
@@ -1601,15 +1509,13 @@ TEST_F_TIMEOUT(gntsock, reused_port_gets_no_stale_message, 60)
 	cret = connect(fd2, (struct sockaddr *)&a, sizeof(a));
 	cerr = errno;
 	close(fd2);
-	/* Whatever the fallback work does with the rest, it is done then. */
+	/* What was still in the ring is handed on by then. */
 	gnt_sleep_ms(200);
 	ASSERT_EQ(0, gnt_link_get(self->peer, &l1));
 	sret = gnt_stat_get("rx_stale", &stale1);
-	rx_direct_set(was);
 	/* (how many old messages the new socket saw depends on timing) */
-	TH_LOG("rx_direct %s; connect of the SEQPACKET socket: %s; %" PRIu64
-	       " stale messages dropped", direct ? "on" : "off",
-	       cret ? strerror(cerr) : "accepted",
+	TH_LOG("connect of the SEQPACKET socket: %s; %" PRIu64
+	       " stale messages dropped", cret ? strerror(cerr) : "accepted",
 	       sret || sret0 ? 0 : stale1 - stale0);
 	EXPECT_EQ(l0.violations, l1.violations)
 		TH_LOG("a message of the old connection was a protocol violation");
@@ -1725,11 +1631,9 @@ TEST_F_TIMEOUT(gntsock, interleaved_blocking_readers, 120)
 {
 	struct reader r[NREADERS];
 	pthread_t t[NREADERS];
-	bool was;
 	int i;
 
 	NEED_PEER();
-	was = rx_direct_set(true);
 	for (i = 0; i < NREADERS; i++) {
 		memset(&r[i], 0, sizeof(r[i]));
 		r[i].peer = self->peer;
@@ -1739,7 +1643,6 @@ TEST_F_TIMEOUT(gntsock, interleaved_blocking_readers, 120)
 	}
 	for (i = 0; i < NREADERS; i++)
 		pthread_join(t[i], NULL);
-	rx_direct_set(was);
 	for (i = 0; i < NREADERS; i++) {
 		EXPECT_EQ(0, r[i].err) TH_LOG("reader %d: %s", i, r[i].why);
 		EXPECT_EQ(READER_BYTES, r[i].off) TH_LOG("reader %d", i);
@@ -2909,14 +2812,14 @@ TEST_F_TIMEOUT(gntsock, peer_violation_resets_link, 90)
 /*
  * rx_work_ns and rx_user_ns read the clock only with the stat_times module
  * parameter set: off, receiving leaves them as they were (while
- * rx_work_runs counts on); on, they count (with rx_direct off, which the
- * test sets, recvmsg() copies every echo from the queue).
+ * rx_work_runs counts on); on, they count (recvmsg() copies every echo
+ * from the queue).
  */
 TEST_F_TIMEOUT(gntsock, time_counters_only_with_stat_times, 60)
 {
 	uint64_t w[3] = { 0 }, u[3] = { 0 }, r[3] = { 0 };
 	int fd, i, k, ret = 0;
-	bool was, direct;
+	bool was;
 	long bad;
 
 	NEED_PEER();
@@ -2925,7 +2828,6 @@ TEST_F_TIMEOUT(gntsock, time_counters_only_with_stat_times, 60)
 	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
 	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
 	was = param_switch("stat_times", false);
-	direct = rx_direct_set(false);
 	gnt_sleep_ms(100);	/* a receive work run begun before ends */
 	for (k = 0; k < 3 && !ret; k++) {
 		if (k == 2)
@@ -2941,7 +2843,6 @@ TEST_F_TIMEOUT(gntsock, time_counters_only_with_stat_times, 60)
 			      gnt_stat_get("rx_work_runs", &r[k]);
 	}
 	param_switch("stat_times", was);
-	rx_direct_set(direct);
 	close(fd);
 	ASSERT_EQ(0, ret) TH_LOG("%s", strerror(-ret));
 	for (k = 0; k < 3; k++)

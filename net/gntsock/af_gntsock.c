@@ -199,8 +199,6 @@ static int gntsock_do_connect(struct socket *sock, struct sockaddr *addr,
 	vsk->credit_requested = false;
 	vsk->peer_wants_credit = false;
 	vsk->credit_starved = false;
-	vsk->rx_hint = false;
-	vsk->rx_deferred = false;
 	gntsock_purge_rx(vsk);
 	err = gntsock_conn_hash(vsk);
 	if (err)
@@ -396,8 +394,7 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 		return mask;
 	}
 	if (sk->sk_type == SOCK_SEQPACKET ? READ_ONCE(vsk->rx_msgs) != 0 :
-	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX) ||
-	    READ_ONCE(vsk->rx_deferred))
+	    READ_ONCE(vsk->rx_bytes) >= (u32)sock_rcvlowat(sk, 0, INT_MAX))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (state == TCP_ESTABLISHED) {
 		/* (a record uses at least GNTSOCK_SEQ_CHARGE_MIN) */
@@ -704,7 +701,6 @@ static int gntsock_ioctl(struct socket *sock, unsigned int cmd,
 		return gntsock_grant_release_id(&vsk->grants, id);
 	case SIOCINQ:
 		lock_sock(sk);
-		gntsock_rx_flush(sk);
 		n = vsk->rx_bytes;
 		release_sock(sk);
 		break;

@@ -8,8 +8,8 @@
  *
  *   socket tx_mutex       one sender at a time; connect() (af_gntsock.c)
  *   link setup_lock       ring set-up and tear-down (link_xenbus.c)
- *   link rx_lock          the consumer of a link's rx ring: its rx work or
- *                         a reader taking data straight from the ring
+ *   link rx_lock          the consumer of a link's rx ring, its rx work
+ *                         (and a busy-polling reader's look at the ring)
  *   lock_sock()           a listener before its children
  *                         (SINGLE_DEPTH_NESTING)
  *   mmap_lock             mmap() and munmap() of a received grant; no
@@ -93,11 +93,8 @@ enum gntsock_link_state {
  * @ctl_queue: control messages waiting for ring space (struct gntsock_ctl)
  * @ctl_len: length of @ctl_queue
  * @rx_work: drains @rx
- * @rx_lock: held by whoever consumes from @rx: @rx_work, @rx_fallback, or a
- *	reader taking its own data straight from the ring (sock_rx.c);
- *	taken before lock_sock()
- * @rx_fallback: drains @rx, leaving nothing for readers, when data left in
- *	the ring for a reader was not taken in time (GNTSOCK_RX_DEFER)
+ * @rx_lock: held by @rx_work, the consumer of @rx, and by a busy-polling
+ *	reader while it looks at @rx (link_poll.c); taken before lock_sock()
  * @reset_work: tears the link down after a protocol violation
  * @eoi_irq: irq of an event waiting for its late EOI, or 0; set by the
  *	handler itself, since an event can fire before bind returns the irq
@@ -122,12 +119,6 @@ enum gntsock_link_state {
  * @ev_rx_prod: the peer's producer index of @rx at the previous event
  * @ev_tx_cons: the peer's consumer index of @tx at the previous event: an
  *	event that moved neither index since is spurious
- * @rx_last_dst: destination port of the last data message consumed from @rx
- * @rx_part: the validated header of the message at the head of @rx when a
- *	reader took only part of its payload (@rx_part_off), under @rx_lock:
- *	the rest is handed out from this copy, never from the peer's header
- *	again (which it may have rewritten since)
- * @rx_part_off: payload bytes of that message already taken; 0 if none
  * @rx_batching: the rx work is draining @rx: sockets' waiters are woken at
  *	the end of the batch (under @rx_lock)
  * @rx_wakes: sockets owed a wake-up at the end of the batch (under @rx_lock)
@@ -177,7 +168,6 @@ struct gntsock_link {
 	unsigned int ctl_len;
 	struct work_struct rx_work;
 	struct mutex rx_lock;		/* consumers of rx */
-	struct delayed_work rx_fallback;
 	struct work_struct reset_work;
 	atomic_t eoi_irq;
 	unsigned long violated;
@@ -210,9 +200,6 @@ struct gntsock_link {
 	u32 tx_cons_seen;
 	u32 ev_rx_prod;
 	u32 ev_tx_cons;
-	u32 rx_last_dst;
-	struct gntsock_msg_hdr rx_part;
-	u32 rx_part_off;
 	bool map_revocable;
 	bool peer_map_revocable;
 	bool peer_event_index;
@@ -220,11 +207,6 @@ struct gntsock_link {
 	unsigned int nr_stale;
 	struct ratelimit_state log_rs;
 };
-
-/* Longest a message stays in the ring for a reader that takes its data
- * straight from there before the link's work queues it anyway (jiffies).
- */
-#define GNTSOCK_RX_DEFER	max(HZ / 100, 2)
 
 /* Global counters, /proc/net/gntsock_stat. */
 struct gntsock_stats {
@@ -249,22 +231,12 @@ struct gntsock_stats {
 	atomic64_t rx_mem;		/* memory the rx queues hold now */
 	atomic64_t loop_full;		/* loopback queue full: sender waited */
 	atomic64_t rx_page_allocs;
-	atomic64_t rx_direct_msgs;
-	atomic64_t rx_direct_bytes;
-	atomic64_t rx_posts;
-	atomic64_t rx_post_pages;
 	atomic64_t rx_user_bytes;
 	atomic64_t rx_user_ns;
-	atomic64_t rx_ring_msgs;
-	atomic64_t rx_ring_bytes;
-	atomic64_t rx_ring_faults;
-	atomic64_t rx_ring_parts;	/* ... taken in part, rest left there */
-	atomic64_t rx_deferred;
 	atomic64_t rx_budget_runs;
 	atomic64_t rx_polls;		/* busy-polling readers */
 	atomic64_t rx_poll_looks;
 	atomic64_t rx_poll_found;
-	atomic64_t rx_fallbacks;
 	atomic64_t rx_stale;		/* left from an earlier connection */
 	atomic64_t rx_work_runs;
 	atomic64_t rx_work_ns;
@@ -282,7 +254,6 @@ struct gntsock_stats {
 };
 
 extern struct gntsock_stats gntsock_stats;
-extern bool gntsock_rx_direct;
 extern bool gntsock_tx_wake_one;
 extern unsigned int gntsock_buffer_size_max;	/* sysctl, af_gntsock.c */
 extern unsigned int gntsock_busy_poll;		/* sysctl, sock.c */
@@ -340,18 +311,6 @@ void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 				gntsock_copy_fn fn, void *ctx);
 long gntsock_link_wait_space(struct gntsock_link *link, int kick,
 			     long timeo);
-int gntsock_link_rx_begin(struct gntsock_link *link, bool wait);
-enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
-					    struct gntsock_msg_hdr *h);
-int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
-			    struct iov_iter *to);
-void gntsock_link_rx_consume(struct gntsock_link *link,
-			     const struct gntsock_msg_hdr *h);
-bool gntsock_link_rx_consume_part(struct gntsock_link *link,
-				  const struct gntsock_msg_hdr *h, u32 len);
-void gntsock_link_rx_end(struct gntsock_link *link, bool others,
-			 bool leftover);
-void gntsock_link_rx_flush(struct gntsock_link *link);
 bool gntsock_link_rx_poll(struct gntsock_link *link, u32 polls,
 			  bool (*done)(void *ctx), void *ctx);
 void gntsock_link_pass_wake(struct gntsock_link *link);
@@ -382,10 +341,7 @@ enum gntsock_link_user {
  *	process context, no socket lock held; rx_lock held on a xenbus link,
  *	not on the loopback link (link_loop.c), whose work delivers its
  *	queued copies one by one. @h is a local copy; an RW payload is still
- *	in the ring (gntsock_link_rx_payload_cb()). With @defer (never on the
- *	loopback link) it may leave the message in the ring for a reader that
- *	takes its data from there, and return true: the rx work then stops
- *	without consuming it.
+ *	in the ring (gntsock_link_rx_payload_cb()).
  * @batch_end: optional: the rx work of a xenbus link ends a batch (rx_lock
  *	held): deliver the wake-ups collected during it. The loopback link
  *	has no batches.
@@ -399,8 +355,8 @@ enum gntsock_link_user {
  */
 struct gntsock_link_handler {
 	u32 ops;
-	bool (*recv)(struct gntsock_link *link,
-		     const struct gntsock_msg_hdr *h, bool defer);
+	void (*recv)(struct gntsock_link *link,
+		     const struct gntsock_msg_hdr *h);
 	void (*batch_end)(struct gntsock_link *link);
 	void (*link_down)(struct gntsock_link *link);
 	bool (*map_revocable)(void);

@@ -15,16 +15,15 @@
 #include "grant.h"
 
 /* A link-scoped grant message (gntsock_link_handler.recv): GRANT_REVOKE
- * or GRANT_RELEASE. Never left in the ring.
+ * or GRANT_RELEASE.
  */
-static bool gntsock_grant_link_msg(struct gntsock_link *link,
-				   const struct gntsock_msg_hdr *h, bool defer)
+static void gntsock_grant_link_msg(struct gntsock_link *link,
+				   const struct gntsock_msg_hdr *h)
 {
 	if (h->op == GNTSOCK_OP_GRANT_REVOKE)
 		gntsock_grant_in_revoke(link, h);
 	else
 		gntsock_grant_out_release(link, h);
-	return false;
 }
 
 /**

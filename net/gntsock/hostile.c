@@ -592,7 +592,7 @@ static void hostile_stall(domid_t peer, unsigned int ms, char *res)
 		scnprintf(res, 256, "attack=stall links=0");
 		return;
 	}
-	/* Our rx work and readers wait for the lock meanwhile. */
+	/* Our rx work waits for the lock meanwhile. */
 	mutex_lock(&link->rx_lock);
 	msleep(ms);
 	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)

@@ -73,26 +73,23 @@ void gntsock_link_set_handler(enum gntsock_link_user user,
  * gntsock_link_deliver() - hand a validated message to its layer
  * @link: the link it arrived on; rx_lock held, except on the loopback link
  * @h: local copy of its header
- * @defer: the layer may leave an RW message in the ring for a reader that
- *	takes its data from there (never on the loopback link)
  *
  * Hand a validated message to the layer that takes its op. A message no
  * layer takes is dropped.
- *
- * Return: true if that layer left it in the ring (gntsock_link_handler.recv).
  */
-bool gntsock_link_deliver(struct gntsock_link *link,
-			  const struct gntsock_msg_hdr *h, bool defer)
+void gntsock_link_deliver(struct gntsock_link *link,
+			  const struct gntsock_msg_hdr *h)
 {
 	const struct gntsock_link_handler *uh;
 	int i;
 
 	for (i = 0; i < GNTSOCK_USER_MAX; i++) {
 		uh = READ_ONCE(gntsock_handlers[i]);
-		if (uh && (uh->ops & BIT(h->op)))
-			return uh->recv(link, h, defer);
+		if (uh && (uh->ops & BIT(h->op))) {
+			uh->recv(link, h);
+			return;
+		}
 	}
-	return false;
 }
 
 /* The rx work ends a batch: each layer delivers what it collected. */

@@ -22,8 +22,8 @@
 extern struct gntsock_link *gntsock_loopback;
 
 /* link.c */
-bool gntsock_link_deliver(struct gntsock_link *link,
-			  const struct gntsock_msg_hdr *h, bool defer);
+void gntsock_link_deliver(struct gntsock_link *link,
+			  const struct gntsock_msg_hdr *h);
 void gntsock_link_batch_end(struct gntsock_link *link);
 void gntsock_link_tell_down(struct gntsock_link *link);
 bool gntsock_link_map_revocable(void);

@@ -110,7 +110,7 @@ static void gntsock_loop_work(struct work_struct *work)
 			atomic64_inc(&link->stat_rx_msgs);
 			atomic64_add(m->h.len, &link->stat_rx_bytes);
 			link->loop_payload = m->data;
-			gntsock_link_deliver(link, &m->h, false);
+			gntsock_link_deliver(link, &m->h);
 			link->loop_payload = NULL;
 		} else {
 			gntsock_link_violation(link, v);

@@ -39,9 +39,8 @@ static enum gntsock_poll_look gntsock_rx_poll_look(struct gntsock_link *link)
 
 /* The poller stops, preemption still disabled: ask for events again, and
  * have the rx work hand on what is in the ring. If rx_lock is taken, its
- * holder asks for events when it lets go (the rx work, the fallback, a
- * reader of the ring) or is another poller, which will; or the link is
- * going down.
+ * holder asks for events when it lets go (the rx work) or is another
+ * poller, which will; or the link is going down.
  */
 static void gntsock_rx_poll_end(struct gntsock_link *link)
 {
@@ -72,7 +71,7 @@ static void gntsock_rx_poll_end(struct gntsock_link *link)
  * While it polls, this end asks the peer for no events: what the peer
  * writes meanwhile costs no notification hypercall there, and no
  * interrupt and EOI here. Each look takes rx_lock only if it is free (if
- * not, the rx work or another reader is at the ring already) and reads
+ * not, the rx work or another poller is at the ring already) and reads
  * the peer's producer index once (no clock). It polls with preemption
  * disabled, as napi_busy_loop() does; when another task wants the CPU
  * (need_resched()) it asks for events again before it lets that task

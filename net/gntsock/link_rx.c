@@ -2,18 +2,15 @@
 /*
  * gntsock links, receiving: each message of the rx ring is validated from
  * a local copy of its header (read once) and handed to the layer that
- * takes its op (gntsock_link_deliver()), by the link's rx work, or taken
- * by a reader straight from the ring (gntsock_link_rx_begin()); a budget
- * bounds one run of the work, and a fallback work drains what a reader
- * left. Also the event channel's interrupt and its late EOI, which makes a
- * peer that storms the channel cost little; an event may also mean the
- * peer consumed from our tx ring, which wakes the writers (link_tx.c).
+ * takes its op (gntsock_link_deliver()) by the link's rx work; a budget
+ * bounds one run of the work. Also the event channel's interrupt and its
+ * late EOI, which makes a peer that storms the channel cost little; an
+ * event may also mean the peer consumed from our tx ring, which wakes the
+ * writers (link_tx.c).
  */
 #include <linux/module.h>
 #include <linux/slab.h>
 #include <linux/interrupt.h>
-#include <linux/uaccess.h>
-#include <linux/uio.h>
 #include <xen/events.h>
 
 #include "gntsock.h"
@@ -32,14 +29,6 @@ static int gntsock_fill_buf(void *ring_mem, u32 len, void *ctx)
 	return 0;
 }
 
-/* Where the payload still to be handed out starts, from the ring's head:
- * after the header, and after what a reader took of it already.
- */
-static u32 gntsock_link_rx_data(const struct gntsock_link *link)
-{
-	return sizeof(struct gntsock_msg_hdr) + link->rx_part_off;
-}
-
 /**
  * gntsock_link_rx_payload() - copy the current message's payload out
  * @link: the link, from inside a handler's recv()
@@ -54,7 +43,7 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len)
 		memcpy(buf, link->loop_payload, len);
 		return;
 	}
-	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link), len,
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr), len,
 			     gntsock_fill_buf, &f);
 }
 
@@ -73,25 +62,19 @@ void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 		fn((void *)link->loop_payload + off, len, ctx);
 		return;
 	}
-	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link) + off, len,
-			     fn, ctx);
+	gntsock_ring_read_cb(&link->rx, sizeof(struct gntsock_msg_hdr) + off,
+			     len, fn, ctx);
 }
 
-/**
- * gntsock_link_rx_peek() - the next message of the rx ring, validated
- * @link: the link, rx_lock held
- * @h: out: local copy of its header
- *
- * A violation is reported (the link will reset). After
- * gntsock_link_rx_consume_part() it is the rest of that message, from the
- * header validated when it was first peeked.
- *
+/* The next message of the rx ring, validated, its header copied to @h. A
+ * violation is reported (the link will reset). rx_lock held.
  * Return: %GNTSOCK_V_NONE, %GNTSOCK_V_MAX if the ring is empty or the link
- * is going down (a peer that keeps the ring full must not keep its reader
- * from ever returning: gntsock_link_down() waits for it), or the violation.
+ * is going down (a peer that keeps the ring full must not keep the rx
+ * work from ever returning: gntsock_link_down() waits for it), or the
+ * violation.
  */
-enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
-					    struct gntsock_msg_hdr *h)
+static enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
+						   struct gntsock_msg_hdr *h)
 {
 	enum gntsock_violation v;
 
@@ -100,190 +83,25 @@ enum gntsock_violation gntsock_link_rx_peek(struct gntsock_link *link,
 		return GNTSOCK_V_RING_INDEX;
 	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
 		return GNTSOCK_V_MAX;
-	if (link->rx_part_off) {
-		/* Validated when first peeked; the rest of its payload. */
-		*h = link->rx_part;
-		h->len -= link->rx_part_off;
-		return GNTSOCK_V_NONE;
-	}
 	v = gntsock_msg_peek(&link->rx, h, link->max_payload);
 	if (v != GNTSOCK_V_NONE && v != GNTSOCK_V_MAX)
 		gntsock_link_violation(link, v);
 	return v;
 }
 
-/**
- * gntsock_link_rx_consume() - done with the message gntsock_link_rx_peek()
- *	returned: give its ring space back
- * @link: the link, rx_lock held
- * @h: its header
+/* Done with the message gntsock_link_rx_peek() returned (@h): give its
+ * ring space back. rx_lock held.
  */
-void gntsock_link_rx_consume(struct gntsock_link *link,
-			     const struct gntsock_msg_hdr *h)
+static void gntsock_link_rx_consume(struct gntsock_link *link,
+				    const struct gntsock_msg_hdr *h)
 {
 	lockdep_assert_held(&link->rx_lock);
 	atomic64_inc(&link->stat_rx_msgs);
 	atomic64_add(h->len, &link->stat_rx_bytes);
-	if (h->op == GNTSOCK_OP_RW)
-		link->rx_last_dst = h->dst_port;
-	gntsock_ring_consume(&link->rx,
-			     gntsock_msg_size(h->len + link->rx_part_off));
-	link->rx_part_off = 0;
+	gntsock_ring_consume(&link->rx, gntsock_msg_size(h->len));
 	link->rx.peer_evt = gntsock_link_evt(link);
 	if (gntsock_ring_producer_waiting(&link->rx))
 		gntsock_notify(link);
-}
-
-/* May the rest of the message gntsock_link_rx_peek() returned (@h) stay at
- * the head of the ring? Only if nothing follows it in the ring yet, or a
- * message for the same connection does: a part left at the head holds up
- * every message behind it, so one reader's small reads must not hold up
- * other connections' messages that are already there. The next header is
- * read as a hint only (it is validated when peeked): a peer that lies in
- * it only delays its own messages. rx_lock held.
- */
-static bool gntsock_link_rx_may_keep(struct gntsock_link *link,
-				     const struct gntsock_msg_hdr *h)
-{
-	u32 size = gntsock_msg_size(h->len + link->rx_part_off);
-	struct gntsock_msg_hdr next;
-	u32 avail;
-
-	lockdep_assert_held(&link->rx_lock);
-	if (link->loopback || gntsock_ring_avail(&link->rx, &avail) ||
-	    avail < size)
-		return false;
-	if (avail == size)
-		return true;
-	if (avail - size < sizeof(next))
-		return false;
-	gntsock_ring_read(&link->rx, size, &next, sizeof(next));
-	return next.op == h->op && next.dst_port == h->dst_port &&
-	       next.src_port == h->src_port;
-}
-
-/**
- * gntsock_link_rx_consume_part() - done with the start of the payload of
- *	the message gntsock_link_rx_peek() returned
- * @link: the link (not the loopback one), rx_lock held
- * @h: its header, as peeked
- * @len: payload bytes taken, fewer than @h->len
- *
- * The message stays at the head of the ring, and its ring space is not
- * given back: the next peek returns the rest of it (@h->len - @len bytes)
- * from the link's copy of the validated header, and the payload reads
- * start after what was taken. It refuses when the rest would hold up
- * another connection's messages already behind it in the ring. Call it
- * before accounting for the part: if it refuses, nothing was consumed.
- *
- * Return: true if the part is consumed.
- */
-bool gntsock_link_rx_consume_part(struct gntsock_link *link,
-				  const struct gntsock_msg_hdr *h, u32 len)
-{
-	lockdep_assert_held(&link->rx_lock);
-	if (WARN_ON_ONCE(!len || len >= h->len || link->loopback) ||
-	    !gntsock_link_rx_may_keep(link, h))
-		return false;
-	if (!link->rx_part_off)
-		link->rx_part = *h;
-	link->rx_part_off += len;
-	atomic64_add(len, &link->stat_rx_bytes);
-	if (h->op == GNTSOCK_OP_RW)
-		link->rx_last_dst = h->dst_port;
-	return true;
-}
-
-struct gntsock_iter_fill {
-	struct iov_iter *to;
-	u32 done;
-};
-
-static int gntsock_fill_iter(void *ring_mem, u32 len, void *ctx)
-{
-	struct gntsock_iter_fill *f = ctx;
-	size_t n = copy_to_iter(ring_mem, len, f->to);
-
-	f->done += n;
-	return n == len ? 0 : -EFAULT;
-}
-
-/**
- * gntsock_link_rx_to_iter() - copy the start of the current message's
- *	payload to a reader's buffer, without taking page faults
- * @link: the link, rx_lock held
- * @len: bytes, at most the validated payload length
- * @to: the reader's buffer
- *
- * Return: the bytes copied; fewer than @len if the buffer faulted.
- */
-int gntsock_link_rx_to_iter(struct gntsock_link *link, u32 len,
-			    struct iov_iter *to)
-{
-	struct gntsock_iter_fill f = { .to = to };
-
-	lockdep_assert_held(&link->rx_lock);
-	pagefault_disable();
-	gntsock_ring_read_cb(&link->rx, gntsock_link_rx_data(link), len,
-			     gntsock_fill_iter, &f);
-	pagefault_enable();
-	return f.done;
-}
-
-/**
- * gntsock_link_rx_begin() - a reader wants to consume from the rx ring
- * @link: the link (not the loopback one)
- * @wait: wait for rx_lock; the caller then holds no socket lock (rx_lock
- *	comes first). Without it the caller may hold its socket's lock: only
- *	a free rx_lock is taken.
- *
- * Return: 0 with rx_lock held, or -ENOTCONN / -EINTR / -EBUSY (rx_lock
- * taken, without @wait).
- */
-int gntsock_link_rx_begin(struct gntsock_link *link, bool wait)
-{
-	if (!wait) {
-		if (!mutex_trylock(&link->rx_lock))
-			return -EBUSY;
-	} else if (mutex_lock_interruptible(&link->rx_lock)) {
-		return -EINTR;
-	}
-	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED ||
-	    test_bit(0, &link->violated)) {
-		mutex_unlock(&link->rx_lock);
-		return -ENOTCONN;
-	}
-	return 0;
-}
-
-/**
- * gntsock_link_rx_end() - the reader is done with the rx ring
- * @link: the link, rx_lock held (released here)
- * @others: the ring holds a message the reader could not take: the rx work
- *	takes it now
- * @leftover: the ring holds more of the reader's own data, left for its
- *	next call; the fallback work takes it if that does not come soon
- */
-void gntsock_link_rx_end(struct gntsock_link *link, bool others,
-			 bool leftover)
-{
-	u32 avail;
-
-	lockdep_assert_held(&link->rx_lock);
-	if (others) {
-		queue_work(gntsock_wq, &link->rx_work);
-	} else if (leftover && !gntsock_ring_avail(&link->rx, &avail) &&
-		   avail) {
-		/* No events for data the reader will come back for. */
-		gntsock_ring_set_cons_waiting(&link->rx, false);
-		queue_delayed_work(gntsock_wq, &link->rx_fallback,
-				   GNTSOCK_RX_DEFER);
-	} else {
-		gntsock_ring_set_cons_waiting(&link->rx, true);
-		if (!gntsock_ring_avail(&link->rx, &avail) && avail)
-			queue_work(gntsock_wq, &link->rx_work);
-	}
-	mutex_unlock(&link->rx_lock);
 }
 
 /* Payload bytes a receive batch hands to sockets before waking them. */
@@ -291,7 +109,6 @@ void gntsock_link_rx_end(struct gntsock_link *link, bool others,
 
 enum gntsock_drain {
 	GNTSOCK_DRAIN_EMPTY,	/* nothing left (or the link going down) */
-	GNTSOCK_DRAIN_DEFERRED,	/* a message left in place for its reader */
 	GNTSOCK_DRAIN_BUDGET,	/* the budget handled: the rest later */
 };
 
@@ -305,21 +122,18 @@ enum gntsock_drain {
 /* Hand every message to its socket, at most *@budget bytes of them
  * (decreased): a peer that refills the ring as fast as we
  * drain it gets no more than that per run, and other work items get their
- * turn. With @defer a socket whose reader takes its data from the ring
- * itself may have a message left in place: then stop and leave the rest
- * for that reader.
+ * turn.
  */
 static enum gntsock_drain gntsock_rx_drain(struct gntsock_link *link,
-					   bool defer, u32 *budget)
+					   u32 *budget)
 {
 	struct gntsock_msg_hdr h;
 	u32 bytes = 0, size, avail;
 	int n = 0;
 
 	while (gntsock_link_rx_peek(link, &h) == GNTSOCK_V_NONE) {
-		if (gntsock_link_deliver(link, &h, defer))
-			return GNTSOCK_DRAIN_DEFERRED;
-		size = gntsock_msg_size(h.len + link->rx_part_off);
+		gntsock_link_deliver(link, &h);
+		size = gntsock_msg_size(h.len);
 		gntsock_link_rx_consume(link, &h);
 		*budget -= min(*budget, size);
 		if (!*budget)
@@ -339,7 +153,7 @@ static enum gntsock_drain gntsock_rx_drain(struct gntsock_link *link,
 /* Drain the rx ring until it stays empty, then ask for events; after a
  * budget's worth, leave the rest to a new run of the rx work. rx_lock.
  */
-static void gntsock_rx_run(struct gntsock_link *link, bool defer)
+static void gntsock_rx_run(struct gntsock_link *link)
 {
 	u32 avail, budget = max_t(u32, link->rx.size, GNTSOCK_RX_BUDGET);
 	enum gntsock_drain d;
@@ -347,7 +161,7 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 	link->rx_batching = true;
 	for (;;) {
 		gntsock_ring_set_cons_waiting(&link->rx, false);
-		d = gntsock_rx_drain(link, defer, &budget);
+		d = gntsock_rx_drain(link, &budget);
 		if (d != GNTSOCK_DRAIN_EMPTY)
 			break;
 		/* (going down, the peek finds nothing: the ring may be full) */
@@ -367,11 +181,7 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 			break;
 		}
 	}
-	if (d == GNTSOCK_DRAIN_DEFERRED) {
-		atomic64_inc(&gntsock_stats.rx_deferred);
-		queue_delayed_work(gntsock_wq, &link->rx_fallback,
-				   GNTSOCK_RX_DEFER);
-	} else if (d == GNTSOCK_DRAIN_BUDGET) {
+	if (d == GNTSOCK_DRAIN_BUDGET) {
 		atomic64_inc(&gntsock_stats.rx_budget_runs);
 		queue_work(gntsock_wq, &link->rx_work);
 	}
@@ -380,56 +190,13 @@ static void gntsock_rx_run(struct gntsock_link *link, bool defer)
 }
 
 /**
- * gntsock_link_rx_flush() - hand everything in the rx ring to its sockets
- * @link: the link (not the loopback one); no socket lock held
- */
-void gntsock_link_rx_flush(struct gntsock_link *link)
-{
-	mutex_lock(&link->rx_lock);
-	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
-		gntsock_rx_run(link, false);
-	mutex_unlock(&link->rx_lock);
-}
-
-/**
- * gntsock_rx_fallback_work() - drain the ring a reader did not come for
- * @work: the link's rx_fallback
- *
- * Data was left in the rx ring for a reader GNTSOCK_RX_DEFER ago: if the
- * ring still holds any, hand everything to the layers, leaving nothing
- * for readers. Either way it leaves the peer asked for events (a busy
- * poller that found rx_lock taken by this work left that to it). Takes
- * rx_lock.
- */
-static void gntsock_rx_fallback_work(struct work_struct *work)
-{
-	struct gntsock_link *link = container_of(to_delayed_work(work),
-						 struct gntsock_link,
-						 rx_fallback);
-	u32 avail;
-
-	mutex_lock(&link->rx_lock);
-	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED &&
-	    !gntsock_ring_avail(&link->rx, &avail) && avail) {
-		atomic64_inc(&gntsock_stats.rx_fallbacks);
-		gntsock_rx_run(link, false);
-	} else if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED &&
-		   !link->rx.cons_asking) {
-		gntsock_ring_set_cons_waiting(&link->rx, true);
-		if (gntsock_ring_avail(&link->rx, &avail) || avail)
-			gntsock_rx_run(link, false);
-	}
-	mutex_unlock(&link->rx_lock);
-}
-
-/**
  * gntsock_link_init() - what every kind of link starts with
  * @link: a zeroed link
  * @rx_fn: its receive work: gntsock_rx_work() for a xenbus link, the
  *	loopback's own for the loopback link
  *
- * Locks, queues, the receive and fallback work items and the log rate
- * limit. The caller sets the rest (peer, state, kind).
+ * Locks, queues, the receive work item and the log rate limit. The caller
+ * sets the rest (peer, state, kind).
  */
 void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
 {
@@ -442,7 +209,6 @@ void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
 	INIT_LIST_HEAD(&link->rx_wakes);
 	spin_lock_init(&link->watch_lock);
 	INIT_LIST_HEAD(&link->space_watches);
-	INIT_DELAYED_WORK(&link->rx_fallback, gntsock_rx_fallback_work);
 	ratelimit_state_init(&link->log_rs, DEFAULT_RATELIMIT_INTERVAL,
 			     DEFAULT_RATELIMIT_BURST);
 }
@@ -451,13 +217,14 @@ void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
  * when it produced into our rx ring or consumed from our tx ring (one of
  * the two indices moved since the previous event), and nudges us while our
  * rx ring holds data (a writer that found it full). Compared with what the
- * previous event saw, not with what our own readers or a work queued
- * without an event already handled: an event for data a reader took
- * before the event came is no storm. As in xen-netback, an event is
- * spurious only if there is nothing to do: nothing moved and nothing
- * waits in the ring. Each index is read once here; a peer scribbling on
- * them only makes its own events look useful or spurious. Only the rx
- * work calls this, for an event (it never runs concurrently with itself).
+ * previous event saw, not with what a work queued without an event (by a
+ * busy-polling reader, or after a budget) already handled: an event for
+ * data handed on before the event came is no storm. As in xen-netback, an
+ * event is spurious only if there is nothing to do: nothing moved and
+ * nothing waits in the ring. Each index is read once here; a peer
+ * scribbling on them only makes its own events look useful or spurious.
+ * Only the rx work calls this, for an event (it never runs concurrently
+ * with itself).
  */
 static bool gntsock_rx_event_had_work(struct gntsock_link *link)
 {
@@ -491,11 +258,10 @@ static void gntsock_rx_eoi(struct gntsock_link *link, int irq, bool work)
  * gntsock_rx_work() - the rx work of a xenbus link
  * @work: the link's rx_work
  *
- * Hands the messages of the rx ring to their layers (under rx_lock; data
- * may be left for a reader that takes it from the ring). The event may
- * also mean the peer consumed from our tx ring: then queued control
- * messages are sent and writers waiting for room are woken. Ends with the
- * late EOI of the event that queued it.
+ * Hands the messages of the rx ring to their layers (under rx_lock). The
+ * event may also mean the peer consumed from our tx ring: then queued
+ * control messages are sent and writers waiting for room are woken. Ends
+ * with the late EOI of the event that queued it.
  */
 void gntsock_rx_work(struct work_struct *work)
 {
@@ -513,7 +279,7 @@ void gntsock_rx_work(struct work_struct *work)
 		had_work = gntsock_rx_event_had_work(link);
 	mutex_lock(&link->rx_lock);
 	if (READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED)
-		gntsock_rx_run(link, true);
+		gntsock_rx_run(link);
 	mutex_unlock(&link->rx_lock);
 	/* The event may also mean the peer consumed from our tx ring: stop
 	 * asking for space events, then wake the waiters; each re-checks

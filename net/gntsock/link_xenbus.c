@@ -159,9 +159,6 @@ static void gntsock_link_init_rings(struct gntsock_link *link)
 	link->tx_cons_seen = 0;
 	link->ev_rx_prod = 0;
 	link->ev_tx_cons = 0;
-	link->rx_part_off = 0;
-	/* (no socket of the old rings' has its data left in the new ones) */
-	link->rx_last_dst = GNTSOCK_PORT_ANY;
 	if (link->frontend) {
 		gntsock_ring_init(&link->tx, &link->ctrl->ring[f2b], link->va,
 				  link->order);
@@ -614,8 +611,7 @@ static void gntsock_link_down(struct gntsock_link *link)
 	mutex_unlock(&link->tx_lock);
 	/* rx_work sees CLOSED and stops; then no event can queue it again. */
 	cancel_work_sync(&link->rx_work);
-	cancel_delayed_work_sync(&link->rx_fallback);
-	/* A reader inside the ring (gntsock_link_rx_begin()) has left it. */
+	/* A busy poller looking at the ring (link_poll.c) has left it. */
 	mutex_lock(&link->rx_lock);
 	mutex_unlock(&link->rx_lock);
 	if (link->irq) {
@@ -623,7 +619,6 @@ static void gntsock_link_down(struct gntsock_link *link)
 		WRITE_ONCE(link->irq, 0);
 	}
 	cancel_work_sync(&link->rx_work);
-	cancel_delayed_work_sync(&link->rx_fallback);
 	atomic_set(&link->eoi_irq, 0);
 	atomic_inc(&link->tx_kick);
 	wake_up_all(&link->tx_wq);

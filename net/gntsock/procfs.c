@@ -44,26 +44,13 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "loop_full %lld\n", atomic64_read(&s->loop_full));
 	seq_printf(m, "rx_page_allocs %lld\n",
 		   atomic64_read(&s->rx_page_allocs));
-	seq_printf(m, "rx_direct_msgs %lld\n",
-		   atomic64_read(&s->rx_direct_msgs));
-	seq_printf(m, "rx_direct_bytes %lld\n",
-		   atomic64_read(&s->rx_direct_bytes));
-	seq_printf(m, "rx_posts %lld\n", atomic64_read(&s->rx_posts));
-	seq_printf(m, "rx_post_pages %lld\n", atomic64_read(&s->rx_post_pages));
 	seq_printf(m, "rx_user_bytes %lld\n", atomic64_read(&s->rx_user_bytes));
 	seq_printf(m, "rx_user_ns %lld\n", atomic64_read(&s->rx_user_ns));
-	seq_printf(m, "rx_ring_msgs %lld\n", atomic64_read(&s->rx_ring_msgs));
-	seq_printf(m, "rx_ring_bytes %lld\n", atomic64_read(&s->rx_ring_bytes));
-	seq_printf(m, "rx_ring_faults %lld\n",
-		   atomic64_read(&s->rx_ring_faults));
-	seq_printf(m, "rx_ring_parts %lld\n", atomic64_read(&s->rx_ring_parts));
-	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
 	seq_printf(m, "rx_budget_runs %lld\n",
 		   atomic64_read(&s->rx_budget_runs));
 	seq_printf(m, "rx_polls %lld\n", atomic64_read(&s->rx_polls));
 	seq_printf(m, "rx_poll_looks %lld\n", atomic64_read(&s->rx_poll_looks));
 	seq_printf(m, "rx_poll_found %lld\n", atomic64_read(&s->rx_poll_found));
-	seq_printf(m, "rx_fallbacks %lld\n", atomic64_read(&s->rx_fallbacks));
 	seq_printf(m, "rx_stale %lld\n", atomic64_read(&s->rx_stale));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
 	seq_printf(m, "rx_work_ns %lld\n", atomic64_read(&s->rx_work_ns));

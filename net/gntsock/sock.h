@@ -71,25 +71,6 @@ struct gntsock_rxbuf_fill {
 	u32 pos;
 };
 
-#define GNTSOCK_POST_MAX	(256 * 1024)
-#define GNTSOCK_POST_PAGES	(GNTSOCK_POST_MAX / PAGE_SIZE + 1)
-
-/**
- * struct gntsock_rx_post - the pinned buffer of a reader blocked in recvmsg()
- * @pages: the pages of the user buffer, a reference held on each
- * @npages: number of @pages
- * @start: offset of the buffer in @pages[0]
- * @len: bytes of the buffer
- * @filled: bytes the rx work copied in so far, in stream order
- */
-struct gntsock_rx_post {
-	struct page *pages[GNTSOCK_POST_PAGES];
-	unsigned int npages;
-	size_t start;
-	size_t len;
-	size_t filled;
-};
-
 /**
  * struct gntsock_sock - an AF_GNTSOCK socket
  * @sk: must be first
@@ -135,13 +116,6 @@ struct gntsock_rx_post {
  * @tx_mutex: one sender at a time, so a record is never interleaved with
  *	another writer's bytes; taken before lock_sock()
  * @grants: grants sent and received (grant.h)
- * @post: the pinned buffer of a reader blocked in recvmsg(), or NULL;
- *	filled only while @rx_queue is empty, so its bytes come first
- * @rx_hint: the reader takes its data from the ring itself
- *	(gntsock_rx_from_ring()): the link's rx work leaves it there
- * @rx_deferred: data for the reader is in the ring: the rx work left it
- *	there, or the reader left the rest of a message there; only with
- *	@rx_hint, cleared once the rx work or the reader takes it
  * @space_watch: on the link's list while a non-blocking send found the
  *	ring full (gntsock_ring_blocked())
  * @ring_blocked: poll() reports no room until the link says there is
@@ -182,9 +156,6 @@ struct gntsock_sock {
 	u32 busy_poll;
 	struct mutex tx_mutex;		/* one sender */
 	struct gntsock_grants grants;
-	struct gntsock_rx_post *post;
-	bool rx_hint;
-	bool rx_deferred;
 	struct gntsock_space_watch space_watch;
 	bool ring_blocked;
 };
@@ -257,7 +228,6 @@ int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,
 		    size_t len);
 
 /* sock_rx.c */
-void gntsock_rx_flush(struct sock *sk);
 int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 		    size_t len, int flags);
 

@@ -3,14 +3,12 @@
  * AF_GNTSOCK: what the links hand to the socket layer (its struct
  * gntsock_link_handler). Each validated message goes to its connection:
  * connect requests make children of a listener, data is checked against
- * the credit we gave and queued (or copied into a blocked reader's pinned
- * buffer, or left in the ring for a reader that takes it from there),
- * grants are queued in order with the data, and the waiters are woken
- * once per receive batch. A link going down resets its connections.
+ * the credit we gave and queued, grants are queued in order with the
+ * data, and the waiters are woken once per receive batch. A link going
+ * down resets its connections.
  */
 #include <linux/module.h>
 #include <linux/hashtable.h>
-#include <linux/mm.h>
 #include <linux/net.h>
 #include <linux/memcontrol.h>
 #include <net/sock.h>
@@ -138,43 +136,6 @@ refuse:
 	gntsock_reply_rst(link, h);
 }
 
-static int gntsock_fill_post(void *src, u32 len, void *ctx)
-{
-	struct gntsock_rx_post *p = ctx;
-
-	while (len) {
-		size_t pos = p->start + p->filled;
-		size_t in = offset_in_page(pos);
-		size_t n = min_t(size_t, len, PAGE_SIZE - in);
-
-		memcpy(page_address(p->pages[pos >> PAGE_SHIFT]) + in, src, n);
-		src += n;
-		len -= n;
-		p->filled += n;
-	}
-	return 0;
-}
-
-/* Copy what fits of an RW payload into the blocked reader's pinned buffer.
- * Only while nothing is queued, so the stream stays in order.
- * Return: bytes taken.
- */
-static u32 gntsock_recv_direct(struct gntsock_link *link,
-			       struct gntsock_sock *vsk,
-			       const struct gntsock_msg_hdr *h)
-{
-	struct gntsock_rx_post *p = vsk->post;
-	u32 take;
-
-	if (!p || !list_empty(&vsk->rx_queue) || p->filled >= p->len)
-		return 0;
-	take = min_t(size_t, h->len, p->len - p->filled);
-	gntsock_link_rx_payload_cb(link, 0, take, gntsock_fill_post, p);
-	atomic64_inc(&gntsock_stats.rx_direct_msgs);
-	atomic64_add(take, &gntsock_stats.rx_direct_bytes);
-	return take;
-}
-
 /* STREAM: the room a new entry gets for small messages to come: some if
  * the queue is empty or ends with bytes (small messages in a row), none
  * after a grant (a peer alternating grants and one byte would otherwise
@@ -214,93 +175,51 @@ static bool gntsock_rxbuf_append(struct gntsock_link *link,
 	return true;
 }
 
-static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
-			    const struct gntsock_msg_hdr *h, bool defer)
+static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
+			    const struct gntsock_msg_hdr *h)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	u32 charge = gntsock_rw_charge(h->type, h->len);
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
-	u32 off = 0;
 
 	if (sk->sk_state != TCP_ESTABLISHED) {
 		gntsock_reply_rst(link, h);
-		return false;
+		return;
 	}
 	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-		return false;
+		return;
 	}
-	if (sk->sk_type == SOCK_STREAM && h->len && list_empty(&vsk->rx_queue) &&
-	    !(sk->sk_shutdown & RCV_SHUTDOWN) && !sock_flag(sk, SOCK_DEAD)) {
-		/* A blocked reader's pinned buffer takes it, or the reader
-		 * that last took its data from the ring takes it from there
-		 * (unless messages for several sockets take turns in the
-		 * ring: each would wait for its reader in turn).
-		 */
-		if (vsk->post && vsk->post->filled < vsk->post->len) {
-			off = gntsock_recv_direct(link, vsk, h);
-			/* The rest stays in the ring for the reader's next
-			 * call (which takes it from there), as when it takes
-			 * a part itself (gntsock_rx_from_ring()).
-			 */
-			if (off < h->len && defer &&
-			    gntsock_link_rx_consume_part(link, h, off)) {
-				vsk->rx_cnt += off;
-				vsk->rx_hint = true;
-				vsk->rx_deferred = true;
-				atomic64_inc(&gntsock_stats.rx_ring_parts);
-				gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-				return true;
-			}
-		} else if (defer && vsk->rx_hint &&
-			   h->dst_port == link->rx_last_dst) {
-			vsk->rx_deferred = true;
-			gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-			return true;
-		} else if (vsk->rx_hint) {
-			/* The fallback work: the reader did not come. */
-			vsk->rx_hint = false;
-		}
-	}
-	/* Ours are taken from the ring in order: none is left there now
-	 * (one left later sets it again).
-	 */
-	vsk->rx_deferred = false;
 	vsk->rx_cnt += charge;
 	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
 	    (!h->len && sk->sk_type != SOCK_SEQPACKET)) {
 		/* Nobody will read it: consume at once. */
 		vsk->fwd_cnt += charge;
 		gntsock_maybe_credit_update(vsk);
-		return false;
+		return;
 	}
-	if (off && off == h->len) {
-		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-		return false;
-	}
-	if (sk->sk_type == SOCK_STREAM && !off &&
-	    gntsock_rxbuf_append(link, vsk, h)) {
+	if (sk->sk_type == SOCK_STREAM && gntsock_rxbuf_append(link, vsk, h)) {
 		atomic64_inc(&gntsock_stats.rx_buf_msgs);
 		atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
 		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-		return false;
+		return;
 	}
-	b = gntsock_rxbuf_alloc(vsk, h->len - off, gntsock_rxbuf_room(vsk));
+	b = gntsock_rxbuf_alloc(vsk, h->len, gntsock_rxbuf_room(vsk));
 	if (!b) {
 		/* Cannot keep it: abort this connection, not the link. */
 		gntsock_reply_rst(link, h);
 		gntsock_reset(sk, ENOMEM);
-		return false;
+		return;
 	}
 	atomic64_inc(&gntsock_stats.rx_buf_msgs);
-	atomic64_add(h->len - off, &gntsock_stats.rx_buf_bytes);
-	b->len = h->len - off;
+	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
+	b->len = h->len;
 	b->flags = h->flags;
 	fill.b = b;
 	fill.pos = 0;
 	if (b->len)
-		gntsock_link_rx_payload_cb(link, off, b->len,
+		gntsock_link_rx_payload_cb(link, 0, b->len,
 					   gntsock_fill_rxbuf, &fill);
 	list_add_tail(&b->node, &vsk->rx_queue);
 	vsk->rx_bytes += b->len;
@@ -309,7 +228,6 @@ static bool gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	/* A SEQPACKET reader waits for whole records. */
 	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
 		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-	return false;
 }
 
 /* A GRANT message: queue the grant in order with the data (grant.h). */
@@ -340,24 +258,18 @@ static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
  * gntsock_sock_recv() - deliver one validated message to its socket
  * @link: the link it arrived on
  * @h: local copy of its header; an RW payload is still in the ring
- * @defer: an RW message for a socket whose reader takes its data from the
- *	ring itself (gntsock_rx_from_ring()) may be left there
  *
  * Called from the link's rx work, in process context.
- *
- * Return: true if the message was left in the ring (the caller stops
- * there, without consuming it).
  */
-static bool gntsock_sock_recv(struct gntsock_link *link,
-			      const struct gntsock_msg_hdr *h, bool defer)
+static void gntsock_sock_recv(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk = NULL;
-	bool deferred = false;
 
 	if (h->op == GNTSOCK_OP_REQUEST) {
 		gntsock_recv_request(link, h);
-		return false;
+		return;
 	}
 	spin_lock_bh(&gntsock_table_lock);
 	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
@@ -376,7 +288,7 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
 		    h->op == GNTSOCK_OP_GRANT)
 			gntsock_reply_rst(link, h);
-		return false;
+		return;
 	}
 
 	lock_sock(sk);
@@ -439,7 +351,7 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 			sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
-		deferred = gntsock_recv_rw(link, sk, h, defer);
+		gntsock_recv_rw(link, sk, h);
 		break;
 	case GNTSOCK_OP_GRANT:
 		gntsock_recv_grant(link, sk, h);
@@ -459,7 +371,6 @@ static bool gntsock_sock_recv(struct gntsock_link *link,
 out:
 	release_sock(sk);
 	sock_put(sk);
-	return deferred;
 }
 
 /**

@@ -1,13 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * AF_GNTSOCK recvmsg(): STREAM bytes from the socket's queue (or straight
- * from the link's ring: rx_direct), SOCK_SEQPACKET one whole record per
- * call, grants as cmsgs once their first byte is read. No user page fault
- * is taken under the socket lock: copies run with faults disabled and the
- * buffer is faulted in after release_sock().
+ * AF_GNTSOCK recvmsg(): STREAM bytes from the socket's queue, SOCK_SEQPACKET
+ * one whole record per call, grants as cmsgs once their first byte is
+ * read. No user page fault is taken under the socket lock: copies run with
+ * faults disabled and the buffer is faulted in after release_sock().
  */
-#include <linux/module.h>
-#include <linux/mm.h>
 #include <linux/slab.h>
 #include <linux/sched/signal.h>
 #include <linux/uio.h>
@@ -38,19 +35,6 @@ static int gntsock_rx_fault_in(struct sock *sk, struct msghdr *msg, size_t n)
 	lock_sock(sk);
 	return left == n ? -EFAULT : 0;
 }
-
-/* Direct receive: a STREAM reader about to sleep in recvmsg() pins its
- * buffer (up to GNTSOCK_POST_MAX bytes of it), and the link's rx work copies
- * arriving payload straight from the ring into those pages instead of into
- * an rx buffer: one copy and one allocation less per message, and the rx
- * work never waits for the reader nor takes a page fault. With
- * gntsock_rx_from_ring() below. Off by default: measured, it gave no
- * throughput beyond the noise (Documentation/performance.rst).
- */
-bool gntsock_rx_direct;
-module_param_named(rx_direct, gntsock_rx_direct, bool, 0644);
-MODULE_PARM_DESC(rx_direct,
-		 "received stream data straight to the reader's buffer, from the ring or into its pinned pages (default N)");
 
 static bool gntsock_rx_done(struct sock *sk)
 {
@@ -257,245 +241,6 @@ again:
 	return flags & MSG_TRUNC ? rec : copied;
 }
 
-/* A reader about to sleep: pin up to @size bytes of its buffer for the rx
- * work to fill (gntsock_recv_direct()). lock_sock held.
- * Return: true if the buffer is posted.
- */
-static bool gntsock_rx_post(struct gntsock_sock *vsk, struct msghdr *msg,
-			    size_t size)
-{
-	struct gntsock_rx_post *p;
-	unsigned int i;
-	ssize_t n;
-
-	sock_owned_by_me(&vsk->sk);
-	if (!READ_ONCE(gntsock_rx_direct) || vsk->post ||
-	    !user_backed_iter(&msg->msg_iter))
-		return false;
-	p = kmalloc(sizeof(*p), GFP_KERNEL);
-	if (!p)
-		return false;
-	/* Faults the pages in, in the reader's context and without the
-	 * socket lock (a fault may take long, and the rx work needs the
-	 * lock). A bad buffer gives nothing or fewer bytes; the copy from
-	 * the queue then reports the fault.
-	 */
-	release_sock(&vsk->sk);
-	n = iov_iter_get_pages2(&msg->msg_iter, p->pages,
-				min_t(size_t, size, GNTSOCK_POST_MAX),
-				GNTSOCK_POST_PAGES, &p->start);
-	lock_sock(&vsk->sk);
-	if (n <= 0) {
-		kfree(p);
-		return false;
-	}
-	p->len = n;
-	p->npages = DIV_ROUND_UP(p->start + n, PAGE_SIZE);
-	p->filled = 0;
-	/* Another reader posted, or data was queued, meanwhile. */
-	if (vsk->post || !list_empty(&vsk->rx_queue)) {
-		for (i = 0; i < p->npages; i++)
-			put_page(p->pages[i]);
-		iov_iter_revert(&msg->msg_iter, n);
-		kfree(p);
-		return false;
-	}
-	vsk->post = p;
-	atomic64_inc(&gntsock_stats.rx_posts);
-	atomic64_add(p->npages, &gntsock_stats.rx_post_pages);
-	return true;
-}
-
-/* Take the posted buffer back: its filled bytes are received (and
- * consumed), the iterator goes back over the rest. lock_sock held.
- * Return: the bytes received.
- */
-static size_t gntsock_rx_unpost(struct gntsock_sock *vsk, struct msghdr *msg)
-{
-	struct gntsock_rx_post *p = vsk->post;
-	unsigned int i, dirty;
-	size_t filled;
-
-	sock_owned_by_me(&vsk->sk);
-	vsk->post = NULL;
-	dirty = DIV_ROUND_UP(p->start + p->filled, PAGE_SIZE);
-	for (i = 0; i < p->npages; i++) {
-		if (p->filled && i < dirty)
-			set_page_dirty_lock(p->pages[i]);
-		put_page(p->pages[i]);
-	}
-	iov_iter_revert(&msg->msg_iter, p->len - p->filled);
-	vsk->fwd_cnt += p->filled;
-	filled = p->filled;
-	kfree(p);
-	return filled;
-}
-
-/* A STREAM reader with nothing queued takes its data straight from the
- * link's ring into its buffer: one copy, no rx buffer, no work item. Its
- * messages only, from the head of the ring while they are its own; a
- * message for another socket (or any other kind) is left to the rx work,
- * queued at once. A message longer than the buffer is taken in part and
- * the rest left at the head of the ring for the next call (or for the rx
- * work's fallback, if that call does not come in time). Copies run with
- * page faults disabled: a buffer that faults sends the rest of that
- * message down the buffered path, where the copy may fault (and sleep)
- * without holding the ring. lock_sock held, dropped and taken again
- * (rx_lock comes first), unless the call has bytes already (@more): then
- * it takes the ring only if it is free, keeping the socket, so that every
- * call returns bytes that follow one another in the stream.
- * Return: bytes received, or 0.
- */
-static size_t gntsock_rx_from_ring(struct sock *sk, struct msghdr *msg,
-				   size_t size, bool more)
-{
-	struct gntsock_sock *vsk = gntsock_sk(sk);
-	struct gntsock_link *link = vsk->link;
-	bool others = false, leftover = false;
-	struct gntsock_rxbuf_fill fill;
-	struct gntsock_msg_hdr h;
-	struct gntsock_rxbuf *b;
-	enum gntsock_violation v;
-	size_t done = 0;
-	u32 n, c;
-
-	sock_owned_by_me(sk);
-	/* (another thread's posted buffer comes first: it may hold part of
-	 * a message already, and the next bytes must follow them there)
-	 */
-	if (!link || link->loopback || !READ_ONCE(gntsock_rx_direct) ||
-	    sk->sk_type != SOCK_STREAM || !user_backed_iter(&msg->msg_iter) ||
-	    vsk->post)
-		return 0;
-	gntsock_link_hold(link);
-	if (more) {
-		/* This call has bytes already: it may not let go of the
-		 * socket, or another thread could take the bytes that follow
-		 * them in the stream while it waits for the ring.
-		 */
-		if (gntsock_link_rx_begin(link, false)) {
-			gntsock_link_put(link);
-			return 0;
-		}
-	} else {
-		release_sock(sk);
-		if (gntsock_link_rx_begin(link, true)) {
-			lock_sock(sk);
-			gntsock_link_put(link);
-			return 0;
-		}
-		lock_sock(sk);
-	}
-	vsk->rx_deferred = false;
-	for (;;) {
-		/* (a connect() may have moved the socket while unlocked, or
-		 * another thread posted its buffer: the rx work fills it)
-		 */
-		if (!vsk->conn_hashed || sk->sk_state != TCP_ESTABLISHED ||
-		    (sk->sk_shutdown & RCV_SHUTDOWN) || vsk->link != link ||
-		    vsk->post) {
-			others = true;
-			break;
-		}
-		v = gntsock_link_rx_peek(link, &h);
-		if (v != GNTSOCK_V_NONE)
-			break;
-		if (h.op != GNTSOCK_OP_RW || h.type != GNTSOCK_TYPE_STREAM ||
-		    !h.len || h.dst_port != vsk->local_port ||
-		    h.src_port != vsk->peer_port) {
-			others = true;
-			break;
-		}
-		if (done == size || !list_empty(&vsk->rx_queue)) {
-			/* More for us: it waits for our next call. */
-			leftover = true;
-			break;
-		}
-		if (!gntsock_update_credit(vsk, &h) ||
-		    vsk->rx_cnt - vsk->fwd_cnt + h.len > vsk->buf_alloc_max) {
-			gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-			break;
-		}
-		n = min_t(size_t, h.len, size - done);
-		c = gntsock_link_rx_to_iter(link, n, &msg->msg_iter);
-		if (c == n && c < h.len &&
-		    gntsock_link_rx_consume_part(link, &h, c)) {
-			/* Our buffer is full: the rest stays in the ring,
-			 * for our next call.
-			 */
-			vsk->rx_cnt += c;
-			vsk->fwd_cnt += c;
-			done += c;
-			atomic64_inc(&gntsock_stats.rx_ring_parts);
-			atomic64_add(c, &gntsock_stats.rx_ring_bytes);
-			leftover = true;
-			break;
-		}
-		if (c < n)
-			atomic64_inc(&gntsock_stats.rx_ring_faults);
-		if (c < h.len) {
-			/* The rest waits in an rx buffer, in order: after a
-			 * fault (there the copy may fault and sleep), or when
-			 * it would hold up other connections' messages.
-			 */
-			b = gntsock_rxbuf_alloc(vsk, h.len - c, 0);
-			if (!b) {
-				iov_iter_revert(&msg->msg_iter, c);
-				others = true;
-				break;
-			}
-			atomic64_inc(&gntsock_stats.rx_buf_msgs);
-			atomic64_add(h.len - c, &gntsock_stats.rx_buf_bytes);
-			b->len = h.len - c;
-			fill.b = b;
-			fill.pos = 0;
-			gntsock_link_rx_payload_cb(link, c, b->len,
-						   gntsock_fill_rxbuf, &fill);
-			list_add_tail(&b->node, &vsk->rx_queue);
-			vsk->rx_bytes += b->len;
-		}
-		vsk->rx_cnt += h.len;
-		vsk->fwd_cnt += c;
-		done += c;
-		atomic64_inc(&gntsock_stats.rx_ring_msgs);
-		atomic64_add(c, &gntsock_stats.rx_ring_bytes);
-		gntsock_link_rx_consume(link, &h);
-	}
-	vsk->rx_hint = true;
-	/* poll() tells of what we left in the ring for our next call (a
-	 * queue that holds only a grant waits for the fallback instead).
-	 */
-	vsk->rx_deferred = leftover && list_empty(&vsk->rx_queue);
-	gntsock_link_rx_end(link, others, leftover);
-	gntsock_link_put(link);
-	return done;
-}
-
-/**
- * gntsock_rx_flush() - queue what the ring holds for a ring reader
- * @sk: the socket, lock_sock held; dropped and taken again
- *
- * Queue whatever the ring holds for a reader that takes its data from
- * there, so that it can be counted or peeked at. Nothing to do unless
- * the reader took its data from the ring last (rx_hint).
- */
-void gntsock_rx_flush(struct sock *sk)
-{
-	struct gntsock_sock *vsk = gntsock_sk(sk);
-	struct gntsock_link *link = vsk->link;
-
-	sock_owned_by_me(sk);
-	if (!vsk->rx_hint || !link || link->loopback)
-		return;
-	vsk->rx_hint = false;
-	vsk->rx_deferred = false;
-	gntsock_link_hold(link);
-	release_sock(sk);
-	gntsock_link_rx_flush(link);
-	lock_sock(sk);
-	gntsock_link_put(link);
-}
-
 struct gntsock_poll_ctx {
 	struct sock *sk;
 	unsigned long end;	/* jiffies the reader's timeout ends, or 0 */
@@ -513,8 +258,7 @@ static bool gntsock_rx_poll_done(void *ctx)
 
 	if (c->end && time_after_eq(jiffies, c->end))
 		return true;
-	return READ_ONCE(vsk->rx_bytes) || READ_ONCE(vsk->rx_deferred) ||
-	       gntsock_rx_done(sk);
+	return READ_ONCE(vsk->rx_bytes) || gntsock_rx_done(sk);
 }
 
 /* A blocking reader about to sleep: look at the link's ring first, up to
@@ -556,9 +300,8 @@ static bool gntsock_rx_busy_poll(struct sock *sk, long *timeo)
  * @flags: MSG_* (MSG_PEEK, MSG_WAITALL, MSG_DONTWAIT, MSG_TRUNC,
  *	MSG_ERRQUEUE for the grant error queue)
  *
- * STREAM: bytes from the queue or straight from the ring; it waits until
- * it has SO_RCVLOWAT of them (@len with MSG_WAITALL). SOCK_SEQPACKET: one
- * whole record.
+ * STREAM: bytes from the queue; it waits until it has SO_RCVLOWAT of them
+ * (@len with MSG_WAITALL). SOCK_SEQPACKET: one whole record.
  *
  * Return: bytes received (a record's real length with MSG_TRUNC), 0 at
  * the end of the stream, or a negative errno.
@@ -574,7 +317,7 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 	unsigned int faults = 0;
 	size_t copied = 0, want;
 	int target, err = 0, n;
-	bool stop = false, posted, polled = false;
+	bool stop = false, polled = false;
 	long timeo;
 	u64 t0;
 
@@ -640,25 +383,6 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 				break;
 			continue;
 		}
-		if (!peek) {
-			n = gntsock_rx_from_ring(sk, msg, len - copied,
-						 copied);
-			copied += n;
-			if (n || vsk->rx_bytes)
-				continue;
-		}
-		/* Ours in the ring that this call cannot take from there
-		 * (a peek, a kernel buffer as splice() passes, rx_direct
-		 * switched off): queue it, rather than wait for it. Not
-		 * once the call has what it needs: the socket would be let
-		 * go meanwhile, and another thread could take the bytes
-		 * that follow ours.
-		 */
-		if (vsk->rx_hint && (peek || vsk->rx_deferred) &&
-		    copied < target) {
-			gntsock_rx_flush(sk);
-			continue;
-		}
 		/* Nothing queued: did the buffer hold the writer back? */
 		if (!peek)
 			gntsock_buf_grow(vsk);
@@ -676,18 +400,8 @@ int gntsock_recvmsg(struct socket *sock, struct msghdr *msg,
 			if (gntsock_rx_busy_poll(sk, &timeo))
 				continue;
 		}
-		posted = !peek && gntsock_rx_post(vsk, msg, len - copied);
-		sk_wait_event(sk, &timeo, vsk->rx_bytes ||
-			      gntsock_rx_done(sk) || vsk->rx_deferred ||
-			      (posted && vsk->post->filled), &wait);
-		/* Bytes in our posted buffer: the socket was let go while we
-		 * waited, so what is queued now may come after bytes another
-		 * thread has taken meanwhile. Return what follows in order.
-		 */
-		if (posted)
-			copied += gntsock_rx_unpost(vsk, msg);
-		if (posted && copied >= target)
-			break;
+		sk_wait_event(sk, &timeo, vsk->rx_bytes || gntsock_rx_done(sk),
+			      &wait);
 	}
 	remove_wait_queue(sk_sleep(sk), &wait);
 	if (copied && !peek)

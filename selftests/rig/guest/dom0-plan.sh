@@ -439,21 +439,11 @@ s_bench() {
 	_rc=0
 	# shellcheck disable=SC2016
 	domu_cmd "$D1" shell "echo BENCH-BEGIN; echo domU1 \$(grep MemTotal /proc/meminfo) vcpus \$(grep -c ^processor /proc/cpuinfo); cat /proc/net/gntsock_links; echo BENCH-END" || _rc=1
-	printf '[dom0 bench] 1..20\n'
+	printf '[dom0 bench] 1..18\n'
 	bench_run "all transports, module defaults" "${_a:+--tcp $_a} ${RIG_BENCH_ARGS:-}" 1 ||
 		_rc=1
 	if [ "${RIG_BENCH_QUICK:-0}" = 1 ]; then
-		# Direct receive against the queued path, taking turns (A-B-A-B with the
-		# main table), gntsock only: the vchan server takes one client per start.
-		_n=2
-		for _v in 1 0 1; do
-			bench_params "rx_direct=$_v"
-			bench_run "gntsock alone, direct receive $([ "$_v" = 1 ] && echo on || echo off) (rx_direct=$_v)" \
-				"--only gntsock --scale 0 ${RIG_BENCH_ARGS:-}" "$_n" || _rc=1
-			_n=$((_n + 1))
-		done
-		bench_params "rx_direct=0"
-		for _n in $(seq 5 19); do printf '[dom0 bench] ok %s # SKIP quick bench\n' "$_n"; done
+		for _n in $(seq 2 17); do printf '[dom0 bench] ok %s # SKIP quick bench\n' "$_n"; done
 		bench_busy_poll
 		return $_rc
 	fi
@@ -471,19 +461,16 @@ s_bench() {
 	bench_run "gntsock notified by event indices (the default), again" \
 		"--only gntsock ${RIG_BENCH_ARGS:-}" 5 || _rc=1
 	# Each receive-path change on and off, same boot (module parameters buf_auto_max,
-	# rx_batch_wake, stat_times), and direct receive (rx_direct, off by default) again now
-	# that fewer round trips leave the copies a larger share; tx_wake_one and rx_page_bufs
-	# stay at their defaults. The time counters (stat_times=1) show where the receiver's
-	# time goes.
+	# rx_batch_wake, stat_times); tx_wake_one and rx_page_bufs stay at their defaults. The
+	# time counters (stat_times=1) show where the receiver's time goes.
 	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
-	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=0 event_index=1"
-	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0 rx_direct=0 event_index=1"
-	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0 rx_direct=0 event_index=1"
-	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1 rx_direct=0 event_index=1"
-	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1 rx_direct=0 event_index=1"
-	_direct="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 rx_direct=1 event_index=1"
+	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 event_index=1"
+	_nogrow="buf_auto_max=262144 rx_batch_wake=1 stat_times=0 event_index=1"
+	_nobatch="buf_auto_max=1048576 rx_batch_wake=0 stat_times=0 event_index=1"
+	_times="buf_auto_max=1048576 rx_batch_wake=1 stat_times=1 event_index=1"
+	_before="buf_auto_max=262144 rx_batch_wake=0 stat_times=1 event_index=1"
 	for _pass in "" ", again"; do
-		_n=$([ -z "$_pass" ] && echo 6 || echo 14)
+		_n=$([ -z "$_pass" ] && echo 6 || echo 13)
 		bench_params "$_dflt"
 		bench_profile "defaults (buffer growth, batched wake-ups, no time counters)$_pass" "$_n"
 		bench_params "$_nogrow"
@@ -494,13 +481,11 @@ s_bench() {
 		bench_profile "time counters on (stat_times=1)$_pass" $((_n + 3))
 		bench_params "$_before"
 		bench_profile "all three off (as before)$_pass" $((_n + 4))
-		bench_params "$_direct"
-		bench_profile "defaults with direct receive (rx_direct=1)$_pass" $((_n + 5))
 		if [ -z "$_pass" ]; then
 			bench_params "$_before"
-			bench_run "scale, all three off (as before)" "$_sc" 12
+			bench_run "scale, all three off (as before)" "$_sc" 11
 			bench_params "$_dflt"
-			bench_run "scale, defaults" "$_sc" 13
+			bench_run "scale, defaults" "$_sc" 12
 		fi
 	done
 	bench_params "$_dflt"
@@ -509,14 +494,14 @@ s_bench() {
 }
 
 # Busy-polling readers (GNTSOCK_SO_BUSY_POLL) at both gntsock ends, against TCP and a vchan in
-# the same run (result 20): a server started again, since its vchan takes one client. Stops
+# the same run (result 18): a server started again, since its vchan takes one client. Stops
 # the servers. Uses s_bench's $_a.
 bench_busy_poll() {
 	perf_server_stop
 	perf_server_start --vchan-peer "$D1" --busy-poll "$RIG_BENCH_POLLS" || return 1
 	sleep 1
 	bench_run "all transports, gntsock readers busy-poll (GNTSOCK_SO_BUSY_POLL $RIG_BENCH_POLLS) at both ends" \
-		"${_a:+--tcp $_a} --busy-poll $RIG_BENCH_POLLS --scale 0 ${RIG_BENCH_ARGS:-}" 20
+		"${_a:+--tcp $_a} --busy-poll $RIG_BENCH_POLLS --scale 0 ${RIG_BENCH_ARGS:-}" 18
 	perf_server_stop
 }
 
