@@ -36,8 +36,25 @@ RING_ORDER=${GNTSOCK_RIG_RING_ORDER_D1D2:-}
 BENCH_ARGS=${GNTSOCK_RIG_BENCH_ARGS:-}
 # 1: the benchmark's main table and its busy-poll run only (GNTSOCK_BENCH_QUICK).
 BENCH_QUICK=${GNTSOCK_RIG_BENCH_QUICK:-0}
-# The stream suite's bulk transfers (gntsock_test): 256 MiB, 16 on the debug kernel.
-if [ "$KERNEL_KIND" = debug ]; then BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-16}; else BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-256}; fi
+# The stream suite's bulk transfers (gntsock_test): 256 MiB, 8 on the debug kernel.
+if [ "$KERNEL_KIND" = debug ]; then BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-8}; else BULK_MIB=${GNTSOCK_RIG_BULK_MIB:-256}; fi
+# 1: the domu and grant steps run domU1 -> domU2 only (the default on the debug kernel,
+# where each run takes several times as long).
+if [ "$KERNEL_KIND" = debug ]; then ONE_WAY=${GNTSOCK_RIG_ONE_WAY:-1}; else ONE_WAY=${GNTSOCK_RIG_ONE_WAY:-0}; fi
+case "$ONE_WAY" in 0 | 1) ;; *) rig_die "GNTSOCK_RIG_ONE_WAY: 0 or 1" ;; esac
+# Harness tests reported as skipped, not run (GNTSOCK_TEST_SKIP in the guests): on the debug
+# kernel those of debug-kernel/skip-tests (the words of its lines before any '#').
+if [ -n "${GNTSOCK_RIG_TEST_SKIP+set}" ]; then
+	TEST_SKIP=$GNTSOCK_RIG_TEST_SKIP
+elif [ "$KERNEL_KIND" = debug ]; then
+	TEST_SKIP=$(sed 's/#.*//' "$RIG_DIR/debug-kernel/skip-tests" | tr -s ' \t\n' ',' |
+		sed 's/^,//; s/,$//')
+else
+	TEST_SKIP=""
+fi
+case "$TEST_SKIP" in
+*[!A-Za-z0-9,._]*) rig_die "GNTSOCK_RIG_TEST_SKIP: test names, comma-separated" ;;
+esac
 
 case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER$BULK_MIB$BENCH_QUICK" in
 *[!A-Za-z0-9,\ _-]*) rig_die "GNTSOCK_RIG_TESTS/_TEST_TIMEOUT/_SCALE/_DEMO_MIB/_DOMU_MEM/_RING_ORDER_D1D2/_BULK_MIB: unexpected characters" ;;
@@ -105,6 +122,8 @@ sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_R
 	printf 'RIG_RING_ORDER_D1D2=%s\n' "$RING_ORDER"
 	printf "RIG_BENCH_ARGS='%s'\n" "$BENCH_ARGS"
 	printf 'RIG_BENCH_QUICK=%s\n' "$BENCH_QUICK"
+	printf 'RIG_ONE_WAY=%s\n' "$ONE_WAY"
+	printf 'RIG_TEST_SKIP=%s\n' "$TEST_SKIP"
 	if [ "$KERNEL_KIND" != stock ]; then printf 'RIG_KERNEL=%s\n' "$KERNEL_KIND"; fi
 } >"$C/rig/config"
 

@@ -4,7 +4,8 @@
 #    is a result of its own ("# SKIP" = skipped);
 #  - rig checks, as "[rig] ok|not ok N ...": the positive marker GNTSOCK-RIG-COMPLETE, no kernel
 #    or hypervisor splat anywhere in the log, gntsock loaded in three domains, every plan step
-#    completed, every KTAP plan ("1..N") matched by N results, QEMU exited cleanly;
+#    completed (a detail line gives each step's seconds), every KTAP plan ("1..N") matched by
+#    N results, QEMU exited cleanly;
 #  - one "[rig] not ok" per kernel or hypervisor report (a WARN, BUG, Oops, panic, KASAN,
 #    KFENCE, UBSAN, lockdep, debug-objects, hung-task or kmemleak report, a Xen assertion),
 #    named by its first line and the domain, with its first lines as details; a report seen
@@ -130,7 +131,11 @@ function report_start(src, first,   key) {
 		s = a[1]
 		if (a[2] == "begin") began[s] = 1
 		else if (a[2] == "skipped") skipped[s] = 1
-		else if (a[2] == "end") { sub(/^status=/, "", a[3]); ended[s] = a[3] }
+		else if (a[2] == "end") {
+			sub(/^status=/, "", a[3])
+			ended[s] = a[3]
+			if (a[4] ~ /^\([0-9]+$/) secs[s] = substr(a[4], 2)
+		}
 	}
 	if (match(line, /^GNTSOCK-RIG-HOST: qemu exit status /)) qemu = substr(line, RLENGTH + 1)
 	if (line ~ /^GNTSOCK-RIG-HOST: QEMU killed/) killed = 1
@@ -174,7 +179,9 @@ END {
 		else if (!(s in ended)) rig("fail", "step " s " did not finish")
 		else if (ended[s] != "0") rig("fail", "step " s " ended with status " ended[s])
 		else rig("pass", "step " s " completed")
+		if (s in secs) times = times (times == "" ? "" : ", ") s " " secs[s] " s"
 	}
+	if (times != "") detail("step times: " times)
 	# (v) KTAP plans match their results.
 	for (i = 1; i <= npre; i++) {
 		p = order[i]

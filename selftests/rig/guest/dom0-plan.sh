@@ -1,8 +1,9 @@
 #!/bin/sh
 # The rig's test plan, run by dom0's /init once the Xen toolstack is up. Every step prints
 #   GNTSOCK-RIG: step NAME begin
-#   GNTSOCK-RIG: step NAME end status=N      (0: ran to completion; failures inside tests are
-#                                             reported by their KTAP "not ok" lines)
+#   GNTSOCK-RIG: step NAME end status=N (S s)  (0: ran to completion in S seconds; failures
+#                                               inside tests are reported by their KTAP
+#                                               "not ok" lines)
 # or "GNTSOCK-RIG: step NAME skipped". GNTSOCK-RIG-COMPLETE is printed last, only when every
 # step ended with status 0. No set -e: a failing step must not stop the health dump.
 set -u
@@ -19,9 +20,10 @@ step() {
 	_name=$1
 	shift
 	say "step $_name begin"
+	_t0=$(date +%s)
 	"$@"
 	_st=$?
-	say "step $_name end status=$_st"
+	say "step $_name end status=$_st ($(($(date +%s) - _t0)) s)"
 	[ "$_st" -eq 0 ] || incomplete=1
 }
 
@@ -175,12 +177,18 @@ domu_cmd() {
 	done
 }
 
-# e. each domU tests against its peers, one domU after the other.
+# e. each domU tests against its peers, one domU after the other. RIG_ONE_WAY=1 (the debug
+# kernel's lane): domU1 -> domU2 only, where one run drives the sending and the receiving
+# code, each in a debug kernel of its own.
 s_domu() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	_rc=0
-	domu_cmd "$D1" test "$D2" 0 || { say "domU1 test run status $?"; _rc=1; }
-	domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
+	if [ "$RIG_ONE_WAY" = 1 ]; then
+		domu_cmd "$D1" test "$D2" || { say "domU1 test run status $?"; _rc=1; }
+	else
+		domu_cmd "$D1" test "$D2" 0 || { say "domU1 test run status $?"; _rc=1; }
+		domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
+	fi
 	# Socket semantics domU1 -> domU2, then loopback inside domU1.
 	domu_cmd "$D1" socktest "$D2" "$D1" || { say "domU1 sock test run status $?"; _rc=1; }
 	# Linux's own vsock_test, built unchanged as an AF_GNTSOCK program: its
@@ -255,16 +263,21 @@ xen_active_grants() {
 		END { print last + 0 }'
 }
 
-# Grants as control messages: dom0 -> domU1, domU1 -> domU2 and domU1 -> dom0, then Xen's view: no grant
+# Grants as control messages: dom0 -> domU1, domU1 -> domU2 and domU1 -> dom0 (RIG_ONE_WAY=1:
+# domU1 -> domU2 only), then Xen's view: no grant
 # entry left active beyond the links' own rings.
 s_grant() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	_rc=0
 	_g0=$(xen_active_grants)
 	say "xen active grant entries before the grant tests: ${_g0:-unknown}"
-	run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" GNTSOCK_PEER2_DOMID="$D2" \
-		GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
-	domu_cmd "$D1" grant "$D2" 0 || { say "domU1 grant run status $?"; _rc=1; }
+	if [ "$RIG_ONE_WAY" = 1 ]; then
+		domu_cmd "$D1" grant "$D2" || { say "domU1 grant run status $?"; _rc=1; }
+	else
+		run_ktap "[dom0->d$D1 grant]" env GNTSOCK_PEER_DOMID="$D1" GNTSOCK_PEER2_DOMID="$D2" \
+			GNTSOCK_LINK_TOOL="$GBIN/gntsock-link" "$GBIN/gntsock_grant_test" || _rc=1
+		domu_cmd "$D1" grant "$D2" 0 || { say "domU1 grant run status $?"; _rc=1; }
+	fi
 	sleep 2
 	_g1=$(xen_active_grants)
 	say "xen active grant entries after the grant tests: ${_g1:-unknown}"

@@ -9,8 +9,12 @@ export PATH
 # shellcheck disable=SC1091
 [ -f $G/rig/config ] && . $G/rig/config
 : "${RIG_KO:=present}" "${RIG_TESTS:=all}" "${RIG_TEST_TIMEOUT:=600}" "${RIG_SCALE:=1}"
+: "${RIG_ONE_WAY:=0}"
 # The size of gntsock_test's bulk transfers (smaller on the debug kernel).
 [ -n "${RIG_BULK_MIB:-}" ] && export GNTSOCK_TEST_BULK_MIB="$RIG_BULK_MIB"
+# Tests every harness program reports as skipped without running them (the debug kernel's
+# list: selftests/rig/debug-kernel/skip-tests).
+[ -n "${RIG_TEST_SKIP:-}" ] && export GNTSOCK_TEST_SKIP="$RIG_TEST_SKIP"
 # The domUs' network: a vif each on dom0's bridge, static address $RIG_NET.<domid>.
 RIG_BRIDGE=xenbr0
 RIG_NET=10.77.0
