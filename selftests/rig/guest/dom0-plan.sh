@@ -183,16 +183,13 @@ domu_cmd() {
 s_domu() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	_rc=0
+	# Then socket semantics domU1 -> domU2, and loopback inside domU1 (not with RIG_ONE_WAY=1).
 	if [ "$RIG_ONE_WAY" = 1 ]; then
 		domu_cmd "$D1" test "$D2" || { say "domU1 test run status $?"; _rc=1; }
+		domu_cmd "$D1" socktest "$D2" || { say "domU1 sock test run status $?"; _rc=1; }
 	else
 		domu_cmd "$D1" test "$D2" 0 || { say "domU1 test run status $?"; _rc=1; }
 		domu_cmd "$D2" test "$D1" || { say "domU2 test run status $?"; _rc=1; }
-	fi
-	# Socket semantics domU1 -> domU2, then loopback inside domU1 (not with RIG_ONE_WAY=1).
-	if [ "$RIG_ONE_WAY" = 1 ]; then
-		domu_cmd "$D1" socktest "$D2" || { say "domU1 sock test run status $?"; _rc=1; }
-	else
 		domu_cmd "$D1" socktest "$D2" "$D1" || { say "domU1 sock test run status $?"; _rc=1; }
 	fi
 	# Linux's own vsock_test, built unchanged as an AF_GNTSOCK program: its
