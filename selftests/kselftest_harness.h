@@ -1043,17 +1043,16 @@ void __run_test(struct __fixture_metadata *f,
  * gntsock addition: the tests named in the environment variable
  * GNTSOCK_TEST_SKIP (comma-separated, each "fixture.test" or just "test")
  * are reported as skipped without running, so that a lane with a smaller
- * budget (the debug kernel's) keeps every program's KTAP plan.
+ * budget (the debug kernel's) keeps every program's KTAP plan. If
+ * GNTSOCK_TEST_ONLY is set, the tests it does not name are skipped the
+ * same way (to run one test while working on it).
  */
-static int __test_listed_skip(const struct __fixture_metadata *f,
-			      const struct __test_metadata *t)
+static int __test_listed(const char *list, const struct __fixture_metadata *f,
+			 const struct __test_metadata *t)
 {
-	const char *list = getenv("GNTSOCK_TEST_SKIP");
 	char full[256];
 	size_t n;
 
-	if (!list)
-		return 0;
 	snprintf(full, sizeof(full), "%s.%s", f->name, t->name);
 	while (*list) {
 		n = strcspn(list, ",");
@@ -1067,6 +1066,20 @@ static int __test_listed_skip(const struct __fixture_metadata *f,
 	return 0;
 }
 
+/* Return: why the test is skipped without running, or NULL to run it. */
+static const char *__test_listed_skip(const struct __fixture_metadata *f,
+				      const struct __test_metadata *t)
+{
+	const char *skip = getenv("GNTSOCK_TEST_SKIP");
+	const char *only = getenv("GNTSOCK_TEST_ONLY");
+
+	if (skip && __test_listed(skip, f, t))
+		return "in GNTSOCK_TEST_SKIP";
+	if (only && *only && !__test_listed(only, f, t))
+		return "not in GNTSOCK_TEST_ONLY";
+	return NULL;
+}
+
 static int test_harness_run(int __attribute__((unused)) argc,
 			    char __attribute__((unused)) **argv)
 {
@@ -1075,6 +1088,7 @@ static int test_harness_run(int __attribute__((unused)) argc,
 	struct __fixture_metadata *f;
 	struct __test_results *results;
 	struct __test_metadata *t;
+	const char *why;
 	int ret = 0;
 	unsigned int case_count = 0, test_count = 0;
 	unsigned int count = 0;
@@ -1099,9 +1113,10 @@ static int test_harness_run(int __attribute__((unused)) argc,
 		for (v = f->variant ?: &no_variant; v; v = v->next) {
 			for (t = f->tests; t; t = t->next) {
 				count++;
-				if (__test_listed_skip(f, t)) {
-					ksft_test_result_skip("%s.%s (in GNTSOCK_TEST_SKIP)\n",
-							      f->name, t->name);
+				why = __test_listed_skip(f, t);
+				if (why) {
+					ksft_test_result_skip("%s.%s (%s)\n",
+							      f->name, t->name, why);
 					pass_count++;
 					continue;
 				}

@@ -52,8 +52,11 @@ elif [ "$KERNEL_KIND" = debug ]; then
 else
 	TEST_SKIP=""
 fi
-case "$TEST_SKIP" in
-*[!A-Za-z0-9,._]*) rig_die "GNTSOCK_RIG_TEST_SKIP: test names, comma-separated" ;;
+# Only these harness tests run (GNTSOCK_TEST_ONLY in the guests), the others are reported as
+# skipped: for working on one test.
+TEST_ONLY=${GNTSOCK_RIG_TEST_ONLY:-}
+case "$TEST_SKIP$TEST_ONLY" in
+*[!A-Za-z0-9,._]*) rig_die "GNTSOCK_RIG_TEST_SKIP/_TEST_ONLY: test names, comma-separated" ;;
 esac
 
 case "$TESTS$TEST_TIMEOUT$SCALE$DEMO_MIB$DOMU_MEM$RING_ORDER$BULK_MIB$BENCH_QUICK" in
@@ -124,6 +127,7 @@ sed -e "s|^extra = \"\(.*\)\"|extra = \"\1${GNTSOCK_RIG_DOMU_APPEND:+ $GNTSOCK_R
 	printf 'RIG_BENCH_QUICK=%s\n' "$BENCH_QUICK"
 	printf 'RIG_ONE_WAY=%s\n' "$ONE_WAY"
 	printf 'RIG_TEST_SKIP=%s\n' "$TEST_SKIP"
+	printf 'RIG_TEST_ONLY=%s\n' "$TEST_ONLY"
 	if [ "$KERNEL_KIND" != stock ]; then printf 'RIG_KERNEL=%s\n' "$KERNEL_KIND"; fi
 } >"$C/rig/config"
 

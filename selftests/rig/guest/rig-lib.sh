@@ -15,6 +15,7 @@ export PATH
 # Tests every harness program reports as skipped without running them (the debug kernel's
 # list: selftests/rig/debug-kernel/skip-tests).
 [ -n "${RIG_TEST_SKIP:-}" ] && export GNTSOCK_TEST_SKIP="$RIG_TEST_SKIP"
+[ -n "${RIG_TEST_ONLY:-}" ] && export GNTSOCK_TEST_ONLY="$RIG_TEST_ONLY"
 # The domUs' network: a vif each on dom0's bridge, static address $RIG_NET.<domid>.
 RIG_BRIDGE=xenbr0
 RIG_NET=10.77.0
