@@ -22,6 +22,7 @@
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
 #include <linux/sockios.h>
+#include <linux/filter.h>
 
 #include "gntsock_util.h"
 #include "gntsock_grant_peer.h"
@@ -2026,7 +2027,7 @@ static void throttled_poller(unsigned int peer, const char *dir)
 TEST_F_TIMEOUT(gntsock, throttled_busy_poller_does_not_hold_up_the_link,
 	       120)
 {
-	char dir[96] = "";
+	char dir[96] = "", path[16];
 	uint64_t p0 = 0, p1 = 0;
 	unsigned char c, r;
 	int fd, ret, i;
@@ -2068,6 +2069,11 @@ TEST_F_TIMEOUT(gntsock, throttled_busy_poller_does_not_hold_up_the_link,
 	}
 	gnt_stat_get("rx_polls", &p1);
 	if (pid > 0) {
+		/* (out of the cgroup first: at 1 ms of CPU per second, its
+		 * exit could take longer than the test)
+		 */
+		snprintf(path, sizeof(path), "%d", (int)pid);
+		write_str(CG_ROOT "/cgroup.procs", path);
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0);
 	}
@@ -2079,6 +2085,257 @@ TEST_F_TIMEOUT(gntsock, throttled_busy_poller_does_not_hold_up_the_link,
 	       p1 - p0, worst);
 	EXPECT_LT(p0, p1) TH_LOG("the throttled reader never polled");
 	EXPECT_LT(worst, STARVED_MAX_RT_MS);
+}
+
+/*
+ * A local user who holds its own socket's lock must not hold up the other
+ * sockets on the link. The link's receive work hands on the messages of
+ * its ring in order, for all the link's sockets; it never waits for one
+ * socket's lock, but leaves what comes for a socket whose lock is owned on
+ * that socket's backlog, which the owner hands on as it lets go. Any user
+ * can hold its socket's lock for as long as it likes: SO_ATTACH_FILTER
+ * copies the filter from user memory under the lock (sock_setsockopt()),
+ * and a filter on a FUSE mapping whose daemon does not answer (here a
+ * userfaultfd range nobody serves, gntsock_stall.h) holds it until the
+ * fault is resolved. The grant responder's second answer comes meanwhile:
+ * it must go on the backlog (rx_deferred), an echo over another connection
+ * must answer at once, and both answers must be there, in order, once the
+ * lock is let go.
+ */
+/* (an echo takes a few ms; before the backlog it waited for the lock) */
+#define LOCK_HELD_ECHO_MS	2000
+
+static void *stalled_filter_fn(void *arg)
+{
+	struct gnt_stall *st = arg;
+	struct sock_fprog prog = { .len = 1, .filter = st->buf };
+
+	st->ret = setsockopt(st->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog,
+			     sizeof(prog));
+	st->err = errno;
+	return NULL;
+}
+
+static void lock_holder_stall(struct __test_metadata *_metadata,
+			      unsigned int peer, int type, unsigned int port)
+{
+	struct gnt_stall st = { .fd = -1 };
+	struct gnt_grant_reply r;
+	uint64_t d0, d1;
+	int ret;
+
+	ASSERT_EQ(0, gnt_stat_get("rx_deferred", &d0));
+	ret = gnt_stall_run(peer, type, port, stalled_filter_fn, &st);
+	if (ret == -ENOSYS)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	ASSERT_EQ(0, ret) TH_LOG("setting the scene: %s", strerror(-ret));
+	ASSERT_EQ(0, gnt_stat_get("rx_deferred", &d1));
+	TH_LOG("echo next to a held socket lock: %d (%" PRId64
+	       " ms); filter: %zd (%s); rx_deferred +%" PRIu64, st.alive,
+	       st.alive_ms, st.ret, strerror(st.err), d1 - d0);
+	EXPECT_EQ(0, st.alive) TH_LOG("echo next to a held socket lock: %s",
+				      strerror(-st.alive));
+	EXPECT_GE(LOCK_HELD_ECHO_MS, st.alive_ms);
+	EXPECT_LT(d0, d1) TH_LOG("the answer did not wait on the backlog");
+	/* Both answers, in order. */
+	EXPECT_EQ((ssize_t)sizeof(r), recv(st.fd, &r, sizeof(r), MSG_WAITALL));
+	EXPECT_EQ(0, r.err);
+	EXPECT_EQ((ssize_t)sizeof(r), recv(st.fd, &r, sizeof(r), MSG_WAITALL));
+	EXPECT_NE(0, r.err | r.e1 | r.e2) TH_LOG("the map of a bad domain");
+	close(st.fd);
+	munmap(st.buf, 4096);
+}
+
+TEST_F_TIMEOUT(gntsock, held_socket_lock_does_not_block_the_link, 60)
+{
+	NEED_PEER();
+	lock_holder_stall(_metadata, self->peer, SOCK_STREAM,
+			  GNTSOCK_PEER_PORT_GRANT);
+}
+
+TEST_F_TIMEOUT(gntsock, held_seqpacket_lock_does_not_block_the_link, 60)
+{
+	NEED_PEER();
+	lock_holder_stall(_metadata, self->peer, SOCK_SEQPACKET,
+			  GNTSOCK_PEER_PORT_GRANT_SEQ);
+}
+
+/*
+ * What waits on a socket's backlog is handed on whole and in order, and
+ * the credit stays exact. While the peer sends a stream of pattern bytes
+ * (SOURCE, large messages) or thousands of records of 0-160 bytes
+ * (SEQ_SOURCE) and we read it, another thread holds the socket's lock (as
+ * above) for 100 ms in every 150: what comes meanwhile goes on the
+ * backlog. (The stream is read at a pace, 2 ms per 64 KiB, so that it
+ * spans several holds.) Every byte, every record's length and MSG_EOR must come as
+ * sent; a byte of credit lost on the way would stall the rest of the
+ * transfer (the reads time out).
+ */
+#define BACKLOG_STREAM_BYTES	(4U << 20)
+#define BACKLOG_RECORDS		3000U
+#define BACKLOG_REC_LEN		40U
+#define BACKLOG_SEED		777U
+#define BACKLOG_HOLD_US		100000
+#define BACKLOG_GAP_US		50000
+
+struct backlog_hold {
+	int fd;
+	void *buf;
+	atomic_int stop;
+	int holds;
+};
+
+/* Hold @arg's socket lock until its userfaultfd range is let go. */
+static void *backlog_hold_fn(void *arg)
+{
+	struct backlog_hold *bh = arg;
+	struct sock_fprog prog = { .len = 1, .filter = bh->buf };
+
+	setsockopt(bh->fd, SOL_SOCKET, SO_ATTACH_FILTER, &prog, sizeof(prog));
+	return NULL;
+}
+
+/* Hold the lock for BACKLOG_HOLD_US, let go for BACKLOG_GAP_US, until
+ * told to stop.
+ */
+static void *backlog_cycle_fn(void *arg)
+{
+	struct backlog_hold *bh = arg;
+	pthread_t tid;
+	int uffd;
+
+	while (!atomic_load(&bh->stop)) {
+		bh->buf = gnt_uffd_region(4096, &uffd);
+		if (!bh->buf)
+			break;
+		if (pthread_create(&tid, NULL, backlog_hold_fn, bh)) {
+			close(uffd);
+			break;
+		}
+		usleep(BACKLOG_HOLD_US);
+		close(uffd);
+		pthread_join(tid, NULL);
+		munmap(bh->buf, 4096);
+		bh->holds++;
+		usleep(BACKLOG_GAP_US);
+	}
+	return NULL;
+}
+
+/* One record: its length (or -1, errno), its flags in *@flags. */
+static ssize_t seq_recv(int fd, void *buf, size_t len, int *flags)
+{
+	struct iovec iov = { .iov_base = buf, .iov_len = len };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	ssize_t n = recvmsg(fd, &mh, 0);
+
+	*flags = mh.msg_flags;
+	return n;
+}
+
+/* Read and check what the source sends. Return: 0, or the failed step. */
+static int backlog_read(int fd, int type)
+{
+	static char buf[1 << 16], want[1 << 16];
+	uint64_t off = 0;
+	unsigned int i;
+	ssize_t n;
+	int fl;
+
+	while (type == SOCK_STREAM && off < BACKLOG_STREAM_BYTES) {
+		n = recv(fd, buf, sizeof(buf), 0);
+		if (n <= 0)
+			return 1;
+		if (gnt_pattern_check(BACKLOG_SEED, off, buf, n, want,
+				      sizeof(want)) >= 0)
+			return 2;
+		if ((off + n) >> 16 != off >> 16)
+			usleep(2000);
+		off += n;
+	}
+	for (i = 0; type == SOCK_SEQPACKET && i < BACKLOG_RECORDS; i++) {
+		size_t len = gnt_seq_rec_len(BACKLOG_REC_LEN, i);
+
+		n = seq_recv(fd, buf, sizeof(buf), &fl);
+		if (n != (ssize_t)len)
+			return 3;
+		if (!!(fl & MSG_EOR) != (int)(i % 2))
+			return 4;
+		gnt_pattern_fill(BACKLOG_SEED + i, 0, want, len);
+		if (memcmp(buf, want, len))
+			return 5;
+	}
+	return 0;
+}
+
+static void backlog_order(struct __test_metadata *_metadata,
+			  unsigned int peer, int type)
+{
+	struct sockaddr_gnt a = gnt_addr(peer, type == SOCK_STREAM ?
+					 GNTSOCK_PEER_PORT_SOURCE :
+					 GNTSOCK_PEER_PORT_SEQ_SOURCE);
+	struct gnt_source_req sreq = {
+		.nbytes = gnt_le64(BACKLOG_STREAM_BYTES),
+		.seed = gnt_le64(BACKLOG_SEED),
+	};
+	struct gnt_seq_source_req qreq = {
+		.count = gnt_le32(BACKLOG_RECORDS),
+		.len = gnt_le32(BACKLOG_REC_LEN),
+		.seed = gnt_le64(BACKLOG_SEED),
+	};
+	struct backlog_hold bh = { .fd = -1 };
+	uint64_t d0 = 0, d1 = 0;
+	int uffd, step, try;
+	pthread_t tid;
+	void *probe;
+	ssize_t n;
+
+	probe = gnt_uffd_region(4096, &uffd);
+	if (!probe)
+		SKIP(return, "userfaultfd: %s", strerror(errno));
+	close(uffd);
+	munmap(probe, 4096);
+	/* Again (at most three times) if no hold met a message in flight. */
+	for (try = 0; try < 3; try++) {
+		bh.fd = socket(AF_GNTSOCK, type, 0);
+		ASSERT_LE(0, bh.fd);
+		ASSERT_EQ(0, gnt_set_timeouts(bh.fd, IO_TIMEOUT_S));
+		ASSERT_EQ(0, connect(bh.fd, (void *)&a, sizeof(a)));
+		ASSERT_EQ(0, gnt_stat_get("rx_deferred", &d0));
+		n = type == SOCK_STREAM ?
+		    send(bh.fd, &sreq, sizeof(sreq), 0) :
+		    send(bh.fd, &qreq, sizeof(qreq), 0);
+		ASSERT_EQ((ssize_t)(type == SOCK_STREAM ? sizeof(sreq) :
+				    sizeof(qreq)), n);
+		atomic_store(&bh.stop, 0);
+		bh.holds = 0;
+		ASSERT_EQ(0, pthread_create(&tid, NULL, backlog_cycle_fn,
+					    &bh));
+		step = backlog_read(bh.fd, type);
+		atomic_store(&bh.stop, 1);
+		pthread_join(tid, NULL);
+		close(bh.fd);
+		ASSERT_EQ(0, gnt_stat_get("rx_deferred", &d1));
+		TH_LOG("%d holds of the lock; %" PRIu64
+		       " messages waited on the backlog", bh.holds, d1 - d0);
+		ASSERT_EQ(0, step) TH_LOG("read step %d failed: %s", step,
+					  strerror(errno));
+		if (d1 > d0)
+			break;
+	}
+	EXPECT_LT(d0, d1) TH_LOG("nothing waited on the backlog");
+}
+
+TEST_F_TIMEOUT(gntsock, backlog_keeps_the_stream_in_order, 120)
+{
+	NEED_PEER();
+	backlog_order(_metadata, self->peer, SOCK_STREAM);
+}
+
+TEST_F_TIMEOUT(gntsock, backlog_keeps_every_record_in_order, 120)
+{
+	NEED_PEER();
+	backlog_order(_metadata, self->peer, SOCK_SEQPACKET);
 }
 
 /*

@@ -26,7 +26,7 @@ import sys
 LAYERS = {
     4: ('main.c', 'procfs.c', 'sysctl.c', 'hostile.c'),
     3: ('af_gntsock.c', 'sock.c', 'sock_table.c', 'sock_credit.c',
-        'sock_recv.c', 'sock_tx.c', 'sock_rx.c', 'rxbuf.c'),
+        'sock_deliver.c', 'sock_recv.c', 'sock_tx.c', 'sock_rx.c', 'rxbuf.c'),
     2: ('grant.c', 'grant_send.c', 'grant_pin.c', 'grant_reclaim.c',
         'grant_recv.c', 'grant_map.c', 'grant_unmap.c', 'grant_events.c',
         'grant_acct.c'),

@@ -553,7 +553,8 @@ static int gntsock_timeout_from_user(sockptr_t optval, unsigned int optlen,
 }
 
 /* The option's value is read before lock_sock(): a user buffer may fault
- * for long, and the links' receive work needs the lock.
+ * for long, and the socket's messages wait on its backlog while the lock
+ * is held.
  */
 static int gntsock_setsockopt(struct socket *sock, int level, int optname,
 			      sockptr_t optval, unsigned int optlen)
@@ -761,6 +762,16 @@ static const struct proto_ops gntsock_stream_ops = {
 	.set_rcvlowat = gntsock_set_rcvlowat,
 };
 
+/* release_sock() calls release_cb: the owner of a socket's lock hands on
+ * the messages the links' receive work left on its backlog (sock_deliver.c).
+ */
+static struct proto gntsock_proto = {
+	.name = "AF_GNTSOCK",
+	.owner = THIS_MODULE,
+	.obj_size = sizeof(struct gntsock_sock),
+	.release_cb = gntsock_backlog_release,
+};
+
 static int gntsock_create(struct net *net, struct socket *sock, int protocol,
 			  int kern)
 {
@@ -772,7 +783,8 @@ static int gntsock_create(struct net *net, struct socket *sock, int protocol,
 		return -ESOCKTNOSUPPORT;
 	sock->ops = &gntsock_stream_ops;
 	sock->state = SS_UNCONNECTED;
-	if (!gntsock_sk_alloc(net, sock, sock->type, GFP_KERNEL, kern))
+	if (!gntsock_sk_alloc(net, sock, &gntsock_proto, sock->type, GFP_KERNEL,
+			      kern))
 		return -ENOMEM;
 	return 0;
 }

@@ -11,7 +11,11 @@
  *   link rx_lock          the consumer of a link's rx ring, its rx work
  *                         (and a busy-polling reader's look at the ring)
  *   lock_sock()           a listener before its children
- *                         (SINGLE_DEPTH_NESTING)
+ *                         (SINGLE_DEPTH_NESTING); the rx work never waits
+ *                         for it: it owns a socket nobody owns, or puts the
+ *                         message on the socket's backlog under
+ *                         sk_lock.slock, which the owner hands on in
+ *                         release_sock() (sock_deliver.c)
  *   mmap_lock             mmap() and munmap() of a received grant; no
  *                         fault sleeps under lock_sock(): user copies under
  *                         it run with page faults disabled, and the caller
@@ -24,16 +28,16 @@
  *                         disabled and fault the buffer in without it)
  *   gntsock_links_lock    the list of links
  *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
- *   a link's loop_lock, gntsock_rx_pool_lock, gntsock_held_lock; a link's
- *   watch_lock, under which only a socket's wait queue is woken
- *   (sk_write_space())
+ *   a socket's sk_lock.slock, a link's loop_lock, gntsock_rx_pool_lock,
+ *   gntsock_held_lock; a link's watch_lock, under which only a socket's
+ *   wait queue is woken (sk_write_space())
  *
  * Nobody waits for ring space or credit while holding lock_sock() or
  * tx_lock, so the two kernels of a link cannot wait on each other in a
  * cycle; and no user fault is taken under lock_sock() (recvmsg() copies,
- * the grant cmsg, a grant's pinning, setsockopt()'s value), so a buffer
- * that faults forever cannot hold the rx work, which takes lock_sock() of
- * each socket it delivers to (issue 12, defect 1).
+ * the grant cmsg, a grant's pinning, setsockopt()'s value) (issue 12,
+ * defect 1). The rx work, shared by a link's sockets, never waits for one
+ * socket's lock, whoever holds it and for however long (sock_deliver.c).
  */
 #ifndef _GNTSOCK_H
 #define _GNTSOCK_H
@@ -238,6 +242,8 @@ struct gntsock_stats {
 	atomic64_t rx_poll_looks;
 	atomic64_t rx_poll_found;
 	atomic64_t rx_stale;		/* left from an earlier connection */
+	atomic64_t rx_deferred;		/* put on a socket's backlog */
+	atomic64_t rx_defer_refused;	/* a backlog over a bound, or no memory */
 	atomic64_t rx_work_runs;
 	atomic64_t rx_work_ns;
 	atomic64_t tx_ring_waits;

@@ -180,6 +180,7 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 					 bool accept);
 void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg);
 void gntsock_grant_in_drop(struct gntsock_gin *gin);
+void gntsock_grant_in_refuse(struct gntsock_gin *gin);
 int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id);
 void gntsock_grant_in_revoke(struct gntsock_link *link,
 			     const struct gntsock_msg_hdr *h);

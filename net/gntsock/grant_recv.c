@@ -194,7 +194,8 @@ static void gntsock_gin_release(struct gntsock_gin *gin, u16 flags)
 /**
  * gntsock_grant_in_new() - a GRANT message arrived for a socket
  * @link: the link
- * @sk: the socket it is for, locked
+ * @sk: the socket it is for (its lock need not be owned: the socket's
+ *	grant lists are under gntsock_grant_lock)
  * @gs: the socket's grants
  * @h: the validated header; the payload is still in the ring
  * @accept: the socket can take it (connected, being read)
@@ -333,6 +334,25 @@ void gntsock_grant_in_drop(struct gntsock_gin *gin)
 	mutex_lock(&gntsock_grant_lock);
 	if (gin->state == GIN_QUEUED || gin->state == GIN_DEAD)
 		gntsock_gin_release(gin, 0);
+	mutex_unlock(&gntsock_grant_lock);
+	gntsock_gin_put(gin);
+}
+
+/**
+ * gntsock_grant_in_refuse() - a queued grant the socket cannot take
+ * @gin: the grant, made before its socket's lock was owned (a message of
+ *	the socket's backlog); the queue entry's reference is dropped
+ *
+ * As gntsock_grant_in_drop(), but the granter hears "refused", as for a
+ * grant refused on arrival.
+ */
+void gntsock_grant_in_refuse(struct gntsock_gin *gin)
+{
+	mutex_lock(&gntsock_grant_lock);
+	if (gin->state == GIN_QUEUED || gin->state == GIN_DEAD) {
+		atomic64_inc(&gntsock_grant_stats.refused);
+		gntsock_gin_release(gin, GNTSOCK_REL_REFUSED);
+	}
 	mutex_unlock(&gntsock_grant_lock);
 	gntsock_gin_put(gin);
 }

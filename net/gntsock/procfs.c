@@ -52,6 +52,9 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "rx_poll_looks %lld\n", atomic64_read(&s->rx_poll_looks));
 	seq_printf(m, "rx_poll_found %lld\n", atomic64_read(&s->rx_poll_found));
 	seq_printf(m, "rx_stale %lld\n", atomic64_read(&s->rx_stale));
+	seq_printf(m, "rx_deferred %lld\n", atomic64_read(&s->rx_deferred));
+	seq_printf(m, "rx_defer_refused %lld\n",
+		   atomic64_read(&s->rx_defer_refused));
 	seq_printf(m, "rx_work_runs %lld\n", atomic64_read(&s->rx_work_runs));
 	seq_printf(m, "rx_work_ns %lld\n", atomic64_read(&s->rx_work_ns));
 	seq_printf(m, "tx_ring_waits %lld\n", atomic64_read(&s->tx_ring_waits));

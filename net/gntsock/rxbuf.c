@@ -5,7 +5,9 @@
  * kept inline (and later small STREAM messages appended); larger ones in
  * single pages recycled through a bounded pool, never in vmalloc space.
  * Every buffer is charged to its socket's rx_mem and, where the socket has
- * one, to its memory cgroup.
+ * one, to its memory cgroup. Also the entries of a socket's backlog
+ * (sock_deliver.c), which hold such buffers until the socket's owner hands
+ * them on.
  */
 #include <linux/module.h>
 #include <linux/slab.h>
@@ -176,9 +178,10 @@ static struct gntsock_rxbuf *gntsock_rxbuf_alloc_pages(u32 len, gfp_t gfp)
  * @to: the reader's buffer
  *
  * Copy @n bytes at @off of a payload to @to, with page faults disabled:
- * the caller holds lock_sock(), which the links' receive work needs, and
- * a reader's buffer that faults forever (a FUSE mapping whose daemon
- * never answers) must not hold it there (issue 12, defect 1). A short
+ * the caller holds lock_sock(), and the socket's messages wait on its
+ * backlog while it does: a reader's buffer that faults forever (a FUSE
+ * mapping whose daemon never answers) must not hold it there (issue 12,
+ * defect 1). A short
  * copy is faulted in without the lock (gntsock_rx_fault_in()) and copied
  * again.
  *
@@ -242,8 +245,8 @@ int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
 }
 
 /**
- * gntsock_rxbuf_alloc() - an rx queue entry for @len payload bytes
- * @vsk: the socket it is for
+ * gntsock_rxbuf_new() - an rx buffer for @len payload bytes, for @sk
+ * @sk: the socket it is for
  * @len: payload bytes
  * @min: the inline buffer holds at least this many (STREAM: room for the
  *	next small messages), 0 for exactly @len
@@ -255,15 +258,14 @@ int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
  * work shared by the link's sockets neither reclaims for it nor invokes
  * its OOM killer. Its pages then do not go through the shared page pool,
  * so that a pooled page never carries one cgroup's charge to another
- * socket. Its memory is added to @vsk's rx_mem and the rx_mem counter,
- * and taken off by gntsock_rxbuf_free().
+ * socket. Its memory is added to the rx_mem counter (not yet to the
+ * socket's: gntsock_rxbuf_adopt()); gntsock_rxbuf_delete() takes it off.
  *
- * Return: the entry, its @grant, @len, @off and @flags zero; or NULL.
+ * Return: the buffer, its @grant, @len, @off and @flags zero; or NULL.
  */
-struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
-					  u32 len, u32 min)
+struct gntsock_rxbuf *gntsock_rxbuf_new(struct sock *sk, u32 len, u32 min)
 {
-	struct mem_cgroup *memcg = vsk->sk.sk_memcg, *old;
+	struct mem_cgroup *memcg = sk->sk_memcg, *old;
 	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
 		    GFP_KERNEL;
 	struct gntsock_rxbuf *b;
@@ -281,8 +283,53 @@ struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
 	b->len = 0;
 	b->off = 0;
 	b->flags = 0;
-	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem + b->truesize);
 	atomic64_add(b->truesize, &gntsock_stats.rx_mem);
+	return b;
+}
+
+/**
+ * gntsock_rxbuf_delete() - free an rx buffer no socket has adopted
+ * @b: the buffer, from gntsock_rxbuf_new()
+ *
+ * Pages that came from the page pool go back to it.
+ */
+void gntsock_rxbuf_delete(struct gntsock_rxbuf *b)
+{
+	atomic64_sub(b->truesize, &gntsock_stats.rx_mem);
+	if (b->npages)
+		gntsock_rxbuf_free_pages(b);
+	else
+		kvfree(b);
+}
+
+/**
+ * gntsock_rxbuf_adopt() - count an rx buffer in its socket's rx_mem
+ * @vsk: the socket, lock owned
+ * @b: the buffer, from gntsock_rxbuf_new(), for its rx queue
+ */
+void gntsock_rxbuf_adopt(struct gntsock_sock *vsk, struct gntsock_rxbuf *b)
+{
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem + b->truesize);
+}
+
+/**
+ * gntsock_rxbuf_alloc() - an rx queue entry for @len payload bytes
+ * @vsk: the socket it is for, lock owned
+ * @len: payload bytes
+ * @min: as for gntsock_rxbuf_new()
+ *
+ * gntsock_rxbuf_new(), counted in @vsk's rx_mem; gntsock_rxbuf_free()
+ * takes it off.
+ *
+ * Return: the entry, or NULL.
+ */
+struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
+					  u32 len, u32 min)
+{
+	struct gntsock_rxbuf *b = gntsock_rxbuf_new(&vsk->sk, len, min);
+
+	if (b)
+		gntsock_rxbuf_adopt(vsk, b);
 	return b;
 }
 
@@ -310,9 +357,107 @@ void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
 void gntsock_rxbuf_free(struct gntsock_sock *vsk,
 			struct gntsock_rxbuf *b)
 {
-	gntsock_rxbuf_unaccount(vsk, b);
-	if (b->npages)
-		gntsock_rxbuf_free_pages(b);
-	else
-		kvfree(b);
+	WRITE_ONCE(vsk->rx_mem, vsk->rx_mem - b->truesize);
+	gntsock_rxbuf_delete(b);
+}
+
+/**
+ * gntsock_bl_msg_new() - a backlog entry for a message (sock_deliver.c)
+ * @link: the link it came on (a reference is taken)
+ * @sk: the socket it is for; a user owns its lock
+ * @h: its validated header; its payload is still in the ring
+ *
+ * An RW payload is copied out of the ring into an rx buffer (a STREAM one
+ * with room for the next small messages), charged to @sk's memory cgroup
+ * (gntsock_rxbuf_new()). A GRANT gets its record now, in ring order
+ * (gntsock_grant_in_new(): refused there if the socket cannot take it, or
+ * over its limits), so that a REVOKE right behind it finds it.
+ *
+ * Return: the entry, not on any list; ERR_PTR(-ENOMEM); or NULL for a
+ * GRANT that was refused or invalid (handled: nothing more to do).
+ */
+struct gntsock_bl_msg *gntsock_bl_msg_new(struct gntsock_link *link,
+					  struct sock *sk,
+					  const struct gntsock_msg_hdr *h)
+{
+	struct mem_cgroup *memcg = sk->sk_memcg, *old;
+	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
+		    GFP_KERNEL;
+	bool stream = h->type == GNTSOCK_TYPE_STREAM, accept;
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_rxbuf_fill fill;
+	struct gntsock_bl_msg *m;
+
+	old = set_active_memcg(memcg);
+	m = kzalloc(sizeof(*m), gfp);
+	set_active_memcg(old);
+	if (!m)
+		return ERR_PTR(-ENOMEM);
+	m->h = *h;
+	kref_get(&link->kref);
+	m->link = link;
+	m->gen = READ_ONCE(link->generation);
+	m->truesize = kmalloc_size_roundup(sizeof(*m));
+	if (h->op == GNTSOCK_OP_GRANT) {
+		/* Whether the socket takes it is known when the owner hands
+		 * it on (a RESPONSE before it may be on the backlog too): it
+		 * is refused then if not.
+		 */
+		accept = !sock_flag(sk, SOCK_DEAD);
+		m->gin = gntsock_grant_in_new(link, sk, &vsk->grants, h,
+					      accept);
+		if (!m->gin) {
+			gntsock_bl_msg_free(m);
+			return NULL;
+		}
+	}
+	if (h->op == GNTSOCK_OP_RW && (h->len || !stream)) {
+		m->b = gntsock_rxbuf_new(sk, h->len,
+					 stream ? GNTSOCK_RXBUF_ROOM : 0);
+		if (!m->b) {
+			gntsock_bl_msg_free(m);
+			return ERR_PTR(-ENOMEM);
+		}
+		m->b->len = h->len;
+		m->b->flags = h->flags;
+		m->truesize += m->b->truesize;
+		fill.b = m->b;
+		fill.pos = 0;
+		if (h->len)
+			gntsock_link_rx_payload_cb(link, 0, h->len,
+						   gntsock_fill_rxbuf, &fill);
+	}
+	return m;
+}
+
+/**
+ * gntsock_bl_msg_free() - free a backlog entry and what it still holds
+ * @m: the entry, off any list; a grant it still holds is released
+ */
+void gntsock_bl_msg_free(struct gntsock_bl_msg *m)
+{
+	if (m->b)
+		gntsock_rxbuf_delete(m->b);
+	if (m->gin)
+		gntsock_grant_in_refuse(m->gin);
+	gntsock_link_put(m->link);
+	kfree(m);
+}
+
+/**
+ * gntsock_backlog_purge() - free what a dying socket's backlog holds
+ * @vsk: the socket, being destroyed (nobody owns its lock, so its backlog
+ *	is empty unless a bug of ours left something there)
+ */
+void gntsock_backlog_purge(struct gntsock_sock *vsk)
+{
+	struct gntsock_bl_msg *m, *tmp;
+
+	WARN_ON_ONCE(!list_empty(&vsk->backlog) || vsk->bl_head.link);
+	list_for_each_entry_safe(m, tmp, &vsk->backlog, node) {
+		list_del(&m->node);
+		gntsock_bl_msg_free(m);
+	}
+	if (vsk->bl_head.link)
+		gntsock_link_put(vsk->bl_head.link);
 }

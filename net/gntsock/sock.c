@@ -13,12 +13,6 @@
 #include "grant.h"
 #include "sock.h"
 
-struct proto gntsock_proto = {
-	.name = "AF_GNTSOCK",
-	.owner = THIS_MODULE,
-	.obj_size = sizeof(struct gntsock_sock),
-};
-
 /**
  * gntsock_set_link() - change the link a socket uses
  * @vsk: the socket, lock_sock held (or new, or being destroyed)
@@ -89,6 +83,7 @@ static void gntsock_destruct(struct sock *sk)
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 
+	gntsock_backlog_purge(vsk);
 	gntsock_purge_rx(vsk);
 	gntsock_grant_sock_destruct(sk);
 	gntsock_set_link(vsk, NULL);
@@ -114,6 +109,7 @@ unsigned int gntsock_busy_poll;
  * gntsock_sk_alloc() - allocate and set up an AF_GNTSOCK socket
  * @net: its network namespace
  * @sock: the struct socket it is for, or NULL for an accepted child
+ * @prot: AF_GNTSOCK's struct proto (a child's: its listener's sk_prot)
  * @type: SOCK_STREAM or SOCK_SEQPACKET; with @sock, @sock's type is used
  * @gfp: allocation flags
  * @kern: as sk_alloc(): non-zero for a kernel socket
@@ -123,12 +119,13 @@ unsigned int gntsock_busy_poll;
  * Return: the socket, or NULL without memory.
  */
 struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
-			      int type, gfp_t gfp, int kern)
+			      struct proto *prot, int type, gfp_t gfp,
+			      int kern)
 {
 	struct gntsock_sock *vsk;
 	struct sock *sk;
 
-	sk = sk_alloc(net, AF_GNTSOCK, gfp, &gntsock_proto, kern);
+	sk = sk_alloc(net, AF_GNTSOCK, gfp, prot, kern);
 	if (!sk)
 		return NULL;
 	sock_init_data(sock, sk);
@@ -141,6 +138,7 @@ struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
 	vsk->peer_port = GNTSOCK_PORT_ANY;
 	INIT_HLIST_NODE(&vsk->bind_node);
 	INIT_LIST_HEAD(&vsk->rx_queue);
+	INIT_LIST_HEAD(&vsk->backlog);
 	INIT_LIST_HEAD(&vsk->accept_queue);
 	INIT_LIST_HEAD(&vsk->accept_node);
 	INIT_LIST_HEAD(&vsk->wake_node);

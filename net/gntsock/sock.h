@@ -9,7 +9,9 @@
  *   sock.c          socket objects: alloc, link, reset, destruct
  *   sock_table.c    bound and connected tables
  *   sock_credit.c   credit, control messages, buffer growth
- *   sock_recv.c     messages from the links (the link handler)
+ *   sock_deliver.c  messages from the links (the link handler): to the
+ *                   socket's owner, or to its backlog
+ *   sock_recv.c     a message for a socket whose lock we own
  *   sock_tx.c       sendmsg()
  *   sock_rx.c       recvmsg()
  *   rxbuf.c         received payloads and their page pool
@@ -65,10 +67,69 @@ struct gntsock_rxbuf {
  * byte of credit, not a 64-byte slab object per byte.
  */
 #define GNTSOCK_RXBUF_SMALL		512U
+/* ... that is, room for this much payload */
+#define GNTSOCK_RXBUF_ROOM	\
+	(GNTSOCK_RXBUF_SMALL - offsetof(struct gntsock_rxbuf, data))
 
 struct gntsock_rxbuf_fill {
 	struct gntsock_rxbuf *b;
 	u32 pos;
+};
+
+/**
+ * struct gntsock_bl_msg - a message on a socket's backlog (sock_deliver.c)
+ * @node: entry in the socket's @backlog
+ * @link: the link it came on, reference held
+ * @gen: @link's generation (its rings) when it came
+ * @h: the message; op %GNTSOCK_OP_INVALID: none, only the @ctl part
+ * @b: RW: its payload, out of the ring (STREAM: with the payloads of the
+ *	RW messages that followed it appended)
+ * @gin: GRANT: its record, made in ring order (grant_recv.c), so that the
+ *	grant layer's REVOKE and link-down find it; only its place in the
+ *	receive queue waits here
+ * @truesize: memory this entry holds (counted in the socket's @bl_mem)
+ * @ctl: the last header-only message that followed @h (credit fields)
+ * @ctl_ops: BIT(op) of the header-only messages that followed @h
+ * @ctl_shut: %GNTSOCK_SHUT_* of the SHUTDOWN messages among them
+ * @ctl_bad_type: one of them had a type other than the socket's
+ * @ctl_zero: zero-length STREAM RW messages among them
+ *
+ * Header-only messages (credit updates and requests, SHUTDOWN, zero-length
+ * STREAM data) are merged into the entry before them (or, with none, into
+ * the socket's @bl_head), so that a peer sending them without end cannot
+ * grow a backlog.
+ */
+struct gntsock_bl_msg {
+	struct list_head node;
+	struct gntsock_link *link;
+	unsigned int gen;
+	struct gntsock_msg_hdr h;
+	struct gntsock_rxbuf *b;
+	struct gntsock_gin *gin;
+	u32 truesize;
+	struct gntsock_msg_hdr ctl;
+	u16 ctl_ops;
+	u8 ctl_shut;
+	bool ctl_bad_type;
+	u32 ctl_zero;
+};
+
+/**
+ * struct gntsock_rx_src - where a message being handed to a socket comes
+ *	from (sock_recv.c)
+ * @b: RW: its payload, out of the ring (the callee takes it); NULL: in the
+ *	ring
+ * @gin: GRANT: its record, already made (the callee takes its queue
+ *	entry's reference); NULL: the payload is in the ring
+ * @zero: RW: the zero-length STREAM messages it stands for (0: one)
+ * @batch: the link's receive work hands it on (rx_lock held): wake-ups wait
+ *	for the end of its batch
+ */
+struct gntsock_rx_src {
+	struct gntsock_rxbuf *b;
+	struct gntsock_gin *gin;
+	u32 zero;
+	bool batch;
 };
 
 /**
@@ -119,6 +180,22 @@ struct gntsock_rxbuf_fill {
  * @space_watch: on the link's list while a non-blocking send found the
  *	ring full (gntsock_ring_blocked())
  * @ring_blocked: poll() reports no room until the link says there is
+ * @backlog: messages the receive work left for the owner of the socket's
+ *	lock (struct gntsock_bl_msg, sock_deliver.c); this and the @bl_
+ *	fields under sk_lock.slock. The counts are of one ownership: they
+ *	are reset when the owner has handed everything on
+ * @bl_head: header-only messages that came while @backlog was empty (its
+ *	@link and @ctl part only)
+ * @bl_charge: credit the RW messages put on @backlog use
+ * @bl_mem: memory the entries put on @backlog take
+ * @bl_requests: REQUESTs put on a listener's @backlog
+ * @bl_ctl_rounds: rounds of handing on that found only @bl_head
+ * @bl_response: a RESPONSE is on @backlog
+ * @bl_closed: an RST is on @backlog, or @bl_err is set: what comes next
+ *	is handled as for a connection we do not have
+ * @bl_err: the owner resets the connection with this errno as it lets go
+ *	(a message that could not be kept; the link went down)
+ * @bl_link_down: the link went down while the lock was owned (@bl_err)
  */
 struct gntsock_sock {
 	struct sock sk;
@@ -158,6 +235,16 @@ struct gntsock_sock {
 	struct gntsock_grants grants;
 	struct gntsock_space_watch space_watch;
 	bool ring_blocked;
+	struct list_head backlog;
+	struct gntsock_bl_msg bl_head;
+	u32 bl_charge;
+	u32 bl_mem;
+	u32 bl_requests;
+	u32 bl_ctl_rounds;
+	bool bl_response;
+	bool bl_closed;
+	bool bl_link_down;
+	int bl_err;
 };
 
 #define GNTSOCK_EPHEMERAL_MIN	49152U
@@ -171,7 +258,6 @@ static inline struct gntsock_sock *gntsock_sk(struct sock *sk)
 #define GNTSOCK_WAKE_READ	1
 #define GNTSOCK_WAKE_WRITE	2
 
-extern struct proto gntsock_proto;
 extern spinlock_t gntsock_table_lock;
 extern DECLARE_HASHTABLE(gntsock_bound, 8);
 extern DECLARE_HASHTABLE(gntsock_conn, 8);
@@ -183,7 +269,8 @@ void gntsock_set_link(struct gntsock_sock *vsk,
 void gntsock_purge_rx(struct gntsock_sock *vsk);
 void gntsock_reset(struct sock *sk, int err);
 struct sock *gntsock_sk_alloc(struct net *net, struct socket *sock,
-			      int type, gfp_t gfp, int kern);
+			      struct proto *prot, int type, gfp_t gfp,
+			      int kern);
 void gntsock_sk_memcg_inherit(struct sock *child, struct sock *listener);
 void gntsock_peer_closed(struct sock *sk);
 
@@ -216,12 +303,39 @@ void gntsock_rx_pool_drain(void);
 size_t gntsock_rxbuf_copy(struct gntsock_rxbuf *b, u32 off, size_t n,
 			  struct iov_iter *to);
 int gntsock_fill_rxbuf(void *src, u32 len, void *ctx);
+struct gntsock_rxbuf *gntsock_rxbuf_new(struct sock *sk, u32 len, u32 min);
+void gntsock_rxbuf_delete(struct gntsock_rxbuf *b);
 struct gntsock_rxbuf *gntsock_rxbuf_alloc(struct gntsock_sock *vsk,
 					  u32 len, u32 min);
+void gntsock_rxbuf_adopt(struct gntsock_sock *vsk, struct gntsock_rxbuf *b);
 void gntsock_rxbuf_unaccount(struct gntsock_sock *vsk,
 			     struct gntsock_rxbuf *b);
 void gntsock_rxbuf_free(struct gntsock_sock *vsk,
 			struct gntsock_rxbuf *b);
+struct gntsock_bl_msg *gntsock_bl_msg_new(struct gntsock_link *link,
+					  struct sock *sk,
+					  const struct gntsock_msg_hdr *h);
+void gntsock_bl_msg_free(struct gntsock_bl_msg *m);
+void gntsock_backlog_purge(struct gntsock_sock *vsk);
+
+/* sock_recv.c */
+void gntsock_sock_recv_locked(struct gntsock_link *link, struct sock *sk,
+			      const struct gntsock_msg_hdr *h,
+			      const struct gntsock_rx_src *src);
+void gntsock_sock_recv_request(struct gntsock_link *link,
+			       struct sock *listener,
+			       const struct gntsock_msg_hdr *h);
+void gntsock_sock_recv_ctl(struct sock *sk, const struct gntsock_bl_msg *m);
+void gntsock_sock_recv_noconn(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h,
+			      const struct gntsock_rx_src *src);
+void gntsock_sock_recv_stale(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h,
+			     const struct gntsock_rx_src *src);
+void gntsock_sock_wake_flush(struct gntsock_link *link);
+
+/* sock_deliver.c */
+void gntsock_backlog_release(struct sock *sk);
 
 /* sock_tx.c */
 int gntsock_sendmsg(struct socket *sock, struct msghdr *msg,

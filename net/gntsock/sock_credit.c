@@ -139,6 +139,9 @@ int gntsock_send_ctl(struct gntsock_sock *vsk, u16 op, u16 flags)
 
 	if (!vsk->link)
 		return -ENOTCONN;
+	/* (its link went down while the lock was owned: see sock_deliver.c) */
+	if (READ_ONCE(vsk->bl_link_down))
+		return -ECONNRESET;
 	gntsock_fill_hdr(vsk, &h, op);
 	h.flags = flags;
 	return gntsock_link_send_ctl(vsk->link, &h);

@@ -1,11 +1,11 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
- * AF_GNTSOCK: what the links hand to the socket layer (its struct
- * gntsock_link_handler). Each validated message goes to its connection:
- * connect requests make children of a listener, data is checked against
- * the credit we gave and queued, grants are queued in order with the
- * data, and the waiters are woken once per receive batch. A link going
- * down resets its connections.
+ * AF_GNTSOCK: a validated message for a socket whose lock we own (the
+ * link's receive work, or the owner handing on its backlog:
+ * sock_deliver.c). Connect requests make children of a listener, data is
+ * checked against the credit we gave and queued, grants are queued in
+ * order with the data, and the waiters are woken once per receive batch.
+ * A link going down resets its connections.
  */
 #include <linux/module.h>
 #include <linux/hashtable.h>
@@ -53,10 +53,11 @@ static void gntsock_sock_wake(struct gntsock_link *link, struct sock *sk,
 		sk->sk_write_space(sk);
 }
 
-/* The waiters a receive batch owes (gntsock_link_handler.batch_end).
- * rx_lock held.
+/**
+ * gntsock_sock_wake_flush() - wake the waiters a receive batch owes
+ * @link: the link (gntsock_link_handler.batch_end), rx_lock held
  */
-static void gntsock_sock_wake_flush(struct gntsock_link *link)
+void gntsock_sock_wake_flush(struct gntsock_link *link)
 {
 	struct gntsock_sock *vsk, *tmp;
 	u8 what;
@@ -77,31 +78,30 @@ static void gntsock_sock_wake_flush(struct gntsock_link *link)
 	}
 }
 
-static void gntsock_recv_request(struct gntsock_link *link,
-				 const struct gntsock_msg_hdr *h)
+/**
+ * gntsock_sock_recv_request() - a connect request for a listener
+ * @link: the link it came on
+ * @listener: the listener, lock owned
+ * @h: the request
+ *
+ * Queue a new child for accept() and answer, or refuse.
+ */
+void gntsock_sock_recv_request(struct gntsock_link *link,
+			       struct sock *listener,
+			       const struct gntsock_msg_hdr *h)
 {
-	struct gntsock_sock *lvsk, *cvsk;
-	struct sock *listener = NULL, *child;
+	struct gntsock_sock *lvsk = gntsock_sk(listener), *cvsk;
+	struct sock *child;
 
-	spin_lock_bh(&gntsock_table_lock);
-	lvsk = gntsock_find_bound(h->dst_port);
-	if (lvsk && !gntsock_find_conn(link, h->dst_port, h->src_port)) {
-		listener = &lvsk->sk;
-		sock_hold(listener);
-	}
-	spin_unlock_bh(&gntsock_table_lock);
-	if (!listener)
-		goto refuse;
-
-	lock_sock(listener);
+	sock_owned_by_me(listener);
 	if (listener->sk_state != TCP_LISTEN || sk_acceptq_is_full(listener) ||
 	    h->buf_alloc > GNTSOCK_BUFFER_SIZE_MAX ||
 	    h->type != gntsock_wire_type(listener))
-		goto refuse_locked;
-	child = gntsock_sk_alloc(sock_net(listener), NULL, listener->sk_type,
-				 GFP_KERNEL, 0);
+		goto refuse;
+	child = gntsock_sk_alloc(sock_net(listener), NULL, listener->sk_prot,
+				 listener->sk_type, GFP_KERNEL, 0);
 	if (!child)
-		goto refuse_locked;
+		goto refuse;
 	cvsk = gntsock_sk(child);
 	cvsk->local_port = h->dst_port;
 	cvsk->peer_domid = link->peer;
@@ -119,19 +119,24 @@ static void gntsock_recv_request(struct gntsock_link *link,
 	child->sk_state = TCP_ESTABLISHED;
 	if (gntsock_conn_hash(cvsk)) {
 		sk_free(child);
-		goto refuse_locked;
+		goto refuse;
+	}
+	/* A request from a listener's backlog may come after its link went
+	 * down, whose reset of the link's connections (after the link's
+	 * state, under the table's lock) did not see this one.
+	 */
+	if (READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED) {
+		/* (hashed, it may be held already: by link-down's scan) */
+		gntsock_conn_unhash(cvsk);
+		sock_put(child);
+		return;
 	}
 	list_add_tail(&cvsk->accept_node, &lvsk->accept_queue);
 	sk_acceptq_added(listener);
 	gntsock_send_ctl(cvsk, GNTSOCK_OP_RESPONSE, 0);
 	listener->sk_data_ready(listener);
-	release_sock(listener);
-	sock_put(listener);
 	return;
 
-refuse_locked:
-	release_sock(listener);
-	sock_put(listener);
 refuse:
 	gntsock_reply_rst(link, h);
 }
@@ -148,15 +153,25 @@ static u32 gntsock_rxbuf_room(struct gntsock_sock *vsk)
 	if (!list_empty(&vsk->rx_queue) &&
 	    list_last_entry(&vsk->rx_queue, struct gntsock_rxbuf, node)->grant)
 		return 0;
-	return GNTSOCK_RXBUF_SMALL - offsetof(struct gntsock_rxbuf, data);
+	return GNTSOCK_RXBUF_ROOM;
+}
+
+/* Free what @src holds (a message that is dropped). */
+static void gntsock_rx_src_drop(const struct gntsock_rx_src *src)
+{
+	if (src->b)
+		gntsock_rxbuf_delete(src->b);
+	if (src->gin)
+		gntsock_grant_in_refuse(src->gin);
 }
 
 /* STREAM: append a message that fits to the data of the last entry of the
- * rx queue (the payload goes after its unread bytes). Return: done.
+ * rx queue (the payload goes after its unread bytes), from the ring or
+ * from @src's buffer (then freed). Return: done.
  */
 static bool gntsock_rxbuf_append(struct gntsock_link *link,
-				 struct gntsock_sock *vsk,
-				 const struct gntsock_msg_hdr *h)
+				 struct gntsock_sock *vsk, u32 len,
+				 struct gntsock_rxbuf *src)
 {
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
@@ -164,56 +179,42 @@ static bool gntsock_rxbuf_append(struct gntsock_link *link,
 	if (list_empty(&vsk->rx_queue))
 		return false;
 	b = list_last_entry(&vsk->rx_queue, struct gntsock_rxbuf, node);
-	if (b->grant || b->npages || b->cap - b->len < h->len)
+	if (b->grant || b->npages || b->cap - b->len < len ||
+	    (src && src->npages))
 		return false;
-	fill.b = b;
-	fill.pos = b->len;
-	gntsock_link_rx_payload_cb(link, 0, h->len, gntsock_fill_rxbuf, &fill);
-	b->len += h->len;
-	vsk->rx_bytes += h->len;
+	if (src) {
+		memcpy(b->data + b->len, src->data, len);
+		gntsock_rxbuf_delete(src);
+	} else {
+		fill.b = b;
+		fill.pos = b->len;
+		gntsock_link_rx_payload_cb(link, 0, len, gntsock_fill_rxbuf,
+					   &fill);
+	}
+	b->len += len;
+	vsk->rx_bytes += len;
 	atomic64_inc(&gntsock_stats.rx_buf_appended);
 	return true;
 }
 
-static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
-			    const struct gntsock_msg_hdr *h)
+/* An RW message's payload in an rx buffer: @src's, or a new one filled
+ * from the ring. Return: the buffer, or NULL without memory.
+ */
+static struct gntsock_rxbuf *gntsock_rw_buf(struct gntsock_link *link,
+					    struct gntsock_sock *vsk,
+					    const struct gntsock_msg_hdr *h,
+					    const struct gntsock_rx_src *src)
 {
-	struct gntsock_sock *vsk = gntsock_sk(sk);
-	u32 charge = gntsock_rw_charge(h->type, h->len);
 	struct gntsock_rxbuf_fill fill;
 	struct gntsock_rxbuf *b;
 
-	if (sk->sk_state != TCP_ESTABLISHED) {
-		gntsock_reply_rst(link, h);
-		return;
-	}
-	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
-		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-		return;
-	}
-	vsk->rx_cnt += charge;
-	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
-	    (!h->len && sk->sk_type != SOCK_SEQPACKET)) {
-		/* Nobody will read it: consume at once. */
-		vsk->fwd_cnt += charge;
-		gntsock_maybe_credit_update(vsk);
-		return;
-	}
-	if (sk->sk_type == SOCK_STREAM && gntsock_rxbuf_append(link, vsk, h)) {
-		atomic64_inc(&gntsock_stats.rx_buf_msgs);
-		atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
-		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
-		return;
+	if (src->b) {
+		gntsock_rxbuf_adopt(vsk, src->b);
+		return src->b;
 	}
 	b = gntsock_rxbuf_alloc(vsk, h->len, gntsock_rxbuf_room(vsk));
-	if (!b) {
-		/* Cannot keep it: abort this connection, not the link. */
-		gntsock_reply_rst(link, h);
-		gntsock_reset(sk, ENOMEM);
-		return;
-	}
-	atomic64_inc(&gntsock_stats.rx_buf_msgs);
-	atomic64_add(h->len, &gntsock_stats.rx_buf_bytes);
+	if (!b)
+		return NULL;
 	b->len = h->len;
 	b->flags = h->flags;
 	fill.b = b;
@@ -221,106 +222,208 @@ static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
 	if (b->len)
 		gntsock_link_rx_payload_cb(link, 0, b->len,
 					   gntsock_fill_rxbuf, &fill);
+	return b;
+}
+
+/* An RW message: its payload is in the ring, or in @src->b, which then
+ * holds @len bytes (STREAM: several messages' payloads, appended on the
+ * backlog) and is ours to queue or free.
+ */
+static void gntsock_recv_rw(struct gntsock_link *link, struct sock *sk,
+			    const struct gntsock_msg_hdr *h,
+			    const struct gntsock_rx_src *src)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	u32 len = src->b ? src->b->len : h->len;
+	u32 charge = gntsock_rw_charge(h->type, len);
+	struct gntsock_rxbuf *b;
+
+	/* Merged zero-length STREAM messages: each is consumed at once. */
+	if (src->zero) {
+		if (sk->sk_state != TCP_ESTABLISHED) {
+			gntsock_reply_rst(link, h);
+		} else if (vsk->rx_cnt - vsk->fwd_cnt + 1 > vsk->buf_alloc_max) {
+			gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+		} else {
+			vsk->rx_cnt += src->zero;
+			vsk->fwd_cnt += src->zero;
+			gntsock_maybe_credit_update(vsk);
+		}
+		return;
+	}
+
+	if (sk->sk_state != TCP_ESTABLISHED) {
+		gntsock_reply_rst(link, h);
+		goto drop;
+	}
+	if (vsk->rx_cnt - vsk->fwd_cnt + charge > vsk->buf_alloc_max) {
+		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
+		goto drop;
+	}
+	vsk->rx_cnt += charge;
+	if ((sk->sk_shutdown & RCV_SHUTDOWN) || sock_flag(sk, SOCK_DEAD) ||
+	    (!len && sk->sk_type != SOCK_SEQPACKET)) {
+		/* Nobody will read it: consume at once. */
+		vsk->fwd_cnt += charge;
+		gntsock_maybe_credit_update(vsk);
+		goto drop;
+	}
+	atomic64_inc(&gntsock_stats.rx_buf_msgs);
+	atomic64_add(len, &gntsock_stats.rx_buf_bytes);
+	if (sk->sk_type == SOCK_STREAM &&
+	    gntsock_rxbuf_append(link, vsk, len, src->b)) {
+		gntsock_sock_wake(src->batch ? link : NULL, sk,
+				  GNTSOCK_WAKE_READ);
+		return;
+	}
+	b = gntsock_rw_buf(link, vsk, h, src);
+	if (!b) {
+		/* Cannot keep it: abort this connection, not the link. */
+		gntsock_reply_rst(link, h);
+		gntsock_reset(sk, ENOMEM);
+		return;
+	}
 	list_add_tail(&b->node, &vsk->rx_queue);
 	vsk->rx_bytes += b->len;
 	if (h->flags & GNTSOCK_RW_EOM)
 		vsk->rx_msgs++;
 	/* A SEQPACKET reader waits for whole records. */
 	if (sk->sk_type != SOCK_SEQPACKET || (h->flags & GNTSOCK_RW_EOM))
-		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
+		gntsock_sock_wake(src->batch ? link : NULL, sk,
+				  GNTSOCK_WAKE_READ);
+	return;
+
+drop:
+	gntsock_rx_src_drop(src);
 }
 
-/* A GRANT message: queue the grant in order with the data (grant.h). */
+/* A GRANT message: queue the grant in order with the data (grant.h); with
+ * no socket (@sk NULL), or one that cannot take it, refuse it (or, made
+ * already on the backlog, release it).
+ */
 static void gntsock_recv_grant(struct gntsock_link *link, struct sock *sk,
-			       const struct gntsock_msg_hdr *h)
+			       const struct gntsock_msg_hdr *h,
+			       const struct gntsock_rx_src *src)
 {
 	struct gntsock_sock *vsk = sk ? gntsock_sk(sk) : NULL;
 	struct gntsock_rxbuf *b;
 	bool accept = sk && sk->sk_state == TCP_ESTABLISHED &&
 		      !(sk->sk_shutdown & RCV_SHUTDOWN) &&
 		      !sock_flag(sk, SOCK_DEAD);
-	struct gntsock_gin *gin;
+	struct gntsock_gin *gin = src->gin;
 
 	b = accept ? gntsock_rxbuf_alloc(vsk, 0, 0) : NULL;
-	gin = gntsock_grant_in_new(link, sk, vsk ? &vsk->grants : NULL, h,
-				   accept && b);
-	if (!gin) {
+	if (!gin)
+		gin = gntsock_grant_in_new(link, sk,
+					   vsk ? &vsk->grants : NULL, h,
+					   accept && b);
+	else if (!b)
+		gntsock_grant_in_refuse(gin);
+	if (!gin || !b) {
 		if (b)
 			gntsock_rxbuf_free(vsk, b);
 		return;
 	}
 	b->grant = gin;
 	list_add_tail(&b->node, &vsk->rx_queue);
-	gntsock_sock_wake(link, sk, GNTSOCK_WAKE_READ);
+	gntsock_sock_wake(src->batch ? link : NULL, sk, GNTSOCK_WAKE_READ);
 }
 
 /**
- * gntsock_sock_recv() - deliver one validated message to its socket
- * @link: the link it arrived on
- * @h: local copy of its header; an RW payload is still in the ring
+ * gntsock_sock_recv_noconn() - a message for a connection we do not have
+ * @link: the link it came on
+ * @h: its header
+ * @src: where its payload is
  *
- * Called from the link's rx work, in process context.
+ * Data, a grant (refused: the granter ends it) or a connection answer gets
+ * an RST back. Credit and shutdown messages carry nothing that could be
+ * lost (they arrive after a close), nor does an RST: dropped.
  */
-static void gntsock_sock_recv(struct gntsock_link *link,
-			      const struct gntsock_msg_hdr *h)
+void gntsock_sock_recv_noconn(struct gntsock_link *link,
+			      const struct gntsock_msg_hdr *h,
+			      const struct gntsock_rx_src *src)
 {
-	struct gntsock_sock *vsk;
-	struct sock *sk = NULL;
+	if (h->op == GNTSOCK_OP_GRANT && !src->gin)
+		gntsock_recv_grant(link, NULL, h, src);
+	if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
+	    h->op == GNTSOCK_OP_GRANT || h->op == GNTSOCK_OP_REQUEST)
+		gntsock_reply_rst(link, h);
+	gntsock_rx_src_drop(src);
+}
 
-	if (h->op == GNTSOCK_OP_REQUEST) {
-		gntsock_recv_request(link, h);
+/**
+ * gntsock_sock_recv_stale() - a message left from an earlier connection
+ * @link: the link it came on
+ * @h: its header
+ * @src: where its payload is
+ *
+ * Not a violation, and not this connection's (gntsock_recv_stale()):
+ * counted, a grant refused, the rest dropped.
+ */
+void gntsock_sock_recv_stale(struct gntsock_link *link,
+			     const struct gntsock_msg_hdr *h,
+			     const struct gntsock_rx_src *src)
+{
+	atomic64_inc(&gntsock_stats.rx_stale);
+	if (h->op == GNTSOCK_OP_GRANT && !src->gin)
+		gntsock_recv_grant(link, NULL, h, src);
+	gntsock_rx_src_drop(src);
+}
+
+/* Before the peer accepted, it sends nothing else on this connection, and
+ * its answer has our type (a listener of another type refuses, and an RST
+ * carries the request's type): anything else is left from an earlier
+ * connection between the same ports (ours closed, its port taken again,
+ * with messages of the old one still in the ring or on their way). Not a
+ * violation, and not this connection's.
+ */
+static bool gntsock_recv_stale(struct sock *sk,
+			       const struct gntsock_msg_hdr *h)
+{
+	return sk->sk_state == TCP_SYN_SENT &&
+	       ((h->op != GNTSOCK_OP_RESPONSE && h->op != GNTSOCK_OP_RST) ||
+		h->type != gntsock_wire_type(sk));
+}
+
+/**
+ * gntsock_sock_recv_locked() - hand one validated message to its socket
+ * @link: the link it arrived on
+ * @sk: its connection's socket, lock owned
+ * @h: local copy of its header
+ * @src: where its payload is (the ring, or a buffer of the backlog, which
+ *	is taken), and how to wake
+ */
+void gntsock_sock_recv_locked(struct gntsock_link *link, struct sock *sk,
+			      const struct gntsock_msg_hdr *h,
+			      const struct gntsock_rx_src *src)
+{
+	struct gntsock_sock *vsk = gntsock_sk(sk);
+	struct gntsock_link *wake_link = src->batch ? link : NULL;
+
+	sock_owned_by_me(sk);
+	if (!vsk->conn_hashed || vsk->link != link ||
+	    h->dst_port != vsk->local_port || h->src_port != vsk->peer_port) {
+		/* Closed since it was found (by a message before this one,
+		 * on its backlog, or by our application), maybe connected
+		 * again since.
+		 */
+		gntsock_sock_recv_noconn(link, h, src);
 		return;
 	}
-	spin_lock_bh(&gntsock_table_lock);
-	vsk = gntsock_find_conn(link, h->dst_port, h->src_port);
-	if (vsk) {
-		sk = &vsk->sk;
-		sock_hold(sk);
-	}
-	spin_unlock_bh(&gntsock_table_lock);
-	if (!sk) {
-		/* Data or a connection answer for a connection we do not
-		 * have: tell the peer. Credit and shutdown messages carry
-		 * nothing that could be lost (they arrive after a close).
-		 */
-		if (h->op == GNTSOCK_OP_GRANT)
-			gntsock_recv_grant(link, NULL, h);
-		if (h->op == GNTSOCK_OP_RW || h->op == GNTSOCK_OP_RESPONSE ||
-		    h->op == GNTSOCK_OP_GRANT)
-			gntsock_reply_rst(link, h);
+	if (gntsock_recv_stale(sk, h)) {
+		gntsock_sock_recv_stale(link, h, src);
 		return;
-	}
-
-	lock_sock(sk);
-	if (!vsk->conn_hashed)
-		goto out;
-	if (sk->sk_state == TCP_SYN_SENT &&
-	    ((h->op != GNTSOCK_OP_RESPONSE && h->op != GNTSOCK_OP_RST) ||
-	     h->type != gntsock_wire_type(sk))) {
-		/* Before the peer accepted, it sends nothing else on this
-		 * connection, and its answer has our type (a listener of
-		 * another type refuses, and an RST carries the request's
-		 * type): this is left from an earlier connection between the
-		 * same ports (ours closed, its port taken again, with
-		 * messages of the old one still in the ring or on their way).
-		 * Not a violation, and not this connection's: a grant is
-		 * refused, the rest dropped.
-		 */
-		atomic64_inc(&gntsock_stats.rx_stale);
-		if (h->op == GNTSOCK_OP_GRANT)
-			gntsock_recv_grant(link, NULL, h);
-		goto out;
 	}
 	if (h->type != gntsock_wire_type(sk)) {
 		gntsock_link_violation(link, GNTSOCK_V_TYPE);
-		goto out;
+		goto drop;
 	}
 	/* (an RST ends the connection: its credit does not matter, and one
 	 * left from an earlier connection carries that connection's)
 	 */
 	if (h->op != GNTSOCK_OP_RST && !gntsock_update_credit(vsk, h)) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
-		goto out;
+		goto drop;
 	}
 	switch (h->op) {
 	case GNTSOCK_OP_RESPONSE:
@@ -351,13 +454,13 @@ static void gntsock_sock_recv(struct gntsock_link *link,
 			sk->sk_state_change(sk);
 		break;
 	case GNTSOCK_OP_RW:
-		gntsock_recv_rw(link, sk, h);
-		break;
+		gntsock_recv_rw(link, sk, h, src);
+		return;
 	case GNTSOCK_OP_GRANT:
-		gntsock_recv_grant(link, sk, h);
+		gntsock_recv_grant(link, sk, h, src);
 		break;
 	case GNTSOCK_OP_CREDIT_UPDATE:
-		gntsock_sock_wake(link, sk, GNTSOCK_WAKE_WRITE);
+		gntsock_sock_wake(wake_link, sk, GNTSOCK_WAKE_WRITE);
 		break;
 	case GNTSOCK_OP_CREDIT_REQUEST:
 		if (sk->sk_state == TCP_ESTABLISHED) {
@@ -368,49 +471,46 @@ static void gntsock_sock_recv(struct gntsock_link *link,
 		}
 		break;
 	}
-out:
-	release_sock(sk);
-	sock_put(sk);
+	return;
+
+drop:
+	gntsock_rx_src_drop(src);
 }
 
 /**
- * gntsock_sock_link_down() - reset every connection on a link
- * @link: the link, already torn down
+ * gntsock_sock_recv_ctl() - the header-only messages merged on a backlog
+ * @sk: their socket, lock owned
+ * @m: the backlog entry they followed, already handed on
+ *
+ * Handed on as the messages they stand for, with the last one's credit
+ * fields: credit updates, a credit request, the zero-length STREAM data,
+ * then the SHUTDOWN flags (last: a shutdown of both directions ends the
+ * connection, after which nothing may be sent on its ports).
  */
-static void gntsock_sock_link_down(struct gntsock_link *link)
+void gntsock_sock_recv_ctl(struct sock *sk, const struct gntsock_bl_msg *m)
 {
-	struct gntsock_sock *vsk;
-	struct sock *sk;
-	int bkt;
+	static const u16 ops[] = { GNTSOCK_OP_CREDIT_UPDATE,
+				   GNTSOCK_OP_CREDIT_REQUEST,
+				   GNTSOCK_OP_SHUTDOWN };
+	struct gntsock_rx_src src = {};
+	struct gntsock_msg_hdr h = m->ctl;
+	unsigned int i;
 
-	for (;;) {
-		sk = NULL;
-		spin_lock_bh(&gntsock_table_lock);
-		hash_for_each(gntsock_conn, bkt, vsk, conn_node) {
-			if (vsk->link == link) {
-				sk = &vsk->sk;
-				sock_hold(sk);
-				break;
-			}
+	/* (type 0 is no type: a bad one is a violation, as it was) */
+	h.type = m->ctl_bad_type ? 0 : gntsock_wire_type(sk);
+	h.len = 0;
+	h.flags = 0;
+	for (i = 0; i < ARRAY_SIZE(ops); i++) {
+		if (ops[i] == GNTSOCK_OP_SHUTDOWN && m->ctl_zero) {
+			h.op = GNTSOCK_OP_RW;
+			src.zero = m->ctl_zero;
+			gntsock_sock_recv_locked(m->link, sk, &h, &src);
+			src.zero = 0;
 		}
-		spin_unlock_bh(&gntsock_table_lock);
-		if (!sk)
-			break;
-		lock_sock(sk);
-		if (vsk->conn_hashed)
-			gntsock_reset(sk, ECONNRESET);
-		release_sock(sk);
-		sock_put(sk);
+		h.flags = ops[i] == GNTSOCK_OP_SHUTDOWN ? m->ctl_shut : 0;
+		if (!(m->ctl_ops & BIT(ops[i])))
+			continue;
+		h.op = ops[i];
+		gntsock_sock_recv_locked(m->link, sk, &h, &src);
 	}
 }
-
-/* What the links hand to the socket layer: every connection message. */
-const struct gntsock_link_handler gntsock_sock_handler = {
-	.ops = BIT(GNTSOCK_OP_REQUEST) | BIT(GNTSOCK_OP_RESPONSE) |
-	       BIT(GNTSOCK_OP_RST) | BIT(GNTSOCK_OP_SHUTDOWN) |
-	       BIT(GNTSOCK_OP_RW) | BIT(GNTSOCK_OP_CREDIT_UPDATE) |
-	       BIT(GNTSOCK_OP_CREDIT_REQUEST) | BIT(GNTSOCK_OP_GRANT),
-	.recv = gntsock_sock_recv,
-	.batch_end = gntsock_sock_wake_flush,
-	.link_down = gntsock_sock_link_down,
-};

@@ -75,7 +75,8 @@ static void gntsock_grant_take(struct gntsock_sock *vsk,
 /* The cmsgs of the grants a recvmsg() took (gntsock_grant_take()), after
  * release_sock(): writing them may fault and sleep for as long as the
  * reader's control buffer makes it (a FUSE or userfaultfd page) without
- * holding up the link's receive work, which needs lock_sock().
+ * holding lock_sock(), under which the socket's messages wait on its
+ * backlog.
  */
 static void gntsock_grants_deliver(struct list_head *granted,
 				   struct msghdr *msg)

@@ -99,6 +99,11 @@ static int gntsock_send_check(struct sock *sk)
 
 	if (sk->sk_err)
 		return -sk->sk_err;
+	/* (its link went down while the lock was owned: the reset waits for
+	 * release_sock(), and the link may be up again meanwhile)
+	 */
+	if (READ_ONCE(vsk->bl_link_down))
+		return -ECONNRESET;
 	if ((sk->sk_shutdown & SEND_SHUTDOWN) ||
 	    (vsk->peer_shutdown & GNTSOCK_SHUT_RCV))
 		return -EPIPE;
@@ -125,6 +130,7 @@ static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
 static bool gntsock_send_stopped(struct sock *sk)
 {
 	return READ_ONCE(sk->sk_err) ||
+	       READ_ONCE(gntsock_sk(sk)->bl_link_down) ||
 	       READ_ONCE(sk->sk_state) != TCP_ESTABLISHED ||
 	       (READ_ONCE(sk->sk_shutdown) & SEND_SHUTDOWN) ||
 	       (READ_ONCE(gntsock_sk(sk)->peer_shutdown) & GNTSOCK_SHUT_RCV);
@@ -196,8 +202,9 @@ static int gntsock_wait_credit(struct sock *sk, u32 len, long *timeo)
 /* sendmsg()'s grant cmsg (grant.h): pin and grant, then put the GRANT
  * message in the ring right before the data it travels with. lock_sock held,
  * dropped while pinning: pinning faults the pages in, which may take
- * forever (a FUSE file whose daemon does not answer), and the links'
- * receive work needs the lock (issue 12, defect 1). tx_mutex keeps other
+ * forever (a FUSE file whose daemon does not answer), and the socket's
+ * messages wait on its backlog while the lock is held (issue 12, defect
+ * 1). tx_mutex keeps other
  * senders and connect() out meanwhile.
  * Return: 1 if a grant went, 0 if @msg carries none, or a negative errno.
  */
