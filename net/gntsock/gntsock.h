@@ -385,7 +385,7 @@ int gntsock_hostile_init(void);
 /* Ids of the forged grants: our kernel ignores answers about them. */
 #define GNTSOCK_HOSTILE_GRANT_ID	0x80000000U
 int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
-			     struct gntsock_msg_hdr *h);
+			     struct gntsock_msg_hdr *h, u32 sent);
 void gntsock_hostile_exit(void);
 #endif
 

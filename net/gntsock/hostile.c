@@ -29,6 +29,13 @@
  *                      never reads), 1-16 pages of made-up references each
  *   grantrevoke PEER MS PORT  the same, each grant revoked right after
  *                      it (the victim's error queue is never read)
+ *   backlog PEER MS PORT  on our connection to the victim's PORT, as fast
+ *                      as the ring takes them: one-byte data messages each
+ *                      followed by a SHUTDOWN of our receive side (64 KiB
+ *                      of them, within the victim's credit), then credit
+ *                      requests, credit updates and empty data messages:
+ *                      what the victim's socket backlog must merge or
+ *                      bound while a local user holds the socket's lock
  *   flood PEER MS      fill the ring with valid messages that need no
  *                      answer (CREDIT_REQUEST to a port nobody has), then
  *                      keep moving prod one ring ahead of the victim's
@@ -517,7 +524,7 @@ static int hostile_grants(domid_t peer, unsigned int ms, u32 port,
 	unsigned int i;
 
 	/* The connection may still be on its way (a link just made). */
-	for (i = 0; gntsock_hostile_conn_hdr(peer, port, GNTSOCK_OP_GRANT, &h);
+	for (i = 0; gntsock_hostile_conn_hdr(peer, port, GNTSOCK_OP_GRANT, &h, 0);
 	     i++) {
 		if (i == 100 || signal_pending(current))
 			return scnprintf(res, 256, "attack=%s error=no_connection",
@@ -527,7 +534,7 @@ static int hostile_grants(domid_t peer, unsigned int ms, u32 port,
 	while ((link = hostile_next_link(peer, end, &links))) {
 		while (hostile_up(link) && time_before(jiffies, end)) {
 			if (gntsock_hostile_conn_hdr(peer, port,
-						     GNTSOCK_OP_GRANT, &h)) {
+						     GNTSOCK_OP_GRANT, &h, 0)) {
 				gntsock_link_put(link);
 				return scnprintf(res, 256,
 						 "attack=%s error=connection_lost grants=%lu",
@@ -552,6 +559,94 @@ static int hostile_grants(domid_t peer, unsigned int ms, u32 port,
 	return scnprintf(res, 256, "attack=%s grants=%lu ring_full=%lu links=%lu",
 			 revoke ? "grantrevoke" : "grants", grants, full,
 			 links);
+}
+
+/* Bytes of credit the backlog attack uses: well within the victim's
+ * default buffer, so that it breaks no rule.
+ */
+#define HOSTILE_BACKLOG_CREDIT	65536U
+
+/* The backlog attack's @i-th message on the connection of @h. tx_lock
+ * held. Return: 0, or -ENOSPC with the ring full.
+ */
+static int hostile_put_backlog(struct gntsock_link *link,
+			       const struct gntsock_msg_hdr *h, unsigned long i,
+			       u32 *credit)
+{
+	static const u16 ops[] = { GNTSOCK_OP_CREDIT_REQUEST,
+				   GNTSOCK_OP_CREDIT_UPDATE, GNTSOCK_OP_RW };
+	struct {
+		struct gntsock_msg_hdr h;
+		u8 byte[8];
+	} m = { .h = *h };
+
+	if (*credit < HOSTILE_BACKLOG_CREDIT) {
+		if (i & 1) {
+			m.h.op = GNTSOCK_OP_SHUTDOWN;
+			m.h.flags = GNTSOCK_SHUT_RCV;
+		} else {
+			m.h.op = GNTSOCK_OP_RW;
+			m.h.len = 1;
+			m.byte[0] = (u8)i;
+		}
+	} else {
+		m.h.op = ops[i % ARRAY_SIZE(ops)];
+	}
+	/* (an RW uses credit, an empty one too) */
+	if (m.h.op == GNTSOCK_OP_RW && *credit >= 2 * HOSTILE_BACKLOG_CREDIT)
+		m.h.op = GNTSOCK_OP_CREDIT_REQUEST;
+	if (hostile_put(link, &m, sizeof(m.h) + m.h.len,
+			gntsock_msg_size(m.h.len)))
+		return -ENOSPC;
+	if (m.h.op == GNTSOCK_OP_RW)
+		(*credit)++;
+	return 0;
+}
+
+static int hostile_backlog(domid_t peer, unsigned int ms, u32 port,
+			   char *res)
+{
+	unsigned long end = jiffies + msecs_to_jiffies(ms);
+	unsigned long msgs = 0, full = 0, links = 0;
+	struct gntsock_msg_hdr h;
+	struct gntsock_link *link;
+	u32 credit = 0, counted = 0;
+	unsigned int i;
+
+	for (i = 0; gntsock_hostile_conn_hdr(peer, port, GNTSOCK_OP_RW, &h, 0);
+	     i++) {
+		if (i == 100 || signal_pending(current))
+			return scnprintf(res, 256,
+					 "attack=backlog error=no_connection");
+		msleep(100);
+	}
+	while ((link = hostile_next_link(peer, end, &links))) {
+		while (hostile_up(link) && time_before(jiffies, end)) {
+			if (gntsock_hostile_conn_hdr(peer, port,
+						     GNTSOCK_OP_RW, &h,
+						     credit - counted)) {
+				gntsock_link_put(link);
+				return scnprintf(res, 256,
+						 "attack=backlog error=connection_lost msgs=%lu credit=%u",
+						 msgs, credit);
+			}
+			counted = credit;
+			mutex_lock(&link->tx_lock);
+			if (!hostile_up(link) ||
+			    hostile_put_backlog(link, &h, msgs, &credit))
+				full++;
+			else
+				msgs++;
+			mutex_unlock(&link->tx_lock);
+			hostile_notify(link);
+			if (!(msgs % 256))
+				usleep_range(500, 1000);
+		}
+		gntsock_link_put(link);
+	}
+	return scnprintf(res, 256,
+			 "attack=backlog msgs=%lu credit=%u ring_full=%lu links=%lu",
+			 msgs, credit, full, links);
 }
 
 static int hostile_reconnect(domid_t peer, unsigned int cycles, char *res)
@@ -638,6 +733,8 @@ static ssize_t hostile_write(struct file *file, const char __user *ubuf,
 		hostile_reconnect(peer, arg, res);
 	else if (!strcmp(cmd, "grants") || !strcmp(cmd, "grantrevoke"))
 		hostile_grants(peer, arg, port, cmd[5] == 'r', res);
+	else if (!strcmp(cmd, "backlog"))
+		hostile_backlog(peer, arg, port, res);
 	else if (!strcmp(cmd, "stall"))
 		hostile_stall(peer, arg, res);
 	else if (!strcmp(cmd, "release"))

@@ -94,11 +94,13 @@ void gntsock_fill_hdr(struct gntsock_sock *vsk,
  * @peer_port: the peer's port
  * @op: the message's op
  * @h: filled
+ * @sent: credit the caller's forged data used: counted as sent, so that
+ *	the peer's credit updates stay valid here
  *
  * Return: 0, or -ENOTCONN if we have no such connection.
  */
 int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
-			     struct gntsock_msg_hdr *h)
+			     struct gntsock_msg_hdr *h, u32 sent)
 {
 	struct gntsock_sock *vsk, *found = NULL;
 	int bkt;
@@ -116,6 +118,7 @@ int gntsock_hostile_conn_hdr(domid_t peer, u32 peer_port, u16 op,
 	if (!found)
 		return -ENOTCONN;
 	lock_sock(&found->sk);
+	found->tx_cnt += sent;
 	gntsock_fill_hdr(found, h, op);
 	release_sock(&found->sk);
 	sock_put(&found->sk);

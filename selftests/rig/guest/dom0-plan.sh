@@ -1592,6 +1592,25 @@ hos_poll_victim() {
 		"GNTSOCK_POLL_PORT=$HOS_POLL_PORT GNTSOCK_POLL_READY=/tmp/poll-ready GNTSOCK_POLL_SECONDS=20" \
 		gntsock_polling_victim_test "polling victim $1" "$2" "$3"
 }
+# A socket in domU2 whose lock a throttled local user holds, flooded by domU1's "backlog"
+# attack on its connection to it (gntsock_backlog_victim_test listens; domU1 connects with
+# gntcat): the flood is merged and bounded, nothing is a violation. Result $1.
+HOS_BL_PORT=7400
+hos_backlog_victim() {
+	rig-xs rm "/local/domain/$D2/data/backlog-status" 2>/dev/null
+	rig-xs rm "/local/domain/$D2/data/backlog-ready" 2>/dev/null
+	domu_cmd "$D2" shell "rm -f /tmp/backlog-ready; (GNTSOCK_PEER_DOMID=$D1 GNTSOCK_BL_PORT=$HOS_BL_PORT GNTSOCK_BL_READY=/tmp/backlog-ready GNTSOCK_BL_SECONDS=20 /opt/gntsock/bin/gntsock_backlog_victim_test >/tmp/backlog.ktap 2>&1; rig-xs write data/backlog-status \$?; sed 's/^/[backlog victim] /' /tmp/backlog.ktap) </dev/null >/dev/console 2>&1 & (i=0; while [ ! -e /tmp/backlog-ready ] && [ \$i -lt 120 ]; do sleep 1; i=\$((i + 1)); done; rig-xs write data/backlog-ready 1) </dev/null >/dev/null 2>&1 &"
+	sleep 2
+	domu_cmd "$D1" shell "(sleep 90 | gntcat $D2:$HOS_BL_PORT >/dev/null; echo backlog connection exit \$?) </dev/null >/dev/console 2>&1 &"
+	rig-xs wait "/local/domain/$D2/data/backlog-ready" 150 >/dev/null
+	sleep 2
+	hos_attack backlog "10000 $HOS_BL_PORT"
+	hos_attack_wait
+	_st=$(rig-xs wait "/local/domain/$D2/data/backlog-status" 150) || _st=none
+	[ "$_st" = 0 ]
+	hos_ok "$1" $? "gntsock_backlog_victim_test status $_st; domU1: $HX"
+	domu_cmd "$D1" shell "pkill -f 'gntcat $D2:$HOS_BL_PORT'; true"
+}
 s_hostile() {
 	if [ -z "$D1" ] || [ -z "$D2" ]; then say "no domUs"; return 1; fi
 	[ "$D1" -lt "$D2" ] || { say "hostile: domU1 must have the lower domid"; return 1; }
@@ -1640,6 +1659,10 @@ s_hostile() {
 		hos_one "$_a" "$_a" "4000 $HOS_HOLD_PORT" refused 100
 		domu_cmd "$D1" shell "pkill -f 'gntcat $D2:$HOS_HOLD_PORT'; true"
 	done
+	# A flood of messages the victim's socket backlog must merge or bound, at a socket
+	# whose lock a throttled local user holds.
+	hos_relink
+	hos_backlog_victim backlog_flood_at_a_held_socket_bounded
 	# A peer kernel that stops draining its ring for 6 s (credit left: the listener reads
 	# everything): the victim's non-blocking sender gets EAGAIN at once and poll() says
 	# not writable until the ring drains (gntsock_stalled_peer_test).
