@@ -244,6 +244,15 @@ int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
 	return 0;
 }
 
+/* Allocation flags for receive memory of a socket whose memory cgroup is
+ * @memcg (or none): see gntsock_rxbuf_new().
+ */
+static gfp_t gntsock_rx_gfp(struct mem_cgroup *memcg)
+{
+	return memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
+	       GFP_KERNEL;
+}
+
 /**
  * gntsock_rxbuf_new() - an rx buffer for @len payload bytes, for @sk
  * @sk: the socket it is for
@@ -266,8 +275,7 @@ int gntsock_fill_rxbuf(void *src, u32 len, void *ctx)
 struct gntsock_rxbuf *gntsock_rxbuf_new(struct sock *sk, u32 len, u32 min)
 {
 	struct mem_cgroup *memcg = sk->sk_memcg, *old;
-	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
-		    GFP_KERNEL;
+	gfp_t gfp = gntsock_rx_gfp(memcg);
 	struct gntsock_rxbuf *b;
 
 	old = set_active_memcg(memcg);
@@ -381,8 +389,7 @@ struct gntsock_bl_msg *gntsock_bl_msg_new(struct gntsock_link *link,
 					  const struct gntsock_msg_hdr *h)
 {
 	struct mem_cgroup *memcg = sk->sk_memcg, *old;
-	gfp_t gfp = memcg ? GFP_KERNEL_ACCOUNT | __GFP_NORETRY | __GFP_NOWARN :
-		    GFP_KERNEL;
+	gfp_t gfp = gntsock_rx_gfp(memcg);
 	bool stream = h->type == GNTSOCK_TYPE_STREAM, accept;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_rxbuf_fill fill;
