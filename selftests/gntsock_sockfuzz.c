@@ -869,6 +869,10 @@ static void op_grant(void)
 
 static void map_grant(struct slot *s, const struct gin_rec *g)
 {
+	/* Until one mapping worked, map well formed: the mapping ops need
+	 * one, and a slow peer may give few grants.
+	 */
+	bool well_formed = !ws->grants_mapped;
 	struct gmap *m = free_map();
 	int prot = PROT_READ;
 	size_t len = g->len;
@@ -878,11 +882,15 @@ static void map_grant(struct slot *s, const struct gin_rec *g)
 		m = &maps[rn(NMAPS)];
 		map_drop(m);
 	}
+
 	if ((g->flags & GNTSOCK_GRANT_WRITABLE) ? chance(70) : chance(10))
 		prot |= PROT_WRITE;
-	if (chance(10))
+	if (!(g->flags & GNTSOCK_GRANT_WRITABLE) && well_formed)
+		prot = PROT_READ;
+	if (chance(10) && !well_formed)
 		len = (size_t)page * rn(4);
-	p = mmap(NULL, len, prot, chance(97) ? MAP_SHARED : MAP_PRIVATE,
+	p = mmap(NULL, len, prot,
+		 chance(97) || well_formed ? MAP_SHARED : MAP_PRIVATE,
 		 s->fd, (off_t)g->id * page);
 	note(p == MAP_FAILED ? -1 : 0);
 	trace("mmap(grant id %u len %zu prot %d fd %d) = %d", g->id, len,
@@ -906,7 +914,7 @@ static void record_gin(struct slot *s, struct msghdr *m)
 	ws->grants_recv++;
 	s->gin[s->ngin % NGINS] = (struct gin_rec){ gi.id, gi.flags, gi.len };
 	s->ngin++;
-	if (chance(75))
+	if (chance(75) || !ws->grants_mapped)
 		map_grant(s, &s->gin[(s->ngin - 1) % NGINS]);
 }
 
@@ -1038,7 +1046,8 @@ static void op_grant_svc(void)
 		}
 		s->domid = a.sgnt_domid;
 	}
-	if (chance(40)) {
+	/* Until a grant was mapped, always ask for one (see map_grant()). */
+	if (chance(40) || !ws->grants_mapped) {
 		svc_give(s);
 		return;
 	}
