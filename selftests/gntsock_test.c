@@ -1996,6 +1996,47 @@ static int throttled_cgroup(char *dir, size_t n)
 	return write_str(path, "1000 1000000");
 }
 
+/* @rounds 1-byte round trips on the ECHO connection @fd, spaced out by
+ * 3 to 2 + @spread ms so that they meet a throttled task in every state;
+ * the slowest in *@worst (ms). Return: 0 or -errno.
+ */
+static int echo_rounds(int fd, int rounds, int spread, int64_t *worst)
+{
+	unsigned char c, r;
+	int64_t t0, ms;
+	int i, ret = 0;
+
+	for (i = 0; !ret && i < rounds; i++) {
+		c = (unsigned char)(i + 1);
+		t0 = gnt_now_ms();
+		ret = gnt_send_all(fd, &c, 1, NULL);
+		if (!ret)
+			ret = gnt_recv_all(fd, &r, 1, NULL);
+		if (!ret && r != c)
+			ret = -EBADMSG;
+		ms = gnt_now_ms() - t0;
+		if (ms > *worst)
+			*worst = ms;
+		gnt_sleep_ms(3 + i % spread);
+	}
+	return ret;
+}
+
+/* End the throttled child @pid: out of the cgroup first (at 1 ms of CPU
+ * per second, its exit could take longer than the test), then killed.
+ */
+static void throttled_end(pid_t pid)
+{
+	char path[16];
+
+	if (pid <= 0)
+		return;
+	snprintf(path, sizeof(path), "%d", (int)pid);
+	write_str(CG_ROOT "/cgroup.procs", path);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+}
+
 /* The throttled poller: joins @dir, then polls its connection until
  * killed (its peer never writes).
  */
@@ -2027,11 +2068,10 @@ static void throttled_poller(unsigned int peer, const char *dir)
 TEST_F_TIMEOUT(gntsock, throttled_busy_poller_does_not_hold_up_the_link,
 	       120)
 {
-	char dir[96] = "", path[16];
 	uint64_t p0 = 0, p1 = 0;
-	unsigned char c, r;
-	int fd, ret, i;
-	int64_t t0, ms, worst = 0;
+	int64_t t0, worst = 0;
+	char dir[96] = "";
+	int fd, ret;
 	pid_t pid;
 
 	NEED_PEER();
@@ -2054,37 +2094,147 @@ TEST_F_TIMEOUT(gntsock, throttled_busy_poller_does_not_hold_up_the_link,
 			break;
 	}
 	gnt_sleep_ms(200);
-	for (i = 0; !ret && i < STARVED_ROUNDS; i++) {
-		c = (unsigned char)(i + 1);
-		t0 = gnt_now_ms();
-		ret = gnt_send_all(fd, &c, 1, NULL);
-		if (!ret)
-			ret = gnt_recv_all(fd, &r, 1, NULL);
-		if (!ret && r != c)
-			ret = -EBADMSG;
-		ms = gnt_now_ms() - t0;
-		if (ms > worst)
-			worst = ms;
-		gnt_sleep_ms(3 + i % 37);
-	}
+	if (!ret)
+		ret = echo_rounds(fd, STARVED_ROUNDS, 37, &worst);
 	gnt_stat_get("rx_polls", &p1);
-	if (pid > 0) {
-		/* (out of the cgroup first: at 1 ms of CPU per second, its
-		 * exit could take longer than the test)
-		 */
-		snprintf(path, sizeof(path), "%d", (int)pid);
-		write_str(CG_ROOT "/cgroup.procs", path);
-		kill(pid, SIGKILL);
-		waitpid(pid, NULL, 0);
-	}
+	throttled_end(pid);
 	close(fd);
 	rmdir(dir);
-	ASSERT_EQ(0, ret) TH_LOG("round trip %d: %s", i, strerror(-ret));
+	ASSERT_EQ(0, ret) TH_LOG("round trips: %s", strerror(-ret));
 	TH_LOG("%d round trips beside a throttled busy-poller (%" PRIu64
 	       " polls): the slowest %" PRId64 " ms", STARVED_ROUNDS,
 	       p1 - p0, worst);
 	EXPECT_LT(p0, p1) TH_LOG("the throttled reader never polled");
 	EXPECT_LT(worst, STARVED_MAX_RT_MS);
+}
+
+/*
+ * A sender that is preempted must not hold up the link. Senders share the
+ * link's tx ring and serialise on its tx_lock while they copy into it; a
+ * holder that is taken off the CPU in the middle (on a kernel that
+ * preempts anywhere, and Debian's can: preempt=full, or
+ * /sys/kernel/debug/sched/preempt) and then not given it back, here by its
+ * cgroup's quota of 1 ms of CPU per second, would keep every other sender
+ * on the link, and the receive work's credit updates, waiting for its next
+ * period. Any user can do that to itself. The sender is an unprivileged
+ * process writing 64 KiB at a time to the peer's SINK; another connection
+ * on the same link makes round trips meanwhile. Nothing under tx_lock may
+ * be preempted: none may wait for the sender's next period.
+ */
+#define PREEMPT_CTL		"/sys/kernel/debug/sched/preempt"
+#define TX_THROTTLED_ROUNDS	100
+/* (a stall lasts the sender's period, 1 s; a busy rig's echo, 0.3 s) */
+#define TX_THROTTLED_MAX_MS	600
+
+/* The preemption mode of a PREEMPT_DYNAMIC kernel, as its name ("none",
+ * "voluntary", "full"), in @mode. Return: 0 or -errno.
+ */
+static int preempt_mode(char *mode, size_t n)
+{
+	char buf[64], *a, *b;
+	int ret;
+
+	if (access(PREEMPT_CTL, F_OK) &&
+	    mount("debugfs", "/sys/kernel/debug", "debugfs", 0, NULL) &&
+	    errno != EBUSY)
+		return -errno;
+	ret = gnt_read_file(PREEMPT_CTL, buf, sizeof(buf));
+	if (ret < 0)
+		return ret;
+	a = strchr(buf, '(');
+	b = a ? strchr(a, ')') : NULL;
+	if (!b || (size_t)(b - a) >= n)
+		return -EINVAL;
+	*b = '\0';
+	snprintf(mode, n, "%s", a + 1);
+	return 0;
+}
+
+/* The throttled sender: joins @dir, drops root, writes to the SINK until
+ * killed; @sent counts its bytes.
+ */
+static void throttled_sender(unsigned int peer, const char *dir,
+			     _Atomic uint64_t *sent)
+{
+	static char buf[65536];
+	char path[128], pid[16];
+	int64_t end = gnt_now_ms() + 60000;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	memset(buf, 0x5a, sizeof(buf));
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
+	if (fd < 0 || write_str(path, pid) || setgid(65534) ||
+	    setuid(65534))
+		_exit(1);
+	while (gnt_now_ms() < end) {
+		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
+		if (n <= 0)
+			_exit(2);
+		atomic_fetch_add(sent, (uint64_t)n);
+	}
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(gntsock, throttled_sender_does_not_hold_up_the_link, 120)
+{
+	char dir[96] = "", path[160], mode[16], stat[512] = "", *p;
+	uint64_t sent0 = 0, sent1, throttled = 0;
+	_Atomic uint64_t *sent;
+	int64_t t0, worst = 0;
+	int fd, ret;
+	pid_t pid;
+
+	NEED_PEER();
+	ret = preempt_mode(mode, sizeof(mode));
+	if (ret)
+		SKIP(return, "no %s (not a PREEMPT_DYNAMIC kernel): %s",
+		     PREEMPT_CTL, strerror(-ret));
+	ret = throttled_cgroup(dir, sizeof(dir));
+	if (ret == -ENOENT || ret == -ENODEV)
+		SKIP(return, "no cgroup2 cpu controller: %s", strerror(-ret));
+	ASSERT_EQ(0, ret) TH_LOG("cgroup %s: %s", dir, strerror(-ret));
+	sent = mmap(NULL, sizeof(*sent), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, sent);
+	*sent = 0;
+	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
+	ret = write_str(PREEMPT_CTL, "full");
+	ASSERT_EQ(0, ret) TH_LOG("preempt=full: %s", strerror(-ret));
+	pid = fork();
+	if (!pid)
+		throttled_sender(self->peer, dir, sent);
+	ret = pid < 0 ? -errno : 0;
+	/* Until it sends (then 200 ms more: throttled by then). */
+	for (t0 = gnt_now_ms(); !ret && !*sent && gnt_now_ms() - t0 < 20000;)
+		gnt_sleep_ms(50);
+	gnt_sleep_ms(200);
+	sent0 = *sent;
+	if (!ret)
+		ret = echo_rounds(fd, TX_THROTTLED_ROUNDS, 97, &worst);
+	sent1 = *sent;
+	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
+	gnt_read_file(path, stat, sizeof(stat));
+	throttled_end(pid);
+	write_str(PREEMPT_CTL, mode);
+	close(fd);
+	rmdir(dir);
+	munmap(sent, sizeof(*sent));
+	ASSERT_EQ(0, ret) TH_LOG("round trips: %s", strerror(-ret));
+	TH_LOG("%d round trips beside a throttled sender (%" PRIu64
+	       " KiB sent meanwhile; preemption full, was %s): the slowest %"
+	       PRId64 " ms", TX_THROTTLED_ROUNDS, (sent1 - sent0) >> 10, mode,
+	       worst);
+	p = strstr(stat, "nr_throttled ");
+	if (p)
+		sscanf(p, "nr_throttled %" SCNu64, &throttled);
+	TH_LOG("its cgroup was throttled %" PRIu64 " times", throttled);
+	EXPECT_LT(sent0, sent1) TH_LOG("the throttled sender never sent");
+	EXPECT_LT(0U, throttled) TH_LOG("the sender was never throttled");
+	EXPECT_LT(worst, TX_THROTTLED_MAX_MS);
 }
 
 /*

@@ -23,10 +23,14 @@
  *   gntsock_grant_lock    every socket's grants (grant.h)
  *   grant map_lock        one received grant's mapping; the MMU notifier
  *                         takes only this one (grant_unmap.c)
- *   link tx_lock          the tx ring and the control queue; nothing under
- *                         it faults (stream sends copy with page faults
- *                         disabled and fault the buffer in without it)
- *   gntsock_links_lock    the list of links
+ *   link tx_lock          (spinlock) the tx ring and the control queue,
+ *                         shared by the link's senders and its rx work;
+ *                         nothing under it sleeps or faults (stream sends
+ *                         copy with page faults disabled and fault the
+ *                         buffer in without it), so no holder is ever
+ *                         preempted or throttled inside it
+ *   gntsock_links_lock    (spinlock) the list of links; never taken with
+ *                         tx_lock held
  *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
  *   a socket's sk_lock.slock, a link's loop_lock, gntsock_rx_pool_lock,
  *   gntsock_held_lock; a link's watch_lock, under which only a socket's
@@ -163,7 +167,7 @@ struct gntsock_link {
 	struct gntsock_ring rx;
 	evtchn_port_t evtchn;
 	int irq;
-	struct mutex tx_lock;		/* tx ring and ctl_queue */
+	spinlock_t tx_lock;		/* tx ring and ctl_queue */
 	wait_queue_head_t tx_wq;
 	atomic_t tx_kick;
 	spinlock_t watch_lock;		/* space_watches */

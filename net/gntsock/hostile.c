@@ -259,7 +259,7 @@ static int hostile_fuzz(domid_t peer, unsigned int ms, char *res)
 
 	while ((link = hostile_next_link(peer, end, &links))) {
 		while (hostile_up(link) && time_before(jiffies, end)) {
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 			for (n = 0; n < 64 && hostile_up(link); n++) {
 				hostile_valid_hdr(&h);
 				r = get_random_u32_below(16);
@@ -283,7 +283,7 @@ static int hostile_fuzz(domid_t peer, unsigned int ms, char *res)
 					valid++;
 				}
 			}
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 			hostile_notify(link);
 			cond_resched();
 			usleep_range(100, 200);
@@ -305,7 +305,7 @@ static int hostile_index(domid_t peer, unsigned int ms, char *res)
 
 	while ((link = hostile_next_link(peer, end, &links))) {
 		g = get_random_u32_below(5);
-		mutex_lock(&link->tx_lock);
+		spin_lock(&link->tx_lock);
 		if (hostile_up(link)) {
 			switch (g) {
 			case 0:	/* tx prod beyond cons + size */
@@ -342,7 +342,7 @@ static int hostile_index(domid_t peer, unsigned int ms, char *res)
 			}
 			games[g]++;
 		}
-		mutex_unlock(&link->tx_lock);
+		spin_unlock(&link->tx_lock);
 		hostile_notify(link);
 		/* Give the victim time to notice before the next game. */
 		for (i = 0; i < 100 && hostile_up(link); i++)
@@ -381,12 +381,12 @@ static int hostile_toctou(domid_t peer, unsigned int ms, char *res)
 			h.type = GNTSOCK_TYPE_STREAM;
 			len = 8 * (1 + get_random_u32_below(64));
 			h.len = len;
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 			pos = link->tx.local;
 			if (!hostile_up(link) ||
 			    hostile_put(link, &h, sizeof(h),
 					gntsock_msg_size(len))) {
-				mutex_unlock(&link->tx_lock);
+				spin_unlock(&link->tx_lock);
 				break;
 			}
 			msgs++;
@@ -401,7 +401,7 @@ static int hostile_toctou(domid_t peer, unsigned int ms, char *res)
 				hostile_rewrite(link, pos, &evil);
 				flips++;
 			}
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 			cond_resched();
 		}
 		gntsock_link_put(link);
@@ -444,7 +444,7 @@ static int hostile_flood(domid_t peer, unsigned int ms, char *res)
 	h.type = GNTSOCK_TYPE_STREAM;
 	h.src_port = 0xfffffff0;
 	h.dst_port = 0xfffffff1;
-	mutex_lock(&link->tx_lock);
+	spin_lock(&link->tx_lock);
 	/* Every slot of the ring gets a header (the ring's size is a
 	 * multiple of a header's), then the ring is kept full of them.
 	 */
@@ -452,7 +452,7 @@ static int hostile_flood(domid_t peer, unsigned int ms, char *res)
 	while (hostile_up(link) && filled < link->tx.size / sizeof(h)) {
 		if (hostile_put(link, &h, sizeof(h), sizeof(h))) {
 			hostile_notify(link);
-			cond_resched();
+			cond_resched_lock(&link->tx_lock);
 			if (time_after(jiffies, end))
 				break;
 			continue;
@@ -469,12 +469,12 @@ static int hostile_flood(domid_t peer, unsigned int ms, char *res)
 		hostile_notify(link);
 		if (!(++rounds % 1024)) {
 			/* (our own link_down() needs the lock to end us) */
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 			cond_resched();
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 		}
 	}
-	mutex_unlock(&link->tx_lock);
+	spin_unlock(&link->tx_lock);
 	gntsock_link_put(link);
 	return scnprintf(res, 256, "attack=flood filled=%lu rounds=%lu",
 			 filled, rounds);
@@ -541,13 +541,13 @@ static int hostile_grants(domid_t peer, unsigned int ms, u32 port,
 						 revoke ? "grantrevoke" : "grants",
 						 grants);
 			}
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 			if (!hostile_up(link) ||
 			    hostile_put_grant(link, &h, ++id, revoke))
 				full++;
 			else
 				grants++;
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 			hostile_notify(link);
 			if (!(grants % 64))
 				usleep_range(500, 1000);
@@ -631,13 +631,13 @@ static int hostile_backlog(domid_t peer, unsigned int ms, u32 port,
 						 msgs, credit);
 			}
 			counted = credit;
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 			if (!hostile_up(link) ||
 			    hostile_put_backlog(link, &h, msgs, &credit))
 				full++;
 			else
 				msgs++;
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 			hostile_notify(link);
 			if (!(msgs % 256))
 				usleep_range(500, 1000);

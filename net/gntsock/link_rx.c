@@ -201,7 +201,7 @@ static void gntsock_rx_run(struct gntsock_link *link)
 void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
 {
 	mutex_init(&link->setup_lock);
-	mutex_init(&link->tx_lock);
+	spin_lock_init(&link->tx_lock);
 	init_waitqueue_head(&link->tx_wq);
 	INIT_LIST_HEAD(&link->ctl_queue);
 	INIT_WORK(&link->rx_work, rx_fn);
@@ -293,10 +293,10 @@ void gntsock_rx_work(struct work_struct *work)
 		link->tx_cons_seen = cons;
 		gntsock_ring_set_prod_waiting(&link->tx, false);
 		if (link->ctl_len) {
-			mutex_lock(&link->tx_lock);
+			spin_lock(&link->tx_lock);
 			if (link->state == GNTSOCK_LINK_CONNECTED)
 				gntsock_ctl_flush_event(link);
-			mutex_unlock(&link->tx_lock);
+			spin_unlock(&link->tx_lock);
 		}
 		gntsock_tx_kick(link);
 		if (moved)

@@ -318,7 +318,7 @@ int gntsock_link_send(struct gntsock_link *link,
 			link->peer);
 	}
 
-	mutex_lock(&link->tx_lock);
+	spin_lock(&link->tx_lock);
 	if (link->state != GNTSOCK_LINK_CONNECTED) {
 		err = -ECONNRESET;
 		goto out;
@@ -347,7 +347,47 @@ int gntsock_link_send(struct gntsock_link *link,
 	    wq_has_sleeper(&link->tx_wq))
 		gntsock_tx_pass_on(link);
 out:
-	mutex_unlock(&link->tx_lock);
+	spin_unlock(&link->tx_lock);
+	return err;
+}
+
+/* Send @h, or queue it in @c (when not NULL) if the ring is full. tx_lock
+ * held. Return: 0 (sent or queued), -ENOSPC (the ring is full and @c is
+ * NULL), -ENOBUFS (the queue is full), -ECONNRESET.
+ */
+static int gntsock_send_ctl_locked(struct gntsock_link *link,
+				   const struct gntsock_msg_hdr *h,
+				   struct gntsock_ctl **c)
+{
+	int err;
+
+	lockdep_assert_held(&link->tx_lock);
+	if (link->state != GNTSOCK_LINK_CONNECTED)
+		return -ECONNRESET;
+	err = gntsock_ctl_flush(link);
+	if (!err) {
+		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
+		if (!err)
+			atomic64_inc(&link->stat_tx_msgs);
+	}
+	if (err != -ENOSPC)
+		return gntsock_tx_done(link, err);
+	if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
+		atomic64_inc(&link->stat_ctl_dropped);
+		atomic64_inc(&gntsock_stats.ctl_dropped);
+		pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
+				    link->peer);
+		err = -ENOBUFS;
+	} else if (*c) {
+		(*c)->h = *h;
+		list_add_tail(&(*c)->node, &link->ctl_queue);
+		link->ctl_len++;
+		*c = NULL;
+		err = gntsock_ctl_flush_event(link);
+		return err == -ENOSPC ? 0 : err;
+	}
+	/* (what the flush wrote before the ring filled is for the peer) */
+	gntsock_tx_done(link, -ENOBUFS);
 	return err;
 }
 
@@ -359,13 +399,15 @@ out:
  * Never sleeps waiting for ring space. A bounded queue holds messages the
  * ring has no room for; beyond the bound they are dropped and counted (a
  * peer that does not drain its ring cannot make us allocate without end).
+ * The queue's entry is allocated without tx_lock, which nothing sleeps
+ * under, and only when the ring was full.
  *
  * Return: 0, -ECONNRESET if the link is down, -ENOBUFS if dropped.
  */
 int gntsock_link_send_ctl(struct gntsock_link *link,
 			  const struct gntsock_msg_hdr *h)
 {
-	struct gntsock_ctl *c;
+	struct gntsock_ctl *c = NULL;
 	int err;
 
 	if (link->loopback) {
@@ -376,43 +418,17 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 		}
 		return err;
 	}
-	mutex_lock(&link->tx_lock);
-	if (link->state != GNTSOCK_LINK_CONNECTED) {
-		err = -ECONNRESET;
-		goto out;
-	}
-	err = gntsock_ctl_flush(link);
-	if (!err) {
-		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
-		if (!err)
-			atomic64_inc(&link->stat_tx_msgs);
-	}
-	if (err == -ENOSPC) {
-		if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
-			atomic64_inc(&link->stat_ctl_dropped);
-			atomic64_inc(&gntsock_stats.ctl_dropped);
-			pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
-					    link->peer);
-			err = -ENOBUFS;
-		} else {
-			c = kmalloc(sizeof(*c), GFP_KERNEL);
-			if (c) {
-				c->h = *h;
-				list_add_tail(&c->node, &link->ctl_queue);
-				link->ctl_len++;
-				err = -ENOSPC;
-			} else {
-				err = -ENOBUFS;
-			}
-		}
-	}
-	if (err == -ENOSPC)
-		err = gntsock_ctl_flush_event(link);
-	else
-		err = gntsock_tx_done(link, err);
-	if (err == -ENOSPC)
-		err = 0;
-out:
-	mutex_unlock(&link->tx_lock);
+	spin_lock(&link->tx_lock);
+	err = gntsock_send_ctl_locked(link, h, &c);
+	spin_unlock(&link->tx_lock);
+	if (err != -ENOSPC)
+		return err;
+	c = kmalloc(sizeof(*c), GFP_KERNEL);
+	if (!c)
+		return -ENOBUFS;
+	spin_lock(&link->tx_lock);
+	err = gntsock_send_ctl_locked(link, h, &c);
+	spin_unlock(&link->tx_lock);
+	kfree(c);		/* (NULL if queued) */
 	return err;
 }

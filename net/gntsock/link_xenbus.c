@@ -56,7 +56,7 @@ MODULE_PARM_DESC(ring_order,
 		 "log2 of ring pages per direction for new links (0-8, default 4)");
 
 static LIST_HEAD(gntsock_links);
-static DEFINE_MUTEX(gntsock_links_lock);
+static DEFINE_SPINLOCK(gntsock_links_lock);
 #define GNTSOCK_FEATURE_RMAP	"feature-revocable-map"
 #define GNTSOCK_FEATURE_EVTIDX	"feature-event-index"
 
@@ -117,7 +117,7 @@ struct gntsock_link *gntsock_link_get(domid_t peer)
 			kref_get(&link->kref);
 		return link;
 	}
-	mutex_lock(&gntsock_links_lock);
+	spin_lock(&gntsock_links_lock);
 	list_for_each_entry(link, &gntsock_links, node) {
 		if (link->peer == peer &&
 		    READ_ONCE(link->state) == GNTSOCK_LINK_CONNECTED) {
@@ -126,7 +126,7 @@ struct gntsock_link *gntsock_link_get(domid_t peer)
 			break;
 		}
 	}
-	mutex_unlock(&gntsock_links_lock);
+	spin_unlock(&gntsock_links_lock);
 	return found;
 }
 
@@ -586,9 +586,9 @@ static bool gntsock_link_log_ok(struct gntsock_link *link)
 static void gntsock_link_up(struct gntsock_link *link)
 {
 	link->up_since = jiffies;
-	mutex_lock(&link->tx_lock);
+	spin_lock(&link->tx_lock);
 	WRITE_ONCE(link->state, GNTSOCK_LINK_CONNECTED);
-	mutex_unlock(&link->tx_lock);
+	spin_unlock(&link->tx_lock);
 	atomic_inc(&gntsock_stats.links_connected);
 	atomic64_inc(&gntsock_stats.link_ups);
 	if (gntsock_link_log_ok(link))
@@ -605,10 +605,10 @@ static void gntsock_link_down(struct gntsock_link *link)
 	int old = link->state;
 
 	lockdep_assert_held(&link->setup_lock);
-	mutex_lock(&link->tx_lock);
+	spin_lock(&link->tx_lock);
 	WRITE_ONCE(link->state, GNTSOCK_LINK_CLOSED);
 	gntsock_ctl_purge(link);
-	mutex_unlock(&link->tx_lock);
+	spin_unlock(&link->tx_lock);
 	/* rx_work sees CLOSED and stops; then no event can queue it again. */
 	cancel_work_sync(&link->rx_work);
 	/* A busy poller looking at the ring (link_poll.c) has left it. */
@@ -669,10 +669,10 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	INIT_LIST_HEAD(&link->stale);
 	INIT_WORK(&link->reset_work, gntsock_reset_work);
 
-	mutex_lock(&gntsock_links_lock);
+	spin_lock(&gntsock_links_lock);
 	list_for_each_entry(other, &gntsock_links, node) {
 		if (other->peer == link->peer) {
-			mutex_unlock(&gntsock_links_lock);
+			spin_unlock(&gntsock_links_lock);
 			kfree(link);
 			xenbus_dev_fatal(dev, -EEXIST,
 					 "a gntsock link to domain %u exists",
@@ -681,7 +681,7 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 		}
 	}
 	list_add_tail(&link->node, &gntsock_links);
-	mutex_unlock(&gntsock_links_lock);
+	spin_unlock(&gntsock_links_lock);
 	atomic_inc(&gntsock_stats.links);
 	dev_set_drvdata(&dev->dev, link);
 	return 0;
@@ -703,9 +703,9 @@ static void gntsock_remove(struct xenbus_device *dev)
 	mutex_unlock(&link->setup_lock);
 	cancel_work_sync(&link->reset_work);
 
-	mutex_lock(&gntsock_links_lock);
+	spin_lock(&gntsock_links_lock);
 	list_del(&link->node);
-	mutex_unlock(&gntsock_links_lock);
+	spin_unlock(&gntsock_links_lock);
 	atomic_dec(&gntsock_stats.links);
 	dev_set_drvdata(&dev->dev, NULL);
 	gntsock_link_put(link);
@@ -888,7 +888,7 @@ void gntsock_links_show(struct seq_file *m)
 			   atomic_read(&l->stat_sockets),
 			   READ_ONCE(l->map_revocable),
 			   READ_ONCE(l->peer_map_revocable));
-	mutex_lock(&gntsock_links_lock);
+	spin_lock(&gntsock_links_lock);
 	list_for_each_entry(l, &gntsock_links, node)
 		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld %d\n",
 			   l->peer, l->frontend ? "frontend" : "backend",
@@ -908,7 +908,7 @@ void gntsock_links_show(struct seq_file *m)
 			   READ_ONCE(l->peer_map_revocable),
 			   atomic64_read(&l->stat_events_spurious),
 			   READ_ONCE(l->peer_event_index));
-	mutex_unlock(&gntsock_links_lock);
+	spin_unlock(&gntsock_links_lock);
 }
 
 int gntsock_link_register(void)

@@ -48,10 +48,10 @@ static bool gntsock_ring_blocked(struct gntsock_sock *vsk,
 	return ++*tries > GNTSOCK_RING_RETRIES;
 }
 
-/* Runs under the link's tx_lock, so it must not fault: a fault takes
- * mmap_lock (inverting mmap_lock -> grant lock -> tx_lock) and may sleep
- * for as long as a FUSE daemon or userfaultfd likes, stalling every
- * socket of the link and xenwatch. A page not present fails the copy with
+/* Runs under the link's tx_lock, a spinlock, so it must not fault: a
+ * fault sleeps, takes mmap_lock (inverting mmap_lock -> grant lock ->
+ * tx_lock), and may wait for as long as a FUSE daemon or userfaultfd
+ * likes. A page not present fails the copy with
  * -EFAULT; the sender faults the buffer in without the lock
  * (gntsock_fault_in_msg()) and tries again.
  */
