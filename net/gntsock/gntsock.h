@@ -61,6 +61,9 @@
 
 #include "proto.h"
 
+/* Control messages a link queues while its tx ring is full, at most. */
+#define GNTSOCK_CTL_QUEUE_MAX	1024
+
 #define GNTSOCK_DEVTYPE		"gntsock"
 #define GNTSOCK_LINK_MAX_FAILURES	5
 #define GNTSOCK_LINK_STABLE		(60 * HZ)
@@ -98,8 +101,11 @@ enum gntsock_link_state {
  * @watch_lock: guards @space_watches
  * @space_watches: non-blocking senders that found @tx full and wait to be
  *	told of room (struct gntsock_space_watch)
- * @ctl_queue: control messages waiting for ring space (struct gntsock_ctl)
- * @ctl_len: length of @ctl_queue
+ * @ctl_queue: control messages waiting for ring space, a ring of
+ *	%GNTSOCK_CTL_QUEUE_MAX headers allocated with the link (none on the
+ *	loopback link), so that queueing one never allocates nor sleeps
+ * @ctl_head: the oldest of them
+ * @ctl_len: how many
  * @rx_work: drains @rx
  * @rx_lock: held by @rx_work, the consumer of @rx, and by a busy-polling
  *	reader while it looks at @rx (link_poll.c); taken before lock_sock()
@@ -172,7 +178,8 @@ struct gntsock_link {
 	atomic_t tx_kick;
 	spinlock_t watch_lock;		/* space_watches */
 	struct list_head space_watches;
-	struct list_head ctl_queue;
+	struct gntsock_msg_hdr *ctl_queue;
+	unsigned int ctl_head;
 	unsigned int ctl_len;
 	struct work_struct rx_work;
 	struct mutex rx_lock;		/* consumers of rx */

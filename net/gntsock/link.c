@@ -190,6 +190,7 @@ static void gntsock_link_release(struct kref *kref)
 	kfree(link->va);
 	kfree(link->refs);
 	kfree(link->handles);
+	kvfree(link->ctl_queue);
 	kfree(link);
 }
 

@@ -203,7 +203,6 @@ void gntsock_link_init(struct gntsock_link *link, work_func_t rx_fn)
 	mutex_init(&link->setup_lock);
 	spin_lock_init(&link->tx_lock);
 	init_waitqueue_head(&link->tx_wq);
-	INIT_LIST_HEAD(&link->ctl_queue);
 	INIT_WORK(&link->rx_work, rx_fn);
 	mutex_init(&link->rx_lock);
 	INIT_LIST_HEAD(&link->rx_wakes);

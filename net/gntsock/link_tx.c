@@ -35,14 +35,6 @@ module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
 MODULE_PARM_DESC(tx_wake_one,
 		 "wake one writer waiting for ring space per freed space, not all (default Y)");
 
-/* Control messages queued while the ring is full, at most this many. */
-#define GNTSOCK_CTL_QUEUE_MAX	1024
-
-struct gntsock_ctl {
-	struct list_head node;
-	struct gntsock_msg_hdr h;
-};
-
 /**
  * gntsock_tx_kick() - the ring has room again: wake the waiters
  * @link: the link whose tx ring (or loopback queue) has room
@@ -190,18 +182,18 @@ static bool gntsock_tx_wait_space(struct gntsock_link *link)
 /* Called with tx_lock held: send queued control messages, oldest first. */
 static int gntsock_ctl_flush(struct gntsock_link *link)
 {
-	struct gntsock_ctl *c, *tmp;
 	int err = 0;
 
 	lockdep_assert_held(&link->tx_lock);
-	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
-		err = gntsock_msg_put(&link->tx, &c->h, NULL, NULL);
+	while (link->ctl_len) {
+		err = gntsock_msg_put(&link->tx,
+				      &link->ctl_queue[link->ctl_head], NULL,
+				      NULL);
 		if (err)
 			break;
 		atomic64_inc(&link->stat_tx_msgs);
-		list_del(&c->node);
+		link->ctl_head = (link->ctl_head + 1) % GNTSOCK_CTL_QUEUE_MAX;
 		link->ctl_len--;
-		kfree(c);
 	}
 	return err;
 }
@@ -214,12 +206,7 @@ static int gntsock_ctl_flush(struct gntsock_link *link)
  */
 void gntsock_ctl_purge(struct gntsock_link *link)
 {
-	struct gntsock_ctl *c, *tmp;
-
-	list_for_each_entry_safe(c, tmp, &link->ctl_queue, node) {
-		list_del(&c->node);
-		kfree(c);
-	}
+	link->ctl_head = 0;
 	link->ctl_len = 0;
 }
 
@@ -351,63 +338,21 @@ out:
 	return err;
 }
 
-/* Send @h, or queue it in @c (when not NULL) if the ring is full. tx_lock
- * held. Return: 0 (sent or queued), -ENOSPC (the ring is full and @c is
- * NULL), -ENOBUFS (the queue is full), -ECONNRESET.
- */
-static int gntsock_send_ctl_locked(struct gntsock_link *link,
-				   const struct gntsock_msg_hdr *h,
-				   struct gntsock_ctl **c)
-{
-	int err;
-
-	lockdep_assert_held(&link->tx_lock);
-	if (link->state != GNTSOCK_LINK_CONNECTED)
-		return -ECONNRESET;
-	err = gntsock_ctl_flush(link);
-	if (!err) {
-		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
-		if (!err)
-			atomic64_inc(&link->stat_tx_msgs);
-	}
-	if (err != -ENOSPC)
-		return gntsock_tx_done(link, err);
-	if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
-		atomic64_inc(&link->stat_ctl_dropped);
-		atomic64_inc(&gntsock_stats.ctl_dropped);
-		pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
-				    link->peer);
-		err = -ENOBUFS;
-	} else if (*c) {
-		(*c)->h = *h;
-		list_add_tail(&(*c)->node, &link->ctl_queue);
-		link->ctl_len++;
-		*c = NULL;
-		err = gntsock_ctl_flush_event(link);
-		return err == -ENOSPC ? 0 : err;
-	}
-	/* (what the flush wrote before the ring filled is for the peer) */
-	gntsock_tx_done(link, -ENOBUFS);
-	return err;
-}
-
 /**
  * gntsock_link_send_ctl() - send a control message, queueing it if needed
  * @link: the link
  * @h: header of a message without payload
  *
- * Never sleeps waiting for ring space. A bounded queue holds messages the
- * ring has no room for; beyond the bound they are dropped and counted (a
- * peer that does not drain its ring cannot make us allocate without end).
- * The queue's entry is allocated without tx_lock, which nothing sleeps
- * under, and only when the ring was full.
+ * Never sleeps, nor waits for ring space: callable under any lock. The
+ * link's bounded queue (allocated with it) holds messages the ring has no
+ * room for; beyond the bound they are dropped and counted (a peer that
+ * does not drain its ring cannot make us hold more).
  *
  * Return: 0, -ECONNRESET if the link is down, -ENOBUFS if dropped.
  */
 int gntsock_link_send_ctl(struct gntsock_link *link,
 			  const struct gntsock_msg_hdr *h)
 {
-	struct gntsock_ctl *c = NULL;
 	int err;
 
 	if (link->loopback) {
@@ -419,16 +364,36 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 		return err;
 	}
 	spin_lock(&link->tx_lock);
-	err = gntsock_send_ctl_locked(link, h, &c);
+	if (link->state != GNTSOCK_LINK_CONNECTED) {
+		err = -ECONNRESET;
+		goto out;
+	}
+	err = gntsock_ctl_flush(link);
+	if (!err) {
+		err = gntsock_msg_put(&link->tx, h, NULL, NULL);
+		if (!err)
+			atomic64_inc(&link->stat_tx_msgs);
+	}
+	if (err == -ENOSPC) {
+		if (link->ctl_len >= GNTSOCK_CTL_QUEUE_MAX) {
+			atomic64_inc(&link->stat_ctl_dropped);
+			atomic64_inc(&gntsock_stats.ctl_dropped);
+			pr_warn_ratelimited("gntsock: link to domain %u: control queue full, message dropped\n",
+					    link->peer);
+			err = -ENOBUFS;
+		} else {
+			link->ctl_queue[(link->ctl_head + link->ctl_len) %
+					GNTSOCK_CTL_QUEUE_MAX] = *h;
+			link->ctl_len++;
+		}
+	}
+	if (err == -ENOSPC)
+		err = gntsock_ctl_flush_event(link);
+	else
+		err = gntsock_tx_done(link, err);
+	if (err == -ENOSPC)
+		err = 0;
+out:
 	spin_unlock(&link->tx_lock);
-	if (err != -ENOSPC)
-		return err;
-	c = kmalloc(sizeof(*c), GFP_KERNEL);
-	if (!c)
-		return -ENOBUFS;
-	spin_lock(&link->tx_lock);
-	err = gntsock_send_ctl_locked(link, h, &c);
-	spin_unlock(&link->tx_lock);
-	kfree(c);		/* (NULL if queued) */
 	return err;
 }

@@ -660,6 +660,12 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	link = kzalloc(sizeof(*link), GFP_KERNEL);
 	if (!link)
 		return -ENOMEM;
+	link->ctl_queue = kvcalloc(GNTSOCK_CTL_QUEUE_MAX,
+				   sizeof(*link->ctl_queue), GFP_KERNEL);
+	if (!link->ctl_queue) {
+		kfree(link);
+		return -ENOMEM;
+	}
 	kref_init(&link->kref);
 	link->peer = dev->otherend_id;
 	link->frontend = frontend;
@@ -673,6 +679,7 @@ static int gntsock_link_create(struct xenbus_device *dev, bool frontend)
 	list_for_each_entry(other, &gntsock_links, node) {
 		if (other->peer == link->peer) {
 			spin_unlock(&gntsock_links_lock);
+			kvfree(link->ctl_queue);
 			kfree(link);
 			xenbus_dev_fatal(dev, -EEXIST,
 					 "a gntsock link to domain %u exists",
