@@ -64,9 +64,72 @@ struct req {
 	uint32_t magic;
 	uint32_t op;
 	uint32_t msgsize;
-	uint32_t count;
+	uint32_t count;		/* OP_STREAM: REQ_COST for a struct cost answer */
 	uint64_t total;
 };
+
+/* An OP_STREAM request with this count is answered with the receiving
+ * domain's struct cost after the byte count; otherwise the count alone.
+ */
+#define REQ_COST	1
+
+/* What a domain's kernel counted in /proc/stat: CPU time busy (user,
+ * nice, system, irq, softirq: not idle, iowait or steal), in clock ticks,
+ * context switches and interrupts (event-channel upcalls among them).
+ * Busy time is sampled at the tick: a domain that works in bursts shorter
+ * than a tick between waits shows less than it used (see
+ * Documentation/performance.rst); the two counts are exact.
+ */
+struct cost {
+	uint64_t busy, ctxt, intr;
+};
+
+static void cost_read(struct cost *c)
+{
+	unsigned long long v[8] = { 0 };
+	char line[256];
+	FILE *f = fopen("/proc/stat", "r");
+
+	memset(c, 0, sizeof(*c));
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "cpu  %llu %llu %llu %llu %llu %llu %llu %llu",
+			   &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6],
+			   &v[7]) == 8)
+			c->busy = v[0] + v[1] + v[2] + v[5] + v[6];
+		else if (sscanf(line, "ctxt %llu", &v[0]) == 1)
+			c->ctxt = v[0];
+		else if (sscanf(line, "intr %llu", &v[0]) == 1)
+			c->intr = v[0];
+	}
+	fclose(f);
+}
+
+/* @c becomes what was counted since @c0. */
+static void cost_since(struct cost *c, const struct cost *c0)
+{
+	struct cost now;
+
+	cost_read(&now);
+	c->busy = now.busy - c0->busy;
+	c->ctxt = now.ctxt - c0->ctxt;
+	c->intr = now.intr - c0->intr;
+}
+
+/* The answer to an OP_STREAM request: the byte count, and with REQ_COST
+ * the receiving domain's cost of the request.
+ */
+struct stream_ans {
+	uint64_t got;
+	struct cost cost;
+};
+
+static size_t stream_ans_len(const struct req *r)
+{
+	return r->count == REQ_COST ? sizeof(struct stream_ans) :
+				      sizeof(uint64_t);
+}
 
 /* ------------------------------------------------------------------ */
 /* Transports: a file descriptor (gntsock, TCP) or a vchan. */
@@ -306,18 +369,21 @@ static int serve_req(struct xport *x, const struct req *r, char *buf)
 		return -1;
 	if (r->op == OP_STREAM) {
 		size_t want = stream_want(r);
-		uint64_t got = 0;
+		struct stream_ans a = { 0 };
+		struct cost c0;
 
-		while (got < r->total) {
-			size_t left = r->total - got;
+		cost_read(&c0);
+		while (a.got < r->total) {
+			size_t left = r->total - a.got;
 			ssize_t n = xp_read_some(x, buf,
 						 left < want ? left : want);
 
 			if (n <= 0)
 				return -1;
-			got += n;
+			a.got += n;
 		}
-		return xp_write(x, &got, sizeof(got));
+		cost_since(&a.cost, &c0);
+		return xp_write(x, &a, stream_ans_len(r));
 	} else if (r->op == OP_GRANT && x->fd >= 0) {
 		uint64_t touched = 0;
 
@@ -418,7 +484,8 @@ struct econn {
 	int fd;
 	struct req r;
 	size_t hdr;		/* bytes of r read */
-	uint64_t got;		/* OP_STREAM: payload bytes read */
+	struct stream_ans a;	/* OP_STREAM: payload bytes read (a.got) */
+	struct cost c0;		/* /proc/stat when the request came */
 };
 
 struct handoff {
@@ -458,14 +525,16 @@ static int econn_handoff(struct econn *c)
 	return 0;
 }
 
-/* Answer a finished OP_STREAM request: 8 bytes, which a non-blocking
- * socket may not take at once (no credit yet): then wait for room.
+/* Answer a finished OP_STREAM request: 8 or 32 bytes, which a
+ * non-blocking socket may not take at once (no credit yet): then wait
+ * for room.
  */
 static int econn_answer(struct econn *c)
 {
-	const char *p = (const char *)&c->got;
-	size_t left = sizeof(c->got);
+	const char *p = (const char *)&c->a;
+	size_t left = stream_ans_len(&c->r);
 
+	cost_since(&c->a.cost, &c->c0);
 	while (left) {
 		struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
 		ssize_t n = write(c->fd, p, left);
@@ -497,7 +566,7 @@ static int econn_step(struct econn *c, char *buf)
 			n = read(c->fd, (char *)&c->r + c->hdr,
 				 sizeof(c->r) - c->hdr);
 		} else {
-			uint64_t left = c->r.total - c->got;
+			uint64_t left = c->r.total - c->a.got;
 			size_t want = stream_want(&c->r);
 
 			n = read(c->fd, buf, left < want ? left : want);
@@ -514,11 +583,12 @@ static int econn_step(struct econn *c, char *buf)
 				return -1;
 			if (c->r.op != OP_STREAM)
 				return econn_handoff(c) ? -1 : 0;
-			c->got = 0;
+			c->a.got = 0;
+			cost_read(&c->c0);
 		} else {
-			c->got += n;
+			c->a.got += n;
 		}
-		if (c->got == c->r.total) {
+		if (c->a.got == c->r.total) {
 			if (econn_answer(c))
 				return -1;
 			c->hdr = 0;
@@ -799,13 +869,22 @@ static int xp_open(const struct cli_opts *o, int t, struct xport *x)
 
 static char *sendbuf;
 
-/* One timed stream of total bytes in msgsize writes; MB/s or -1. */
-static double stream_once(struct xport *x, uint32_t msgsize, uint64_t total)
+/* One timed stream of total bytes in msgsize writes; MB/s or -1. With
+ * @cost (sender's, receiver's), what each domain counted meanwhile is
+ * added there.
+ */
+static double stream_once(struct xport *x, uint32_t msgsize, uint64_t total,
+			  struct cost *cost)
 {
-	struct req r = { PERF_MAGIC, OP_STREAM, msgsize, 0, total };
-	uint64_t sent = 0, ack = 0;
+	struct req r = { PERF_MAGIC, OP_STREAM, msgsize,
+			 cost ? REQ_COST : 0, total };
+	struct stream_ans a = { 0 };
+	uint64_t sent = 0, ack;
+	struct cost c0, c;
 	double t0, t1;
 
+	if (cost)
+		cost_read(&c0);
 	t0 = now();
 	if (xp_write(x, &r, sizeof(r)))
 		return -1;
@@ -816,9 +895,19 @@ static double stream_once(struct xport *x, uint32_t msgsize, uint64_t total)
 			return -1;
 		sent += n;
 	}
-	if (xp_read_exact(x, &ack, sizeof(ack)))
+	if (xp_read_exact(x, &a, stream_ans_len(&r)))
 		return -1;
 	t1 = now();
+	ack = a.got;
+	if (cost) {
+		cost_since(&c, &c0);
+		cost[0].busy += c.busy;
+		cost[0].ctxt += c.ctxt;
+		cost[0].intr += c.intr;
+		cost[1].busy += a.cost.busy;
+		cost[1].ctxt += a.cost.ctxt;
+		cost[1].intr += a.cost.intr;
+	}
 	if (ack != total) {
 		fprintf(stderr, "gntsock-perf: %s: receiver got %llu of %llu bytes\n",
 			x->name, (unsigned long long)ack,
@@ -857,6 +946,8 @@ static uint64_t pilot_bytes(uint32_t msgsize)
  */
 struct tput {
 	double med, lo, hi;
+	uint64_t bytes;		/* of the timed runs, which cost[] is of */
+	struct cost cost[2];	/* sender's domain, receiver's */
 };
 
 /*
@@ -874,12 +965,14 @@ static void stream_points(const struct cli_opts *o, struct xport *x,
 	int i, t;
 
 	for (t = 0; t < T_MEMCPY; t++) {
+		memset(&res[t], 0, sizeof(res[t]));
 		res[t].med = -1;
 		res[t].lo = -1;
 		res[t].hi = -1;
 		if (!have[t])
 			continue;
-		rate = stream_once(&x[t], msgsize, pilot_bytes(msgsize));
+		rate = stream_once(&x[t], msgsize, pilot_bytes(msgsize),
+				   NULL);
 		if (rate <= 0) {
 			have[t] = 0;
 			continue;
@@ -891,9 +984,11 @@ static void stream_points(const struct cli_opts *o, struct xport *x,
 		for (t = 0; t < T_MEMCPY; t++) {
 			if (!have[t])
 				continue;
-			v[t][i] = stream_once(&x[t], msgsize, total[t]);
+			v[t][i] = stream_once(&x[t], msgsize, total[t],
+					      res[t].cost);
 			if (v[t][i] <= 0)
 				have[t] = 0;
+			res[t].bytes += total[t];
 		}
 	for (t = 0; t < T_MEMCPY; t++) {
 		if (!have[t])
@@ -1242,6 +1337,48 @@ static void print_spread(const struct cli_opts *o, struct tput tp[][T_MAX])
 	}
 }
 
+/* What each domain's kernel counted per MiB of the timed runs of the
+ * main table: CPU time, context switches, interrupts, the sender's
+ * (domain of this client) and the receiver's (the server's domain).
+ */
+static void print_cost(const struct cli_opts *o, struct tput tp[][T_MAX])
+{
+	static const char *const what[] = {
+		"CPU busy (ticks), ms", "context switches", "interrupts",
+	};
+	double hz = (double)sysconf(_SC_CLK_TCK), mib, tx, rx;
+	char a[32];
+	int i, k, t;
+
+	printf("\n== cost per MiB moved, each domain's /proc/stat over the timed\n"
+	       "   runs above: tx = the writer's domain, rx = the reader's ==\n");
+	for (k = 0; k < 3; k++) {
+		printf("%-20s %15s %15s %15s\n", what[k], "gntsock tx/rx",
+		       "TCP tx/rx", "vchan tx/rx");
+		for (i = 0; i < o->nsizes; i++) {
+			printf("%20s", fmt_size(o->sizes[i], a, sizeof(a)));
+			for (t = 0; t < T_MEMCPY; t++) {
+				const struct cost *c = tp[i][t].cost;
+				char cell[40];
+
+				mib = tp[i][t].bytes / 1048576.0;
+				if (tp[i][t].med < 0 || mib <= 0) {
+					printf(" %15s", "n/a");
+					continue;
+				}
+				tx = k == 0 ? c[0].busy * 1000.0 / hz :
+				     k == 1 ? c[0].ctxt : c[0].intr;
+				rx = k == 0 ? c[1].busy * 1000.0 / hz :
+				     k == 1 ? c[1].ctxt : c[1].intr;
+				snprintf(cell, sizeof(cell), "%.1f/%.1f",
+					 tx / mib, rx / mib);
+				printf(" %15s", cell);
+			}
+			printf("\n");
+		}
+	}
+}
+
 static int cmd_run(struct cli_opts *o)
 {
 	static struct tput tp[32][T_MAX];
@@ -1337,6 +1474,7 @@ static int cmd_run(struct cli_opts *o)
 		printf("\n");
 	}
 	print_spread(o, tp);
+	print_cost(o, tp);
 
 	if (have[T_GNT] || have[T_TCP] || have[T_VCHAN] || err)
 		printf("\n== 1-byte ping-pong round trip, microseconds, %d round trips\n"
@@ -1481,6 +1619,7 @@ static double grant_once(int fd, unsigned char *buf, uint64_t total,
 static int smoke(struct cli_opts *o)
 {
 	int n = 0, fails = 0, t, s;
+	struct cost cost[2];
 	struct xport x;
 	struct rtt r;
 	double v;
@@ -1514,10 +1653,15 @@ static int smoke(struct cli_opts *o)
 			continue;
 		}
 		/* Uneven sizes: the receiver's count must match exactly. */
-		v = stream_once(&x, 65536, 3 * 65536 + 4096);
+		/* (the second with the receiver's cost: its answer is
+		 * longer, and stream_once() checks its count)
+		 */
+		memset(cost, 0, sizeof(cost));
+		v = stream_once(&x, 65536, 3 * 65536 + 4096, NULL);
 		if (v > 0)
-			v = stream_once(&x, 100, 100 * 333);
-		RESULT(v > 0, "%s_stream # %.1f MB/s", tname[t], v);
+			v = stream_once(&x, 100, 100 * 333, cost);
+		RESULT(v > 0, "%s_stream # %.1f MB/s; receiver: %llu context switches",
+		       tname[t], v, (unsigned long long)cost[1].ctxt);
 		r.med = -1;
 		s = ping(&x, 20, &r);
 		RESULT(!s && r.med > 0, "%s_pingpong # median %.1f us", tname[t], r.med);
@@ -1534,7 +1678,7 @@ static int smoke(struct cli_opts *o)
 	x.name = "seqpacket";
 	x.fd = connect_gnt(o, SOCK_SEQPACKET);
 	if (x.fd >= 0) {
-		v = stream_once(&x, 65536, 3 * 65536 + 4096);
+		v = stream_once(&x, 65536, 3 * 65536 + 4096, NULL);
 		r.med = -1;
 		s = v > 0 ? ping(&x, 20, &r) : -1;
 		RESULT(v > 0 && !s && r.med > 0,
@@ -1587,7 +1731,7 @@ static int cmd_seqpacket(struct cli_opts *o)
 
 		if (size > 131072)	/* a record must fit the peer's buffer */
 			break;
-		v = stream_once(&x, size, (uint64_t)size * 256);
+		v = stream_once(&x, size, (uint64_t)size * 256, NULL);
 		if (v <= 0)
 			return 1;
 		printf("%8u B records: %10.1f MB/s\n", size, v);
@@ -1644,7 +1788,7 @@ static int cmd_grant(struct cli_opts *o)
 				mib[i], strerror(errno));
 			return 1;
 		}
-		st = stream_once(&x, 65536, total);
+		st = stream_once(&x, 65536, total, NULL);
 		if (st <= 0)
 			return 1;
 		printf("%8u %14.1f %14.1f %7.2fx\n", mib[i], g, st, g / st);
