@@ -790,7 +790,11 @@ static int gntsock_back_probe(struct xenbus_device *dev,
 
 	if (err)
 		return err;
-	return gntsock_back_initwait(dev_get_drvdata(&dev->dev));
+	err = gntsock_back_initwait(dev_get_drvdata(&dev->dev));
+	/* (the xenbus core calls no remove for a failed probe) */
+	if (err)
+		gntsock_remove(dev);
+	return err;
 }
 
 static void gntsock_back_changed(struct xenbus_device *dev,
