@@ -27,8 +27,11 @@
  *                         shared by the link's senders and its rx work;
  *                         nothing under it sleeps or faults (stream sends
  *                         copy with page faults disabled and fault the
- *                         buffer in without it), so no holder is ever
- *                         preempted or throttled inside it
+ *                         buffer in without it), so the kernel never
+ *                         preempts or throttles a task inside it (the
+ *                         hypervisor may still deschedule its vCPU); a
+ *                         peer gets a bounded number of looks at the
+ *                         ring's space per hold (GNTSOCK_TX_LOOKS)
  *   gntsock_links_lock    (spinlock) the list of links; never taken with
  *                         tx_lock held
  *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
@@ -271,7 +274,6 @@ struct gntsock_stats {
 };
 
 extern struct gntsock_stats gntsock_stats;
-extern bool gntsock_tx_wake_one;
 extern unsigned int gntsock_buffer_size_max;	/* sysctl, af_gntsock.c */
 extern unsigned int gntsock_busy_poll;		/* sysctl, sock.c */
 extern struct workqueue_struct *gntsock_wq;
@@ -330,7 +332,6 @@ long gntsock_link_wait_space(struct gntsock_link *link, int kick,
 			     long timeo);
 bool gntsock_link_rx_poll(struct gntsock_link *link, u32 polls,
 			  bool (*done)(void *ctx), void *ctx);
-void gntsock_link_pass_wake(struct gntsock_link *link);
 void gntsock_link_violation(struct gntsock_link *link,
 			    enum gntsock_violation v);
 void gntsock_local_domid_init(void);

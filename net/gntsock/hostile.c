@@ -452,7 +452,10 @@ static int hostile_flood(domid_t peer, unsigned int ms, char *res)
 	while (hostile_up(link) && filled < link->tx.size / sizeof(h)) {
 		if (hostile_put(link, &h, sizeof(h), sizeof(h))) {
 			hostile_notify(link);
-			cond_resched_lock(&link->tx_lock);
+			/* (our own link_down() needs the lock to end us) */
+			spin_unlock(&link->tx_lock);
+			cond_resched();
+			spin_lock(&link->tx_lock);
 			if (time_after(jiffies, end))
 				break;
 			continue;

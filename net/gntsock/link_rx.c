@@ -282,16 +282,16 @@ void gntsock_rx_work(struct work_struct *work)
 	mutex_unlock(&link->rx_lock);
 	/* The event may also mean the peer consumed from our tx ring: stop
 	 * asking for space events, then wake the waiters; each re-checks
-	 * and asks again if it still lacks space. With tx_wake_one an event
-	 * that freed nothing (the peer's cons did not move) wakes nobody and
-	 * leaves their request for a space event standing.
+	 * and asks again if it still lacks space. An event that freed nothing
+	 * (the peer's cons did not move) wakes nobody and leaves their request
+	 * for a space event standing.
 	 */
 	cons = READ_ONCE(link->tx.idx->cons);
 	moved = cons != link->tx_cons_seen;
-	if (!READ_ONCE(gntsock_tx_wake_one) || moved || link->ctl_len) {
+	if (moved || READ_ONCE(link->ctl_len)) {
 		link->tx_cons_seen = cons;
 		gntsock_ring_set_prod_waiting(&link->tx, false);
-		if (link->ctl_len) {
+		if (READ_ONCE(link->ctl_len)) {
 			spin_lock(&link->tx_lock);
 			if (link->state == GNTSOCK_LINK_CONNECTED)
 				gntsock_ctl_flush_event(link);

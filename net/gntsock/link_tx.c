@@ -2,8 +2,9 @@
 /*
  * gntsock links, sending: messages into the tx ring under tx_lock, a
  * bounded queue of control messages that wait for room, and writers that
- * wait for ring space (blocking ones on the link's wait queue, one woken
- * per freed space; non-blocking ones by a space watch that poll() uses).
+ * wait for ring space (blocking ones on the link's wait queue, all woken
+ * when space is freed; non-blocking ones by a space watch that poll()
+ * uses).
  * Whether a write notifies the peer is the ring's event index or flag
  * (ring.c, gntsock_link_evt()).
  */
@@ -27,30 +28,28 @@ module_param_named(fault_inject_peer, gntsock_fault_peer, int, 0600);
 MODULE_PARM_DESC(fault_inject_peer,
 		 "testing: corrupt the next data message sent to this domain id (-1: off)");
 
-/* Writers waiting for ring space: wake one per freed space (each passes
- * the wake-up on while space remains) instead of all of them.
+/* Looks at the ring's space in one hold of tx_lock while the peer keeps
+ * consuming (gntsock_tx_wait_space()). Each follows real progress of the
+ * peer, but a peer that consumes a byte at a time could otherwise keep a
+ * sender looking, with the spinlock held, for a ring's worth of bytes;
+ * beyond this the look again happens outside the lock.
  */
-bool gntsock_tx_wake_one = true;
-module_param_named(tx_wake_one, gntsock_tx_wake_one, bool, 0644);
-MODULE_PARM_DESC(tx_wake_one,
-		 "wake one writer waiting for ring space per freed space, not all (default Y)");
+#define GNTSOCK_TX_LOOKS	4
 
 /**
  * gntsock_tx_kick() - the ring has room again: wake the waiters
  * @link: the link whose tx ring (or loopback queue) has room
  *
- * They re-check under tx_lock. Stream writers wait exclusively: with
- * tx_wake_one only one of them wakes, and passes the wake-up on
- * (gntsock_link_pass_wake()) once it has written while room remains.
- * Other waiters (records, grants) always wake.
+ * All of them: they re-check under tx_lock. Not one at a time: the writers
+ * on a link belong to any local users, and a wake-up handed to one that
+ * does not run (throttled by its cgroup, at the lowest priority) would
+ * leave the others asleep until it did, with no event to come if the peer
+ * had drained the ring meanwhile.
  */
 void gntsock_tx_kick(struct gntsock_link *link)
 {
 	atomic_inc(&link->tx_kick);
-	if (READ_ONCE(gntsock_tx_wake_one))
-		wake_up(&link->tx_wq);
-	else
-		wake_up_all(&link->tx_wq);
+	wake_up_all(&link->tx_wq);
 }
 
 /**
@@ -118,51 +117,29 @@ void gntsock_link_unwatch_space(struct gntsock_link *link,
 }
 
 /**
- * gntsock_link_pass_wake() - hand a ring-space wake-up on to the next writer
- * @link: the link
- *
- * For a writer that was woken for ring space and will not write now (or
- * has written and room remains): the next waiter gets its chance.
- */
-void gntsock_link_pass_wake(struct gntsock_link *link)
-{
-	if (wq_has_sleeper(&link->tx_wq))
-		wake_up(&link->tx_wq);
-}
-
-/**
  * gntsock_link_wait_space() - wait until the peer freed room in the ring
  * @link: the link
  * @kick: link->tx_kick read before the send that found the ring full
  * @timeo: jiffies to wait at most
  *
- * Interruptible. With tx_wake_one the wait is exclusive: a caller that
- * returns > 0 and then does not write must call gntsock_link_pass_wake().
+ * Interruptible.
  *
  * Return: as wait_event_interruptible_timeout().
  */
 long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
 {
-	long __ret = timeo;
+	long ret;
 
+	atomic64_inc(&gntsock_stats.tx_ring_waits);
 #define gntsock_space_cond \
 	(atomic_read(&link->tx_kick) != kick || \
 	 READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
-	might_sleep();
-	atomic64_inc(&gntsock_stats.tx_ring_waits);
-	if (!READ_ONCE(gntsock_tx_wake_one))
-		return wait_event_interruptible_timeout(link->tx_wq,
-							gntsock_space_cond,
-							timeo);
-	if (!___wait_cond_timeout(gntsock_space_cond))
-		__ret = ___wait_event(link->tx_wq,
-				      ___wait_cond_timeout(gntsock_space_cond),
-				      TASK_INTERRUPTIBLE, 1, timeo,
-				      __ret = schedule_timeout(__ret));
+	ret = wait_event_interruptible_timeout(link->tx_wq, gntsock_space_cond,
+					       timeo);
 #undef gntsock_space_cond
-	if (__ret > 0)
+	if (ret > 0)
 		atomic64_inc(&gntsock_stats.tx_ring_wakeups);
-	return __ret;
+	return ret;
 }
 
 /* Ask the peer for an event when it consumes. tx_lock held.
@@ -193,7 +170,7 @@ static int gntsock_ctl_flush(struct gntsock_link *link)
 			break;
 		atomic64_inc(&link->stat_tx_msgs);
 		link->ctl_head = (link->ctl_head + 1) % GNTSOCK_CTL_QUEUE_MAX;
-		link->ctl_len--;
+		WRITE_ONCE(link->ctl_len, link->ctl_len - 1);
 	}
 	return err;
 }
@@ -202,12 +179,12 @@ static int gntsock_ctl_flush(struct gntsock_link *link)
  * gntsock_ctl_purge() - drop the control messages queued for ring space
  * @link: the link, going down; tx_lock held
  *
- * They are freed unsent.
+ * They are dropped unsent.
  */
 void gntsock_ctl_purge(struct gntsock_link *link)
 {
 	link->ctl_head = 0;
-	link->ctl_len = 0;
+	WRITE_ONCE(link->ctl_len, 0);
 }
 
 /* Called with tx_lock held after writing: post-write bookkeeping. A full
@@ -237,39 +214,26 @@ static int gntsock_tx_done(struct gntsock_link *link, int err)
  * (it saw no request, so it sends no event), until something else is sent
  * on the link: a close()'s SHUTDOWN was lost that way on an idle link, and
  * its server never saw EOF. (Each look again follows real progress of the
- * peer, which cannot move its index back: gntsock_ring_space().)
- * Return: 0, -ENOSPC (an event will come), or gntsock_tx_done()'s error.
+ * peer, which cannot move its index back: gntsock_ring_space().) After
+ * GNTSOCK_TX_LOOKS looks the link's receive work, which flushes the queue
+ * whenever it runs, looks again.
+ * Return: 0, -ENOSPC (an event or the receive work will come), or
+ * gntsock_tx_done()'s error.
  */
 int gntsock_ctl_flush_event(struct gntsock_link *link)
 {
+	unsigned int looks = 0;
 	int err;
 
 	lockdep_assert_held(&link->tx_lock);
 	do {
 		err = gntsock_tx_done(link, gntsock_ctl_flush(link));
-	} while (err == -EAGAIN);
+	} while (err == -EAGAIN && ++looks < GNTSOCK_TX_LOOKS);
+	if (err == -EAGAIN) {
+		queue_work(gntsock_wq, &link->rx_work);
+		err = -ENOSPC;
+	}
 	return err;
-}
-
-/* Called with tx_lock held by a writer that has just written while others
- * sleep for ring space (tx_wake_one): room for another full message wakes
- * the next one; otherwise ask the peer for a space event on their behalf
- * (the event that woke us cleared the request), and look again while the
- * peer consumed since our look (gntsock_tx_wait_space()).
- */
-static void gntsock_tx_pass_on(struct gntsock_link *link)
-{
-	u32 need = gntsock_msg_size(link->max_payload), space;
-
-	lockdep_assert_held(&link->tx_lock);
-	do {
-		if (gntsock_ring_space(&link->tx, &space))
-			return;
-		if (space >= need) {
-			wake_up(&link->tx_wq);
-			return;
-		}
-	} while (gntsock_tx_wait_space(link));
 }
 
 /**
@@ -281,6 +245,11 @@ static void gntsock_tx_pass_on(struct gntsock_link *link)
  *
  * Never sleeps waiting for space: on -ENOSPC the caller snapshots
  * link->tx_kick before calling and waits on link->tx_wq for it to change.
+ * A peer that keeps consuming a little at a time gets GNTSOCK_TX_LOOKS
+ * looks under the lock; then -ENOSPC, and the link's receive work, queued,
+ * looks at the peer's index without the lock: it wakes the writers and
+ * space watches, which try again (and ask for an event afresh: the request
+ * left now may name an index the peer has passed).
  * Queued control messages go first, so messages of one socket stay in
  * order.
  *
@@ -290,6 +259,7 @@ int gntsock_link_send(struct gntsock_link *link,
 		      const struct gntsock_msg_hdr *h,
 		      gntsock_copy_fn fn, void *ctx)
 {
+	unsigned int looks = 0;
 	struct gntsock_msg_hdr bad;
 	u32 prod;
 	int err;
@@ -329,10 +299,11 @@ int gntsock_link_send(struct gntsock_link *link,
 		if (err == -EFAULT && link->tx.local == prod)
 			goto out;
 		err = gntsock_tx_done(link, err);
-	} while (err == -EAGAIN);
-	if (!err && READ_ONCE(gntsock_tx_wake_one) &&
-	    wq_has_sleeper(&link->tx_wq))
-		gntsock_tx_pass_on(link);
+	} while (err == -EAGAIN && ++looks < GNTSOCK_TX_LOOKS);
+	if (err == -EAGAIN) {
+		queue_work(gntsock_wq, &link->rx_work);
+		err = -ENOSPC;
+	}
 out:
 	spin_unlock(&link->tx_lock);
 	return err;
@@ -343,10 +314,11 @@ out:
  * @link: the link
  * @h: header of a message without payload
  *
- * Never sleeps, nor waits for ring space: callable under any lock. The
- * link's bounded queue (allocated with it) holds messages the ring has no
- * room for; beyond the bound they are dropped and counted (a peer that
- * does not drain its ring cannot make us hold more).
+ * Never waits for ring space. On a xenbus link it never sleeps either
+ * (callable under any lock): the link's bounded queue, allocated with it,
+ * holds messages the ring has no room for; beyond the bound they are
+ * dropped and counted (a peer that does not drain its ring cannot make us
+ * hold more). The loopback link allocates each message it queues.
  *
  * Return: 0, -ECONNRESET if the link is down, -ENOBUFS if dropped.
  */
@@ -384,7 +356,7 @@ int gntsock_link_send_ctl(struct gntsock_link *link,
 		} else {
 			link->ctl_queue[(link->ctl_head + link->ctl_len) %
 					GNTSOCK_CTL_QUEUE_MAX] = *h;
-			link->ctl_len++;
+			WRITE_ONCE(link->ctl_len, link->ctl_len + 1);
 		}
 	}
 	if (err == -ENOSPC)

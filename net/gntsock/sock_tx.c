@@ -396,7 +396,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 	struct gntsock_msg_hdr h;
 	unsigned int ring_retries = 0;
 	bool granted = false;
-	bool woken = false;	/* holds a ring-space wake-up to pass on */
+	bool woken = false;	/* by ring space: counts a futile wake-up */
 	long saved = 0;
 	unsigned int fault_retries = 0;
 	size_t total = 0;
@@ -438,10 +438,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		link = vsk->link;
 		credit = gntsock_peer_credit(vsk);
 		if (!credit) {
-			if (woken) {
-				gntsock_link_pass_wake(link);
-				woken = false;
-			}
+			woken = false;
 			if (!vsk->credit_requested) {
 				vsk->credit_requested = true;
 				gntsock_send_ctl(vsk,
@@ -483,9 +480,7 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		}
 		if (err == -ENOSPC && woken)
 			atomic64_inc(&gntsock_stats.tx_ring_futile);
-		/* Sent: gntsock_link_send() woke the next writer if room is
-		 * left. Full again: a new space event is requested.
-		 */
+		/* Full again: a new space event is requested. */
 		woken = false;
 		if (err == -ENOSPC) {
 			long left;
@@ -526,8 +521,6 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 		fault_retries = 0;
 	}
 out:
-	if (woken)
-		gntsock_link_pass_wake(link);
 	if (granted && !total && err && !sk->sk_err &&
 	    sk->sk_state == TCP_ESTABLISHED) {
 		/* The grant went, yet not one byte (the peer took its credit

@@ -475,7 +475,7 @@ s_bench() {
 	bench_run "gntsock notified by event indices (the default), again" \
 		"--only gntsock ${RIG_BENCH_ARGS:-}" 5 || _rc=1
 	# Each receive-path change on and off, same boot (module parameters buf_auto_max,
-	# rx_batch_wake, stat_times); tx_wake_one and rx_page_bufs stay at their defaults. The
+	# rx_batch_wake, stat_times); rx_page_bufs stays at its default. The
 	# time counters (stat_times=1) show where the receiver's time goes.
 	_sc="--only gntsock --sizes 64K --rtt-count 200 ${RIG_BENCH_ARGS:-}"
 	_dflt="buf_auto_max=1048576 rx_batch_wake=1 stat_times=0 event_index=1"
