@@ -237,32 +237,31 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 		gntsock_link_violation(link, GNTSOCK_V_GRANT);
 		goto out;
 	}
+	/* Made before the lock, which every socket's grants share: this is
+	 * the link's receive work, and an allocation may reclaim for long.
+	 * Without it the grant is refused, as when full.
+	 */
+	gin = kvzalloc(struct_size(gin, refs, m->npages), GFP_KERNEL);
 	mutex_lock(&gntsock_grant_lock);
 	if (gntsock_gin_find(link, m->id)) {
 		mutex_unlock(&gntsock_grant_lock);
 		atomic64_inc(&gntsock_grant_stats.violations);
 		gntsock_link_violation(link, GNTSOCK_V_GRANT);
-		goto out;
+		goto out_free;
 	}
 	pa = gntsock_peer_acct(link->peer);
 	/* The id of a dead grant the application has not released yet is
 	 * still taken on this socket: a new grant under it would make
 	 * mmap() and GNTSOCK_IOC_RELEASE ambiguous. Refused, as when full.
 	 */
-	if (!accept || !pa ||
+	if (!gin || !accept || !pa ||
 	    gs->in_pages + m->npages >
 	    READ_ONCE(gntsock_grant_limits.max_in_pages_sock) ||
 	    gntsock_gin_lookup(gs, m->id, true)) {
 		mutex_unlock(&gntsock_grant_lock);
 		atomic64_inc(&gntsock_grant_stats.refused);
 		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
-		goto out;
-	}
-	gin = kvzalloc(struct_size(gin, refs, m->npages), GFP_KERNEL);
-	if (!gin) {
-		mutex_unlock(&gntsock_grant_lock);
-		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
-		goto out;
+		goto out_free;
 	}
 	mutex_init(&gin->map_lock);
 	kref_init(&gin->kref);		/* the socket's list */
@@ -282,6 +281,11 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 	list_add_tail(&gin->sock_node, &gs->in);
 	gs->in_pages += gin->npages;
 	mutex_unlock(&gntsock_grant_lock);
+	kfree(m);
+	return gin;
+out_free:
+	kvfree(gin);
+	gin = NULL;
 out:
 	kfree(m);
 	return gin;
