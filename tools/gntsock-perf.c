@@ -1474,7 +1474,9 @@ static int cmd_run(struct cli_opts *o)
 		printf("\n");
 	}
 	print_spread(o, tp);
-	print_cost(o, tp);
+	/* (what was asked: a transport that failed later has rows before) */
+	if (o->do_gnt || o->do_tcp || o->do_vchan)
+		print_cost(o, tp);
 
 	if (have[T_GNT] || have[T_TCP] || have[T_VCHAN] || err)
 		printf("\n== 1-byte ping-pong round trip, microseconds, %d round trips\n"
