@@ -1689,11 +1689,34 @@ static int source_connect(unsigned int peer, uint64_t seed, uint64_t bufsz)
 	return fd;
 }
 
+/* At least @min_ms, then until credit_requests of /proc/net/gntsock_stat
+ * is no longer *@seen (the new value then in *@seen), @max_ms at most.
+ */
+static void wait_credit_request(uint64_t *seen, int min_ms, int max_ms)
+{
+	int64_t t0 = gnt_now_ms();
+	uint64_t v = *seen;
+
+	gnt_sleep_ms(min_ms);
+	while (!gnt_stat_get("credit_requests", &v) && v == *seen &&
+	       gnt_now_ms() - t0 < max_ms)
+		gnt_sleep_ms(5);
+	*seen = v;
+}
+
 /*
  * A bursty reader: let the writer fill the whole buffer (it then waits for
  * credit and asks for it), then read until nothing is queued, @bursts times
  * or until the buffer is @until bytes. Checks the pattern from *@off on.
  * Returns the buffer size then, or -errno.
+ *
+ * The buffer grows at a read that finds nothing queued, once the writer's
+ * credit request has come, which follows the data that filled the buffer
+ * by an event hop or more on a busy rig: the reader waits 50 ms, and then
+ * for credit_requests to move, 1 s at most. (Another socket's request may
+ * end the wait early, and ours may have been counted before the reader
+ * looked: the growth then waits for a later burst, or the wait for the
+ * whole second.)
  */
 static int64_t read_in_bursts(int fd, uint64_t seed, uint64_t *off,
 			      int bursts, int64_t until)
@@ -1701,13 +1724,18 @@ static int64_t read_in_bursts(int fd, uint64_t seed, uint64_t *off,
 	static char buf[65536];
 	char scratch[256];
 	int64_t bs = buffer_size(fd);
+	uint64_t req = 0;
 	ssize_t n;
 	int i;
 
+	if (gnt_stat_get("credit_requests", &req))
+		return -ENOENT;
 	for (i = 0; i < bursts && bs >= 0 && bs < until; i++) {
-		if (*off + bs < BURST_STREAM && wait_inq(fd, bs, 15000) < 0)
-			return -ETIMEDOUT;
-		gnt_sleep_ms(50);	/* the writer's CREDIT_REQUEST lands */
+		if (*off + bs < BURST_STREAM) {
+			if (wait_inq(fd, bs, 15000) < 0)
+				return -ETIMEDOUT;
+			wait_credit_request(&req, 50, 1000);
+		}
 		while ((n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT)) > 0) {
 			if (gnt_pattern_check(seed, *off, buf, n, scratch,
 					      sizeof(scratch)) != -1)
@@ -1716,6 +1744,8 @@ static int64_t read_in_bursts(int fd, uint64_t seed, uint64_t *off,
 		}
 		if (n == 0 || errno != EAGAIN)
 			return n ? -errno : -EPIPE;
+		if (gnt_stat_get("credit_requests", &req))
+			return -ENOENT;
 		bs = buffer_size(fd);
 	}
 	return bs;

@@ -271,6 +271,7 @@ struct gntsock_stats {
 	atomic64_t rx_wakeups;
 	atomic64_t buf_grown;
 	atomic64_t buf_grow_refused;
+	atomic64_t credit_requests;
 };
 
 extern struct gntsock_stats gntsock_stats;
@@ -329,7 +330,7 @@ void gntsock_link_rx_payload(struct gntsock_link *link, void *buf, u32 len);
 void gntsock_link_rx_payload_cb(struct gntsock_link *link, u32 off, u32 len,
 				gntsock_copy_fn fn, void *ctx);
 long gntsock_link_wait_space(struct gntsock_link *link, int kick,
-			     long timeo);
+			     long timeo, bool killable);
 bool gntsock_link_rx_poll(struct gntsock_link *link, u32 polls,
 			  bool (*done)(void *ctx), void *ctx);
 void gntsock_link_violation(struct gntsock_link *link,

@@ -76,6 +76,8 @@ static int gntsock_stat_show(struct seq_file *m, void *v)
 	seq_printf(m, "buf_grown %lld\n", atomic64_read(&s->buf_grown));
 	seq_printf(m, "buf_grow_refused %lld\n",
 		   atomic64_read(&s->buf_grow_refused));
+	seq_printf(m, "credit_requests %lld\n",
+		   atomic64_read(&s->credit_requests));
 	for (i = GNTSOCK_V_NONE + 1; i < GNTSOCK_V_MAX; i++)
 		seq_printf(m, "violation_%s %lld\n", gntsock_violation_names[i],
 			   atomic64_read(&s->violation[i]));

@@ -463,6 +463,7 @@ void gntsock_sock_recv_locked(struct gntsock_link *link, struct sock *sk,
 		gntsock_sock_wake(wake_link, sk, GNTSOCK_WAKE_WRITE);
 		break;
 	case GNTSOCK_OP_CREDIT_REQUEST:
+		atomic64_inc(&gntsock_stats.credit_requests);
 		if (sk->sk_state == TCP_ESTABLISHED) {
 			gntsock_send_ctl(vsk, GNTSOCK_OP_CREDIT_UPDATE, 0);
 			/* Tell it again as soon as our reader moves. */
