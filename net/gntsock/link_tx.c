@@ -121,12 +121,16 @@ void gntsock_link_unwatch_space(struct gntsock_link *link,
  * @link: the link
  * @kick: link->tx_kick read before the send that found the ring full
  * @timeo: jiffies to wait at most
+ * @killable: only a fatal signal ends the wait (a sender in the middle of
+ *	a record), not any signal
  *
- * Interruptible.
+ * Also ends when the link leaves the connected state.
  *
- * Return: as wait_event_interruptible_timeout().
+ * Return: as wait_event_interruptible_timeout(), or
+ * wait_event_killable_timeout() if @killable.
  */
-long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
+long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo,
+			     bool killable)
 {
 	long ret;
 
@@ -134,8 +138,13 @@ long gntsock_link_wait_space(struct gntsock_link *link, int kick, long timeo)
 #define gntsock_space_cond \
 	(atomic_read(&link->tx_kick) != kick || \
 	 READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED)
-	ret = wait_event_interruptible_timeout(link->tx_wq, gntsock_space_cond,
-					       timeo);
+	if (killable)
+		ret = wait_event_killable_timeout(link->tx_wq,
+						  gntsock_space_cond, timeo);
+	else
+		ret = wait_event_interruptible_timeout(link->tx_wq,
+						       gntsock_space_cond,
+						       timeo);
 #undef gntsock_space_cond
 	if (ret > 0)
 		atomic64_inc(&gntsock_stats.tx_ring_wakeups);

@@ -118,14 +118,6 @@ static int gntsock_send_check(struct sock *sk)
  */
 #define GNTSOCK_RECORD_WAIT	(30 * HZ)
 
-/* Wait, without the socket lock, until the peer consumed from the ring. */
-static long gntsock_wait_ring(struct gntsock_link *link, int kick, long timeo)
-{
-	return wait_event_interruptible_timeout(link->tx_wq,
-		atomic_read(&link->tx_kick) != kick ||
-		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED, timeo);
-}
-
 /* Can a writer not go on? Unlike gntsock_send_check(), clears nothing. */
 static bool gntsock_send_stopped(struct sock *sk)
 {
@@ -147,15 +139,6 @@ static int gntsock_copy_from_buf(void *ring_mem, u32 len, void *ctx)
 	memcpy(ring_mem, src->p, len);
 	src->p += len;
 	return 0;
-}
-
-/* Mid-record: wait for ring space, killable only. */
-static long gntsock_wait_record_ring(struct gntsock_link *link, int kick)
-{
-	return wait_event_killable_timeout(link->tx_wq,
-		atomic_read(&link->tx_kick) != kick ||
-		READ_ONCE(link->state) != GNTSOCK_LINK_CONNECTED,
-		GNTSOCK_RECORD_WAIT);
 }
 
 /* Wait for credit: for a whole SEQPACKET record of @len bytes, or for the
@@ -256,7 +239,7 @@ static int gntsock_send_grant(struct sock *sk, struct msghdr *msg, size_t len,
 			continue;
 		}
 		release_sock(sk);
-		left = gntsock_wait_ring(vsk->link, kick, *timeo);
+		left = gntsock_link_wait_space(vsk->link, kick, *timeo, false);
 		lock_sock(sk);
 		err = left < 0 ? sock_intr_errno(*timeo) : left ? 0 : -EAGAIN;
 		if (!err)
@@ -352,7 +335,9 @@ static int gntsock_seq_sendmsg(struct sock *sk, struct msghdr *msg,
 		}
 		if (err == -ENOSPC) {
 			release_sock(sk);
-			left = gntsock_wait_record_ring(link, kick);
+			left = gntsock_link_wait_space(link, kick,
+						       GNTSOCK_RECORD_WAIT,
+						       true);
 			lock_sock(sk);
 			if (left <= 0) {
 				/* Half a record cannot stay: abort. */
@@ -498,7 +483,8 @@ static int gntsock_stream_sendmsg(struct sock *sk, struct msghdr *msg,
 				continue;
 			}
 			release_sock(sk);
-			left = gntsock_link_wait_space(link, kick, timeo);
+			left = gntsock_link_wait_space(link, kick, timeo,
+						       false);
 			lock_sock(sk);
 			if (left < 0) {
 				err = sock_intr_errno(timeo);
