@@ -2197,27 +2197,10 @@ static void throttled_sender(unsigned int peer, const char *dir,
 	_exit(0);
 }
 
-/* The value of @key in a cgroup's cpu.stat @text, or 0. */
-static uint64_t cg_stat(const char *text, const char *key)
-{
-	size_t n = strlen(key);
-	const char *p = text;
-	uint64_t v = 0;
-
-	while ((p = strstr(p, key))) {
-		if ((p == text || p[-1] == '\n') && p[n] == ' ') {
-			sscanf(p + n, " %" SCNu64, &v);
-			break;
-		}
-		p += n;
-	}
-	return v;
-}
-
 TEST_F_TIMEOUT(gntsock, throttled_sender_does_not_hold_up_the_link, 120)
 {
 	char dir[96] = "", path[160], mode[16], stat[512] = "";
-	uint64_t used0, used1;
+	uint64_t used0 = 0, used1 = 0;
 	char slow[256] = "";
 	int64_t t0, worst = 0, rt[TX_THROTTLED_ROUNDS] = { 0 };
 	uint64_t sent0 = 0, sent1, throttled = 0;
@@ -2254,12 +2237,12 @@ TEST_F_TIMEOUT(gntsock, throttled_sender_does_not_hold_up_the_link, 120)
 	sent0 = *sent;
 	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
 	gnt_read_file(path, stat, sizeof(stat));
-	used0 = cg_stat(stat, "usage_usec");
+	gnt_parse_stat(stat, "usage_usec", &used0);
 	if (!ret)
 		ret = echo_rounds(fd, TX_THROTTLED_ROUNDS, 97, &worst, rt);
 	sent1 = *sent;
 	gnt_read_file(path, stat, sizeof(stat));
-	used1 = cg_stat(stat, "usage_usec");
+	gnt_parse_stat(stat, "usage_usec", &used1);
 	throttled_end(pid);
 	write_str(PREEMPT_CTL, mode);
 	close(fd);
@@ -2270,7 +2253,7 @@ TEST_F_TIMEOUT(gntsock, throttled_sender_does_not_hold_up_the_link, 120)
 	       " KiB sent meanwhile; preemption full, was %s): the slowest %"
 	       PRId64 " ms", TX_THROTTLED_ROUNDS, (sent1 - sent0) >> 10, mode,
 	       worst);
-	throttled = cg_stat(stat, "nr_throttled");
+	gnt_parse_stat(stat, "nr_throttled", &throttled);
 	TH_LOG("its cgroup was throttled %" PRIu64 " times, ran %" PRIu64
 	       " us meanwhile", throttled, used1 - used0);
 	for (i = 0; i < TX_THROTTLED_ROUNDS; i++) {
