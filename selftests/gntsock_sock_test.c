@@ -1787,7 +1787,7 @@ static int64_t buf_auto_max(void)
 TEST_F_TIMEOUT(sock, stream_buffer_grows_for_a_starved_reader, 240)
 {
 	int64_t max = buf_auto_max(), bs;
-	uint64_t off = 0, g0 = 0, g1 = 0;
+	uint64_t off = 0, g0 = 0, g1 = 0, r0 = 0, r1 = 0;
 	int fd;
 
 	NEED_PEER();
@@ -1796,6 +1796,7 @@ TEST_F_TIMEOUT(sock, stream_buffer_grows_for_a_starved_reader, 240)
 	if (max < (int64_t)GNTSOCK_BUFFER_SIZE_DEFAULT * 4)
 		SKIP(return, "buf_auto_max %" PRId64 ": not the default", max);
 	ASSERT_EQ(0, gnt_stat_get("buf_grown", &g0));
+	ASSERT_EQ(0, gnt_stat_get("credit_requests", &r0));
 	fd = source_connect(self->peer, 31, 0);
 	ASSERT_LE(0, fd);
 	EXPECT_EQ((int64_t)GNTSOCK_BUFFER_SIZE_DEFAULT, buffer_size(fd));
@@ -1809,6 +1810,9 @@ TEST_F_TIMEOUT(sock, stream_buffer_grows_for_a_starved_reader, 240)
 	ASSERT_EQ(0, gnt_stat_get("buf_grown", &g1));
 	/* 256 KiB -> 512 KiB -> 1 MiB: at least two steps. */
 	EXPECT_LE(g0 + 2, g1);
+	/* Each step followed a credit request of the starved writer. */
+	ASSERT_EQ(0, gnt_stat_get("credit_requests", &r1));
+	EXPECT_LE(r0 + 2, r1);
 
 	/* Set by the application: never grows. */
 	off = 0;
