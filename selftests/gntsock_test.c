@@ -1690,22 +1690,37 @@ static void *writer_fn(void *arg)
 	return NULL;
 }
 
-/* The last column of our link's line in /proc/net/gntsock_links: does
- * the peer keep event indices? -1 if there is no such line or column.
+/* The peer_event_index column of our link's line in
+ * /proc/net/gntsock_links (found by the header line): does the peer keep
+ * event indices? -1 if there is no such line or column.
  */
 static int peer_event_index(unsigned int peer)
 {
-	char text[8192], *line, *last;
+	char text[8192], *line, *save = NULL, *tok, *tsave;
 	unsigned int p;
+	int col = -1, i;
 
 	if (gnt_read_file(GNT_LINKS_PATH, text, sizeof(text)) < 0)
 		return -1;
-	for (line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+	for (line = strtok_r(text, "\n", &save); line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		if (col < 0) {
+			for (i = 0, tok = strtok_r(line, " ", &tsave); tok;
+			     i++, tok = strtok_r(NULL, " ", &tsave))
+				if (!strcmp(tok, "peer_event_index"))
+					col = i;
+			if (col < 0)
+				return -1;
+			continue;
+		}
 		if (sscanf(line, "%u", &p) != 1 || p != peer ||
 		    strstr(line, " loopback "))
 			continue;
-		last = strrchr(line, ' ');
-		return last ? atoi(last + 1) : -1;
+		for (i = 0, tok = strtok_r(line, " ", &tsave); tok;
+		     i++, tok = strtok_r(NULL, " ", &tsave))
+			if (i == col)
+				return atoi(tok);
+		return -1;
 	}
 	return -1;
 }

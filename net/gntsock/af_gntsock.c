@@ -62,7 +62,7 @@ static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
 	struct sock *sk = &vsk->sk;
 	bool conn = vsk->conn_hashed;
 
-	seq_printf(m, "%s %s %u:%u %u:%u %u %u %lu %u\n",
+	seq_printf(m, "%s %s %u:%u %u:%u %u %u %lu %u %u %u\n",
 		   sk->sk_type == SOCK_SEQPACKET ? "SEQPACKET" : "STREAM",
 		   gntsock_state_name(sk->sk_state),
 		   conn ? gntsock_local_domid() : GNTSOCK_DOMID_ANY,
@@ -71,7 +71,8 @@ static void gntsock_show_one(struct seq_file *m, struct gntsock_sock *vsk)
 		   conn ? vsk->peer_port : GNTSOCK_PORT_ANY,
 		   READ_ONCE(vsk->rx_bytes),
 		   conn ? vsk->tx_cnt - READ_ONCE(vsk->peer_fwd_cnt) : 0,
-		   sock_i_ino(sk), READ_ONCE(vsk->rx_mem));
+		   sock_i_ino(sk), READ_ONCE(vsk->rx_mem),
+		   READ_ONCE(sk->sk_shutdown), READ_ONCE(vsk->peer_shutdown));
 }
 
 /**
@@ -83,7 +84,7 @@ void gntsock_sockets_show(struct seq_file *m)
 	struct gntsock_sock *vsk;
 	int bkt;
 
-	seq_puts(m, "type state local peer rx_queue tx_queue inode rx_mem\n");
+	seq_puts(m, "type state local peer rx_queue tx_queue inode rx_mem shutdown peer_shutdown\n");
 	/* One chain at a time, not the whole table under the lock (a
 	 * socket that moves meanwhile may be shown twice or not at all).
 	 */

@@ -23,6 +23,9 @@
  *   gntsock_grant_lock    every socket's grants (grant.h)
  *   grant map_lock        one received grant's mapping; the MMU notifier
  *                         takes only this one (grant_unmap.c)
+ *   gntsock_links_lock    (spinlock) the list of links;
+ *                         /proc/net/gntsock_links reads each link's rings
+ *                         under its tx_lock
  *   link tx_lock          (spinlock) the tx ring and the control queue,
  *                         shared by the link's senders and its rx work;
  *                         nothing under it sleeps or faults (stream sends
@@ -32,8 +35,6 @@
  *                         hypervisor may still deschedule its vCPU); a
  *                         peer gets a bounded number of looks at the
  *                         ring's space per hold (GNTSOCK_TX_LOOKS)
- *   gntsock_links_lock    (spinlock) the list of links; never taken with
- *                         tx_lock held
  *   spinlocks (leaves, nothing taken under them): gntsock_table_lock,
  *   a socket's sk_lock.slock, a link's loop_lock, gntsock_rx_pool_lock,
  *   gntsock_held_lock; a link's watch_lock, under which only a socket's

@@ -874,6 +874,27 @@ static struct xenbus_driver gntsock_back_driver = {
 	.otherend_changed = gntsock_back_changed,
 };
 
+/* A link's ring indices as the shared page has them, and its queued
+ * control messages: where a stalled link stands (zeros without rings).
+ * gntsock_links_lock held; the link's tx_lock keeps its rings mapped.
+ */
+static void gntsock_link_show_rings(struct seq_file *m,
+				    struct gntsock_link *l)
+{
+	u32 tp = 0, tc = 0, rp = 0, rc = 0;
+
+	lockdep_assert_held(&gntsock_links_lock);
+	spin_lock(&l->tx_lock);
+	if (l->state == GNTSOCK_LINK_CONNECTED) {
+		tp = READ_ONCE(l->tx.idx->prod);
+		tc = READ_ONCE(l->tx.idx->cons);
+		rp = READ_ONCE(l->rx.idx->prod);
+		rc = READ_ONCE(l->rx.idx->cons);
+	}
+	seq_printf(m, " %u %u %u %u %u\n", tp, tc, rp, rc, l->ctl_len);
+	spin_unlock(&l->tx_lock);
+}
+
 /**
  * gntsock_links_show() - one line per link for /proc/net/gntsock_links
  * @m: the seq_file
@@ -887,10 +908,10 @@ void gntsock_links_show(struct seq_file *m)
 	};
 	struct gntsock_link *l;
 
-	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map events_spurious peer_event_index\n");
+	seq_puts(m, "peer role state ring_pages tx_msgs rx_msgs tx_bytes rx_bytes resets violations sockets events_rx events_tx revocable_map peer_revocable_map events_spurious peer_event_index tx_prod tx_cons rx_prod rx_cons ctl_queued\n");
 	l = gntsock_loopback;
 	if (l)
-		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d 0 0\n",
+		seq_printf(m, "%u loopback connected 0 %lld %lld %lld %lld 0 %lld %d 0 0 %d %d 0 0 0 0 0 0 0\n",
 			   l->peer, atomic64_read(&l->stat_tx_msgs),
 			   atomic64_read(&l->stat_rx_msgs),
 			   atomic64_read(&l->stat_tx_bytes),
@@ -900,8 +921,8 @@ void gntsock_links_show(struct seq_file *m)
 			   READ_ONCE(l->map_revocable),
 			   READ_ONCE(l->peer_map_revocable));
 	spin_lock(&gntsock_links_lock);
-	list_for_each_entry(l, &gntsock_links, node)
-		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld %d\n",
+	list_for_each_entry(l, &gntsock_links, node) {
+		seq_printf(m, "%u %s %s %u %lld %lld %lld %lld %lld %lld %d %lld %lld %d %d %lld %d",
 			   l->peer, l->frontend ? "frontend" : "backend",
 			   states[READ_ONCE(l->state)],
 			   READ_ONCE(l->state) == GNTSOCK_LINK_CLOSED ? 0 :
@@ -919,6 +940,8 @@ void gntsock_links_show(struct seq_file *m)
 			   READ_ONCE(l->peer_map_revocable),
 			   atomic64_read(&l->stat_events_spurious),
 			   READ_ONCE(l->peer_event_index));
+		gntsock_link_show_rings(m, l);
+	}
 	spin_unlock(&gntsock_links_lock);
 }
 

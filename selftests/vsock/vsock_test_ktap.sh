@@ -40,6 +40,34 @@ sb=${2:-none}
 skips=""
 for id in $skip; do skips="$skips --skip=$id"; done
 n=$("$bin" --list | grep -c '^[0-9]')
+# What gntsock shows, for a failure's report: the sockets, the links (with
+# their ring indices) and the counters.
+snapshot() {
+	for f in gntsock gntsock_links gntsock_stat; do
+		echo "/proc/net/$f:"
+		sed 's/^/  /' "/proc/net/$f" 2>&1
+	done
+}
+# Every 2 s while vsock_test runs, so that a failure's report shows the
+# state while its sockets still existed (a case fails after a 10 s wait).
+snapshots() {
+	while :; do
+		snapshot >"$out.snap.new" 2>&1
+		mv "$out.snap.new" "$out.snap"
+		sleep 2
+	done
+}
+case $mode in
+client | server) ;;
+*)
+	echo "usage: vsock_test_ktap client PEER ADDR [PORT] | server PEER [PORT]" >&2
+	exit 2
+	;;
+esac
+snapshots &
+snap_pid=$!
+trap 'kill "$snap_pid" 2>/dev/null' EXIT
+trap 'exit 143' INT TERM
 case $mode in
 client)
 	addr=$arg3
@@ -61,11 +89,10 @@ server)
 		>"$out" 2>&1
 	rc=$?
 	;;
-*)
-	echo "usage: vsock_test_ktap client PEER ADDR [PORT] | server PEER [PORT]" >&2
-	exit 2
-	;;
 esac
+kill "$snap_pid" 2>/dev/null
+wait "$snap_pid" 2>/dev/null
+trap - EXIT
 echo "KTAP version 1"
 echo "1..$n"
 awk -v rc="$rc" -v n="$n" -v st="$st" -v sb="$sb" '
@@ -98,5 +125,12 @@ awk -v rc="$rc" -v n="$n" -v st="$st" -v sb="$sb" '
 		for (t++; t <= n; t++)
 			printf "ok %d vsock_test %d # SKIP not run: vsock_test stopped at the failure above\n", t, t - 1
 	}' "$out"
-rm -f "$out"
+if [ "$rc" -ne 0 ]; then
+	echo "# gntsock shortly before vsock_test ended:"
+	sed 's/^/#   /' "$out.snap" 2>/dev/null
+	echo "# gntsock after:"
+	snapshot | sed 's/^/#   /'
+	dmesg 2>/dev/null | grep -i gntsock | tail -n 20 | sed 's/^/# dmesg: /'
+fi
+rm -f "$out" "$out.snap" "$out.snap.new"
 [ "$rc" -eq 0 ]
