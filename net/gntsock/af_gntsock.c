@@ -376,12 +376,18 @@ static __poll_t gntsock_poll(struct file *file, struct socket *sock,
 {
 	struct sock *sk = sock->sk;
 	struct gntsock_sock *vsk = gntsock_sk(sk);
-	u8 peer_shut = READ_ONCE(vsk->peer_shutdown);
-	u8 shut = READ_ONCE(sk->sk_shutdown);
-	int state = READ_ONCE(sk->sk_state);
 	__poll_t mask = 0;
+	u8 peer_shut, shut;
+	int state;
 
+	/* On the wait queue before reading the state (sock_poll_wait()'s
+	 * barrier pairs with the waker's wq_has_sleeper()): a change in
+	 * between, such as the peer's close, would wake nobody.
+	 */
 	sock_poll_wait(file, sock, wait);
+	peer_shut = READ_ONCE(vsk->peer_shutdown);
+	shut = READ_ONCE(sk->sk_shutdown);
+	state = READ_ONCE(sk->sk_state);
 	if (READ_ONCE(sk->sk_err) || gntsock_grant_errq_pending(sk, &vsk->grants))
 		mask |= EPOLLERR;
 	if (shut == SHUTDOWN_MASK ||
