@@ -559,6 +559,64 @@ TEST_F_TIMEOUT(sock, stream_poll_rcvlowat, 60)
 	close(fd);
 }
 
+/* In a child: wait until the parent sleeps (state S in its
+ * /proc/PID/stat), @ms at most. Return: 0, or -1 if it never did.
+ */
+static int wait_parent_asleep(int ms)
+{
+	char path[64], buf[512], *p;
+	int64_t end = gnt_now_ms() + ms;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)getppid());
+	do {
+		/* (the state follows the command name's closing bracket) */
+		if (gnt_read_file(path, buf, sizeof(buf)) >= 0 &&
+		    (p = strrchr(buf, ')')) && p[1] == ' ' && p[2] == 'S')
+			return 0;
+		gnt_sleep_ms(20);
+	} while (gnt_now_ms() < end);
+	return -1;
+}
+
+/* Lowering SO_RCVLOWAT below what is queued wakes a poll() that waits
+ * for the old mark, as TCP does: nothing else may come to wake it. (A
+ * poll() that is not woken still reports POLLIN when its timeout ends,
+ * as it looks once more: so it must end well before its 20 s.)
+ */
+TEST_F_TIMEOUT(sock, stream_rcvlowat_lowered_wakes_poll, 60)
+{
+	int lowat = 128, one = 1, fd, ev, status;
+	int64_t t0;
+	pid_t pid;
+
+	NEED_PEER();
+	fd = sconnect(SOCK_STREAM, self->peer, GNTSOCK_PEER_PORT_ECHO);
+	ASSERT_LE(0, fd);
+	ASSERT_EQ(0, setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &lowat,
+				sizeof(lowat)));
+	ASSERT_EQ(1, xsend(fd, "l", 1, 0));
+	ASSERT_EQ(1, wait_inq(fd, 1, 10000));
+	pid = fork();
+	ASSERT_LE(0, pid);
+	if (!pid) {
+		/* The same socket, lowered once the parent sleeps in poll()
+		 * (2 if it was never seen asleep: the test proves nothing).
+		 */
+		_exit(wait_parent_asleep(3000) ? 2 :
+		      setsockopt(fd, SOL_SOCKET, SO_RCVLOWAT, &one,
+				 sizeof(one)) ? 1 : 0);
+	}
+	t0 = gnt_now_ms();
+	ev = gnt_poll1(fd, POLLIN | POLLRDNORM, 20000);
+	EXPECT_EQ(POLLIN | POLLRDNORM, ev);
+	EXPECT_GT(15000, gnt_now_ms() - t0) TH_LOG("not woken");
+	ASSERT_EQ(pid, waitpid(pid, &status, 0));
+	close(fd);
+	if (WIFEXITED(status) && WEXITSTATUS(status) == 2)
+		SKIP(return, "never saw this process asleep in poll()");
+	EXPECT_EQ(0, status);
+}
+
 TEST_F_TIMEOUT(sock, stream_rcvtimeo, 60)
 {
 	struct timeval tv = { .tv_sec = 1 };

@@ -679,13 +679,19 @@ static int gntsock_getsockopt(struct socket *sock, int level, int optname,
 }
 
 /* SO_RCVLOWAT, socket lock held by sock_setsockopt(): tell the peer all
- * the room we have, since poll() now waits for that many bytes.
+ * the room we have, since poll() now waits for that many bytes; and, as
+ * TCP does, wake readers that what is queued may satisfy now (a lowered
+ * mark: nothing else may come to wake them).
  */
 static int gntsock_set_rcvlowat(struct sock *sk, int val)
 {
 	sock_owned_by_me(sk);
 	WRITE_ONCE(sk->sk_rcvlowat, val ? : 1);
 	gntsock_credit_update_before_wait(gntsock_sk(sk));
+	/* (as poll() decides: SEQPACKET readers wait for whole records) */
+	if (sk->sk_type == SOCK_STREAM &&
+	    gntsock_sk(sk)->rx_bytes >= (u32)sock_rcvlowat(sk, 0, INT_MAX))
+		sk->sk_data_ready(sk);
 	return 0;
 }
 
