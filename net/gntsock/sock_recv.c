@@ -399,6 +399,7 @@ void gntsock_sock_recv_locked(struct gntsock_link *link, struct sock *sk,
 {
 	struct gntsock_sock *vsk = gntsock_sk(sk);
 	struct gntsock_link *wake_link = src->batch ? link : NULL;
+	u32 credit;
 
 	sock_owned_by_me(sk);
 	if (!vsk->conn_hashed || vsk->link != link ||
@@ -421,10 +422,18 @@ void gntsock_sock_recv_locked(struct gntsock_link *link, struct sock *sk,
 	/* (an RST ends the connection: its credit does not matter, and one
 	 * left from an earlier connection carries that connection's)
 	 */
+	credit = gntsock_peer_credit(vsk);
 	if (h->op != GNTSOCK_OP_RST && !gntsock_update_credit(vsk, h)) {
 		gntsock_link_violation(link, GNTSOCK_V_CREDIT);
 		goto drop;
 	}
+	/* Credit rides on every message, not only on updates: a writer that
+	 * waits for room in poll() is woken by whichever brought it (data
+	 * wakes with EPOLLIN, which its wait does not take).
+	 */
+	if (h->op != GNTSOCK_OP_CREDIT_UPDATE &&
+	    gntsock_peer_credit(vsk) > credit)
+		gntsock_sock_wake(wake_link, sk, GNTSOCK_WAKE_WRITE);
 	switch (h->op) {
 	case GNTSOCK_OP_RESPONSE:
 		if (sk->sk_state != TCP_SYN_SENT) {
