@@ -269,6 +269,7 @@ void gntsock_rx_work(struct work_struct *work)
 	int eoi_irq = atomic_xchg(&link->eoi_irq, 0);
 	u64 t0 = gntsock_stat_clock();
 	bool had_work = true, moved;
+	int err = 0;
 	u32 cons;
 
 	/* Before link_up() replies could not be sent; it requeues us. */
@@ -284,7 +285,12 @@ void gntsock_rx_work(struct work_struct *work)
 	 * asking for space events, then wake the waiters; each re-checks
 	 * and asks again if it still lacks space. An event that freed nothing
 	 * (the peer's cons did not move) wakes nobody and leaves their request
-	 * for a space event standing.
+	 * for a space event standing, unless queued control messages made us
+	 * withdraw it: then the space watches are woken too, unless the flush
+	 * asked afresh (-ENOSPC: a new request, or another run of this work,
+	 * stands). Without that, a peer that notifies by the flag could
+	 * consume right after our look and send no event, the flush then
+	 * find room and ask for nothing, and no watch ever be told.
 	 */
 	cons = READ_ONCE(link->tx.idx->cons);
 	moved = cons != link->tx_cons_seen;
@@ -294,11 +300,11 @@ void gntsock_rx_work(struct work_struct *work)
 		if (READ_ONCE(link->ctl_len)) {
 			spin_lock(&link->tx_lock);
 			if (link->state == GNTSOCK_LINK_CONNECTED)
-				gntsock_ctl_flush_event(link);
+				err = gntsock_ctl_flush_event(link);
 			spin_unlock(&link->tx_lock);
 		}
 		gntsock_tx_kick(link);
-		if (moved)
+		if (moved || err != -ENOSPC)
 			gntsock_space_watch_flush(link);
 	}
 	atomic64_inc(&gntsock_stats.rx_work_runs);
