@@ -447,7 +447,12 @@ static int do_connect_back(struct conn *c, char *buf)
 	if (fd2 < 0) {
 		ret = errno;
 	} else {
+		struct timeval ct = { .tv_sec = 20 };
+
 		set_timeouts(fd2);
+		/* (not the 2 s default: a busy rig may answer later) */
+		setsockopt(fd2, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT, &ct,
+			   sizeof(ct));
 		if (connect(fd2, (struct sockaddr *)&a, sizeof(a))) {
 			ret = errno;
 			close(fd2);

@@ -35,8 +35,13 @@ FIXTURE(sock) {
 	bool loopback;
 };
 
+/* A connection to @domid:@port with IO_TIMEOUT_S for its I/O and for
+ * connect() (whose 2 s default a busy rig's answer can exceed). Return:
+ * the fd or -errno.
+ */
 static int sconnect(int type, unsigned int domid, unsigned int port)
 {
+	struct timeval ct = { .tv_sec = IO_TIMEOUT_S };
 	struct sockaddr_gnt a = gnt_addr(domid, port);
 	int fd, ret;
 
@@ -44,6 +49,9 @@ static int sconnect(int type, unsigned int domid, unsigned int port)
 	if (fd < 0)
 		return -errno;
 	ret = gnt_set_timeouts(fd, IO_TIMEOUT_S);
+	if (!ret && setsockopt(fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT,
+			       &ct, sizeof(ct)))
+		ret = -errno;
 	if (!ret && connect(fd, (struct sockaddr *)&a, sizeof(a)))
 		ret = -errno;
 	if (ret) {

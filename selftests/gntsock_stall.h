@@ -99,6 +99,7 @@ static inline int gnt_stall_run(unsigned int peer, int type,
 		.val = (uint64_t)0x7ff4 << 32,	/* DOMID_INVALID: fails */
 	};
 	struct sockaddr_gnt a = gnt_addr(peer, port);
+	struct timeval ct = { .tv_sec = 20 };
 	pthread_t tid;
 	int uffd, ret;
 	int64_t t0;
@@ -108,6 +109,8 @@ static inline int gnt_stall_run(unsigned int peer, int type,
 		return -ENOSYS;
 	st->fd = socket(AF_GNTSOCK, type | SOCK_CLOEXEC, 0);
 	if (st->fd < 0 || gnt_set_timeouts(st->fd, 20) ||
+	    setsockopt(st->fd, SOL_GNTSOCK, GNTSOCK_SO_CONNECT_TIMEOUT, &ct,
+		       sizeof(ct)) ||
 	    connect(st->fd, (struct sockaddr *)&a, sizeof(a)) ||
 	    send(st->fd, &req, sizeof(req), MSG_NOSIGNAL) != sizeof(req)) {
 		ret = errno ? -errno : -EIO;
