@@ -2031,26 +2031,59 @@ static int throttled_cgroup(char *dir, size_t n)
 	return write_str(path, "1000 1000000");
 }
 
-/* @rounds 1-byte round trips on the ECHO connection @fd, spaced out by
- * 3 to 2 + @spread ms so that they meet a throttled task in every state;
- * the slowest in *@worst (ms), each one's in @each[] unless NULL.
- * Return: 0 or -errno.
- */
-static int echo_rounds(int fd, int rounds, int spread, int64_t *worst,
-		       int64_t *each)
+/* One round trip of timed_rounds(): round @i. Return: 0 or -errno. */
+typedef int (*round_fn)(int fd, int i);
+
+/* A byte to the ECHO service on @fd and back. */
+static int echo_round(int fd, int i)
 {
-	unsigned char c, r;
+	unsigned char c = (unsigned char)(i + 1), r;
+	int ret = gnt_send_all(fd, &c, 1, NULL);
+
+	if (!ret)
+		ret = gnt_recv_all(fd, &r, 1, NULL);
+	return !ret && r != c ? -EBADMSG : ret;
+}
+
+/* A page granted by the GRANT responder on @fd (GR_GIVE), released at
+ * once: every step takes the grant lock, in the link's receive work (the
+ * record), recvmsg() (its delivery) and the release.
+ */
+static int give_round(int fd, int i)
+{
+	struct gnt_grant_req give = { .op = GR_GIVE, .arg = 1, .val = i };
+	char ctl[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
+	struct gntsock_grant_info gi;
+	struct gnt_grant_reply r;
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl, .msg_controllen = sizeof(ctl),
+	};
+	int ret = gnt_send_all(fd, &give, sizeof(give), NULL);
+
+	if (ret)
+		return ret;
+	if (recvmsg(fd, &m, MSG_WAITALL) != sizeof(r))
+		return errno ? -errno : -EIO;
+	if (r.err || r.e1 || !gnt_grant_info(&m, &gi))
+		return -EPROTO;
+	return ioctl(fd, GNTSOCK_IOC_RELEASE, &gi.id) ? -errno : 0;
+}
+
+/* @rounds round trips @one on @fd, spaced out by 3 to 2 + @spread ms so
+ * that they meet a throttled task in every state; the slowest in *@worst
+ * (ms), each one's in @each[] unless NULL. Return: 0 or -errno.
+ */
+static int timed_rounds(int fd, round_fn one, int rounds, int spread,
+			int64_t *worst, int64_t *each)
+{
 	int64_t t0, ms;
 	int i, ret = 0;
 
 	for (i = 0; !ret && i < rounds; i++) {
-		c = (unsigned char)(i + 1);
 		t0 = gnt_now_ms();
-		ret = gnt_send_all(fd, &c, 1, NULL);
-		if (!ret)
-			ret = gnt_recv_all(fd, &r, 1, NULL);
-		if (!ret && r != c)
-			ret = -EBADMSG;
+		ret = one(fd, i);
 		ms = gnt_now_ms() - t0;
 		if (ms > *worst)
 			*worst = ms;
@@ -2059,6 +2092,13 @@ static int echo_rounds(int fd, int rounds, int spread, int64_t *worst,
 		gnt_sleep_ms(3 + i % spread);
 	}
 	return ret;
+}
+
+/* @rounds 1-byte round trips on the ECHO connection @fd: timed_rounds(). */
+static int echo_rounds(int fd, int rounds, int spread, int64_t *worst,
+		       int64_t *each)
+{
+	return timed_rounds(fd, echo_round, rounds, spread, worst, each);
 }
 
 /* Of @n round trips @rt[] (ms): how many took THROTTLED_STALL_MS or
@@ -2216,24 +2256,180 @@ static int preempt_mode(char *mode, size_t n)
 	return 0;
 }
 
-/* The throttled sender: joins @dir, drops root, writes to the SINK until
- * killed; @sent counts its bytes.
+/* The throttled task of throttled_neighbour(): joins the cgroup @dir,
+ * drops root, then works on its own connection to @peer until killed,
+ * adding what it did to *@done.
  */
+typedef void (*throttled_fn)(unsigned int peer, const char *dir,
+			     _Atomic uint64_t *done);
+
+/* Join the cgroup @dir and drop root. Return: 0 or -errno. */
+static int throttled_join(const char *dir)
+{
+	char path[128], pid[16];
+	int ret;
+
+	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	ret = write_str(path, pid);
+	if (!ret && (setgid(65534) || setuid(65534)))
+		ret = -errno;
+	return ret;
+}
+
+/* The round trips beside a throttled task: @one on a connection to
+ * @port.
+ */
+struct neighbour_rounds {
+	unsigned int port;
+	round_fn one;
+};
+
+/* Tasks running the throttled function, in one cgroup: while one holds a
+ * lock the others wait for it, so the one running when the quota runs out
+ * is likely the holder (one task alone was caught inside in 1 or 2 of 4
+ * directions of a run).
+ */
+#define THROTTLED_TASKS		4
+
+/* Start THROTTLED_TASKS tasks of @fn into @pids. Return: 0 or -errno. */
+static int throttled_start(throttled_fn fn, unsigned int peer,
+			   const char *dir, _Atomic uint64_t *done,
+			   pid_t *pids)
+{
+	int i;
+
+	for (i = 0; i < THROTTLED_TASKS; i++) {
+		pids[i] = fork();
+		if (!pids[i])
+			fn(peer, dir, done);
+		if (pids[i] < 0)
+			return -errno;
+	}
+	return 0;
+}
+
+/* Reap those of @pids that ended; their last status in *@status.
+ * Return: how many are left.
+ */
+static int throttled_reap(pid_t *pids, int *status)
+{
+	int i, left = 0;
+
+	for (i = 0; i < THROTTLED_TASKS; i++) {
+		if (pids[i] > 0 && waitpid(pids[i], status, WNOHANG) == pids[i])
+			pids[i] = 0;
+		left += pids[i] > 0;
+	}
+	return left;
+}
+
+/*
+ * TX_THROTTLED_ROUNDS round trips @nr to @peer beside THROTTLED_TASKS
+ * tasks of @fn, in a cgroup allowed 1 ms of CPU a second on a kernel that
+ * preempts anywhere:
+ * at most THROTTLED_STALLS_MAX may take THROTTLED_STALL_MS, none
+ * THROTTLED_MAX_MS. @what names @fn's work ("KiB sent"); @unit divides
+ * its count for the log.
+ */
+static void throttled_neighbour(struct __test_metadata *_metadata,
+				unsigned int peer, throttled_fn fn,
+				const struct neighbour_rounds *nr,
+				const char *what, unsigned int unit)
+{
+	char dir[96] = "", path[160], mode[16], stat[512] = "";
+	uint64_t used0 = 0, used1 = 0;
+	char slow[256] = "";
+	int64_t t0, worst = 0, rt[TX_THROTTLED_ROUNDS] = { 0 };
+	uint64_t done0 = 0, done1, throttled = 0;
+	int i, fd, ret, status = 0, stalls = 0, left = THROTTLED_TASKS;
+	pid_t pids[THROTTLED_TASKS] = { 0 };
+	_Atomic uint64_t *done;
+
+	ret = preempt_mode(mode, sizeof(mode));
+	if (ret)
+		SKIP(return, "no %s (not a PREEMPT_DYNAMIC kernel): %s",
+		     PREEMPT_CTL, strerror(-ret));
+	ret = throttled_cgroup(dir, sizeof(dir));
+	if (ret == -ENOENT || ret == -ENODEV)
+		SKIP(return, "no cgroup2 cpu controller: %s", strerror(-ret));
+	ASSERT_EQ(0, ret) TH_LOG("cgroup %s: %s", dir, strerror(-ret));
+	done = mmap(NULL, sizeof(*done), PROT_READ | PROT_WRITE,
+		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, done);
+	*done = 0;
+	fd = gnt_connect(peer, nr->port, IO_TIMEOUT_S);
+	ASSERT_LE(0, fd) TH_LOG("connect to %u: %s", nr->port, strerror(-fd));
+	ret = write_str(PREEMPT_CTL, "full");
+	ASSERT_EQ(0, ret) TH_LOG("preempt=full: %s", strerror(-ret));
+	ret = throttled_start(fn, peer, dir, done, pids);
+	/* Until they work (then 200 ms more: throttled by then). At 1 ms of
+	 * CPU a second they may not finish one call in that time: that they
+	 * run is what counts.
+	 */
+	for (t0 = gnt_now_ms(); !ret && !*done && gnt_now_ms() - t0 < 20000;) {
+		left = throttled_reap(pids, &status);
+		if (!left)
+			break;
+		gnt_sleep_ms(50);
+	}
+	gnt_sleep_ms(200);
+	done0 = *done;
+	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
+	gnt_read_file(path, stat, sizeof(stat));
+	gnt_parse_stat(stat, "usage_usec", &used0);
+	if (!ret && left)
+		ret = timed_rounds(fd, nr->one, TX_THROTTLED_ROUNDS, 97, &worst,
+				   rt);
+	done1 = *done;
+	gnt_read_file(path, stat, sizeof(stat));
+	gnt_parse_stat(stat, "usage_usec", &used1);
+	for (i = 0; i < THROTTLED_TASKS; i++)
+		throttled_end(pids[i]);
+	write_str(PREEMPT_CTL, mode);
+	close(fd);
+	rmdir(dir);
+	munmap((void *)done, sizeof(*done));
+	/* (-EAGAIN: one outlasted the socket's timeout, IO_TIMEOUT_S) */
+	ASSERT_EQ(0, ret) TH_LOG("round trips: %s (the slowest %" PRId64 " ms)",
+				 strerror(-ret), worst);
+	/* (a peer that gives no grants: loopback) */
+	if (!left)
+		SKIP(return, "the throttled tasks ended first (exit status %d)",
+		     WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+	TH_LOG("%d round trips beside %d throttled tasks (%" PRIu64
+	       " %s meanwhile; preemption full, was %s): the slowest %"
+	       PRId64 " ms", TX_THROTTLED_ROUNDS, THROTTLED_TASKS,
+	       (done1 - done0) / unit, what, mode, worst);
+	gnt_parse_stat(stat, "nr_throttled", &throttled);
+	TH_LOG("its cgroup was throttled %" PRIu64 " times, ran %" PRIu64
+	       " us meanwhile", throttled, used1 - used0);
+	stalls = slow_round_trips(rt, TX_THROTTLED_ROUNDS, slow, sizeof(slow));
+	TH_LOG("%d took %d ms or more; those over 100 ms:%s", stalls,
+	       THROTTLED_STALL_MS, slow[0] ? slow : " none");
+	/* (They may not run during the round trips: a cgroup that ran over
+	 * its quota, as a long hypercall or copy lets it, is throttled until
+	 * the debt is paid, up to a period per ms over. A task throttled
+	 * inside a lock holds it that long.)
+	 */
+	EXPECT_LT(0U, used1) TH_LOG("the throttled tasks never ran");
+	EXPECT_LT(0U, throttled) TH_LOG("the cgroup was never throttled");
+	EXPECT_LE(stalls, THROTTLED_STALLS_MAX);
+	EXPECT_LT(worst, THROTTLED_MAX_MS);
+}
+
+/* The throttled sender: writes 64 KiB at a time to the SINK. */
 static void throttled_sender(unsigned int peer, const char *dir,
 			     _Atomic uint64_t *sent)
 {
 	static char buf[65536];
-	char path[128], pid[16];
 	int64_t end = gnt_now_ms() + 60000;
 	ssize_t n;
 	int fd;
 
-	snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	memset(buf, 0x5a, sizeof(buf));
 	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_SINK, IO_TIMEOUT_S);
-	if (fd < 0 || write_str(path, pid) || setgid(65534) ||
-	    setuid(65534))
+	if (fd < 0 || throttled_join(dir))
 		_exit(1);
 	while (gnt_now_ms() < end) {
 		n = send(fd, buf, sizeof(buf), MSG_NOSIGNAL);
@@ -2246,72 +2442,83 @@ static void throttled_sender(unsigned int peer, const char *dir,
 
 TEST_F_TIMEOUT(gntsock, throttled_sender_does_not_hold_up_the_link, 120)
 {
-	char dir[96] = "", path[160], mode[16], stat[512] = "";
-	uint64_t used0 = 0, used1 = 0;
-	char slow[256] = "";
-	int64_t t0, worst = 0, rt[TX_THROTTLED_ROUNDS] = { 0 };
-	uint64_t sent0 = 0, sent1, throttled = 0;
-	int fd, ret, stalls = 0;
-	_Atomic uint64_t *sent;
-	pid_t pid;
+	static const struct neighbour_rounds echo = {
+		GNTSOCK_PEER_PORT_ECHO, echo_round,
+	};
 
 	NEED_PEER();
-	ret = preempt_mode(mode, sizeof(mode));
-	if (ret)
-		SKIP(return, "no %s (not a PREEMPT_DYNAMIC kernel): %s",
-		     PREEMPT_CTL, strerror(-ret));
-	ret = throttled_cgroup(dir, sizeof(dir));
-	if (ret == -ENOENT || ret == -ENODEV)
-		SKIP(return, "no cgroup2 cpu controller: %s", strerror(-ret));
-	ASSERT_EQ(0, ret) TH_LOG("cgroup %s: %s", dir, strerror(-ret));
-	sent = mmap(NULL, sizeof(*sent), PROT_READ | PROT_WRITE,
-		    MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-	ASSERT_NE(MAP_FAILED, sent);
-	*sent = 0;
-	fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_ECHO, IO_TIMEOUT_S);
-	ASSERT_LE(0, fd) TH_LOG("connect to ECHO: %s", strerror(-fd));
-	ret = write_str(PREEMPT_CTL, "full");
-	ASSERT_EQ(0, ret) TH_LOG("preempt=full: %s", strerror(-ret));
-	pid = fork();
-	if (!pid)
-		throttled_sender(self->peer, dir, sent);
-	ret = pid < 0 ? -errno : 0;
-	/* Until it sends (then 200 ms more: throttled by then). */
-	for (t0 = gnt_now_ms(); !ret && !*sent && gnt_now_ms() - t0 < 20000;)
-		gnt_sleep_ms(50);
-	gnt_sleep_ms(200);
-	sent0 = *sent;
-	snprintf(path, sizeof(path), "%s/cpu.stat", dir);
-	gnt_read_file(path, stat, sizeof(stat));
-	gnt_parse_stat(stat, "usage_usec", &used0);
-	if (!ret)
-		ret = echo_rounds(fd, TX_THROTTLED_ROUNDS, 97, &worst, rt);
-	sent1 = *sent;
-	gnt_read_file(path, stat, sizeof(stat));
-	gnt_parse_stat(stat, "usage_usec", &used1);
-	throttled_end(pid);
-	write_str(PREEMPT_CTL, mode);
-	close(fd);
-	rmdir(dir);
-	munmap(sent, sizeof(*sent));
-	ASSERT_EQ(0, ret) TH_LOG("round trips: %s", strerror(-ret));
-	TH_LOG("%d round trips beside a throttled sender (%" PRIu64
-	       " KiB sent meanwhile; preemption full, was %s): the slowest %"
-	       PRId64 " ms", TX_THROTTLED_ROUNDS, (sent1 - sent0) >> 10, mode,
-	       worst);
-	gnt_parse_stat(stat, "nr_throttled", &throttled);
-	TH_LOG("its cgroup was throttled %" PRIu64 " times, ran %" PRIu64
-	       " us meanwhile", throttled, used1 - used0);
-	stalls = slow_round_trips(rt, TX_THROTTLED_ROUNDS, slow, sizeof(slow));
-	TH_LOG("%d took %d ms or more; those over 100 ms:%s", stalls,
-	       THROTTLED_STALL_MS, slow[0] ? slow : " none");
-	/* (at 1 ms of CPU a second, a 64 KiB send() may not complete
-	 * within the round trips: that it ran is what counts)
-	 */
-	EXPECT_LT(used0, used1) TH_LOG("the throttled sender never ran");
-	EXPECT_LT(0U, throttled) TH_LOG("the sender was never throttled");
-	EXPECT_LE(stalls, THROTTLED_STALLS_MAX);
-	EXPECT_LT(worst, THROTTLED_MAX_MS);
+	throttled_neighbour(_metadata, self->peer, throttled_sender, &echo,
+			    "KiB sent", 1024);
+}
+
+/*
+ * A user of received grants who is preempted must not hold up the link,
+ * nor anyone else's grants. Every socket's grants share one lock, which
+ * the link's receive work takes for each grant message; a task preempted
+ * while it holds it (here mapping grants, in a cgroup allowed 1 ms of CPU
+ * a second) would keep the receive work, and with it every socket on the
+ * link, waiting for the task's next period. The task, unprivileged, asks
+ * the peer's GRANT responder for grants of THROTTLED_GRANT_PAGES pages
+ * (two requests in flight, so that one arrives while the other is being
+ * mapped), maps each read-only, unmaps and releases it. Another
+ * connection on the same link makes round trips meanwhile, as in
+ * throttled_sender_does_not_hold_up_the_link, but each a grant of a
+ * page from the responder, released at once: each takes the lock in the
+ * receive work, in recvmsg() and in the release, so that a holder
+ * caught inside it shows. (With plain echoes, a holder stopped in
+ * the lock held up only the echoes behind one of its own grants.)
+ */
+#define THROTTLED_GRANT_PAGES	16
+
+static void throttled_mapper(unsigned int peer, const char *dir,
+			     _Atomic uint64_t *mapped)
+{
+	struct gnt_grant_req give = {
+		.op = GR_GIVE, .arg = THROTTLED_GRANT_PAGES, .val = 7,
+	};
+	char ctl[CMSG_SPACE(sizeof(struct gntsock_grant_info))];
+	int64_t end = gnt_now_ms() + 60000;
+	struct gntsock_grant_info gi;
+	struct gnt_grant_reply r;
+	struct iovec iov = { &r, sizeof(r) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+	size_t ps = (size_t)sysconf(_SC_PAGESIZE);
+	void *p;
+	int fd;
+
+	fd = gnt_connect(peer, GNTSOCK_PEER_PORT_GRANT, IO_TIMEOUT_S);
+	if (fd < 0 || throttled_join(dir) ||
+	    gnt_send_all(fd, &give, sizeof(give), NULL))
+		_exit(1);
+	while (gnt_now_ms() < end) {
+		if (gnt_send_all(fd, &give, sizeof(give), NULL))
+			_exit(2);
+		m.msg_control = ctl;
+		m.msg_controllen = sizeof(ctl);
+		if (recvmsg(fd, &m, MSG_WAITALL) != sizeof(r) || r.err ||
+		    r.e1 || !gnt_grant_info(&m, &gi))
+			_exit(3);
+		p = mmap(NULL, gi.len, PROT_READ, MAP_SHARED, fd,
+			 (off_t)gi.id * (off_t)ps);
+		if (p == MAP_FAILED)
+			_exit(4);
+		munmap(p, gi.len);
+		if (ioctl(fd, GNTSOCK_IOC_RELEASE, &gi.id))
+			_exit(5);
+		atomic_fetch_add(mapped, 1);
+	}
+	_exit(0);
+}
+
+TEST_F_TIMEOUT(gntsock, throttled_grant_mapper_does_not_hold_up_the_link, 120)
+{
+	static const struct neighbour_rounds give = {
+		GNTSOCK_PEER_PORT_GRANT, give_round,
+	};
+
+	NEED_PEER();
+	throttled_neighbour(_metadata, self->peer, throttled_mapper, &give,
+			    "grants mapped", 1);
 }
 
 /*
