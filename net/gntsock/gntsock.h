@@ -20,9 +20,13 @@
  *                         fault sleeps under lock_sock(): user copies under
  *                         it run with page faults disabled, and the caller
  *                         faults the buffer in after release_sock()
- *   gntsock_grant_lock    every socket's grants (grant.h)
- *   grant map_lock        one received grant's mapping; the MMU notifier
- *                         takes only this one (grant_unmap.c)
+ *   gntsock_grant_lock    (spinlock) every socket's grants (grant.h),
+ *                         taken by the rx work for each grant message, so
+ *                         nothing under it sleeps: mmap() maps a claimed
+ *                         grant without it, and what must sleep to end a
+ *                         record is left to the dispose work (grant_acct.c)
+ *   grant map_lock        (spinlock) one received grant's mapping; the MMU
+ *                         notifier takes only this one (grant_unmap.c)
  *   gntsock_links_lock    (spinlock) the list of links;
  *                         /proc/net/gntsock_links reads each link's rings
  *                         under its tx_lock

@@ -34,10 +34,10 @@ static void gntsock_grant_link_msg(struct gntsock_link *link,
  */
 void gntsock_grant_sock_close(struct gntsock_grants *gs)
 {
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gntsock_grant_out_close(gs);
 	gntsock_grant_in_close(gs);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /**
@@ -55,10 +55,10 @@ void gntsock_grant_sock_destruct(struct sock *sk)
  */
 static void gntsock_grant_link_down(struct gntsock_link *link)
 {
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gntsock_grant_in_link_down(link);
 	gntsock_grant_out_link_down(link);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /* What the links hand to the grant layer. */

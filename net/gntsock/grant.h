@@ -10,16 +10,18 @@
  * grant_in.h). See Documentation/grants.rst.
  *
  * Lock order: lock_sock(), then gntsock_grant_lock, then a link's tx_lock.
- * mmap_lock comes before gntsock_grant_lock (mmap). The MMU notifier of
- * a mapped grant takes only that grant's map_lock (grant_unmap.c), which
- * comes after gntsock_grant_lock and under which nothing allocates or
- * takes another lock.
+ * mmap_lock comes before gntsock_grant_lock (mmap). gntsock_grant_lock is
+ * a spinlock, under which nothing sleeps (grant_acct.c). The MMU notifier
+ * of a mapped grant takes only that grant's map_lock (grant_unmap.c), a
+ * spinlock that comes after gntsock_grant_lock and under which nothing
+ * allocates or takes another lock.
  */
 #ifndef _GNTSOCK_GRANT_H
 #define _GNTSOCK_GRANT_H
 
 #include <linux/list.h>
-#include <linux/mutex.h>
+#include <linux/llist.h>
+#include <linux/spinlock.h>
 #include <linux/socket.h>
 #include <net/sock.h>
 
@@ -103,6 +105,9 @@ struct gntsock_grant_stats {
 	atomic64_t events_lost;	/* events a full error queue had no room for */
 	atomic64_t quarantine_full; /* grants refused: a quarantine budget full */
 	atomic64_t tombs_dropped; /* tombstones dropped for a tombstone budget */
+	atomic64_t killed_mapping; /* received grants revoked, or their link
+				    * lost, while mmap() mapped them
+				    */
 	atomic_t out_grants;	/* sent grants alive (pinned) */
 	atomic_t out_pages;
 	atomic_t in_grants;	/* received grants not released */
@@ -118,7 +123,22 @@ struct gntsock_grant_stats {
 
 extern struct gntsock_grant_limits gntsock_grant_limits;
 extern struct gntsock_grant_stats gntsock_grant_stats;
-extern struct mutex gntsock_grant_lock;
+extern spinlock_t gntsock_grant_lock;
+
+/**
+ * struct gntsock_grant_dispose - the end of a record, deferred until
+ *	gntsock_grant_lock is dropped (gntsock_grant_dispose())
+ * @node: entry in the dispose list
+ * @fn: what to do
+ */
+struct gntsock_grant_dispose {
+	struct llist_node node;
+	void (*fn)(struct gntsock_grant_dispose *d);
+};
+
+void gntsock_grant_dispose(struct gntsock_grant_dispose *d,
+			   void (*fn)(struct gntsock_grant_dispose *d));
+void gntsock_grant_dispose_flush(void);
 
 /**
  * struct gntsock_peer_acct - per peer domain accounting (grant_acct.c)
@@ -130,7 +150,8 @@ extern struct mutex gntsock_grant_lock;
  * @tombs: the peer's tombstones (struct gntsock_gout), oldest first
  * @ntombs: entries of @tombs
  *
- * Made on first use, freed at module unload; under gntsock_grant_lock.
+ * Made before the first grant to or from the peer, freed at module
+ * unload; under gntsock_grant_lock.
  */
 struct gntsock_peer_acct {
 	u32 out_pages;
@@ -141,6 +162,7 @@ struct gntsock_peer_acct {
 	u32 ntombs;
 };
 
+int gntsock_peer_acct_make(domid_t peer);
 struct gntsock_peer_acct *gntsock_peer_acct(domid_t peer);
 struct gntsock_peer_acct *gntsock_peer_acct_most_tombs(struct gntsock_peer_acct *pref);
 

@@ -45,7 +45,10 @@ void gntsock_grant_event(struct sock *sk, struct gntsock_grants *gs,
 	struct sk_buff *skb = NULL;
 
 	if (!atomic64_read(&gs->ev_lost)) {
-		skb = alloc_skb(sizeof(ev), GFP_KERNEL);
+		/* Under gntsock_grant_lock, a spinlock; a failure is a lost
+		 * event, counted and reported as any other.
+		 */
+		skb = alloc_skb(sizeof(ev), GFP_ATOMIC);
 		if (skb) {
 			skb_put_data(skb, &ev, sizeof(ev));
 			if (!sock_queue_err_skb(sk, skb))

@@ -16,7 +16,7 @@
 #include <linux/kref.h>
 #include <linux/list.h>
 #include <linux/mmu_notifier.h>
-#include <linux/mutex.h>
+#include <linux/spinlock.h>
 #include <linux/types.h>
 #include <linux/workqueue.h>
 #include <xen/grant_table.h>
@@ -26,10 +26,18 @@
 enum gntsock_gin_state {
 	GIN_QUEUED,	/* in the socket's receive queue */
 	GIN_DELIVERED,	/* the application got its cmsg */
+	GIN_MAPPING,	/* mmap() is mapping it, without gntsock_grant_lock */
 	GIN_MAPPED,	/* mapped into a VMA */
 	GIN_UNMAPPED,	/* was mapped, no more: release pending */
 	GIN_DEAD,	/* revoked or link gone; the granter knows */
 	GIN_FREE,	/* released */
+};
+
+/* What a kill that came while mmap() was mapping leaves it to do. */
+enum gntsock_gin_kill {
+	GIN_KILL_NONE,
+	GIN_KILL_SILENT,	/* the link went down */
+	GIN_KILL_ANSWER,	/* revoked: answer once unmapped */
 };
 
 /**
@@ -45,9 +53,12 @@ enum gntsock_gin_state {
  * @writable: may be mapped writable
  * @state: enum gntsock_gin_state, under gntsock_grant_lock; GIN_MAPPED
  *	may lag behind @mapped (the notifier does not take that lock)
+ * @kill: enum gntsock_gin_kill, under gntsock_grant_lock: a kill that
+ *	came during GIN_MAPPING, for mmap() to carry out
  * @map_lock: protects @mapped and the mapping (@handles, @repl, the
- *	zap); the only lock the MMU notifier takes; nothing allocates or
- *	takes another lock under it
+ *	zap); the only lock the MMU notifier takes; a spinlock under which
+ *	nothing allocates, frees with vfree() or takes another lock. During
+ *	GIN_MAPPING the mapping is mmap()'s alone
  * @mapped: the grant is mapped now
  * @unmap_ops: @npages unmap operations, allocated at mmap()
  * @unmap_idx: @npages indexes into @handles, allocated at mmap()
@@ -73,6 +84,7 @@ enum gntsock_gin_state {
  * @repl: replacement pages of a revocable mapping, NULL for a plain one;
  *	a read-only grant has one page, in @repl[0]
  * @nrepl: pages in @repl
+ * @free_d: frees the record without gntsock_grant_lock
  * @refs: the granter's references
  */
 struct gntsock_gin {
@@ -86,7 +98,8 @@ struct gntsock_gin {
 	u32 npages;
 	bool writable;
 	int state;
-	struct mutex map_lock;	/* see @map_lock above */
+	u8 kill;
+	spinlock_t map_lock;	/* see @map_lock above */
 	bool mapped;
 	struct gnttab_unmap_grant_ref *unmap_ops;
 	u32 *unmap_idx;
@@ -106,12 +119,14 @@ struct gntsock_gin {
 	bool zap_event;
 	struct page **repl;
 	u32 nrepl;
+	struct gntsock_grant_dispose free_d;
 	grant_ref_t refs[];
 };
 
 /* grant_recv.c */
 struct gntsock_gin *gntsock_gin_lookup(struct gntsock_grants *gs,
 				       u32 id, bool queued);
+void gntsock_gin_kill(struct gntsock_gin *gin, bool answer);
 
 /* grant_unmap.c: the VMA of a mapped grant and the notifier of its range,
  * both set up by gntsock_grant_mmap()

@@ -84,6 +84,8 @@ static int gntsock_gin_alloc_repl(struct gntsock_gin *gin, bool readonly)
 {
 	u32 i, n = readonly ? 1 : gin->npages;
 
+	/* (an earlier mmap() that failed left its array, empty) */
+	kvfree(gin->repl);
 	gin->repl = kvcalloc(n, sizeof(*gin->repl), GFP_KERNEL);
 	if (!gin->repl)
 		return -ENOMEM;
@@ -240,10 +242,14 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 			gin->id, gin->link->peer);
 		revocable = false;
 	}
-	if (revocable)
+	if (revocable) {
 		ok = gntsock_gin_map_revocable(gin);
-	else
+	} else {
+		/* (what an earlier mmap() that failed left, empty) */
+		kvfree(gin->repl);
+		gin->repl = NULL;
 		ok = gntsock_gin_map_plain(gin);
+	}
 	if (ok == gin->npages) {
 		if (!gin->pages)
 			return 0;
@@ -263,31 +269,16 @@ static int gntsock_gin_map(struct gntsock_gin *gin, struct vm_area_struct *vma)
 	return -EFAULT;
 }
 
-/**
- * gntsock_grant_mmap() - map a received grant: mmap(2) on the socket
- * @sk: the socket
- * @gs: its grants
- * @vma: offset = grant id * page size, length = the grant's length,
- *	MAP_SHARED
- *
- * Return: 0; -ENOENT for no such grant on this socket; -EBUSY if it was
- * mapped before (once only); -ENOLINK if revoked; -EINVAL for a wrong
- * length or a private mapping; -EACCES for PROT_WRITE on a read-only
- * grant; -EOPNOTSUPP outside an x86 PV or auto-translated (PVH, HVM)
- * domain; -ENOMEM; -EFAULT if Xen refused the map.
+/* Claim the grant @vma asks for (GIN_MAPPING, a reference taken): the
+ * checks of gntsock_grant_mmap(). Return: the grant, or an ERR_PTR().
  */
-int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
-		       struct vm_area_struct *vma)
+static struct gntsock_gin *gntsock_gin_claim(struct gntsock_grants *gs,
+					     struct vm_area_struct *vma)
 {
-	bool hvm = xen_feature(XENFEAT_auto_translated_physmap);
 	struct gntsock_gin *gin;
 	int err;
 
-	if (!xen_pv_domain() && !hvm)
-		return -EOPNOTSUPP;
-	if (!(vma->vm_flags & VM_SHARED))
-		return -EINVAL;
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gin = vma->vm_pgoff > U32_MAX ? NULL :
 	      gntsock_gin_lookup(gs, vma->vm_pgoff, true);
 	err = -ENOENT;
@@ -305,7 +296,21 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 	err = -EACCES;
 	if (!gin->writable && (vma->vm_flags & VM_WRITE))
 		goto out;
-	err = -ENOMEM;
+	err = 0;
+	gin->state = GIN_MAPPING;
+	gin->kill = GIN_KILL_NONE;
+	kref_get(&gin->kref);
+out:
+	spin_unlock(&gntsock_grant_lock);
+	return err ? ERR_PTR(err) : gin;
+}
+
+/* The arrays of the mapping and its unmap, and on an auto-translated
+ * guest the frames to map into (kept by a failed mmap() for the next).
+ * Return: 0 or -ENOMEM.
+ */
+static int gntsock_gin_alloc(struct gntsock_gin *gin, bool hvm)
+{
 	if (!gin->pte)
 		gin->pte = kvcalloc(gin->npages, sizeof(*gin->pte), GFP_KERNEL);
 	if (!gin->handles) {
@@ -328,19 +333,31 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 				     GFP_KERNEL);
 	if (!gin->pte || !gin->handles || !gin->unmap_ops || !gin->unmap_idx ||
 	    !gin->gone)
-		goto out;
-	if (hvm && !gin->pages) {
-		err = -ENOMEM;
-		gin->pages = kvcalloc(gin->npages, sizeof(*gin->pages),
-				      GFP_KERNEL);
-		if (!gin->pages)
-			goto out;
-		if (xen_alloc_unpopulated_pages(gin->npages, gin->pages)) {
-			kvfree(gin->pages);
-			gin->pages = NULL;
-			goto out;
-		}
+		return -ENOMEM;
+	if (!hvm || gin->pages)
+		return 0;
+	gin->pages = kvcalloc(gin->npages, sizeof(*gin->pages), GFP_KERNEL);
+	if (!gin->pages)
+		return -ENOMEM;
+	if (xen_alloc_unpopulated_pages(gin->npages, gin->pages)) {
+		kvfree(gin->pages);
+		gin->pages = NULL;
+		return -ENOMEM;
 	}
+	return 0;
+}
+
+/* Map the claimed @gin into @vma, with its notifier. Without
+ * gntsock_grant_lock (this allocates, waits for Xen and inserts pages);
+ * mmap_lock held for writing. Return: 0 or -errno, the notifier gone.
+ */
+static int gntsock_gin_map_vma(struct gntsock_gin *gin,
+			       struct vm_area_struct *vma, bool hvm)
+{
+	int err = gntsock_gin_alloc(gin, hvm);
+
+	if (err)
+		return err;
 	/* PV: PTEs of foreign frames; auto-translated: pages inserted by
 	 * vm_map_pages_zero() (VM_MIXEDMAP). VM_IO keeps get_user_pages()
 	 * off both; get_user_pages_fast() stays off PV's special PTEs only,
@@ -355,30 +372,85 @@ int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
 						  vma->vm_end - vma->vm_start,
 						  &gntsock_gin_mn_ops);
 	if (err)
-		goto out;
+		return err;
 	/* We hold mmap_lock for writing: nothing can zap the range now. */
 	mmu_interval_read_begin(&gin->notifier);
 	err = gntsock_gin_map(gin, vma);
-	if (err) {
-		mutex_unlock(&gntsock_grant_lock);
+	if (err)
 		mmu_interval_notifier_remove(&gin->notifier);
-		return err;
-	}
+	return err;
+}
+
+/* The mapping is made: @gin is GIN_MAPPED in @vma, which takes over
+ * mmap()'s reference. gntsock_grant_lock held.
+ */
+static void gntsock_gin_mapped(struct gntsock_gin *gin,
+			       struct vm_area_struct *vma)
+{
 	WRITE_ONCE(gin->notifier_live, true);
 	gin->start = vma->vm_start;
-	mutex_lock(&gin->map_lock);
+	spin_lock(&gin->map_lock);
 	gin->mapped = true;
-	mutex_unlock(&gin->map_lock);
+	spin_unlock(&gin->map_lock);
 	gin->state = GIN_MAPPED;
 	gin->vmas = 1;
-	kref_get(&gin->kref);
 	vma->vm_private_data = gin;
 	vma->vm_ops = &gntsock_gin_vmops;
 	atomic64_inc(&gntsock_grant_stats.mapped);
 	if (!gin->repl)
 		atomic64_inc(&gntsock_grant_stats.mapped_plain);
 	atomic_inc(&gntsock_grant_stats.in_mapped);
-out:
-	mutex_unlock(&gntsock_grant_lock);
+}
+
+/**
+ * gntsock_grant_mmap() - map a received grant: mmap(2) on the socket
+ * @sk: the socket
+ * @gs: its grants
+ * @vma: offset = grant id * page size, length = the grant's length,
+ *	MAP_SHARED
+ *
+ * The grant is claimed (GIN_MAPPING) and mapped without
+ * gntsock_grant_lock, which the link's receive work and every other
+ * socket's grants need meanwhile. A revoke or the link's end that comes
+ * meanwhile waits for the mapping and then takes it down at once (the
+ * range faults, as after any revoke); only then is the revoke answered.
+ *
+ * Return: 0; -ENOENT for no such grant on this socket; -EBUSY if it was
+ * mapped before (once only) or is being mapped; -ENOLINK if revoked (also
+ * when the map failed and a revoke came meanwhile); -EINVAL for a wrong
+ * length or a private mapping; -EACCES for PROT_WRITE on a read-only
+ * grant; -EOPNOTSUPP outside an x86 PV or auto-translated (PVH, HVM)
+ * domain; -ENOMEM; -EFAULT if Xen refused the map.
+ */
+int gntsock_grant_mmap(struct sock *sk, struct gntsock_grants *gs,
+		       struct vm_area_struct *vma)
+{
+	bool hvm = xen_feature(XENFEAT_auto_translated_physmap);
+	struct gntsock_gin *gin;
+	int err;
+	u8 kill;
+
+	if (!xen_pv_domain() && !hvm)
+		return -EOPNOTSUPP;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	gin = gntsock_gin_claim(gs, vma);
+	if (IS_ERR(gin))
+		return PTR_ERR(gin);
+	err = gntsock_gin_map_vma(gin, vma, hvm);
+	spin_lock(&gntsock_grant_lock);
+	kill = gin->kill;
+	gin->kill = GIN_KILL_NONE;
+	if (err && kill)
+		err = -ENOLINK;
+	if (err)
+		gin->state = GIN_DELIVERED;
+	else
+		gntsock_gin_mapped(gin, vma);
+	if (kill)
+		gntsock_gin_kill(gin, kill == GIN_KILL_ANSWER);
+	spin_unlock(&gntsock_grant_lock);
+	if (err)
+		gntsock_gin_put(gin);
 	return err;
 }

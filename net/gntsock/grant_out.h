@@ -55,6 +55,9 @@ enum gntsock_gout_state {
  * @cookie: the application's cookie
  * @deadline: jiffies when a revoke gives up waiting
  * @pages: pinned pages
+ * @dropped_pages: @pages once ended, until the dispose work unpins them
+ * @unpin_d: unpins @dropped_pages without gntsock_grant_lock
+ * @free_d: frees the record without gntsock_grant_lock, after @unpin_d
  * @refs: grant references, 0 once ended and freed
  */
 struct gntsock_gout {
@@ -78,6 +81,9 @@ struct gntsock_gout {
 	u64 cookie;
 	unsigned long deadline;
 	struct page **pages;
+	struct page **dropped_pages;
+	struct gntsock_grant_dispose unpin_d;
+	struct gntsock_grant_dispose free_d;
 	grant_ref_t refs[];
 };
 

@@ -56,14 +56,43 @@ static void gntsock_reclaim_kick(void)
 /* Tombstones of every peer (each on its peer's list, gntsock_peer_acct). */
 static unsigned int gntsock_tombs;
 
-static void gntsock_gout_free(struct gntsock_gout *g)
+/* Unpin what gntsock_gout_drop_pages() took off @g. Unpinning a
+ * writable page takes its page lock, which may sleep: not under
+ * gntsock_grant_lock.
+ */
+static void gntsock_gout_unpin_fn(struct gntsock_grant_dispose *d)
 {
-	if (g->pages) {
-		unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
-		kvfree(g->pages);
-	}
+	struct gntsock_gout *g = container_of(d, struct gntsock_gout,
+					      unpin_d);
+
+	unpin_user_pages_dirty_lock(g->dropped_pages, g->npages, g->writable);
+	kvfree(g->dropped_pages);
+}
+
+/* Unpin @g's pages once gntsock_grant_lock is dropped (gntsock_grant_lock
+ * held; @g has them).
+ */
+static void gntsock_gout_drop_pages(struct gntsock_gout *g)
+{
+	g->dropped_pages = g->pages;
+	g->pages = NULL;
+	gntsock_grant_dispose(&g->unpin_d, gntsock_gout_unpin_fn);
+}
+
+static void gntsock_gout_free_fn(struct gntsock_grant_dispose *d)
+{
+	struct gntsock_gout *g = container_of(d, struct gntsock_gout, free_d);
+
 	gntsock_link_put(g->link);
 	kvfree(g);
+}
+
+/* Free @g once gntsock_grant_lock is dropped, its pages first. */
+static void gntsock_gout_free(struct gntsock_gout *g)
+{
+	if (g->pages)
+		gntsock_gout_drop_pages(g);
+	gntsock_grant_dispose(&g->free_d, gntsock_gout_free_fn);
 }
 
 /**
@@ -271,9 +300,7 @@ static void gntsock_gout_entomb(struct gntsock_gout *g)
 	list_del(&g->reclaim_node);
 	gntsock_gout_detach(g);
 	gntsock_gout_unaccount(g);
-	unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
-	kvfree(g->pages);
-	g->pages = NULL;
+	gntsock_gout_drop_pages(g);
 	gntsock_gout_tomb_add(g);
 }
 
@@ -370,12 +397,12 @@ static void gntsock_reclaim_fn(struct work_struct *work)
 	struct list_head *pos, *n;
 	bool more;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	list_for_each_safe(pos, n, &gntsock_reclaim_list)
 		gntsock_gout_reclaim_one(list_entry(pos, struct gntsock_gout,
 						    reclaim_node), &budget);
 	more = !list_empty(&gntsock_reclaim_list);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	if (!budget)
 		pr_info_ratelimited("gntsock: deferred reclaim: batch limit reached, %d grants deferred\n",
 				    atomic_read(&gntsock_grant_stats.deferred));

@@ -237,14 +237,17 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 		gntsock_link_violation(link, GNTSOCK_V_GRANT);
 		goto out;
 	}
-	/* Made before the lock, which every socket's grants share: this is
-	 * the link's receive work, and an allocation may reclaim for long.
-	 * Without it the grant is refused, as when full.
+	/* Made before the lock, a spinlock that every socket's grants share.
+	 * Without them the grant is refused, as when full.
 	 */
 	gin = kvzalloc(struct_size(gin, refs, m->npages), GFP_KERNEL);
-	mutex_lock(&gntsock_grant_lock);
+	if (gin && gntsock_peer_acct_make(link->peer)) {
+		kvfree(gin);
+		gin = NULL;
+	}
+	spin_lock(&gntsock_grant_lock);
 	if (gntsock_gin_find(link, m->id)) {
-		mutex_unlock(&gntsock_grant_lock);
+		spin_unlock(&gntsock_grant_lock);
 		atomic64_inc(&gntsock_grant_stats.violations);
 		gntsock_link_violation(link, GNTSOCK_V_GRANT);
 		goto out_free;
@@ -258,12 +261,12 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 	    gs->in_pages + m->npages >
 	    READ_ONCE(gntsock_grant_limits.max_in_pages_sock) ||
 	    gntsock_gin_lookup(gs, m->id, true)) {
-		mutex_unlock(&gntsock_grant_lock);
+		spin_unlock(&gntsock_grant_lock);
 		atomic64_inc(&gntsock_grant_stats.refused);
 		gntsock_send_release(link, m->id, GNTSOCK_REL_REFUSED);
 		goto out_free;
 	}
-	mutex_init(&gin->map_lock);
+	spin_lock_init(&gin->map_lock);
 	kref_init(&gin->kref);		/* the socket's list */
 	kref_get(&gin->kref);		/* the receive queue entry */
 	kref_get(&link->kref);
@@ -280,7 +283,7 @@ struct gntsock_gin *gntsock_grant_in_new(struct gntsock_link *link,
 	gin->sk = sk;
 	list_add_tail(&gin->sock_node, &gs->in);
 	gs->in_pages += gin->npages;
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	kfree(m);
 	return gin;
 out_free:
@@ -309,22 +312,22 @@ void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
 	int err = 0;
 
 	/* put_cmsg() may fault (mmap_lock): not under gntsock_grant_lock. */
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	deliver = gin->state == GIN_QUEUED;
 	if (deliver)
 		gin->state = GIN_DELIVERED;
 	info.id = gin->id;
 	info.flags = gin->writable ? GNTSOCK_GRANT_WRITABLE : 0;
 	info.len = (u64)gin->npages << PAGE_SHIFT;
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	if (deliver)
 		err = put_cmsg(msg, SOL_GNTSOCK, GNTSOCK_CMSG_GRANT_INFO,
 			       sizeof(info), &info);
 	if (deliver && (err || (!trunc && (msg->msg_flags & MSG_CTRUNC)))) {
-		mutex_lock(&gntsock_grant_lock);
+		spin_lock(&gntsock_grant_lock);
 		if (gin->state == GIN_DELIVERED)
 			gntsock_gin_release(gin, 0);
-		mutex_unlock(&gntsock_grant_lock);
+		spin_unlock(&gntsock_grant_lock);
 	}
 	gntsock_gin_put(gin);
 }
@@ -335,10 +338,10 @@ void gntsock_grant_in_deliver(struct gntsock_gin *gin, struct msghdr *msg)
  */
 void gntsock_grant_in_drop(struct gntsock_gin *gin)
 {
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	if (gin->state == GIN_QUEUED || gin->state == GIN_DEAD)
 		gntsock_gin_release(gin, 0);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	gntsock_gin_put(gin);
 }
 
@@ -352,12 +355,12 @@ void gntsock_grant_in_drop(struct gntsock_gin *gin)
  */
 void gntsock_grant_in_refuse(struct gntsock_gin *gin)
 {
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	if (gin->state == GIN_QUEUED || gin->state == GIN_DEAD) {
 		atomic64_inc(&gntsock_grant_stats.refused);
 		gntsock_gin_release(gin, GNTSOCK_REL_REFUSED);
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	gntsock_gin_put(gin);
 }
 
@@ -373,24 +376,45 @@ int gntsock_grant_release_id(struct gntsock_grants *gs, u32 id)
 	struct gntsock_gin *gin;
 	int err = -ENOENT;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gin = gntsock_gin_lookup(gs, id, false);
 	if (gin) {
 		gntsock_gin_sync_state(gin);
-		err = gin->state == GIN_MAPPED ? -EBUSY : 0;
+		err = gin->state == GIN_MAPPED || gin->state == GIN_MAPPING ?
+		      -EBUSY : 0;
 		if (!err)
 			gntsock_gin_release(gin, 0);
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	return err;
 }
 
-/* Revoked or link gone: unmap now, forget the id. gntsock_grant_lock held. */
-static void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
+/**
+ * gntsock_gin_kill() - revoked or link gone: unmap now, forget the id
+ * @gin: the grant; gntsock_grant_lock held
+ * @answer: tell the granter it is unmapped (a revoke's answer)
+ *
+ * A grant that mmap() is mapping (GIN_MAPPING) is killed by mmap() once
+ * the mapping is made: the answer goes only once the grant is unmapped.
+ * If the link goes down first, its id is forgotten at once (the link may
+ * connect again, and the peer reuse it) and nothing is answered.
+ */
+void gntsock_gin_kill(struct gntsock_gin *gin, bool answer)
 {
 	bool zap = false;
 
 	lockdep_assert_held(&gntsock_grant_lock);
+	if (gin->state == GIN_MAPPING) {
+		if (!gin->kill)
+			atomic64_inc(&gntsock_grant_stats.killed_mapping);
+		if (answer && gin->kill != GIN_KILL_SILENT) {
+			gin->kill = GIN_KILL_ANSWER;
+		} else {
+			gin->kill = GIN_KILL_SILENT;
+			gntsock_gin_unhash(gin);
+		}
+		return;
+	}
 	if (gin->state == GIN_MAPPED)
 		zap = gntsock_gin_take_down(gin);
 	if (answer)
@@ -417,11 +441,11 @@ void gntsock_grant_in_revoke(struct gntsock_link *link,
 {
 	struct gntsock_gin *gin;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gin = gntsock_gin_find(link, h->grant_id);
 	if (gin && !gntsock_gin_stubborn(gin, "revoke"))
 		gntsock_gin_kill(gin, true);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /**
@@ -436,6 +460,8 @@ void gntsock_grant_in_close(struct gntsock_grants *gs)
 
 	lockdep_assert_held(&gntsock_grant_lock);
 	list_for_each_entry_safe(gin, tmp, &gs->in, sock_node) {
+		/* (mmap() holds the socket's file: it cannot be mapping) */
+		WARN_ON_ONCE(gin->state == GIN_MAPPING);
 		if (gin->state == GIN_MAPPED)
 			gntsock_gin_take_down(gin);
 		gntsock_gin_release(gin, 0);

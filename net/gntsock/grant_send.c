@@ -96,19 +96,14 @@ static bool gntsock_quarantine_room(const struct gntsock_peer_acct *pa,
 	       READ_ONCE(l->quarantine_max_pages);
 }
 
-/* Is @req within every limit? On success *@pap is the peer's accounting.
- * gntsock_grant_lock held.
+/* Is @req a grant this socket may make at all? Without
+ * gntsock_grant_lock (capable() may audit). Return: 0 or -errno.
  */
-static int gntsock_grant_check(struct gntsock_grants *gs,
-			       struct gntsock_link *link,
-			       const struct gntsock_grant_send *req,
-			       struct gntsock_peer_acct **pap)
+static int gntsock_grant_valid(struct gntsock_link *link,
+			       const struct gntsock_grant_send *req)
 {
 	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
-	struct gntsock_peer_acct *pa;
-	u64 npages;
 
-	lockdep_assert_held(&gntsock_grant_lock);
 	if (READ_ONCE(l->require_cap) && !capable(CAP_IPC_LOCK))
 		return -EPERM;
 	if (req->flags & ~GNTSOCK_GRANT_WRITABLE || req->reserved)
@@ -118,10 +113,25 @@ static int gntsock_grant_check(struct gntsock_grants *gs,
 	/* The loopback link has no other domain to grant to. */
 	if (link->loopback)
 		return -EOPNOTSUPP;
-	npages = req->len >> PAGE_SHIFT;
-	if (npages > min_t(u32, READ_ONCE(l->max_pages_msg),
-			   GNTSOCK_GRANT_MAX_PAGES))
+	if (req->len >> PAGE_SHIFT > min_t(u32, READ_ONCE(l->max_pages_msg),
+					   GNTSOCK_GRANT_MAX_PAGES))
 		return -EMSGSIZE;
+	return gntsock_peer_acct_make(link->peer);
+}
+
+/* Is @req within every limit now? On success *@pap is the peer's
+ * accounting. gntsock_grant_lock held.
+ */
+static int gntsock_grant_check(struct gntsock_grants *gs,
+			       struct gntsock_link *link,
+			       const struct gntsock_grant_send *req,
+			       struct gntsock_peer_acct **pap)
+{
+	const struct gntsock_grant_limits *l = &gntsock_grant_limits;
+	struct gntsock_peer_acct *pa;
+	u64 npages = req->len >> PAGE_SHIFT;
+
+	lockdep_assert_held(&gntsock_grant_lock);
 	if (gs->out_pages + npages > READ_ONCE(l->max_pages_sock))
 		return -ENOBUFS;
 	pa = gntsock_peer_acct(link->peer);
@@ -162,15 +172,18 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	err = gntsock_grant_parse(msg, &req);
 	if (err <= 0)
 		return err;
+	err = gntsock_grant_valid(link, &req);
+	if (err)
+		return err;
 	npages = req.len >> PAGE_SHIFT;
 	/* Checked and counted in one step, so that concurrent senders to one
 	 * peer cannot together pass a limit each of them checked alone.
 	 */
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	err = gntsock_grant_check(gs, link, &req, &pa);
 	if (!err)
 		gntsock_acct(link->peer, npages, true);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	if (err)
 		return err;
 	g = kvzalloc(struct_size(g, refs, npages), GFP_KERNEL);
@@ -210,7 +223,7 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 		goto unreserve;
 	}
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	g->state = GOUT_OFFERED;
 	g->sending = true;
 	g->id = xchg(&gntsock_fault_grant_id, 0);
@@ -222,14 +235,14 @@ int gntsock_grant_prepare(struct sock *sk, struct gntsock_grants *gs,
 	g->sk = sk;
 	list_add_tail(&g->sock_node, &gs->out);
 	gs->out_pages += npages;
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	*out = g;
 	return 0;
 
 unreserve:
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gntsock_acct(link->peer, npages, false);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	return err;
 }
 
@@ -297,7 +310,7 @@ void gntsock_grant_committed(struct gntsock_gout *g)
 	atomic64_inc(&gntsock_grant_stats.offered);
 	if (!g->revocable)
 		atomic64_inc(&gntsock_grant_stats.offered_plain);
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	g->sending = false;
 	if (g->release_flags)
 		gntsock_gout_released(g, g->release_flags & GNTSOCK_REL_MASK);
@@ -305,7 +318,7 @@ void gntsock_grant_committed(struct gntsock_gout *g)
 		gntsock_gout_link_dead(g);
 	else if (g->revoke_pending)
 		gntsock_gout_send_revoke(g);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /**
@@ -316,13 +329,13 @@ void gntsock_grant_abort(struct gntsock_gout *g)
 {
 	u32 swapped = 0;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	g->sending = false;
 	if (gntsock_gout_end_access(g, &swapped))
 		gntsock_gout_finish(g, 0);
 	else
 		gntsock_gout_quarantine(g);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /**
@@ -339,7 +352,7 @@ int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
 	struct gntsock_gout *g;
 	int err = -ENOENT;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	list_for_each_entry(g, &gs->out, sock_node) {
 		if (g->cookie != cookie)
 			continue;
@@ -349,7 +362,7 @@ int gntsock_grant_revoke_cookie(struct sock *sk, struct gntsock_grants *gs,
 			gntsock_gout_send_revoke(g);
 		err = 0;
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	return err;
 }
 
@@ -368,12 +381,12 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 	struct gntsock_gout *g;
 	u32 swapped = 0;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	g = gntsock_gout_find(link, h->grant_id);
 #ifdef GNTSOCK_HOSTILE
 	if (!g && h->grant_id >= GNTSOCK_HOSTILE_GRANT_ID) {
 		/* The answer to a forged grant (hostile.c). */
-		mutex_unlock(&gntsock_grant_lock);
+		spin_unlock(&gntsock_grant_lock);
 		return;
 	}
 #endif
@@ -395,7 +408,7 @@ void gntsock_grant_out_release(struct gntsock_link *link,
 	} else {
 		gntsock_gout_released(g, h->flags);
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 /* The peer released @g: end it. A peer that still maps a plain grant
@@ -512,6 +525,40 @@ static void gntsock_gout_link_dead(struct gntsock_gout *g)
  */
 #define GNTSOCK_EXIT_TRIES	50
 
+/* Unload: any grant left. gntsock_grant_lock held. */
+static struct gntsock_gout *gntsock_gout_any(void)
+{
+	struct gntsock_gout *g;
+	int bkt;
+
+	hash_for_each(gntsock_gout_hash, bkt, g, hnode)
+		return g;
+	return NULL;
+}
+
+/* Unload: hand each reference of @g still granted to the kernel's
+ * deferred freeing (plain), or leak it (revocable-only).
+ */
+static void gntsock_gout_exit_refs(struct gntsock_gout *g)
+{
+	u32 i;
+
+	for (i = 0; i < g->npages; i++) {
+		if (!g->refs[i])
+			continue;
+		get_page(g->pages[i]);
+		if (g->revocable) {
+			pr_warn_ratelimited("gntsock: unload: grant reference %u to domain %u cannot be ended: leaked\n",
+					    g->refs[i], g->link->peer);
+		} else {
+			gnttab_end_foreign_access(g->refs[i], g->pages[i]);
+			pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",
+					    g->refs[i], g->link->peer);
+		}
+		g->refs[i] = 0;
+	}
+}
+
 /**
  * gntsock_grant_out_exit() - module unload: end what is left, or hand it
  * to the kernel's deferred freeing in grant-table.c
@@ -527,37 +574,32 @@ static void gntsock_gout_link_dead(struct gntsock_gout *g)
 void gntsock_grant_out_exit(void)
 {
 	struct gntsock_gout *g;
-	struct hlist_node *tmp;
-	u32 i, swapped = 0;
-	int bkt, tries;
+	u32 swapped = 0;
+	int tries = 0;
 
-	mutex_lock(&gntsock_grant_lock);
-	hash_for_each_safe(gntsock_gout_hash, bkt, tmp, g, hnode) {
+	spin_lock(&gntsock_grant_lock);
+	while ((g = gntsock_gout_any())) {
 		if (g->state == GOUT_TOMB) {
 			gntsock_gout_tomb_free(g);
 			continue;
 		}
-		for (tries = 0; !gntsock_gout_end_access(g, &swapped) &&
-		     g->revocable && tries < GNTSOCK_EXIT_TRIES; tries++)
+		if (!gntsock_gout_end_access(g, &swapped) && g->revocable &&
+		    tries++ < GNTSOCK_EXIT_TRIES) {
+			/* Nothing else runs now: every link is down. */
+			spin_unlock(&gntsock_grant_lock);
 			msleep(20);
-		for (i = 0; i < g->npages; i++) {
-			if (!g->refs[i])
-				continue;
-			get_page(g->pages[i]);
-			if (g->revocable) {
-				pr_warn_ratelimited("gntsock: unload: grant reference %u to domain %u cannot be ended: leaked\n",
-						    g->refs[i], g->link->peer);
-			} else {
-				gnttab_end_foreign_access(g->refs[i],
-							  g->pages[i]);
-				pr_warn_ratelimited("gntsock: unload: grant reference %u still mapped by domain %u, left to deferred freeing\n",
-						    g->refs[i], g->link->peer);
-			}
-			g->refs[i] = 0;
+			spin_lock(&gntsock_grant_lock);
+			continue;
 		}
+		tries = 0;
+		/* (gnttab_end_foreign_access() may allocate) */
+		spin_unlock(&gntsock_grant_lock);
+		gntsock_gout_exit_refs(g);
+		spin_lock(&gntsock_grant_lock);
 		if (g->state == GOUT_QUARANTINED)
 			atomic64_inc(&gntsock_grant_stats.reclaimed);
 		gntsock_gout_finish(g, 0);
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
+	gntsock_grant_dispose_flush();
 }

@@ -21,13 +21,16 @@
  * gnttab_unmap_refs_async() polls page_count(), and freed when the last
  * reference is gone (in_held, in_held_total).
  *
- * Locking: the MMU notifier takes only the grant's own map_lock, which is
- * never held while allocating (the unmap arrays are allocated at mmap())
- * nor while taking another lock; gntsock_grant_lock (held across
- * GFP_KERNEL allocations) comes before it. A notifier that reclaim enters
- * can therefore not wait for an allocation. A grant VMA cannot be moved
- * (mremap() fails with EINVAL), so the notifier's interval always covers
- * the VMA it was registered for.
+ * Locking: the MMU notifier takes only the grant's own map_lock, a
+ * spinlock never held while allocating (the unmap arrays are allocated at
+ * mmap()), freeing with vfree() (the replacement pages' array goes with
+ * the record) or taking another lock; gntsock_grant_lock comes before it.
+ * A notifier that reclaim enters can therefore not wait for an
+ * allocation. A grant VMA cannot be moved (mremap() fails with EINVAL), so
+ * the notifier's interval always covers the VMA it was registered for.
+ * The record is freed by the dispose work (gntsock_grant_dispose()), as
+ * its last reference may go under gntsock_grant_lock and freeing it may
+ * sleep.
  */
 #include <linux/mm.h>
 #include <linux/slab.h>
@@ -140,9 +143,9 @@ static bool gntsock_gin_free_pages(struct gntsock_gin *gin)
 	return false;
 }
 
-static void gntsock_gin_free(struct kref *kref)
+static void gntsock_gin_free_fn(struct gntsock_grant_dispose *d)
 {
-	struct gntsock_gin *gin = container_of(kref, struct gntsock_gin, kref);
+	struct gntsock_gin *gin = container_of(d, struct gntsock_gin, free_d);
 	/* No VMA is left: no user PTE points at the pages any more. */
 	bool held = gntsock_gin_free_pages(gin);
 
@@ -153,7 +156,6 @@ static void gntsock_gin_free(struct kref *kref)
 	kvfree(gin->unmap_ops);
 	kvfree(gin->unmap_idx);
 	kvfree(gin->gone);
-	mutex_destroy(&gin->map_lock);
 	if (!held) {
 		kvfree(gin);
 		return;
@@ -166,12 +168,20 @@ static void gntsock_gin_free(struct kref *kref)
 	gntsock_held_kick(0);
 }
 
+static void gntsock_gin_free(struct kref *kref)
+{
+	struct gntsock_gin *gin = container_of(kref, struct gntsock_gin, kref);
+
+	gntsock_grant_dispose(&gin->free_d, gntsock_gin_free_fn);
+}
+
 /**
  * gntsock_gin_put() - drop a reference to a received grant
  * @gin: the grant
  *
- * The socket's list, the receive queue entry and each VMA hold one; the
- * last one frees the grant (gntsock_gin_free()).
+ * The socket's list, the receive queue entry, mmap() while it maps and
+ * each VMA hold one; the last one has the dispose work free the grant
+ * (gntsock_gin_free_fn()). May be called under gntsock_grant_lock.
  */
 void gntsock_gin_put(struct gntsock_gin *gin)
 {
@@ -183,26 +193,24 @@ void gntsock_gin_put(struct gntsock_gin *gin)
  * @gin: the grant
  * @gone: NULL when none of them is mapped any more, otherwise which pages
  *	Xen released (a page Xen may still reference is leaked, never reused)
+ *
+ * Under map_lock, a spinlock: the array itself stays (kvfree() may sleep),
+ * empty, until the record is freed or mmap() makes a new one.
  */
 void gntsock_gin_free_repl(struct gntsock_gin *gin, const bool *gone)
 {
 	u32 i, kept = 0;
 
-	if (!gin->repl)
-		return;
-	for (i = 0; i < gin->nrepl; i++) {
-		if (gone && !gone[i]) {
+	for (i = 0; gin->repl && i < gin->nrepl; i++) {
+		if (gone && !gone[i])
 			kept++;
-			continue;
-		}
-		if (gin->repl[i])
+		else if (gin->repl[i])
 			__free_page(gin->repl[i]);
+		gin->repl[i] = NULL;
 	}
 	if (kept)
 		pr_warn_ratelimited("gntsock: grant %u of domain %u: %u replacement pages still referenced, not freed\n",
 				    gin->id, gin->link->peer, kept);
-	kvfree(gin->repl);
-	gin->repl = NULL;
 	gin->nrepl = 0;
 }
 
@@ -260,7 +268,6 @@ static void gntsock_gin_unmap(struct gntsock_gin *gin)
 	u32 bad;
 
 	lockdep_assert_held(&gin->map_lock);
-	lockdep_assert_held(&gin->map_lock);
 	bad = gntsock_gin_unmap_pages(gin);
 	if (bad)
 		pr_warn_ratelimited("gntsock: unmapping grant %u of domain %u: %u pages failed\n",
@@ -280,15 +287,14 @@ static void gntsock_gin_unmap(struct gntsock_gin *gin)
 void gntsock_gin_sync_state(struct gntsock_gin *gin)
 {
 	lockdep_assert_held(&gntsock_grant_lock);
-	lockdep_assert_held(&gntsock_grant_lock);
 	if (gin->state == GIN_MAPPED && !READ_ONCE(gin->mapped))
 		gin->state = GIN_UNMAPPED;
 }
 
 /* Auto-translated: empty the VMAs of a grant unmapped behind the
  * application's back, so that they fault as on PV instead of showing
- * unpopulated frames. Not under gntsock_grant_lock: zapping calls our
- * notifier, which takes it.
+ * unpopulated frames. Not under gntsock_grant_lock: zapping sleeps, and
+ * calls our notifier.
  */
 static void gntsock_gin_zap(struct work_struct *work)
 {
@@ -311,12 +317,12 @@ static void gntsock_gin_zap(struct work_struct *work)
 	}
 	mmdrop(mm);
 	/* A revoke's event follows the zap: the range faults by then. */
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	if (gin->zap_event && gin->sk)
 		gntsock_grant_event(gin->sk, gin->owner, GNTSOCK_EV_REVOKED, gin->id, 0,
 				    gin->npages);
 	gin->zap_event = false;
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	gntsock_gin_put(gin);
 }
 
@@ -347,14 +353,14 @@ static bool gntsock_gin_invalidate(struct mmu_interval_notifier *mn,
 
 	if (!mmu_notifier_range_blockable(range))
 		return false;
-	/* Only map_lock: gntsock_grant_lock is held across allocations,
-	 * and reclaim may call us. Nothing below allocates.
+	/* Only map_lock, under which nothing allocates: reclaim may call
+	 * us.
 	 */
-	mutex_lock(&gin->map_lock);
+	spin_lock(&gin->map_lock);
 	mmu_interval_set_seq(mn, cur_seq);
 	if (gin->mapped)
 		gntsock_gin_unmap_zap(gin);
-	mutex_unlock(&gin->map_lock);
+	spin_unlock(&gin->map_lock);
 	return true;
 }
 
@@ -369,11 +375,10 @@ bool gntsock_gin_take_down(struct gntsock_gin *gin)
 	bool zap = false;
 
 	lockdep_assert_held(&gntsock_grant_lock);
-	lockdep_assert_held(&gntsock_grant_lock);
-	mutex_lock(&gin->map_lock);
+	spin_lock(&gin->map_lock);
 	if (gin->mapped)
 		zap = gntsock_gin_unmap_zap(gin);
-	mutex_unlock(&gin->map_lock);
+	spin_unlock(&gin->map_lock);
 	gntsock_gin_sync_state(gin);
 	return zap;
 }
@@ -386,10 +391,10 @@ static void gntsock_gin_vma_open(struct vm_area_struct *vma)
 {
 	struct gntsock_gin *gin = vma->vm_private_data;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	gin->vmas++;
 	kref_get(&gin->kref);
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 }
 
 static void gntsock_gin_vma_close(struct vm_area_struct *vma)
@@ -397,12 +402,12 @@ static void gntsock_gin_vma_close(struct vm_area_struct *vma)
 	struct gntsock_gin *gin = vma->vm_private_data;
 	bool remove = false;
 
-	mutex_lock(&gntsock_grant_lock);
+	spin_lock(&gntsock_grant_lock);
 	if (!--gin->vmas && gin->notifier_live) {
 		WRITE_ONCE(gin->notifier_live, false);
 		remove = true;
 	}
-	mutex_unlock(&gntsock_grant_lock);
+	spin_unlock(&gntsock_grant_lock);
 	if (remove)
 		mmu_interval_notifier_remove(&gin->notifier);
 	gntsock_gin_put(gin);
@@ -471,6 +476,10 @@ void gntsock_grant_in_exit(void)
 	unsigned int kept = 0;
 
 	flush_workqueue(gntsock_gin_wq);
+	/* The last references went with the sockets: records are freed,
+	 * and held pages listed, by the dispose work.
+	 */
+	gntsock_grant_dispose_flush();
 	WRITE_ONCE(gntsock_held_stopped, true);
 	cancel_delayed_work_sync(&gntsock_held_work);
 	list_for_each_entry_safe(gin, tmp, &gntsock_held_list, held_node) {

@@ -104,6 +104,8 @@ static int gntsock_grants_show(struct seq_file *m, void *v)
 	seq_printf(m, "quarantine_full %lld\n",
 		   atomic64_read(&s->quarantine_full));
 	seq_printf(m, "tombs_dropped %lld\n", atomic64_read(&s->tombs_dropped));
+	seq_printf(m, "killed_mapping %lld\n",
+		   atomic64_read(&s->killed_mapping));
 	seq_printf(m, "out_grants %d\n", atomic_read(&s->out_grants));
 	seq_printf(m, "out_pages %d\n", atomic_read(&s->out_pages));
 	seq_printf(m, "in_grants %d\n", atomic_read(&s->in_grants));

@@ -165,18 +165,41 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
 	return HYPERVISOR_grant_table_op(GNTTABOP_revoke, ops, count);
 }
 
+/* Up to this many references per GNTTABOP_revoke. */
+#define GNTSOCK_REVOKE_BATCH	16
+
+/* The outcome of @op for *@ref: 0 and *@ref set to 0 if ended. */
+static int gntsock_xen_revoke_one(grant_ref_t *ref,
+				  const struct gnttab_revoke *op,
+				  u32 *swapped)
+{
+	*swapped += op->nr_revoked;
+	if (op->status != GNTST_okay)
+		return gntsock_xen_gntst_to_errno(op->status);
+	if (!gnttab_try_end_foreign_access(*ref)) {
+		/* Xen said ended: never seen, but never free it then. */
+		pr_warn_ratelimited("gntsock: grant reference %u revoked but not ended\n",
+				    *ref);
+		return -EBUSY;
+	}
+	*ref = 0;
+	return 0;
+}
+
 /**
  * gntsock_xen_revoke_refs() - end revocable-only grant references through Xen
  * @refs: the references; an ended one is set to 0 here, 0 entries skipped
  * @n: number of @refs
  * @swapped: incremented by the mappings Xen took from the peer
  *
- * One GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS for all references not
- * yet ended. Xen points every mapping the peer still holds at the peer's
- * own replacement page, then, once no mapping is left, ends access to the
- * entry and drops its revocable-only mark, atomically with respect to any
- * new map, so that nothing can be mapped between the revoke and the end of
- * access and the mark never goes while a mapping exists. A reference Xen
+ * GNTTABOP_revoke with GNTTAB_REVOKE_END_ACCESS for the references not
+ * yet ended, GNTSOCK_REVOKE_BATCH per call (on the stack: callers hold
+ * gntsock_grant_lock, under which nothing allocates). Xen points every
+ * mapping the peer still holds at the peer's own replacement page, then,
+ * once no mapping is left, ends access to the entry and drops its
+ * revocable-only mark, atomically with respect to any new map, so that
+ * nothing can be mapped between the revoke and the end of access and the
+ * mark never goes while a mapping exists. A reference Xen
  * answers GNTST_okay for is therefore freed here (set to 0) and never
  * granted again; gnttab_try_end_foreign_access() only confirms that the
  * entry is ended before it frees it. GNTST_eagain (a map, unmap or copy in
@@ -189,49 +212,36 @@ int gntsock_xen_revoke(struct gnttab_revoke *ops, unsigned int count)
  */
 int gntsock_xen_revoke_refs(grant_ref_t *refs, u32 n, u32 *swapped)
 {
-	struct gnttab_revoke *ops;
-	u32 i, k = 0;
+	struct gnttab_revoke ops[GNTSOCK_REVOKE_BATCH];
+	u32 i = 0, k;
 	int rc, err = 0;
 
-	for (i = 0; i < n; i++)
-		k += !!refs[i];
-	if (!k)
-		return 0;
-	ops = kvcalloc(k, sizeof(*ops), GFP_KERNEL);
-	if (!ops)
-		return -ENOMEM;
-	for (i = 0, k = 0; i < n; i++) {
-		if (!refs[i])
-			continue;
-		ops[k].ref = refs[i];
-		ops[k].flags = GNTTAB_REVOKE_END_ACCESS;
-		/* Stays so for an entry Xen did not process. */
-		ops[k++].status = GNTST_general_error;
-	}
-	rc = gntsock_xen_revoke(ops, k);
-	/* Each status counts, even when the call as a whole failed. */
-	for (i = 0, k = 0; i < n; i++) {
-		struct gnttab_revoke *op;
+	while (i < n) {
+		u32 first = i;
 
-		if (!refs[i])
-			continue;
-		op = &ops[k++];
-		*swapped += op->nr_revoked;
-		if (op->status != GNTST_okay) {
-			err = err ?: gntsock_xen_gntst_to_errno(op->status);
-			continue;
+		for (k = 0; i < n && k < ARRAY_SIZE(ops); i++) {
+			if (!refs[i])
+				continue;
+			ops[k].ref = refs[i];
+			ops[k].flags = GNTTAB_REVOKE_END_ACCESS;
+			ops[k].pad = 0;
+			ops[k].nr_revoked = 0;
+			/* Stays so for an entry Xen did not process. */
+			ops[k++].status = GNTST_general_error;
 		}
-		if (!gnttab_try_end_foreign_access(refs[i])) {
-			/* Xen said ended: never seen, but never free it then. */
-			pr_warn_ratelimited("gntsock: grant reference %u revoked but not ended\n",
-					    refs[i]);
-			err = err ?: -EBUSY;
-			continue;
+		if (!k)
+			break;
+		rc = gntsock_xen_revoke(ops, k);
+		err = err ?: rc;
+		/* Each status counts, even when the call as a whole failed. */
+		for (k = 0; first < i; first++) {
+			if (refs[first])
+				err = gntsock_xen_revoke_one(&refs[first],
+							     &ops[k++],
+							     swapped) ?: err;
 		}
-		refs[i] = 0;
 	}
-	kvfree(ops);
-	return rc ?: err;
+	return err;
 }
 
 /* Auto-translated mapper: the grant goes into the p2m at the guest frame
