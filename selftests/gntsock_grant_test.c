@@ -1827,6 +1827,88 @@ TEST_F_TIMEOUT(grant, race_late_map_fails, 120)
 }
 
 /*
+ * A revoke that reaches the receiver while its mmap() is mapping the grant
+ * (claimed, and mapped without the grant lock) waits for the mapping, takes
+ * it down at once, and only then is answered. Grants of MAPRACE_PAGES
+ * pages go to the peer's GR_READ (map, read, unmap, release), each revoked
+ * after a delay that sweeps the peer's map. Each must end revoked or
+ * released, never quarantined or forced, with no violation (an answer
+ * before the unmap would leave the grant mapped when we end it), and the
+ * peer's mmap() must succeed (then the range is taken down) or fail with
+ * ENOLINK. The peer's killed_mapping counts the revokes that met a mapping
+ * in progress: none in MAPRACE_TRIES means the window was never hit (SKIP).
+ */
+#define MAPRACE_TRIES	80
+#define MAPRACE_PAGES	256
+
+TEST_F_TIMEOUT(grant, revoke_while_mapping, 300)
+{
+	size_t len = MAPRACE_PAGES * page_size;
+	uint64_t k0 = 0, k1 = 0, v0 = 0, v1 = 0, q0 = 0, q1 = 0, f0 = 0, f1 = 0;
+	int i, fd, mapped = 0, refused = 0, ev_revoked = 0, ev_released = 0;
+	struct gntsock_grant_event ev;
+	struct gnt_grant_reply r;
+	unsigned char *buf;
+
+	NEED_PEER();
+	buf = grant_buf(MAPRACE_PAGES);
+	ASSERT_NE(NULL, buf);
+	ASSERT_EQ(0, peer_counter(self->peer, "killed_mapping", &k0));
+	ASSERT_EQ(0, unexpected_violations(&v0));
+	grants_get("quarantined", &q0);
+	grants_get("forced", &f0);
+	for (i = 0; i < MAPRACE_TRIES; i++) {
+		uint64_t cookie = 5000 + i;
+
+		/* A connection each: a grant revoked before the peer read it
+		 * stays on the peer's socket, dead, until that socket goes.
+		 */
+		fd = gnt_connect(self->peer, GNTSOCK_PEER_PORT_GRANT,
+				 IO_TIMEOUT_S);
+		ASSERT_LE(0, fd);
+		ASSERT_EQ(0, req_grant(fd, buf, len, 0, cookie, GR_READ, 0, 0));
+		usleep((unsigned int)(i * 131) % 8000);
+		if (ioctl(fd, GNTSOCK_IOC_REVOKE, &cookie))
+			EXPECT_EQ(ENOENT, errno);	/* released already */
+		ASSERT_EQ(0, get_reply(fd, &r));
+		/* ENOENT: revoked before the peer read it (no cmsg came) */
+		if (r.err == ENOENT)
+			r.e1 = ENOLINK;
+		else
+			EXPECT_EQ(0, r.err);
+		if (!r.e1)
+			mapped++;
+		else if (r.e1 == ENOLINK)
+			refused++;
+		else
+			EXPECT_EQ(0, r.e1) TH_LOG("try %d: peer mmap: %s", i,
+						  strerror(r.e1));
+		ASSERT_EQ(0, wait_event(fd, 10000, &ev));
+		EXPECT_EQ(cookie, ev.cookie);
+		ev_revoked += ev.type == GNTSOCK_EV_REVOKED;
+		ev_released += ev.type == GNTSOCK_EV_RELEASED;
+		EXPECT_TRUE(ev.type == GNTSOCK_EV_REVOKED ||
+			    ev.type == GNTSOCK_EV_RELEASED)
+			TH_LOG("try %d: event %u", i, ev.type);
+		close(fd);
+	}
+	munmap(buf, len);
+	EXPECT_IDLE(self->peer);
+	ASSERT_EQ(0, peer_counter(self->peer, "killed_mapping", &k1));
+	ASSERT_EQ(0, unexpected_violations(&v1));
+	grants_get("quarantined", &q1);
+	grants_get("forced", &f1);
+	TH_LOG("%d tries: peer mapped %d, revoked first %d; %d revoked, %d released; %"
+	       PRIu64 " revokes met a mapping in progress", MAPRACE_TRIES,
+	       mapped, refused, ev_revoked, ev_released, k1 - k0);
+	EXPECT_EQ(v0, v1) TH_LOG("violations: the peer answered a revoke while it still mapped");
+	EXPECT_EQ(q0, q1) TH_LOG("grants quarantined");
+	EXPECT_EQ(f0, f1) TH_LOG("grants taken back by force");
+	if (k1 == k0)
+		SKIP(return, "no revoke met the peer's mmap() in progress");
+}
+
+/*
  * Control: the same sequence with gntalloc/gntdev, where the grant
  * reference travels as a number in user space. S's late map succeeds and
  * shows a frame that was never offered to it under that reference: the
