@@ -391,16 +391,33 @@ static bool gntsock_gout_reclaim_one(struct gntsock_gout *g, unsigned int *budge
 	return false;
 }
 
+/* Grants the reclaim work ends or moves per hold of gntsock_grant_lock:
+ * every link's receive work waits meanwhile, and each may cost a
+ * hypercall. It lets go in between, and starts again from the head.
+ */
+#define GNTSOCK_RECLAIM_HOLD	32
+
 static void gntsock_reclaim_fn(struct work_struct *work)
 {
 	unsigned int budget = READ_ONCE(gntsock_grant_limits.reclaim_batch);
+	unsigned int changed;
 	struct list_head *pos, *n;
 	bool more;
 
 	spin_lock(&gntsock_grant_lock);
-	list_for_each_safe(pos, n, &gntsock_reclaim_list)
-		gntsock_gout_reclaim_one(list_entry(pos, struct gntsock_gout,
-						    reclaim_node), &budget);
+again:
+	changed = 0;
+	list_for_each_safe(pos, n, &gntsock_reclaim_list) {
+		if (!gntsock_gout_reclaim_one(list_entry(pos, struct gntsock_gout,
+							 reclaim_node), &budget))
+			continue;
+		if (++changed == GNTSOCK_RECLAIM_HOLD) {
+			spin_unlock(&gntsock_grant_lock);
+			cond_resched();
+			spin_lock(&gntsock_grant_lock);
+			goto again;
+		}
+	}
 	more = !list_empty(&gntsock_reclaim_list);
 	spin_unlock(&gntsock_grant_lock);
 	if (!budget)
