@@ -56,8 +56,10 @@ enum gntsock_gout_state {
  * @deadline: jiffies when a revoke gives up waiting
  * @pages: pinned pages
  * @dropped_pages: @pages once ended, until the dispose work unpins them
- * @unpin_d: unpins @dropped_pages without gntsock_grant_lock
- * @free_d: frees the record without gntsock_grant_lock, after @unpin_d
+ * @unpin_d: unpins @dropped_pages without gntsock_grant_lock (a
+ *	tombstone's)
+ * @free_d: unpins @pages and frees the record without gntsock_grant_lock,
+ *	after @unpin_d
  * @refs: grant references, 0 once ended and freed
  */
 struct gntsock_gout {

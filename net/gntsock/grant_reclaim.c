@@ -79,19 +79,24 @@ static void gntsock_gout_drop_pages(struct gntsock_gout *g)
 	gntsock_grant_dispose(&g->unpin_d, gntsock_gout_unpin_fn);
 }
 
+/* Unpin @g's pages, if it still has them, and free it: as
+ * gntsock_gout_unpin_fn(), nothing else holds @g by now.
+ */
 static void gntsock_gout_free_fn(struct gntsock_grant_dispose *d)
 {
 	struct gntsock_gout *g = container_of(d, struct gntsock_gout, free_d);
 
+	if (g->pages) {
+		unpin_user_pages_dirty_lock(g->pages, g->npages, g->writable);
+		kvfree(g->pages);
+	}
 	gntsock_link_put(g->link);
 	kvfree(g);
 }
 
-/* Free @g once gntsock_grant_lock is dropped, its pages first. */
+/* Free @g, with its pages, once gntsock_grant_lock is dropped. */
 static void gntsock_gout_free(struct gntsock_gout *g)
 {
-	if (g->pages)
-		gntsock_gout_drop_pages(g);
 	gntsock_grant_dispose(&g->free_d, gntsock_gout_free_fn);
 }
 
